@@ -1,0 +1,281 @@
+//! Compute kernels (one pipeline per shader entry point and set of override
+//! constants) and the command encoder that dispatches them.
+//!
+//! Bind-group layouts come from naga's reflection of the shader, and buffers
+//! are bound by their WGSL variable names, so the host cannot drift from the
+//! shader: a missing, extra or misnamed buffer is an error, not a wrong result.
+
+use crate::context::Gpu;
+use crate::error::{GpuError, Result};
+use crate::profiler::Profiler;
+use crate::shaders::{BindingInfo, BindingKind};
+use std::sync::Arc;
+
+/// Cache key: shader, entry point, override constants (as bit patterns).
+pub(crate) type KernelKey = (String, String, Vec<(String, u64)>);
+
+/// A compiled compute pipeline and the binding layout reflected from its shader.
+pub struct Kernel {
+    shader: &'static str,
+    entry: String,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    bindings: Vec<BindingInfo>,
+}
+
+impl Kernel {
+    /// `shader::entry`, for messages and profiles.
+    pub fn name(&self) -> String {
+        format!("{}::{}", self.shader, self.entry)
+    }
+
+    /// The entry point's name.
+    pub fn entry(&self) -> &str {
+        &self.entry
+    }
+
+    /// The buffers the entry point expects, by WGSL name.
+    pub fn bindings(&self) -> &[BindingInfo] {
+        &self.bindings
+    }
+}
+
+/// A buffer bound to a WGSL variable by name.
+pub type Bind<'a> = (&'a str, &'a wgpu::Buffer);
+
+impl Gpu {
+    /// The kernel for `shader::entry` specialised with `constants` (WGSL
+    /// `override` values), compiled on first use and cached.
+    pub fn kernel(
+        &self,
+        shader: &str,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<Arc<Kernel>> {
+        let key: KernelKey = (
+            shader.to_string(),
+            entry.to_string(),
+            constants
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_bits()))
+                .collect(),
+        );
+        if let Some(k) = self.kernels.lock().unwrap().get(&key) {
+            return Ok(k.clone());
+        }
+        let (info, ep) = self.registry.entry_point(shader, entry)?;
+        for (name, _) in constants {
+            if !info.overrides.iter().any(|o| o == name) {
+                return Err(GpuError::BindingMismatch {
+                    shader: shader.into(),
+                    entry: entry.into(),
+                    message: format!(
+                        "override constant {name:?} is not declared (declared: {:?})",
+                        info.overrides
+                    ),
+                });
+            }
+        }
+        let context = format!("compiling {shader}::{entry}");
+        let kernel = self.scoped(&context, || {
+            let entries: Vec<wgpu::BindGroupLayoutEntry> = ep
+                .bindings
+                .iter()
+                .map(|b| wgpu::BindGroupLayoutEntry {
+                    binding: b.binding,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: match b.kind {
+                            BindingKind::Uniform => wgpu::BufferBindingType::Uniform,
+                            BindingKind::StorageRead => {
+                                wgpu::BufferBindingType::Storage { read_only: true }
+                            }
+                            BindingKind::StorageReadWrite => {
+                                wgpu::BufferBindingType::Storage { read_only: false }
+                            }
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                })
+                .collect();
+            let layout = self
+                .device
+                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(entry),
+                    entries: &entries,
+                });
+            let pipeline_layout =
+                self.device
+                    .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: Some(entry),
+                        bind_group_layouts: &[Some(&layout)],
+                        immediate_size: 0,
+                    });
+            let module = self
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(info.file),
+                    source: wgpu::ShaderSource::Wgsl(info.source.into()),
+                });
+            let pipeline = self
+                .device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&pipeline_layout),
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                });
+            Kernel {
+                shader: info.name,
+                entry: entry.to_string(),
+                pipeline,
+                layout,
+                bindings: ep.bindings.clone(),
+            }
+        })?;
+        let kernel = Arc::new(kernel);
+        self.kernels.lock().unwrap().insert(key, kernel.clone());
+        Ok(kernel)
+    }
+
+    /// A command encoder; dispatches recorded on it run when it is submitted.
+    pub fn encoder(&self) -> Encoder<'_> {
+        Encoder {
+            gpu: self,
+            encoder: self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("occam"),
+                }),
+            profiler: None,
+        }
+    }
+
+    /// A command encoder that times every dispatch with `profiler`.
+    pub fn profiled_encoder<'a>(&'a self, profiler: &'a mut Profiler) -> Encoder<'a> {
+        let mut enc = self.encoder();
+        profiler.reset();
+        enc.profiler = Some(profiler);
+        enc
+    }
+}
+
+/// Records dispatches into one command buffer (one submission).
+pub struct Encoder<'a> {
+    gpu: &'a Gpu,
+    encoder: wgpu::CommandEncoder,
+    profiler: Option<&'a mut Profiler>,
+}
+
+impl Encoder<'_> {
+    /// Records one dispatch of `kernel` over `workgroups`, binding each buffer
+    /// to the WGSL variable of the same name. Every binding the entry point
+    /// uses must be given exactly once, and nothing else.
+    pub fn dispatch(
+        &mut self,
+        kernel: &Kernel,
+        binds: &[Bind<'_>],
+        workgroups: [u32; 3],
+    ) -> Result<()> {
+        let mismatch = |message: String| GpuError::BindingMismatch {
+            shader: kernel.shader.to_string(),
+            entry: kernel.entry.clone(),
+            message,
+        };
+        let mut entries = Vec::with_capacity(kernel.bindings.len());
+        for b in &kernel.bindings {
+            let mut found = binds.iter().filter(|(name, _)| *name == b.name);
+            let (_, buffer) = found.next().ok_or_else(|| {
+                mismatch(format!(
+                    "no buffer given for `{}` (expected: {})",
+                    b.name,
+                    kernel
+                        .bindings
+                        .iter()
+                        .map(|b| b.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            if found.next().is_some() {
+                return Err(mismatch(format!("`{}` given twice", b.name)));
+            }
+            entries.push(wgpu::BindGroupEntry {
+                binding: b.binding,
+                resource: buffer.as_entire_binding(),
+            });
+        }
+        if let Some((extra, _)) = binds
+            .iter()
+            .find(|(name, _)| !kernel.bindings.iter().any(|b| b.name == *name))
+        {
+            return Err(mismatch(format!("the shader does not use `{extra}`")));
+        }
+        let max = self.gpu.limits.max_compute_workgroups_per_dimension;
+        if let Some(&n) = workgroups.iter().find(|&&n| n > max) {
+            return Err(GpuError::OverLimit {
+                what: format!("dispatch of {}", kernel.name()),
+                needed: u64::from(n),
+                limit: u64::from(max),
+                limit_name: "max_compute_workgroups_per_dimension",
+            });
+        }
+        if workgroups.contains(&0) {
+            return Ok(());
+        }
+        let bind_group = self
+            .gpu
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&kernel.entry),
+                layout: &kernel.layout,
+                entries: &entries,
+            });
+        let timestamp_writes = self
+            .profiler
+            .as_deref_mut()
+            .and_then(|p| p.next_pass(&kernel.name()));
+        let mut pass = self
+            .encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&kernel.entry),
+                timestamp_writes,
+            });
+        pass.set_pipeline(&kernel.pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+        Ok(())
+    }
+
+    /// Records a buffer-to-buffer copy of `bytes` bytes.
+    pub fn copy(&mut self, from: &wgpu::Buffer, to: &wgpu::Buffer, bytes: u64) {
+        self.encoder.copy_buffer_to_buffer(from, 0, to, 0, bytes);
+    }
+
+    /// Submits everything recorded, without waiting for it to finish.
+    pub fn submit(mut self) -> Result<()> {
+        if let Some(p) = self.profiler.as_deref_mut() {
+            p.resolve(&mut self.encoder);
+        }
+        let gpu = self.gpu;
+        let buffer = self.encoder.finish();
+        gpu.queue.submit([buffer]);
+        gpu.check_errors("submitting work")
+    }
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel")
+            .field("name", &self.name())
+            .field("bindings", &self.bindings)
+            .finish()
+    }
+}

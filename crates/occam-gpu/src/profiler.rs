@@ -1,0 +1,107 @@
+//! Per-dispatch GPU timing with timestamp queries.
+//!
+//! Attach a [`Profiler`] to an encoder ([`Gpu::profiled_encoder`]); every
+//! dispatch then runs in its own compute pass with a timestamp at its start and
+//! end, and [`Profiler::read`] returns each kernel's GPU time after submission.
+
+use crate::context::Gpu;
+use crate::error::Result;
+use crate::tensor::read_bytes;
+
+/// The GPU time of one dispatch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelTime {
+    /// `shader::entry`.
+    pub kernel: String,
+    /// Nanoseconds between the pass's start and end timestamps.
+    pub nanos: f64,
+}
+
+/// Timestamp queries for up to `capacity` dispatches of one submission.
+pub struct Profiler {
+    query_set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    capacity: u32,
+    labels: Vec<String>,
+    period_ns: f64,
+}
+
+impl Profiler {
+    /// A profiler for up to `capacity` dispatches, or `None` when the adapter
+    /// has no timestamp queries (e.g. the GL backend).
+    pub fn new(gpu: &Gpu, capacity: u32) -> Option<Profiler> {
+        if !gpu.has_timestamps() || capacity == 0 {
+            return None;
+        }
+        let count = capacity * 2;
+        let query_set = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("occam profiler"),
+            ty: wgpu::QueryType::Timestamp,
+            count,
+        });
+        let resolve = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("occam profiler resolve"),
+            size: u64::from(count) * 8,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        Some(Profiler {
+            query_set,
+            resolve,
+            capacity,
+            labels: Vec::new(),
+            period_ns: f64::from(gpu.queue.get_timestamp_period()),
+        })
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.labels.clear();
+    }
+
+    /// Timestamp writes for the next pass, or `None` once capacity is used up.
+    pub(crate) fn next_pass(
+        &mut self,
+        label: &str,
+    ) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        let i = self.labels.len() as u32;
+        if i >= self.capacity {
+            return None;
+        }
+        self.labels.push(label.to_string());
+        Some(wgpu::ComputePassTimestampWrites {
+            query_set: &self.query_set,
+            beginning_of_pass_write_index: Some(2 * i),
+            end_of_pass_write_index: Some(2 * i + 1),
+        })
+    }
+
+    pub(crate) fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
+        let n = self.labels.len() as u32 * 2;
+        if n > 0 {
+            encoder.resolve_query_set(&self.query_set, 0..n, &self.resolve, 0);
+        }
+    }
+
+    /// Waits for the profiled submission and returns each dispatch's GPU time, in order.
+    pub fn read(&self, gpu: &Gpu) -> Result<Vec<KernelTime>> {
+        if self.labels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bytes = read_bytes(
+            gpu,
+            &self.resolve,
+            self.labels.len() as u64 * 16,
+            "profiler timestamps",
+        )?;
+        let ticks: &[u64] = bytemuck::cast_slice(&bytes);
+        Ok(self
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, label)| KernelTime {
+                kernel: label.clone(),
+                nanos: ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * self.period_ns,
+            })
+            .collect())
+    }
+}

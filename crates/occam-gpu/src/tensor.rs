@@ -1,0 +1,172 @@
+//! Device buffers of f32 values, with upload and readback.
+
+use crate::context::Gpu;
+use crate::error::{GpuError, Result};
+use wgpu::util::DeviceExt;
+
+/// A storage buffer holding `len` f32 values.
+pub struct GpuTensor {
+    buffer: wgpu::Buffer,
+    len: usize,
+    label: String,
+}
+
+impl GpuTensor {
+    /// The wgpu buffer, for binding.
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    /// Number of f32 values.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the tensor holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The label it was created with (used in error messages and GPU debuggers).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+impl Gpu {
+    fn check_storage_size(&self, label: &str, bytes: u64) -> Result<()> {
+        let limit = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
+        if bytes > limit {
+            return Err(GpuError::OverLimit {
+                what: format!("buffer {label:?}"),
+                needed: bytes,
+                limit,
+                limit_name: "max_storage_buffer_binding_size",
+            });
+        }
+        Ok(())
+    }
+
+    /// A zero-filled tensor of `len` f32 values.
+    pub fn zeros(&self, label: &str, len: usize) -> Result<GpuTensor> {
+        let bytes = (len.max(1) * 4) as u64;
+        self.check_storage_size(label, bytes)?;
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(GpuTensor {
+            buffer,
+            len,
+            label: label.to_string(),
+        })
+    }
+
+    /// A tensor holding a copy of `data`.
+    pub fn upload(&self, label: &str, data: &[f32]) -> Result<GpuTensor> {
+        let bytes = (data.len().max(1) * 4) as u64;
+        self.check_storage_size(label, bytes)?;
+        let contents: &[u8] = if data.is_empty() {
+            &[0; 4]
+        } else {
+            bytemuck::cast_slice(data)
+        };
+        let buffer = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            });
+        Ok(GpuTensor {
+            buffer,
+            len: data.len(),
+            label: label.to_string(),
+        })
+    }
+
+    /// Overwrites a tensor's values from the host (queued; ordered before the next submission).
+    pub fn write(&self, tensor: &GpuTensor, data: &[f32]) -> Result<()> {
+        if data.len() != tensor.len {
+            return Err(GpuError::BindingMismatch {
+                shader: "host".into(),
+                entry: "write".into(),
+                message: format!(
+                    "tensor {:?} holds {} values, {} given",
+                    tensor.label,
+                    tensor.len,
+                    data.len()
+                ),
+            });
+        }
+        if !data.is_empty() {
+            self.queue
+                .write_buffer(&tensor.buffer, 0, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    /// A uniform buffer holding `value` (a `#[repr(C)]` parameter block).
+    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::bytes_of(value),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            })
+    }
+
+    /// Copies a tensor back to the host, waiting for all submitted work first.
+    pub fn read(&self, tensor: &GpuTensor) -> Result<Vec<f32>> {
+        if tensor.len == 0 {
+            return Ok(Vec::new());
+        }
+        let bytes = read_bytes(self, &tensor.buffer, (tensor.len * 4) as u64, &tensor.label)?;
+        Ok(bytemuck::cast_slice(&bytes).to_vec())
+    }
+}
+
+/// Copies the first `size` bytes of `buffer` (which must allow COPY_SRC) to the host.
+pub(crate) fn read_bytes(
+    gpu: &Gpu,
+    buffer: &wgpu::Buffer,
+    size: u64,
+    label: &str,
+) -> Result<Vec<u8>> {
+    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("occam readback"),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = gpu
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("occam readback"),
+        });
+    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+    gpu.queue.submit([encoder.finish()]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = tx.send(r);
+    });
+    gpu.wait(&format!("reading back {label:?}"))?;
+    rx.recv()
+        .map_err(|e| GpuError::Readback(e.to_string()))?
+        .map_err(|e| GpuError::Readback(format!("{label:?}: {e}")))?;
+    let data = staging
+        .get_mapped_range(..)
+        .map_err(|e| GpuError::Readback(format!("{label:?}: {e:?}")))?
+        .to_vec();
+    staging.unmap();
+    Ok(data)
+}

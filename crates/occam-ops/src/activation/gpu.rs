@@ -1,0 +1,184 @@
+//! The activation op's GPU kernels (`shaders/activation.wgsl`).
+
+use super::Activation;
+use crate::error::{OpError, Result, check_len};
+use crate::passes::EncodePasses;
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
+use std::sync::Arc;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ActParams {
+    len: u32,
+    _pad: [u32; 3],
+}
+
+const WORKGROUP: u32 = 256;
+
+/// An activation over `len` elements on the GPU.
+pub struct ActivationGpu {
+    act: Activation,
+    len: usize,
+    params: wgpu::Buffer,
+    grid: [u32; 3],
+    forward: Arc<Kernel>,
+    backward: Arc<Kernel>,
+    tangent_forward: Arc<Kernel>,
+    tangent_backward: Arc<Kernel>,
+}
+
+impl ActivationGpu {
+    /// Compiles (or fetches) the kernels of `act` for `len` elements.
+    pub fn new(gpu: &Gpu, act: Activation, len: usize) -> Result<ActivationGpu> {
+        let len32 = u32::try_from(len).map_err(|_| OpError::InvalidShape {
+            op: "activation",
+            message: format!("{len} elements do not fit in 32 bits"),
+        })?;
+        // Spread workgroups over x and y so that large tensors stay under the
+        // per-dimension dispatch limit; the shader flattens (x, y) back.
+        let groups = len32.div_ceil(WORKGROUP);
+        let max = gpu.limits().max_compute_workgroups_per_dimension;
+        let gx = groups.clamp(1, max);
+        let grid = [gx, groups.div_ceil(gx).max(1), 1];
+        let constants = [("ACT", f64::from(act.code()))];
+        let k = |entry: &str| gpu.kernel("activation", entry, &constants);
+        Ok(ActivationGpu {
+            act,
+            len,
+            params: gpu.uniform(
+                "activation params",
+                &ActParams {
+                    len: len32,
+                    _pad: [0; 3],
+                },
+            ),
+            grid,
+            forward: k("activation_forward")?,
+            backward: k("activation_backward")?,
+            tangent_forward: k("activation_tangent_forward")?,
+            tangent_backward: k("activation_tangent_backward")?,
+        })
+    }
+
+    fn run(
+        &self,
+        enc: &mut Encoder<'_>,
+        kernel: &Kernel,
+        tensors: &[(&str, &GpuTensor)],
+    ) -> Result<()> {
+        for (name, t) in tensors {
+            check_len("activation", name, t.len(), self.len)?;
+        }
+        let mut binds: Vec<(&str, &wgpu::Buffer)> = vec![("p", &self.params)];
+        binds.extend(tensors.iter().map(|(n, t)| (*n, t.buffer())));
+        enc.dispatch(kernel, &binds, self.grid)?;
+        Ok(())
+    }
+
+    /// a = σ(s).
+    pub fn forward(&self, enc: &mut Encoder<'_>, s: &GpuTensor, a: &GpuTensor) -> Result<()> {
+        self.run(enc, &self.forward, &[("s", s), ("a", a)])
+    }
+
+    /// s̄ = σ'(s) ā.
+    pub fn backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        s: &GpuTensor,
+        a_bar: &GpuTensor,
+        s_bar: &GpuTensor,
+    ) -> Result<()> {
+        self.run(
+            enc,
+            &self.backward,
+            &[("s", s), ("a_bar", a_bar), ("s_bar", s_bar)],
+        )
+    }
+
+    /// ȧ = σ'(s) ṡ.
+    pub fn tangent_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        s: &GpuTensor,
+        s_dot: &GpuTensor,
+        a_dot: &GpuTensor,
+    ) -> Result<()> {
+        self.run(
+            enc,
+            &self.tangent_forward,
+            &[("s", s), ("s_dot", s_dot), ("a_dot", a_dot)],
+        )
+    }
+
+    /// s̄̇ = σ''(s) ṡ ā + σ'(s) ā̇.
+    pub fn tangent_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        s: &GpuTensor,
+        a_bar: &GpuTensor,
+        s_dot: &GpuTensor,
+        a_bar_dot: &GpuTensor,
+        s_bar_dot: &GpuTensor,
+    ) -> Result<()> {
+        self.run(
+            enc,
+            &self.tangent_backward,
+            &[
+                ("s", s),
+                ("a_bar", a_bar),
+                ("s_dot", s_dot),
+                ("a_bar_dot", a_bar_dot),
+                ("s_bar_dot", s_bar_dot),
+            ],
+        )
+    }
+}
+
+impl EncodePasses for ActivationGpu {
+    fn name(&self) -> String {
+        format!("activation {} x{}", self.act, self.len)
+    }
+    fn input_lens(&self) -> Vec<usize> {
+        vec![self.len]
+    }
+    fn output_lens(&self) -> Vec<usize> {
+        vec![self.len]
+    }
+    fn encode_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        y: &[&GpuTensor],
+    ) -> Result<()> {
+        self.forward(enc, x[0], y[0])
+    }
+    fn encode_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        y_bar: &[&GpuTensor],
+        x_bar: &[&GpuTensor],
+    ) -> Result<()> {
+        self.backward(enc, x[0], y_bar[0], x_bar[0])
+    }
+    fn encode_tangent_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        x_dot: &[&GpuTensor],
+        y_dot: &[&GpuTensor],
+    ) -> Result<()> {
+        self.tangent_forward(enc, x[0], x_dot[0], y_dot[0])
+    }
+    fn encode_tangent_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        y_bar: &[&GpuTensor],
+        x_dot: &[&GpuTensor],
+        y_bar_dot: &[&GpuTensor],
+        x_bar_dot: &[&GpuTensor],
+    ) -> Result<()> {
+        self.tangent_backward(enc, x[0], y_bar[0], x_dot[0], y_bar_dot[0], x_bar_dot[0])
+    }
+}

@@ -1,0 +1,44 @@
+//! Batched dense layer y = [x, 1] wᵀ (see `shaders/dense.wgsl` for the math of
+//! all four passes).
+//!
+//! Layout, for each of `batch` independent problems: `x` is `rows × d_in`,
+//! `w` is `d_out × (d_in + 1)` with the bias in the last column, `y` is
+//! `rows × d_out`, all row-major and contiguous across the batch.
+
+mod cpu;
+mod gpu;
+
+pub use cpu::DenseCpu;
+pub use gpu::DenseGpu;
+
+/// The sizes of a batched dense layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenseShape {
+    /// Independent problems (tasks), each with its own weights.
+    pub batch: usize,
+    /// Input rows (data points) per problem.
+    pub rows: usize,
+    /// Input features.
+    pub d_in: usize,
+    /// Output features.
+    pub d_out: usize,
+}
+
+impl DenseShape {
+    /// Values in `x`.
+    pub fn x_len(&self) -> usize {
+        self.batch * self.rows * self.d_in
+    }
+    /// Values in `w` (weights and biases).
+    pub fn w_len(&self) -> usize {
+        self.batch * self.d_out * (self.d_in + 1)
+    }
+    /// Values in `y`.
+    pub fn y_len(&self) -> usize {
+        self.batch * self.rows * self.d_out
+    }
+    /// Multiply-add FLOPs of the forward pass (2 per multiply-add, bias included).
+    pub fn forward_flops(&self) -> f64 {
+        2.0 * (self.batch * self.rows * self.d_out * (self.d_in + 1)) as f64
+    }
+}

@@ -1,0 +1,18 @@
+//! Occam's op library. Every op a learner is built from has four passes —
+//! forward, backward (VJP), tangent forward (JVP) and tangent backward (the JVP
+//! of the VJP) — as WGSL kernels ([`DenseGpu`], [`ActivationGpu`], [`MseGpu`])
+//! and as CPU f64 twins ([`DenseCpu`], [`ActivationCpu`], [`MseCpu`]) that serve
+//! as test oracles. [`check`] holds the derivative checks both are held to.
+
+pub mod activation;
+pub mod check;
+pub mod dense;
+mod error;
+pub mod mse;
+pub mod passes;
+
+pub use activation::{Activation, ActivationCpu, ActivationGpu};
+pub use dense::{DenseCpu, DenseGpu, DenseShape};
+pub use error::{OpError, Result};
+pub use mse::{MseCpu, MseGpu, MseShape};
+pub use passes::{EncodePasses, OnGpu, Passes, Tensors};

@@ -1,0 +1,31 @@
+//! Weighted mean-squared error per problem, L_b = (weight / count) Σ_i (g_i − z_i)²
+//! (see `shaders/mse.wgsl` for the math of all four passes).
+
+mod cpu;
+mod gpu;
+
+pub use cpu::MseCpu;
+pub use gpu::MseGpu;
+
+/// The sizes and weight of a batched MSE.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MseShape {
+    /// Independent problems, each with its own loss.
+    pub batch: usize,
+    /// Elements per problem (the mean is over these).
+    pub count: usize,
+    /// Factor in front of the mean (the meta-loss coefficient; 1 for a plain MSE).
+    pub weight: f64,
+}
+
+impl MseShape {
+    /// Values in `g` and in `z`.
+    pub fn len(&self) -> usize {
+        self.batch * self.count
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,184 @@
+//! The four passes every learner op provides, as one interface shared by the
+//! CPU f64 twins and (through [`OnGpu`]) the GPU kernels, so the same tests and
+//! gradient checks run against both.
+//!
+//! For an op y = f(x) with inputs x = (x₁, …) and outputs y = (y₁, …):
+//! - forward:          y = f(x)
+//! - backward (VJP):   x̄ = (∂f/∂x)ᵀ ȳ
+//! - tangent forward:  ẏ = (∂f/∂x) ẋ                         (JVP)
+//! - tangent backward: x̄̇ = d/dε [(∂f/∂x)ᵀ ȳ] at x + εẋ, ȳ + εȳ̇  (JVP of the VJP)
+
+use crate::error::Result;
+use occam_gpu::{Encoder, Gpu, GpuTensor};
+
+/// A list of flat tensors, in the op's declared order.
+pub type Tensors = Vec<Vec<f64>>;
+
+/// The four passes on host vectors (f64 on the CPU twin, f32 inside on the GPU).
+pub trait Passes {
+    /// The op's name, for messages.
+    fn name(&self) -> String;
+    /// Length of each input tensor.
+    fn input_lens(&self) -> Vec<usize>;
+    /// Length of each output tensor.
+    fn output_lens(&self) -> Vec<usize>;
+    /// y = f(x).
+    fn forward(&self, x: &[Vec<f64>]) -> Result<Tensors>;
+    /// x̄ = (∂f/∂x)ᵀ ȳ.
+    fn backward(&self, x: &[Vec<f64>], y_bar: &[Vec<f64>]) -> Result<Tensors>;
+    /// ẏ = (∂f/∂x) ẋ.
+    fn tangent_forward(&self, x: &[Vec<f64>], x_dot: &[Vec<f64>]) -> Result<Tensors>;
+    /// x̄̇, the derivative of the VJP along (ẋ, ȳ̇).
+    fn tangent_backward(
+        &self,
+        x: &[Vec<f64>],
+        y_bar: &[Vec<f64>],
+        x_dot: &[Vec<f64>],
+        y_bar_dot: &[Vec<f64>],
+    ) -> Result<Tensors>;
+}
+
+/// The four passes recorded on a GPU encoder, tensors in the same order as [`Passes`].
+pub trait EncodePasses {
+    /// The op's name, for messages.
+    fn name(&self) -> String;
+    /// Length of each input tensor.
+    fn input_lens(&self) -> Vec<usize>;
+    /// Length of each output tensor.
+    fn output_lens(&self) -> Vec<usize>;
+    /// Records y = f(x).
+    fn encode_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        y: &[&GpuTensor],
+    ) -> Result<()>;
+    /// Records x̄ = (∂f/∂x)ᵀ ȳ.
+    fn encode_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        y_bar: &[&GpuTensor],
+        x_bar: &[&GpuTensor],
+    ) -> Result<()>;
+    /// Records ẏ = (∂f/∂x) ẋ.
+    fn encode_tangent_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        x_dot: &[&GpuTensor],
+        y_dot: &[&GpuTensor],
+    ) -> Result<()>;
+    /// Records x̄̇.
+    fn encode_tangent_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        y_bar: &[&GpuTensor],
+        x_dot: &[&GpuTensor],
+        y_bar_dot: &[&GpuTensor],
+        x_bar_dot: &[&GpuTensor],
+    ) -> Result<()>;
+}
+
+/// Runs a GPU op's passes one submission at a time on host data (uploads in
+/// f32, reads back as f64): the bridge that lets a GPU op be tested against its
+/// CPU twin through the same [`Passes`] interface.
+pub struct OnGpu<'g, T> {
+    /// The device.
+    pub gpu: &'g Gpu,
+    /// The op.
+    pub op: T,
+}
+
+impl<T: EncodePasses> OnGpu<'_, T> {
+    fn upload_all(&self, what: &str, data: &[&[Vec<f64>]]) -> Result<Vec<GpuTensor>> {
+        data.iter()
+            .flat_map(|group| group.iter())
+            .enumerate()
+            .map(|(i, v)| {
+                let f: Vec<f32> = v.iter().map(|&a| a as f32).collect();
+                Ok(self.gpu.upload(&format!("{what} {i}"), &f)?)
+            })
+            .collect()
+    }
+
+    fn run(
+        &self,
+        groups: &[&[Vec<f64>]],
+        out_lens: &[usize],
+        encode: impl FnOnce(&mut Encoder<'_>, &[GpuTensor], &[&GpuTensor]) -> Result<()>,
+    ) -> Result<Tensors> {
+        let inputs = self.upload_all(&self.op.name(), groups)?;
+        let outputs: Vec<GpuTensor> = out_lens
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| self.gpu.zeros(&format!("{} out {i}", self.op.name()), n))
+            .collect::<std::result::Result<_, _>>()?;
+        let out_refs: Vec<&GpuTensor> = outputs.iter().collect();
+        let mut enc = self.gpu.encoder();
+        encode(&mut enc, &inputs, &out_refs)?;
+        enc.submit()?;
+        outputs
+            .iter()
+            .map(|t| Ok(self.gpu.read(t)?.into_iter().map(f64::from).collect()))
+            .collect()
+    }
+}
+
+fn split<'a>(all: &'a [GpuTensor], counts: &[usize]) -> Vec<Vec<&'a GpuTensor>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &c in counts {
+        out.push(all[start..start + c].iter().collect());
+        start += c;
+    }
+    out
+}
+
+impl<T: EncodePasses> Passes for OnGpu<'_, T> {
+    fn name(&self) -> String {
+        format!("{} on {}", self.op.name(), self.gpu.adapter())
+    }
+    fn input_lens(&self) -> Vec<usize> {
+        self.op.input_lens()
+    }
+    fn output_lens(&self) -> Vec<usize> {
+        self.op.output_lens()
+    }
+    fn forward(&self, x: &[Vec<f64>]) -> Result<Tensors> {
+        self.run(&[x], &self.op.output_lens(), |enc, ins, outs| {
+            let ins: Vec<&GpuTensor> = ins.iter().collect();
+            self.op.encode_forward(enc, &ins, outs)
+        })
+    }
+    fn backward(&self, x: &[Vec<f64>], y_bar: &[Vec<f64>]) -> Result<Tensors> {
+        self.run(&[x, y_bar], &self.op.input_lens(), |enc, ins, outs| {
+            let g = split(ins, &[x.len(), y_bar.len()]);
+            self.op.encode_backward(enc, &g[0], &g[1], outs)
+        })
+    }
+    fn tangent_forward(&self, x: &[Vec<f64>], x_dot: &[Vec<f64>]) -> Result<Tensors> {
+        self.run(&[x, x_dot], &self.op.output_lens(), |enc, ins, outs| {
+            let g = split(ins, &[x.len(), x_dot.len()]);
+            self.op.encode_tangent_forward(enc, &g[0], &g[1], outs)
+        })
+    }
+    fn tangent_backward(
+        &self,
+        x: &[Vec<f64>],
+        y_bar: &[Vec<f64>],
+        x_dot: &[Vec<f64>],
+        y_bar_dot: &[Vec<f64>],
+    ) -> Result<Tensors> {
+        self.run(
+            &[x, y_bar, x_dot, y_bar_dot],
+            &self.op.input_lens(),
+            |enc, ins, outs| {
+                let g = split(ins, &[x.len(), y_bar.len(), x_dot.len(), y_bar_dot.len()]);
+                self.op
+                    .encode_tangent_backward(enc, &g[0], &g[1], &g[2], &g[3], outs)
+            },
+        )
+    }
+}

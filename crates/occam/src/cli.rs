@@ -1,0 +1,67 @@
+//! Command-line interface: global adapter options and the subcommands.
+
+use clap::{Args, Parser, Subcommand};
+use occam_gpu::{AdapterSelection, Backend, GpuError};
+
+/// Occam meta-learns the inductive bias of small neural circuits on any GPU
+/// (Vulkan, Metal, DX12, OpenGL; software adapters on machines without one).
+#[derive(Parser, Debug)]
+#[command(name = "occam", version, about)]
+pub struct Cli {
+    /// Only use adapters of this backend: vulkan, gl, metal or dx12.
+    #[arg(long, global = true, env = "OCCAM_BACKEND", value_parser = parse_backend)]
+    pub backend: Option<Backend>,
+    /// Only use adapters whose name or driver contains this text (case-insensitive).
+    #[arg(long, global = true, env = "OCCAM_ADAPTER", value_name = "SUBSTRING")]
+    pub adapter: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List every adapter (name, backend, device type, driver) and mark the one Occam would use.
+    Devices(DevicesArgs),
+}
+
+/// Options of `occam devices`.
+#[derive(Args, Debug)]
+pub struct DevicesArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Cli {
+    /// The adapter filters from `--backend` / `--adapter` (or their env vars).
+    pub fn selection(&self) -> AdapterSelection {
+        AdapterSelection {
+            backend: self.backend,
+            adapter: self.adapter.clone().filter(|a| !a.trim().is_empty()),
+        }
+    }
+}
+
+fn parse_backend(value: &str) -> Result<Backend, String> {
+    Backend::parse(value, "--backend / OCCAM_BACKEND").map_err(|e| e.to_string())
+}
+
+/// An error for the user, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    /// What to print after `occam: error: `.
+    pub message: String,
+    /// 2 for bad input or setup, 1 for internal failures.
+    pub exit_code: u8,
+}
+
+impl From<GpuError> for Failure {
+    fn from(e: GpuError) -> Failure {
+        Failure {
+            exit_code: if e.is_user_error() { 2 } else { 1 },
+            message: e.to_string(),
+        }
+    }
+}

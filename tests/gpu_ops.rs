@@ -1,0 +1,316 @@
+//! Every GPU pass of every op against its CPU f64 twin, on random shapes
+//! including awkward ones (sizes 1, 7, 33, 150: not multiples of any
+//! workgroup or tile size). These run on whatever adapter `OCCAM_BACKEND` /
+//! `OCCAM_ADAPTER` select — lavapipe or llvmpipe in CI — and fail in CI when
+//! there is none (see `support::gpu`).
+
+mod support;
+
+use occam_gpu::{Gpu, GpuError};
+use occam_ops::check::rel_error;
+use occam_ops::{
+    Activation, ActivationCpu, ActivationGpu, DenseCpu, DenseGpu, DenseShape, MseCpu, MseGpu,
+    MseShape, OnGpu, OpError, Passes,
+};
+
+/// f32 tolerance, as ‖gpu − cpu‖∞ / ‖cpu‖∞ per output tensor. Inputs are
+/// exactly representable in f32, so this only measures f32 arithmetic:
+/// sums of up to ~330 products (dense) or ~1000 squares (mse) stay well
+/// inside it, and so do f32 tanh/cos/sin.
+const DENSE_TOL: f64 = 1e-5;
+const ELEMENTWISE_TOL: f64 = 2e-6;
+const REDUCTION_TOL: f64 = 1e-5;
+
+/// Runs all four passes on GPU and CPU with the same random data and compares.
+fn compare_passes(gpu_op: &dyn Passes, cpu_op: &dyn Passes, seed: u64, tol: f64) {
+    let mut rng = support::rng(seed);
+    let x = support::tensors(&mut rng, &cpu_op.input_lens());
+    let x_dot = support::tensors(&mut rng, &cpu_op.input_lens());
+    let y_bar = support::tensors(&mut rng, &cpu_op.output_lens());
+    let y_bar_dot = support::tensors(&mut rng, &cpu_op.output_lens());
+    let checks = [
+        (
+            "forward",
+            gpu_op.forward(&x).unwrap(),
+            cpu_op.forward(&x).unwrap(),
+        ),
+        (
+            "backward",
+            gpu_op.backward(&x, &y_bar).unwrap(),
+            cpu_op.backward(&x, &y_bar).unwrap(),
+        ),
+        (
+            "tangent forward",
+            gpu_op.tangent_forward(&x, &x_dot).unwrap(),
+            cpu_op.tangent_forward(&x, &x_dot).unwrap(),
+        ),
+        (
+            "tangent backward",
+            gpu_op
+                .tangent_backward(&x, &y_bar, &x_dot, &y_bar_dot)
+                .unwrap(),
+            cpu_op
+                .tangent_backward(&x, &y_bar, &x_dot, &y_bar_dot)
+                .unwrap(),
+        ),
+    ];
+    for (pass, got, want) in checks {
+        let err = rel_error(&got, &want);
+        assert!(
+            err <= tol,
+            "{} {pass}: GPU vs CPU relative error {err:e} > {tol:e}",
+            gpu_op.name()
+        );
+    }
+}
+
+const DENSE_SHAPES: [(usize, usize, usize, usize); 8] = [
+    (1, 1, 1, 1),
+    (1, 7, 33, 1),
+    (2, 33, 7, 150),
+    (3, 150, 33, 7),
+    (1, 65, 63, 64),
+    (1, 64, 64, 65),
+    (2, 30, 3, 20),
+    (1, 330, 150, 150),
+];
+
+#[test]
+fn gpu_dense_passes_match_cpu_twin() {
+    for gpu in support::gpus() {
+        for (i, &(batch, rows, d_in, d_out)) in DENSE_SHAPES.iter().enumerate() {
+            let shape = DenseShape {
+                batch,
+                rows,
+                d_in,
+                d_out,
+            };
+            let op = OnGpu {
+                gpu,
+                op: DenseGpu::new(gpu, shape, false).unwrap(),
+            };
+            compare_passes(&op, &DenseCpu { shape }, 1000 + i as u64, DENSE_TOL);
+        }
+    }
+}
+
+#[test]
+fn gpu_activation_passes_match_cpu_twin() {
+    for gpu in support::gpus() {
+        for (i, act) in Activation::ALL.into_iter().enumerate() {
+            for (j, len) in [1usize, 7, 33, 150, 4099].into_iter().enumerate() {
+                let op = OnGpu {
+                    gpu,
+                    op: ActivationGpu::new(gpu, act, len).unwrap(),
+                };
+                compare_passes(
+                    &op,
+                    &ActivationCpu { act, len },
+                    (2000 + 10 * i + j) as u64,
+                    ELEMENTWISE_TOL,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gpu_activation_handles_inputs_beyond_relu6s_kink_and_large_cosines() {
+    for gpu in support::gpus() {
+        let mut rng = support::rng(9);
+        for act in [Activation::Relu6Over6, Activation::Cos, Activation::Tanh] {
+            let len = 300;
+            let x = vec![support::uniform(&mut rng, len, -8.0, 8.0)];
+            let v = vec![support::uniform(&mut rng, len, -1.0, 1.0)];
+            let gpu_op = OnGpu {
+                gpu,
+                op: ActivationGpu::new(gpu, act, len).unwrap(),
+            };
+            let cpu_op = ActivationCpu { act, len };
+            let err = rel_error(&gpu_op.forward(&x).unwrap(), &cpu_op.forward(&x).unwrap());
+            assert!(err <= ELEMENTWISE_TOL, "{act} forward: {err:e}");
+            let err = rel_error(
+                &gpu_op.backward(&x, &v).unwrap(),
+                &cpu_op.backward(&x, &v).unwrap(),
+            );
+            assert!(err <= ELEMENTWISE_TOL, "{act} backward: {err:e}");
+        }
+    }
+}
+
+#[test]
+fn gpu_mse_passes_match_cpu_twin() {
+    for gpu in support::gpus() {
+        for (i, &(batch, count, weight)) in [
+            (1, 1, 1.0),
+            (1, 7, 1.0),
+            (3, 33, 10.0),
+            (2, 150, 1.0),
+            (5, 1000, 1000.0),
+            (1, 257, 0.5),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let shape = MseShape {
+                batch,
+                count,
+                weight,
+            };
+            let op = OnGpu {
+                gpu,
+                op: MseGpu::new(gpu, shape).unwrap(),
+            };
+            compare_passes(&op, &MseCpu { shape }, 3000 + i as u64, REDUCTION_TOL);
+        }
+    }
+}
+
+fn run_forward(
+    gpu: &Gpu,
+    dense: &DenseGpu,
+    x: &[f32],
+    w: &[f32],
+    y0: &[f32],
+    naive: bool,
+) -> Vec<f32> {
+    let (xt, wt, yt) = (
+        gpu.upload("x", x).unwrap(),
+        gpu.upload("w", w).unwrap(),
+        gpu.upload("y", y0).unwrap(),
+    );
+    let mut enc = gpu.encoder();
+    if naive {
+        dense.forward_naive(&mut enc, &xt, &wt, &yt).unwrap();
+    } else {
+        dense.forward(&mut enc, &xt, &wt, &yt).unwrap();
+    }
+    enc.submit().unwrap();
+    gpu.read(&yt).unwrap()
+}
+
+#[test]
+fn gpu_dense_naive_baseline_and_accumulate_mode_agree_with_the_tiled_kernel() {
+    for gpu in support::gpus() {
+        let shape = DenseShape {
+            batch: 2,
+            rows: 33,
+            d_in: 7,
+            d_out: 150,
+        };
+        let mut rng = support::rng(11);
+        let f32s = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect::<Vec<f32>>();
+        let x = f32s(support::uniform(&mut rng, shape.x_len(), -1.0, 1.0));
+        let w = f32s(support::uniform(&mut rng, shape.w_len(), -1.0, 1.0));
+        let y0 = f32s(support::uniform(&mut rng, shape.y_len(), -1.0, 1.0));
+        let overwrite = DenseGpu::new(gpu, shape, false).unwrap();
+        let accumulate = DenseGpu::new(gpu, shape, true).unwrap();
+        let tiled = run_forward(gpu, &overwrite, &x, &w, &y0, false);
+        let naive = run_forward(gpu, &overwrite, &x, &w, &y0, true);
+        let summed = run_forward(gpu, &accumulate, &x, &w, &y0, false);
+        for i in 0..tiled.len() {
+            assert!(
+                (tiled[i] - naive[i]).abs() <= 1e-5 * (1.0 + tiled[i].abs()),
+                "naive differs at {i}"
+            );
+            let want = tiled[i] + y0[i];
+            assert!(
+                (summed[i] - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "accumulate differs at {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gpu_results_are_bitwise_reproducible() {
+    for gpu in support::gpus() {
+        let shape = DenseShape {
+            batch: 2,
+            rows: 150,
+            d_in: 33,
+            d_out: 7,
+        };
+        let mut rng = support::rng(12);
+        let x: Vec<f32> = support::uniform(&mut rng, shape.x_len(), -1.0, 1.0)
+            .into_iter()
+            .map(|a| a as f32)
+            .collect();
+        let w: Vec<f32> = support::uniform(&mut rng, shape.w_len(), -1.0, 1.0)
+            .into_iter()
+            .map(|a| a as f32)
+            .collect();
+        let dense = DenseGpu::new(gpu, shape, false).unwrap();
+        let zeros = vec![0.0; shape.y_len()];
+        let a = run_forward(gpu, &dense, &x, &w, &zeros, false);
+        let b = run_forward(gpu, &dense, &x, &w, &zeros, false);
+        assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()));
+    }
+}
+
+#[test]
+fn gpu_binding_layouts_come_from_the_shader_and_mismatches_are_errors() {
+    for gpu in support::gpus() {
+        // Every entry point of every shader compiles into a pipeline whose layout
+        // is derived from naga's reflection.
+        for shader in gpu.registry().shaders() {
+            for entry in shader.entry_points.keys() {
+                gpu.kernel(shader.name, entry, &[])
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        let kernel = gpu.kernel("activation", "activation_forward", &[]).unwrap();
+        let names: Vec<_> = kernel.bindings().iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["p", "s", "a"]);
+        let t = gpu.zeros("t", 4).unwrap();
+        let mut enc = gpu.encoder();
+        let err = enc
+            .dispatch(
+                &kernel,
+                &[("p", t.buffer()), ("s", t.buffer()), ("y", t.buffer())],
+                [1, 1, 1],
+            )
+            .unwrap_err();
+        assert!(matches!(err, GpuError::BindingMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("`a`"), "{err}");
+        let err = gpu
+            .kernel("activation", "activation_forward", &[("NOT_DECLARED", 1.0)])
+            .unwrap_err();
+        assert!(err.to_string().contains("NOT_DECLARED"), "{err}");
+    }
+}
+
+#[test]
+fn gpu_ops_reject_wrong_sizes_and_buffers_over_the_adapters_limits() {
+    for gpu in support::gpus() {
+        let shape = DenseShape {
+            batch: 1,
+            rows: 3,
+            d_in: 2,
+            d_out: 2,
+        };
+        let dense = DenseGpu::new(gpu, shape, false).unwrap();
+        let t = gpu.zeros("small", 5).unwrap();
+        let mut enc = gpu.encoder();
+        let err = dense.forward(&mut enc, &t, &t, &t).unwrap_err();
+        assert!(matches!(err, OpError::Shape { .. }), "{err}");
+        let too_big = gpu.limits().max_storage_buffer_binding_size as usize / 4 + 1;
+        let err = gpu
+            .zeros("huge", too_big)
+            .err()
+            .expect("over-limit buffer must be refused");
+        assert!(
+            err.is_user_error() && err.to_string().contains("huge"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn gpu_adapter_in_use_is_reported() {
+    for gpu in support::gpus() {
+        // Printed with --show-output so CI logs name the adapter the GPU tests ran on.
+        println!("GPU tests ran on: {}", gpu.adapter());
+        assert!(!gpu.adapter().name.is_empty());
+    }
+}
