@@ -14,11 +14,15 @@
 //                      w̄̇ = ȳ̇ᵀ x̃ + ȳᵀ ẋ̃
 //
 // Every pass is a tiled matrix product C[M×N] = Σ_terms A[M×K] B[K×N]: each
-// workgroup of 16×16 threads owns a 64×64 block of C, stages 64×16 slices of A
-// and 16×64 slices of B through workgroup memory, and each thread accumulates
-// a 4×4 register block. Summation order is fixed, so results are bitwise
-// reproducible on a given adapter. `dense_forward_naive` (one thread per
-// output, no tiling) is kept as the benchmark baseline.
+// workgroup of 8×8 threads owns a 64×64 block of C and stages 64×16 slices of
+// A and 16×64 slices of B through workgroup memory (as vec4 quads); each thread
+// accumulates an 8×8 register block, so every value read from workgroup
+// memory feeds 8 multiply-adds. The accumulators are named struct members,
+// never a dynamically indexed array: software adapters (llvmpipe) spill such
+// arrays to scratch memory, which costs ~6× in throughput. Summation order is
+// fixed, so results are bitwise reproducible on a given adapter.
+// `dense_forward_naive` (one thread per output, no tiling) is kept as the
+// benchmark baseline.
 //
 // Override ACCUMULATE: when true, every pass adds its result to the output
 // buffer instead of overwriting it.
@@ -32,10 +36,10 @@ struct DenseParams {
 
 override ACCUMULATE: bool = false;
 
-const TM: u32 = 64u;      // rows of C per workgroup
-const TN: u32 = 64u;      // columns of C per workgroup
+const TILE: u32 = 64u;    // rows and columns of C per workgroup
 const TK: u32 = 16u;      // depth of one staged slice
-const THREADS: u32 = 256u;
+const QUADS: u32 = 16u;   // vec4 quads across one staged slice (TILE / 4)
+const THREADS: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: DenseParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -51,8 +55,21 @@ const THREADS: u32 = 256u;
 @group(0) @binding(11) var<storage, read_write> x_bar_dot: array<f32>;
 @group(0) @binding(12) var<storage, read_write> w_bar_dot: array<f32>;
 
-var<workgroup> tile_a: array<f32, 1024>;   // [TK][TM]
-var<workgroup> tile_b: array<f32, 1024>;   // [TK][TN]
+var<workgroup> tile_a: array<vec4<f32>, 256>;   // [TK][QUADS]: A(m0 + 4q .. +3, k0 + kk)
+var<workgroup> tile_b: array<vec4<f32>, 256>;   // [TK][QUADS]: B(k0 + kk, n0 + 4q .. +3)
+
+// One thread's 8×8 block of C: row i of the block is (r{i}lo, r{i}hi).
+struct Block {
+    r0lo: vec4<f32>, r0hi: vec4<f32>, r1lo: vec4<f32>, r1hi: vec4<f32>,
+    r2lo: vec4<f32>, r2hi: vec4<f32>, r3lo: vec4<f32>, r3hi: vec4<f32>,
+    r4lo: vec4<f32>, r4hi: vec4<f32>, r5lo: vec4<f32>, r5hi: vec4<f32>,
+    r6lo: vec4<f32>, r6hi: vec4<f32>, r7lo: vec4<f32>, r7hi: vec4<f32>,
+}
+
+struct BlockRow {
+    lo: vec4<f32>,
+    hi: vec4<f32>,
+}
 
 // ---- bounds-checked operand reads (zero outside the matrix) ----
 
@@ -67,13 +84,14 @@ fn x_dot_aug(b: u32, r: u32, k: u32) -> f32 {
     return x_dot[(b * p.rows + r) * p.d_in + k];
 }
 
-fn w_at(b: u32, o: u32, k: u32) -> f32 {
-    if o >= p.d_out || k > p.d_in { return 0.0; }
+// `cols` limits the columns read: d_in + 1 (with bias) or d_in (inputs only).
+fn w_at(b: u32, o: u32, k: u32, cols: u32) -> f32 {
+    if o >= p.d_out || k >= cols { return 0.0; }
     return w[(b * p.d_out + o) * (p.d_in + 1u) + k];
 }
 
-fn w_dot_at(b: u32, o: u32, k: u32) -> f32 {
-    if o >= p.d_out || k > p.d_in { return 0.0; }
+fn w_dot_at(b: u32, o: u32, k: u32, cols: u32) -> f32 {
+    if o >= p.d_out || k >= cols { return 0.0; }
     return w_dot[(b * p.d_out + o) * (p.d_in + 1u) + k];
 }
 
@@ -87,83 +105,143 @@ fn y_bar_dot_at(b: u32, r: u32, o: u32) -> f32 {
     return y_bar_dot[(b * p.rows + r) * p.d_out + o];
 }
 
-// ---- staging index maps: element j of thread t, laid out so that adjacent
-// threads read adjacent addresses of the operand in global memory ----
+// ---- quads: four consecutive rows ("down") or columns ("across") ----
 
-// A slice [TM rows][TK cols], source contiguous along K: returns (m, k).
-fn a_k_fast(t: u32, j: u32) -> vec2<u32> {
-    let e = t + THREADS * j;
-    return vec2<u32>(e / TK, e % TK);
+fn x_aug_down(b: u32, r: u32, k: u32) -> vec4<f32> {
+    return vec4<f32>(x_aug(b, r, k), x_aug(b, r + 1u, k), x_aug(b, r + 2u, k), x_aug(b, r + 3u, k));
+}
+fn x_aug_across(b: u32, r: u32, k: u32) -> vec4<f32> {
+    return vec4<f32>(x_aug(b, r, k), x_aug(b, r, k + 1u), x_aug(b, r, k + 2u), x_aug(b, r, k + 3u));
+}
+fn x_dot_aug_down(b: u32, r: u32, k: u32) -> vec4<f32> {
+    return vec4<f32>(x_dot_aug(b, r, k), x_dot_aug(b, r + 1u, k), x_dot_aug(b, r + 2u, k), x_dot_aug(b, r + 3u, k));
+}
+fn x_dot_aug_across(b: u32, r: u32, k: u32) -> vec4<f32> {
+    return vec4<f32>(x_dot_aug(b, r, k), x_dot_aug(b, r, k + 1u), x_dot_aug(b, r, k + 2u), x_dot_aug(b, r, k + 3u));
+}
+fn w_down(b: u32, o: u32, k: u32) -> vec4<f32> {
+    let c = p.d_in + 1u;
+    return vec4<f32>(w_at(b, o, k, c), w_at(b, o + 1u, k, c), w_at(b, o + 2u, k, c), w_at(b, o + 3u, k, c));
+}
+fn w_inputs_across(b: u32, o: u32, k: u32) -> vec4<f32> {
+    let c = p.d_in;
+    return vec4<f32>(w_at(b, o, k, c), w_at(b, o, k + 1u, c), w_at(b, o, k + 2u, c), w_at(b, o, k + 3u, c));
+}
+fn w_dot_down(b: u32, o: u32, k: u32) -> vec4<f32> {
+    let c = p.d_in + 1u;
+    return vec4<f32>(w_dot_at(b, o, k, c), w_dot_at(b, o + 1u, k, c), w_dot_at(b, o + 2u, k, c), w_dot_at(b, o + 3u, k, c));
+}
+fn w_dot_inputs_across(b: u32, o: u32, k: u32) -> vec4<f32> {
+    let c = p.d_in;
+    return vec4<f32>(w_dot_at(b, o, k, c), w_dot_at(b, o, k + 1u, c), w_dot_at(b, o, k + 2u, c), w_dot_at(b, o, k + 3u, c));
+}
+fn y_bar_down(b: u32, r: u32, o: u32) -> vec4<f32> {
+    return vec4<f32>(y_bar_at(b, r, o), y_bar_at(b, r + 1u, o), y_bar_at(b, r + 2u, o), y_bar_at(b, r + 3u, o));
+}
+fn y_bar_across(b: u32, r: u32, o: u32) -> vec4<f32> {
+    return vec4<f32>(y_bar_at(b, r, o), y_bar_at(b, r, o + 1u), y_bar_at(b, r, o + 2u), y_bar_at(b, r, o + 3u));
+}
+fn y_bar_dot_down(b: u32, r: u32, o: u32) -> vec4<f32> {
+    return vec4<f32>(y_bar_dot_at(b, r, o), y_bar_dot_at(b, r + 1u, o), y_bar_dot_at(b, r + 2u, o), y_bar_dot_at(b, r + 3u, o));
+}
+fn y_bar_dot_across(b: u32, r: u32, o: u32) -> vec4<f32> {
+    return vec4<f32>(y_bar_dot_at(b, r, o), y_bar_dot_at(b, r, o + 1u), y_bar_dot_at(b, r, o + 2u), y_bar_dot_at(b, r, o + 3u));
 }
 
-// A slice, source contiguous along M: returns (m, k).
-fn a_m_fast(t: u32, j: u32) -> vec2<u32> {
-    let e = t + THREADS * j;
-    return vec2<u32>(e % TM, e / TM);
-}
+// ---- staging: quad j of thread t goes to (kk, q). "k-fast" puts adjacent
+// threads on adjacent kk (for operands stored contiguously along K), "q-fast"
+// on adjacent quads (for operands stored contiguously along M or N). ----
 
-// B slice [TK rows][TN cols], source contiguous along K: returns (k, n).
-fn b_k_fast(t: u32, j: u32) -> vec2<u32> {
+fn k_fast(t: u32, j: u32) -> vec2<u32> {
     let e = t + THREADS * j;
     return vec2<u32>(e % TK, e / TK);
 }
 
-// B slice, source contiguous along N: returns (k, n).
-fn b_n_fast(t: u32, j: u32) -> vec2<u32> {
+fn q_fast(t: u32, j: u32) -> vec2<u32> {
     let e = t + THREADS * j;
-    return vec2<u32>(e / TN, e % TN);
+    return vec2<u32>(e / QUADS, e % QUADS);
 }
 
-fn put_a(mk: vec2<u32>, v: f32) { tile_a[mk.y * TM + mk.x] = v; }
-fn put_b(kn: vec2<u32>, v: f32) { tile_b[kn.x * TN + kn.y] = v; }
+fn put_a(kq: vec2<u32>, v: vec4<f32>) { tile_a[kq.x * QUADS + kq.y] = v; }
+fn put_b(kq: vec2<u32>, v: vec4<f32>) { tile_b[kq.x * QUADS + kq.y] = v; }
 
-// acc[i] holds C[ty*4 + i, tx + 16*j] in component j.
-fn multiply_staged(acc: ptr<function, array<vec4<f32>, 4>>, tx: u32, ty: u32) {
+// Adds the staged slices' product into thread (tx, ty)'s block: rows
+// 8ty .. 8ty+7 and columns 8tx .. 8tx+7 of the workgroup's 64×64 tile.
+fn multiply_staged(acc: Block, tx: u32, ty: u32) -> Block {
+    var c = acc;
     for (var kk = 0u; kk < TK; kk++) {
-        let bo = kk * TN + tx;
-        let bv = vec4<f32>(tile_b[bo], tile_b[bo + 16u], tile_b[bo + 32u], tile_b[bo + 48u]);
-        let ao = kk * TM + ty * 4u;
-        (*acc)[0] = fma(vec4<f32>(tile_a[ao]), bv, (*acc)[0]);
-        (*acc)[1] = fma(vec4<f32>(tile_a[ao + 1u]), bv, (*acc)[1]);
-        (*acc)[2] = fma(vec4<f32>(tile_a[ao + 2u]), bv, (*acc)[2]);
-        (*acc)[3] = fma(vec4<f32>(tile_a[ao + 3u]), bv, (*acc)[3]);
+        let a_lo = tile_a[kk * QUADS + ty * 2u];
+        let a_hi = tile_a[kk * QUADS + ty * 2u + 1u];
+        let b_lo = tile_b[kk * QUADS + tx * 2u];
+        let b_hi = tile_b[kk * QUADS + tx * 2u + 1u];
+        c.r0lo = fma(vec4<f32>(a_lo.x), b_lo, c.r0lo); c.r0hi = fma(vec4<f32>(a_lo.x), b_hi, c.r0hi);
+        c.r1lo = fma(vec4<f32>(a_lo.y), b_lo, c.r1lo); c.r1hi = fma(vec4<f32>(a_lo.y), b_hi, c.r1hi);
+        c.r2lo = fma(vec4<f32>(a_lo.z), b_lo, c.r2lo); c.r2hi = fma(vec4<f32>(a_lo.z), b_hi, c.r2hi);
+        c.r3lo = fma(vec4<f32>(a_lo.w), b_lo, c.r3lo); c.r3hi = fma(vec4<f32>(a_lo.w), b_hi, c.r3hi);
+        c.r4lo = fma(vec4<f32>(a_hi.x), b_lo, c.r4lo); c.r4hi = fma(vec4<f32>(a_hi.x), b_hi, c.r4hi);
+        c.r5lo = fma(vec4<f32>(a_hi.y), b_lo, c.r5lo); c.r5hi = fma(vec4<f32>(a_hi.y), b_hi, c.r5hi);
+        c.r6lo = fma(vec4<f32>(a_hi.z), b_lo, c.r6lo); c.r6hi = fma(vec4<f32>(a_hi.z), b_hi, c.r6hi);
+        c.r7lo = fma(vec4<f32>(a_hi.w), b_lo, c.r7lo); c.r7hi = fma(vec4<f32>(a_hi.w), b_hi, c.r7hi);
+    }
+    return c;
+}
+
+fn block_row(c: Block, i: u32) -> BlockRow {
+    switch i {
+        case 0u: { return BlockRow(c.r0lo, c.r0hi); }
+        case 1u: { return BlockRow(c.r1lo, c.r1hi); }
+        case 2u: { return BlockRow(c.r2lo, c.r2hi); }
+        case 3u: { return BlockRow(c.r3lo, c.r3hi); }
+        case 4u: { return BlockRow(c.r4lo, c.r4hi); }
+        case 5u: { return BlockRow(c.r5lo, c.r5hi); }
+        case 6u: { return BlockRow(c.r6lo, c.r6hi); }
+        default: { return BlockRow(c.r7lo, c.r7hi); }
     }
 }
 
-// Output index of register (i, j) for block origin (m0, n0); `n_cols` is N.
-// Returns false when it falls outside the M×N matrix.
+// Value j (0..7) of a block row.
+fn row_value(v: BlockRow, j: u32) -> f32 {
+    if j < 4u { return v.lo[j]; }
+    return v.hi[j - 4u];
+}
+
+// Position of block element (i, j) of thread (tx, ty) in the M×N output;
+// .z is 1 when it lies inside the matrix.
 fn out_pos(m0: u32, n0: u32, tx: u32, ty: u32, i: u32, j: u32, n_rows: u32, n_cols: u32) -> vec3<u32> {
-    let m = m0 + ty * 4u + i;
-    let n = n0 + tx + 16u * j;
+    let m = m0 + ty * 8u + i;
+    let n = n0 + tx * 8u + j;
     return vec3<u32>(m, n, select(0u, 1u, m < n_rows && n < n_cols));
 }
 
 // ---------------------------------------------------------------- forward --
 
-@compute @workgroup_size(16, 16, 1)
+// y = x̃ wᵀ: M = rows, N = d_out, K = d_in + 1.
+@compute @workgroup_size(8, 8, 1)
 fn dense_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-                 @builtin(local_invocation_index) t: u32) {
+        @builtin(local_invocation_index) t: u32) {
     let b = wg.z;
-    let m0 = wg.y * TM;
-    let n0 = wg.x * TN;
-    var acc: array<vec4<f32>, 4>;
+    let m0 = wg.y * TILE;
+    let n0 = wg.x * TILE;
+    var acc = Block();
     for (var k0 = 0u; k0 < p.d_in + 1u; k0 += TK) {
         for (var j = 0u; j < 4u; j++) {
-            let a = a_k_fast(t, j);
-            put_a(a, x_aug(b, m0 + a.x, k0 + a.y));
-            let c = b_k_fast(t, j);
-            put_b(c, w_at(b, n0 + c.y, k0 + c.x));
+            let a = k_fast(t, j);
+            put_a(a, x_aug_down(b, m0 + 4u * a.y, k0 + a.x));
+            let c = k_fast(t, j);
+            put_b(c, w_down(b, n0 + 4u * c.y, k0 + c.x));
         }
         workgroupBarrier();
-        multiply_staged(&acc, lid.x, lid.y);
+        acc = multiply_staged(acc, lid.x, lid.y);
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
+    for (var i = 0u; i < 8u; i++) {
+        let row = block_row(acc, i);
+        for (var j = 0u; j < 8u; j++) {
             let o = out_pos(m0, n0, lid.x, lid.y, i, j, p.rows, p.d_out);
             if o.z == 1u {
                 let idx = (b * p.rows + o.x) * p.d_out + o.y;
-                y[idx] = select(acc[i][j], y[idx] + acc[i][j], ACCUMULATE);
+                let v = row_value(row, j);
+                y[idx] = select(v, y[idx] + v, ACCUMULATE);
             }
         }
     }
@@ -190,60 +268,64 @@ fn dense_forward_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
 // --------------------------------------------------------------- backward --
 
 // x̄ = ȳ w[:, :d_in]: M = rows, N = d_in, K = d_out.
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(8, 8, 1)
 fn dense_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-                        @builtin(local_invocation_index) t: u32) {
+        @builtin(local_invocation_index) t: u32) {
     let b = wg.z;
-    let m0 = wg.y * TM;
-    let n0 = wg.x * TN;
-    var acc: array<vec4<f32>, 4>;
+    let m0 = wg.y * TILE;
+    let n0 = wg.x * TILE;
+    var acc = Block();
     for (var k0 = 0u; k0 < p.d_out; k0 += TK) {
         for (var j = 0u; j < 4u; j++) {
-            let a = a_k_fast(t, j);
-            put_a(a, y_bar_at(b, m0 + a.x, k0 + a.y));
-            let c = b_n_fast(t, j);
-            put_b(c, select(0.0, w_at(b, k0 + c.x, n0 + c.y), n0 + c.y < p.d_in));
+            let a = k_fast(t, j);
+            put_a(a, y_bar_down(b, m0 + 4u * a.y, k0 + a.x));
+            let c = q_fast(t, j);
+            put_b(c, w_inputs_across(b, k0 + c.x, n0 + 4u * c.y));
         }
         workgroupBarrier();
-        multiply_staged(&acc, lid.x, lid.y);
+        acc = multiply_staged(acc, lid.x, lid.y);
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
+    for (var i = 0u; i < 8u; i++) {
+        let row = block_row(acc, i);
+        for (var j = 0u; j < 8u; j++) {
             let o = out_pos(m0, n0, lid.x, lid.y, i, j, p.rows, p.d_in);
             if o.z == 1u {
                 let idx = (b * p.rows + o.x) * p.d_in + o.y;
-                x_bar[idx] = select(acc[i][j], x_bar[idx] + acc[i][j], ACCUMULATE);
+                let v = row_value(row, j);
+                x_bar[idx] = select(v, x_bar[idx] + v, ACCUMULATE);
             }
         }
     }
 }
 
 // w̄ = ȳᵀ x̃: M = d_out, N = d_in + 1, K = rows.
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(8, 8, 1)
 fn dense_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-                         @builtin(local_invocation_index) t: u32) {
+        @builtin(local_invocation_index) t: u32) {
     let b = wg.z;
-    let m0 = wg.y * TM;
-    let n0 = wg.x * TN;
-    var acc: array<vec4<f32>, 4>;
+    let m0 = wg.y * TILE;
+    let n0 = wg.x * TILE;
+    var acc = Block();
     for (var k0 = 0u; k0 < p.rows; k0 += TK) {
         for (var j = 0u; j < 4u; j++) {
-            let a = a_m_fast(t, j);
-            put_a(a, y_bar_at(b, k0 + a.y, m0 + a.x));
-            let c = b_n_fast(t, j);
-            put_b(c, x_aug(b, k0 + c.x, n0 + c.y));
+            let a = q_fast(t, j);
+            put_a(a, y_bar_across(b, k0 + a.x, m0 + 4u * a.y));
+            let c = q_fast(t, j);
+            put_b(c, x_aug_across(b, k0 + c.x, n0 + 4u * c.y));
         }
         workgroupBarrier();
-        multiply_staged(&acc, lid.x, lid.y);
+        acc = multiply_staged(acc, lid.x, lid.y);
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
+    for (var i = 0u; i < 8u; i++) {
+        let row = block_row(acc, i);
+        for (var j = 0u; j < 8u; j++) {
             let o = out_pos(m0, n0, lid.x, lid.y, i, j, p.d_out, p.d_in + 1u);
             if o.z == 1u {
                 let idx = (b * p.d_out + o.x) * (p.d_in + 1u) + o.y;
-                w_bar[idx] = select(acc[i][j], w_bar[idx] + acc[i][j], ACCUMULATE);
+                let v = row_value(row, j);
+                w_bar[idx] = select(v, w_bar[idx] + v, ACCUMULATE);
             }
         }
     }
@@ -252,39 +334,41 @@ fn dense_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
 // -------------------------------------------------------- tangent forward --
 
 // ẏ = ẋ̃ wᵀ + x̃ ẇᵀ: M = rows, N = d_out, K = d_in + 1.
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(8, 8, 1)
 fn dense_tangent_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-                         @builtin(local_invocation_index) t: u32) {
+        @builtin(local_invocation_index) t: u32) {
     let b = wg.z;
-    let m0 = wg.y * TM;
-    let n0 = wg.x * TN;
-    var acc: array<vec4<f32>, 4>;
+    let m0 = wg.y * TILE;
+    let n0 = wg.x * TILE;
+    var acc = Block();
     for (var k0 = 0u; k0 < p.d_in + 1u; k0 += TK) {
         for (var j = 0u; j < 4u; j++) {
-            let a = a_k_fast(t, j);
-            put_a(a, x_dot_aug(b, m0 + a.x, k0 + a.y));
-            let c = b_k_fast(t, j);
-            put_b(c, w_at(b, n0 + c.y, k0 + c.x));
+            let a = k_fast(t, j);
+            put_a(a, x_dot_aug_down(b, m0 + 4u * a.y, k0 + a.x));
+            let c = k_fast(t, j);
+            put_b(c, w_down(b, n0 + 4u * c.y, k0 + c.x));
         }
         workgroupBarrier();
-        multiply_staged(&acc, lid.x, lid.y);
+        acc = multiply_staged(acc, lid.x, lid.y);
         workgroupBarrier();
         for (var j = 0u; j < 4u; j++) {
-            let a = a_k_fast(t, j);
-            put_a(a, x_aug(b, m0 + a.x, k0 + a.y));
-            let c = b_k_fast(t, j);
-            put_b(c, w_dot_at(b, n0 + c.y, k0 + c.x));
+            let a = k_fast(t, j);
+            put_a(a, x_aug_down(b, m0 + 4u * a.y, k0 + a.x));
+            let c = k_fast(t, j);
+            put_b(c, w_dot_down(b, n0 + 4u * c.y, k0 + c.x));
         }
         workgroupBarrier();
-        multiply_staged(&acc, lid.x, lid.y);
+        acc = multiply_staged(acc, lid.x, lid.y);
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
+    for (var i = 0u; i < 8u; i++) {
+        let row = block_row(acc, i);
+        for (var j = 0u; j < 8u; j++) {
             let o = out_pos(m0, n0, lid.x, lid.y, i, j, p.rows, p.d_out);
             if o.z == 1u {
                 let idx = (b * p.rows + o.x) * p.d_out + o.y;
-                y_dot[idx] = select(acc[i][j], y_dot[idx] + acc[i][j], ACCUMULATE);
+                let v = row_value(row, j);
+                y_dot[idx] = select(v, y_dot[idx] + v, ACCUMULATE);
             }
         }
     }
@@ -293,78 +377,82 @@ fn dense_tangent_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
 // ------------------------------------------------------- tangent backward --
 
 // x̄̇ = ȳ̇ w + ȳ ẇ (input columns only): M = rows, N = d_in, K = d_out.
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(8, 8, 1)
 fn dense_tangent_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-                                @builtin(local_invocation_index) t: u32) {
+        @builtin(local_invocation_index) t: u32) {
     let b = wg.z;
-    let m0 = wg.y * TM;
-    let n0 = wg.x * TN;
-    var acc: array<vec4<f32>, 4>;
+    let m0 = wg.y * TILE;
+    let n0 = wg.x * TILE;
+    var acc = Block();
     for (var k0 = 0u; k0 < p.d_out; k0 += TK) {
         for (var j = 0u; j < 4u; j++) {
-            let a = a_k_fast(t, j);
-            put_a(a, y_bar_dot_at(b, m0 + a.x, k0 + a.y));
-            let c = b_n_fast(t, j);
-            put_b(c, select(0.0, w_at(b, k0 + c.x, n0 + c.y), n0 + c.y < p.d_in));
+            let a = k_fast(t, j);
+            put_a(a, y_bar_dot_down(b, m0 + 4u * a.y, k0 + a.x));
+            let c = q_fast(t, j);
+            put_b(c, w_inputs_across(b, k0 + c.x, n0 + 4u * c.y));
         }
         workgroupBarrier();
-        multiply_staged(&acc, lid.x, lid.y);
+        acc = multiply_staged(acc, lid.x, lid.y);
         workgroupBarrier();
         for (var j = 0u; j < 4u; j++) {
-            let a = a_k_fast(t, j);
-            put_a(a, y_bar_at(b, m0 + a.x, k0 + a.y));
-            let c = b_n_fast(t, j);
-            put_b(c, select(0.0, w_dot_at(b, k0 + c.x, n0 + c.y), n0 + c.y < p.d_in));
+            let a = k_fast(t, j);
+            put_a(a, y_bar_down(b, m0 + 4u * a.y, k0 + a.x));
+            let c = q_fast(t, j);
+            put_b(c, w_dot_inputs_across(b, k0 + c.x, n0 + 4u * c.y));
         }
         workgroupBarrier();
-        multiply_staged(&acc, lid.x, lid.y);
+        acc = multiply_staged(acc, lid.x, lid.y);
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
+    for (var i = 0u; i < 8u; i++) {
+        let row = block_row(acc, i);
+        for (var j = 0u; j < 8u; j++) {
             let o = out_pos(m0, n0, lid.x, lid.y, i, j, p.rows, p.d_in);
             if o.z == 1u {
                 let idx = (b * p.rows + o.x) * p.d_in + o.y;
-                x_bar_dot[idx] = select(acc[i][j], x_bar_dot[idx] + acc[i][j], ACCUMULATE);
+                let v = row_value(row, j);
+                x_bar_dot[idx] = select(v, x_bar_dot[idx] + v, ACCUMULATE);
             }
         }
     }
 }
 
 // w̄̇ = ȳ̇ᵀ x̃ + ȳᵀ ẋ̃: M = d_out, N = d_in + 1, K = rows.
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(8, 8, 1)
 fn dense_tangent_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-                                 @builtin(local_invocation_index) t: u32) {
+        @builtin(local_invocation_index) t: u32) {
     let b = wg.z;
-    let m0 = wg.y * TM;
-    let n0 = wg.x * TN;
-    var acc: array<vec4<f32>, 4>;
+    let m0 = wg.y * TILE;
+    let n0 = wg.x * TILE;
+    var acc = Block();
     for (var k0 = 0u; k0 < p.rows; k0 += TK) {
         for (var j = 0u; j < 4u; j++) {
-            let a = a_m_fast(t, j);
-            put_a(a, y_bar_dot_at(b, k0 + a.y, m0 + a.x));
-            let c = b_n_fast(t, j);
-            put_b(c, x_aug(b, k0 + c.x, n0 + c.y));
+            let a = q_fast(t, j);
+            put_a(a, y_bar_dot_across(b, k0 + a.x, m0 + 4u * a.y));
+            let c = q_fast(t, j);
+            put_b(c, x_aug_across(b, k0 + c.x, n0 + 4u * c.y));
         }
         workgroupBarrier();
-        multiply_staged(&acc, lid.x, lid.y);
+        acc = multiply_staged(acc, lid.x, lid.y);
         workgroupBarrier();
         for (var j = 0u; j < 4u; j++) {
-            let a = a_m_fast(t, j);
-            put_a(a, y_bar_at(b, k0 + a.y, m0 + a.x));
-            let c = b_n_fast(t, j);
-            put_b(c, x_dot_aug(b, k0 + c.x, n0 + c.y));
+            let a = q_fast(t, j);
+            put_a(a, y_bar_across(b, k0 + a.x, m0 + 4u * a.y));
+            let c = q_fast(t, j);
+            put_b(c, x_dot_aug_across(b, k0 + c.x, n0 + 4u * c.y));
         }
         workgroupBarrier();
-        multiply_staged(&acc, lid.x, lid.y);
+        acc = multiply_staged(acc, lid.x, lid.y);
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
+    for (var i = 0u; i < 8u; i++) {
+        let row = block_row(acc, i);
+        for (var j = 0u; j < 8u; j++) {
             let o = out_pos(m0, n0, lid.x, lid.y, i, j, p.d_out, p.d_in + 1u);
             if o.z == 1u {
                 let idx = (b * p.d_out + o.x) * (p.d_in + 1u) + o.y;
-                w_bar_dot[idx] = select(acc[i][j], w_bar_dot[idx] + acc[i][j], ACCUMULATE);
+                let v = row_value(row, j);
+                w_bar_dot[idx] = select(v, w_bar_dot[idx] + v, ACCUMULATE);
             }
         }
     }

@@ -211,7 +211,9 @@ fn gpu_dense_naive_baseline_and_accumulate_mode_agree_with_the_tiled_kernel() {
         for i in 0..tiled.len() {
             assert!(
                 (tiled[i] - naive[i]).abs() <= 1e-5 * (1.0 + tiled[i].abs()),
-                "naive differs at {i}"
+                "naive differs at {i}: {} vs {}",
+                tiled[i],
+                naive[i]
             );
             let want = tiled[i] + y0[i];
             assert!(
