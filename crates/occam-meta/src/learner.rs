@@ -1,0 +1,88 @@
+//! A learner trained by T unrolled steps of (minibatch) gradient descent on
+//! the squared error, and the exact reverse sweep of DESIGN.md §2, on the CPU
+//! in f64 (the reference for the GPU engine).
+//!
+//! Step t on minibatch B_t (|B_t| = n): w_{t+1} = w_t − η ∇_w L_t(w_t),
+//! L_t = (1/n) Σ_{i∈B_t} (g_w(x_i) − z_i)². Reverse sweep with v = w̄_{t+1}:
+//! z̄_i += η (2/n) ⟨∇_w g(x_i), v⟩ for i ∈ B_t, and w̄_t = v − η H_t v.
+
+use crate::mlp::MlpSpec;
+
+/// Rows `idx` of a row-major matrix with `width` columns.
+pub fn gather_rows(x: &[f64], width: usize, idx: &[usize]) -> Vec<f64> {
+    idx.iter()
+        .flat_map(|&i| x[i * width..(i + 1) * width].iter().copied())
+        .collect()
+}
+
+/// ∇_w L_t at `w` on the batch (xb, zb), and L_t itself.
+pub fn loss_gradient(spec: &MlpSpec, w: &[f64], xb: &[f64], zb: &[f64]) -> (Vec<f64>, f64) {
+    let tr = spec.forward(w, xb);
+    let g = tr.a.last().unwrap();
+    let n = zb.len() as f64;
+    let g_bar: Vec<f64> = g.iter().zip(zb).map(|(g, z)| 2.0 / n * (g - z)).collect();
+    let loss = g.iter().zip(zb).map(|(g, z)| (g - z).powi(2)).sum::<f64>() / n;
+    (spec.backward(w, &tr, &g_bar).0, loss)
+}
+
+/// Trains from `w0` on (x_tr, z_tr) with one batch of row indices per step;
+/// returns w_0 … w_T.
+pub fn train(
+    spec: &MlpSpec,
+    w0: &[f64],
+    x_tr: &[f64],
+    z_tr: &[f64],
+    batches: &[Vec<usize>],
+    lr: f64,
+) -> Vec<Vec<f64>> {
+    let mut ws = vec![w0.to_vec()];
+    for idx in batches {
+        let w = ws.last().unwrap();
+        let xb = gather_rows(x_tr, spec.d_in(), idx);
+        let zb: Vec<f64> = idx.iter().map(|&i| z_tr[i]).collect();
+        let (grad, _) = loss_gradient(spec, w, &xb, &zb);
+        ws.push(w.iter().zip(&grad).map(|(w, g)| w - lr * g).collect());
+    }
+    ws
+}
+
+/// The reverse sweep: given w̄_T = ∂L/∂w_T, returns (∂L/∂z_tr, ∂L/∂w_0).
+pub fn adjoint(
+    spec: &MlpSpec,
+    ws: &[Vec<f64>],
+    x_tr: &[f64],
+    z_tr: &[f64],
+    batches: &[Vec<usize>],
+    lr: f64,
+    w_bar_final: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
+    let mut z_bar = vec![0.0; z_tr.len()];
+    let mut v = w_bar_final.to_vec();
+    for (t, idx) in batches.iter().enumerate().rev() {
+        let w = &ws[t];
+        let xb = gather_rows(x_tr, spec.d_in(), idx);
+        let zb: Vec<f64> = idx.iter().map(|&i| z_tr[i]).collect();
+        let n = zb.len() as f64;
+        let tr = spec.forward(w, &xb);
+        let g = tr.a.last().unwrap();
+        let g_bar: Vec<f64> = g.iter().zip(&zb).map(|(g, z)| 2.0 / n * (g - z)).collect();
+        let (_, _, s_bar) = spec.backward(w, &tr, &g_bar);
+        let tangent = spec.tangent_forward(w, &tr, &v);
+        // ġ_i = ⟨∇_w g(x_i), v⟩; the loss gradient's tangent is ḡ̇ = (2/n) ġ.
+        let g_bar_dot: Vec<f64> = tangent
+            .a
+            .last()
+            .unwrap()
+            .iter()
+            .map(|gd| 2.0 / n * gd)
+            .collect();
+        let hv = spec.tangent_backward(w, &tr, &g_bar, &s_bar, &v, &tangent, &g_bar_dot);
+        for (k, &i) in idx.iter().enumerate() {
+            z_bar[i] += lr * g_bar_dot[k];
+        }
+        for (vi, h) in v.iter_mut().zip(&hv) {
+            *vi -= lr * h;
+        }
+    }
+    (z_bar, v)
+}

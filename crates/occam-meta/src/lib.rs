@@ -1,0 +1,13 @@
+//! Occam's meta-learning engine.
+//!
+//! - [`mlp`]: MLP shapes, parameter layout, PyTorch-default init, CPU passes.
+//! - [`learner`]: unrolled gradient descent and its exact reverse sweep (CPU).
+//! - [`losses`]: the meta-loss terms (CPU).
+//! - [`problem`]: what a meta-learning problem and one meta-step's data are.
+//! - [`reference`]: the whole meta-step in f64 on the CPU — the oracle.
+
+pub mod learner;
+pub mod losses;
+pub mod mlp;
+pub mod problem;
+pub mod reference;

@@ -1,0 +1,150 @@
+//! The whole meta-step on the CPU in f64: the oracle that `occam gradcheck`
+//! and the tests hold the GPU engine to. It follows DESIGN.md §1–§2 literally:
+//! labels z = f_θ(X), T unrolled learner steps, the meta-loss, the reverse
+//! sweep for ∂L/∂z_tr, then one backprop of the meta-learner.
+
+use crate::learner::{adjoint, train};
+use crate::losses::{energy_distance, orthogonality, std_dev};
+use crate::problem::{
+    DistributionKind, DistributionSet, LossTerms, MetaProblem, Orthogonality, TaskData,
+};
+
+/// Meta-loss terms and ∂L/∂θ of one meta-step, averaged over its tasks.
+#[derive(Clone, Debug)]
+pub struct MetaGradient {
+    /// The loss, term by term.
+    pub terms: LossTerms,
+    /// ∂L/∂θ.
+    pub theta_bar: Vec<f64>,
+}
+
+/// Evaluates one meta-step at θ in f64.
+pub fn meta_step(
+    problem: &MetaProblem,
+    theta: &[f64],
+    tasks: &[TaskData],
+    orth: &Orthogonality,
+) -> MetaGradient {
+    let mut terms = LossTerms::default();
+    let mut theta_bar = vec![0.0; theta.len()];
+    let scale = 1.0 / tasks.len() as f64;
+    for task in tasks {
+        let (t, g) = task_step(problem, theta, task, orth);
+        terms.generalisation += scale * t.generalisation;
+        terms.distribution += scale * t.distribution;
+        terms.std_reward += scale * t.std_reward;
+        terms.orthogonality += scale * t.orthogonality;
+        for (a, b) in theta_bar.iter_mut().zip(g) {
+            *a += scale * b;
+        }
+    }
+    MetaGradient { terms, theta_bar }
+}
+
+fn task_step(
+    problem: &MetaProblem,
+    theta: &[f64],
+    task: &TaskData,
+    orth: &Orthogonality,
+) -> (LossTerms, Vec<f64>) {
+    let d = problem.meta.d_in();
+    let learner = &problem.learner;
+    let w = &problem.weights;
+    let m = task.x_tr.len() / d;
+    let big_m = task.x_te.len() / d;
+    let k = orth.x.len() / d;
+
+    // Labels for every point in one forward pass: [train; test; orthogonality set].
+    let x_all: Vec<f64> = [&task.x_tr[..], &task.x_te[..], &orth.x[..]].concat();
+    let meta_trace = problem.meta.forward(theta, &x_all);
+    let z = meta_trace.a.last().unwrap();
+    let (z_tr, z_te, z_orth) = (&z[..m], &z[m..m + big_m], &z[m + big_m..]);
+    let mut z_bar = vec![0.0; z.len()];
+
+    // Learner training and its test error.
+    let ws = train(
+        &learner.spec,
+        &task.w0,
+        &task.x_tr,
+        z_tr,
+        &task.batches,
+        learner.lr,
+    );
+    let w_final = ws.last().unwrap();
+    let test_trace = learner.spec.forward(w_final, &task.x_te);
+    let g_te = test_trace.a.last().unwrap();
+    let mse: f64 = g_te
+        .iter()
+        .zip(z_te)
+        .map(|(g, z)| (g - z).powi(2))
+        .sum::<f64>()
+        / big_m as f64;
+    let mut terms = LossTerms {
+        generalisation: w.generalisation * mse,
+        ..LossTerms::default()
+    };
+    let g_bar: Vec<f64> = g_te
+        .iter()
+        .zip(z_te)
+        .map(|(g, z)| 2.0 * w.generalisation / big_m as f64 * (g - z))
+        .collect();
+    for (i, gb) in g_bar.iter().enumerate() {
+        z_bar[m + i] -= gb;
+    }
+    let (w_bar_final, _, _) = learner.spec.backward(w_final, &test_trace, &g_bar);
+    let (z_tr_bar, _) = adjoint(
+        &learner.spec,
+        &ws,
+        &task.x_tr,
+        z_tr,
+        &task.batches,
+        learner.lr,
+        &w_bar_final,
+    );
+    for (a, b) in z_bar[..m].iter_mut().zip(&z_tr_bar) {
+        *a += b;
+    }
+
+    // Distribution and spread of the labels.
+    let s_range = match problem.distribution_on {
+        DistributionSet::Test => m..m + big_m,
+        DistributionSet::All => 0..m + big_m,
+    };
+    let z_s = &z[s_range.clone()];
+    if w.distribution != 0.0 {
+        let (value, grad) = match problem.distribution {
+            DistributionKind::Energy => energy_distance(z_s, &task.u),
+        };
+        terms.distribution = w.distribution * value;
+        for (a, g) in z_bar[s_range.clone()].iter_mut().zip(grad) {
+            *a += w.distribution * g;
+        }
+    }
+    if w.std_reward != 0.0 {
+        let (sd, grad) = std_dev(z_s);
+        terms.std_reward = -w.std_reward * sd;
+        for (a, g) in z_bar[s_range].iter_mut().zip(grad) {
+            *a -= w.std_reward * g;
+        }
+    }
+    if w.orthogonality != 0.0 && k > 0 {
+        let (value, grad) = orthogonality(z_orth, &orth.earlier);
+        terms.orthogonality = w.orthogonality * value;
+        for (a, g) in z_bar[m + big_m..].iter_mut().zip(grad) {
+            *a += w.orthogonality * g;
+        }
+    }
+
+    let (theta_bar, _, _) = problem.meta.backward(theta, &meta_trace, &z_bar);
+    (terms, theta_bar)
+}
+
+/// The meta-loss alone (no gradient), for finite differences.
+pub fn meta_loss(
+    problem: &MetaProblem,
+    theta: &[f64],
+    tasks: &[TaskData],
+    orth: &Orthogonality,
+) -> LossTerms {
+    meta_step(problem, theta, tasks, orth).terms
+}

@@ -1,0 +1,109 @@
+//! The CPU f64 reference of a whole meta-step against central finite
+//! differences of the meta-loss: ⟨∂L/∂θ, u⟩ vs (L(θ + hu) − L(θ − hu)) / 2h,
+//! for relu and tanh learners, full-batch and minibatch (with replacement),
+//! with every meta-loss term switched on.
+
+mod support;
+
+use occam_meta::mlp::MlpSpec;
+use occam_meta::problem::{
+    DistributionKind, DistributionSet, GdLearner, MetaLossWeights, MetaProblem, Orthogonality,
+    TaskData,
+};
+use occam_meta::reference::{meta_loss, meta_step};
+use occam_ops::Activation;
+use rand::Rng;
+
+fn problem(hidden: Activation) -> MetaProblem {
+    MetaProblem {
+        meta: MlpSpec {
+            sizes: vec![3, 8, 8, 1],
+            hidden: Activation::Relu,
+            output: Activation::Cos,
+        },
+        learner: GdLearner {
+            spec: MlpSpec {
+                sizes: vec![3, 5, 4, 1],
+                hidden,
+                output: Activation::Identity,
+            },
+            steps: 12,
+            lr: 0.2,
+        },
+        weights: MetaLossWeights {
+            generalisation: 10.0,
+            distribution: 3.0,
+            std_reward: 0.5,
+            orthogonality: 2.0,
+        },
+        distribution: DistributionKind::Energy,
+        distribution_on: DistributionSet::All,
+    }
+}
+
+fn task(p: &MetaProblem, seed: u64, minibatch: Option<usize>) -> TaskData {
+    let mut rng = support::rng(seed);
+    let (m, big_m) = (6, 9);
+    let batches = (0..p.learner.steps)
+        .map(|_| match minibatch {
+            None => (0..m).collect(),
+            Some(n) => (0..n).map(|_| rng.random_range(0..m)).collect(),
+        })
+        .collect();
+    TaskData {
+        x_tr: support::uniform(&mut rng, m * 3, -1.0, 1.0),
+        x_te: support::uniform(&mut rng, big_m * 3, -1.0, 1.0),
+        w0: p.learner.spec.init_pytorch(&mut rng),
+        batches,
+        u: support::uniform(&mut rng, 11, -1.0, 1.0),
+    }
+}
+
+fn check(hidden: Activation, minibatch: Option<usize>, seed: u64) {
+    let p = problem(hidden);
+    let mut rng = support::rng(seed);
+    let theta = p.meta.init_pytorch(&mut rng);
+    let tasks = vec![task(&p, seed + 1, minibatch), task(&p, seed + 2, minibatch)];
+    let orth = Orthogonality {
+        x: support::uniform(&mut rng, 7 * 3, -1.0, 1.0),
+        earlier: vec![support::uniform(&mut rng, 7, -1.0, 1.0)],
+    };
+    let grad = meta_step(&p, &theta, &tasks, &orth);
+    assert!(grad.terms.generalisation > 0.0 && grad.terms.distribution > 0.0);
+    assert!(grad.terms.std_reward < 0.0 && grad.terms.orthogonality > 0.0);
+    let h = 1e-6;
+    for dir in 0..3 {
+        let u = support::uniform(&mut rng, theta.len(), -1.0, 1.0);
+        let shifted =
+            |s: f64| -> Vec<f64> { theta.iter().zip(&u).map(|(t, d)| t + s * d).collect() };
+        let fd = (meta_loss(&p, &shifted(h), &tasks, &orth).total()
+            - meta_loss(&p, &shifted(-h), &tasks, &orth).total())
+            / (2.0 * h);
+        let analytic: f64 = grad.theta_bar.iter().zip(&u).map(|(a, b)| a * b).sum();
+        let rel = (fd - analytic).abs() / fd.abs().max(analytic.abs());
+        assert!(
+            rel < 1e-6,
+            "{hidden} learner, minibatch {minibatch:?}, direction {dir}: analytic {analytic} vs finite difference {fd} (rel {rel:e})"
+        );
+    }
+}
+
+#[test]
+fn reference_meta_gradient_matches_finite_differences_tanh_full_batch() {
+    check(Activation::Tanh, None, 10);
+}
+
+#[test]
+fn reference_meta_gradient_matches_finite_differences_relu_full_batch() {
+    check(Activation::Relu, None, 20);
+}
+
+#[test]
+fn reference_meta_gradient_matches_finite_differences_tanh_minibatch_with_replacement() {
+    check(Activation::Tanh, Some(4), 30);
+}
+
+#[test]
+fn reference_meta_gradient_matches_finite_differences_relu_minibatch_with_replacement() {
+    check(Activation::Relu, Some(4), 40);
+}
