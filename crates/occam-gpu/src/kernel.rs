@@ -9,6 +9,7 @@ use crate::context::Gpu;
 use crate::error::{GpuError, Result};
 use crate::profiler::Profiler;
 use crate::shaders::{BindingInfo, BindingKind};
+use crate::tensor::GpuTensor;
 use std::sync::Arc;
 
 /// Cache key: shader, entry point, override constants (as bit patterns).
@@ -254,9 +255,57 @@ impl Encoder<'_> {
         Ok(())
     }
 
-    /// Records a buffer-to-buffer copy of `bytes` bytes.
-    pub fn copy(&mut self, from: &wgpu::Buffer, to: &wgpu::Buffer, bytes: u64) {
-        self.encoder.copy_buffer_to_buffer(from, 0, to, 0, bytes);
+    /// Records a copy of `len` f32 values from `from[from_offset..]` to
+    /// `to[to_offset..]` (offsets and length in values).
+    pub fn copy(
+        &mut self,
+        from: &GpuTensor,
+        from_offset: usize,
+        to: &GpuTensor,
+        to_offset: usize,
+        len: usize,
+    ) -> Result<()> {
+        if from_offset + len > from.len() || to_offset + len > to.len() {
+            return Err(GpuError::BindingMismatch {
+                shader: "host".into(),
+                entry: "copy".into(),
+                message: format!(
+                    "copy of {len} values from {:?}[{from_offset}..] ({} values) to {:?}[{to_offset}..] ({} values) is out of range",
+                    from.label(),
+                    from.len(),
+                    to.label(),
+                    to.len()
+                ),
+            });
+        }
+        if len > 0 {
+            self.encoder.copy_buffer_to_buffer(
+                from.buffer(),
+                from_offset as u64 * 4,
+                to.buffer(),
+                to_offset as u64 * 4,
+                len as u64 * 4,
+            );
+        }
+        Ok(())
+    }
+
+    /// Records setting every value of `tensor` to zero.
+    pub fn clear(&mut self, tensor: &GpuTensor) {
+        self.encoder.clear_buffer(tensor.buffer(), 0, None);
+    }
+
+    /// Records a copy of `bytes` bytes between raw buffers (e.g. into a uniform block).
+    pub fn copy_raw(
+        &mut self,
+        from: &wgpu::Buffer,
+        from_offset: u64,
+        to: &wgpu::Buffer,
+        to_offset: u64,
+        bytes: u64,
+    ) {
+        self.encoder
+            .copy_buffer_to_buffer(from, from_offset, to, to_offset, bytes);
     }
 
     /// Submits everything recorded, without waiting for it to finish.

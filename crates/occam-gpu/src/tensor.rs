@@ -94,6 +94,23 @@ impl Gpu {
         })
     }
 
+    /// A tensor holding a copy of `data` as u32 values (indices); `len` counts them.
+    pub fn upload_u32(&self, label: &str, data: &[u32]) -> Result<GpuTensor> {
+        let as_f32: &[f32] = bytemuck::cast_slice(data);
+        self.upload(label, as_f32)
+    }
+
+    /// Overwrites a tensor's u32 values from the host.
+    pub fn write_u32(&self, tensor: &GpuTensor, data: &[u32]) -> Result<()> {
+        self.write(tensor, bytemuck::cast_slice(data))
+    }
+
+    /// Overwrites a uniform buffer with `value` (ordered before the next submission).
+    pub fn write_uniform<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, value: &T) {
+        self.queue
+            .write_buffer(buffer, 0, bytemuck::bytes_of(value));
+    }
+
     /// Overwrites a tensor's values from the host (queued; ordered before the next submission).
     pub fn write(&self, tensor: &GpuTensor, data: &[f32]) -> Result<()> {
         if data.len() != tensor.len {

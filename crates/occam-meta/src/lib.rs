@@ -5,7 +5,10 @@
 //! - [`losses`]: the meta-loss terms (CPU).
 //! - [`problem`]: what a meta-learning problem and one meta-step's data are.
 //! - [`reference`]: the whole meta-step in f64 on the CPU — the oracle.
+//! - [`gpu_mlp`], [`engine`]: the same meta-step on the GPU.
 
+pub mod engine;
+pub mod gpu_mlp;
 pub mod learner;
 pub mod losses;
 pub mod mlp;

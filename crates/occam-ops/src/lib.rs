@@ -7,12 +7,18 @@
 pub mod activation;
 pub mod check;
 pub mod dense;
+pub mod energy;
 mod error;
+pub mod gather;
 pub mod mse;
+pub mod optimizer;
 pub mod passes;
 
 pub use activation::{Activation, ActivationCpu, ActivationGpu};
 pub use dense::{DenseCpu, DenseGpu, DenseShape};
+pub use energy::EnergyGpu;
 pub use error::{OpError, Result};
+pub use gather::{GatherGpu, StepCursor};
 pub use mse::{MseCpu, MseGpu, MseShape};
+pub use optimizer::{OptimizerGpu, OptimizerKind};
 pub use passes::{EncodePasses, OnGpu, Passes, Tensors};

@@ -1,0 +1,455 @@
+//! The meta-step on the GPU: labels from the meta-learner, T unrolled learner
+//! steps, the meta-loss, the exact reverse sweep, the meta-learner's backward
+//! pass and the optimiser step — recorded into one command submission with no
+//! read-back inside it (DESIGN.md §1–§2, §6). Tasks of a meta-batch run side
+//! by side as the batch dimension of every learner op.
+
+use crate::gpu_mlp::GpuMlp;
+use crate::problem::{DistributionKind, DistributionSet, LossTerms, MetaProblem, TaskData};
+use occam_gpu::{Gpu, GpuTensor};
+use occam_ops::{
+    EnergyGpu, GatherGpu, MseGpu, MseShape, OpError, OptimizerGpu, OptimizerKind, Result,
+    StepCursor,
+};
+
+/// Sizes of one meta-step's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepSizes {
+    /// Independent tasks per meta-step.
+    pub tasks: usize,
+    /// Training points per task.
+    pub train: usize,
+    /// Test points per task.
+    pub test: usize,
+    /// Rows per inner minibatch.
+    pub batch: usize,
+    /// Target-distribution samples per task.
+    pub samples: usize,
+}
+
+/// All GPU state of a meta-learning run: parameters, optimiser state, ops and scratch.
+pub struct GpuMetaEngine {
+    problem: MetaProblem,
+    sizes: StepSizes,
+    meta: GpuMlp,
+    train_net: GpuMlp,
+    test_net: GpuMlp,
+    theta: Vec<GpuTensor>,
+    theta_bar: Vec<GpuTensor>,
+    meta_opt: Vec<OptimizerGpu>,
+    inner_sgd: Vec<OptimizerGpu>,
+    x_all: GpuTensor,
+    x_tr: GpuTensor,
+    x_te: GpuTensor,
+    xb: GpuTensor,
+    z_tr: GpuTensor,
+    z_te: GpuTensor,
+    zb: GpuTensor,
+    z_tr_bar: GpuTensor,
+    z_te_bar: GpuTensor,
+    z_bar_all: GpuTensor,
+    w: Vec<GpuTensor>,
+    grad: Vec<GpuTensor>,
+    history: Vec<GpuTensor>,
+    v: Vec<GpuTensor>,
+    hv: Vec<GpuTensor>,
+    idx: GpuTensor,
+    cursor: StepCursor,
+    gather_x: GatherGpu,
+    gather_z: GatherGpu,
+    mse_inner: MseGpu,
+    mse_test: MseGpu,
+    energy: EnergyGpu,
+    ones: GpuTensor,
+    zeros_tasks: GpuTensor,
+    zeros_batch: GpuTensor,
+    g_bar: GpuTensor,
+    g_bar_dot: GpuTensor,
+    scratch_batch: GpuTensor,
+    test_g_bar: GpuTensor,
+    u: GpuTensor,
+    gen_loss: GpuTensor,
+    dist_loss: GpuTensor,
+    meta_step_count: u64,
+}
+
+fn unsupported(message: String) -> OpError {
+    OpError::InvalidShape {
+        op: "meta-step",
+        message,
+    }
+}
+
+impl GpuMetaEngine {
+    /// Allocates everything for `problem` at `sizes`, with meta-parameters
+    /// `theta` (flat, [`crate::mlp::MlpSpec`] layout) and optimiser `optimizer`.
+    pub fn new(
+        gpu: &Gpu,
+        problem: &MetaProblem,
+        sizes: StepSizes,
+        theta: &[f64],
+        optimizer: OptimizerKind,
+    ) -> Result<GpuMetaEngine> {
+        let w = &problem.weights;
+        if w.std_reward != 0.0 || w.orthogonality != 0.0 {
+            return Err(unsupported(
+                "the GPU engine does not have the std-reward and orthogonality terms yet".into(),
+            ));
+        }
+        if problem.distribution_on != DistributionSet::Test {
+            return Err(unsupported(
+                "the GPU engine applies the distribution term to test labels only so far".into(),
+            ));
+        }
+        let DistributionKind::Energy = problem.distribution;
+        let StepSizes {
+            tasks,
+            train: m,
+            test: big_m,
+            batch: n,
+            samples,
+        } = sizes;
+        let meta_spec = &problem.meta;
+        let learner = &problem.learner;
+        let spec = &learner.spec;
+        let d = meta_spec.d_in();
+        if spec.d_in() != d || meta_spec.d_out() != 1 || spec.d_out() != 1 {
+            return Err(unsupported(format!(
+                "meta-learner {:?} and learner {:?} must share the input width and have one output",
+                meta_spec.sizes, spec.sizes
+            )));
+        }
+        let rows = tasks * (m + big_m);
+        let depth = spec.depth();
+        let per_layer = |label: &str, f: &dyn Fn(usize) -> usize| -> Result<Vec<GpuTensor>> {
+            (0..depth)
+                .map(|l| Ok(gpu.zeros(&format!("{label} {l}"), f(l))?))
+                .collect()
+        };
+        let block = |l: usize| tasks * spec.block_len(l);
+        let theta_layers: Vec<GpuTensor> = (0..meta_spec.depth())
+            .map(|l| {
+                let off = meta_spec.offset(l);
+                let vals: Vec<f32> = theta[off..off + meta_spec.block_len(l)]
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect();
+                Ok(gpu.upload(&format!("theta {l}"), &vals)?)
+            })
+            .collect::<Result<_>>()?;
+        let engine = GpuMetaEngine {
+            meta: GpuMlp::new(gpu, meta_spec, 1, rows, "meta")?,
+            train_net: GpuMlp::new(gpu, spec, tasks, n, "learner")?,
+            test_net: GpuMlp::new(gpu, spec, tasks, big_m, "learner test")?,
+            theta_bar: (0..meta_spec.depth())
+                .map(|l| Ok(gpu.zeros(&format!("theta_bar {l}"), meta_spec.block_len(l))?))
+                .collect::<Result<_>>()?,
+            meta_opt: (0..meta_spec.depth())
+                .map(|l| OptimizerGpu::new(gpu, optimizer, meta_spec.block_len(l)))
+                .collect::<Result<_>>()?,
+            inner_sgd: (0..depth)
+                .map(|l| OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: learner.lr }, block(l)))
+                .collect::<Result<_>>()?,
+            theta: theta_layers,
+            x_all: gpu.zeros("x_all", rows * d)?,
+            x_tr: gpu.zeros("x_tr", tasks * m * d)?,
+            x_te: gpu.zeros("x_te", tasks * big_m * d)?,
+            xb: gpu.zeros("x_batch", tasks * n * d)?,
+            z_tr: gpu.zeros("z_tr", tasks * m)?,
+            z_te: gpu.zeros("z_te", tasks * big_m)?,
+            zb: gpu.zeros("z_batch", tasks * n)?,
+            z_tr_bar: gpu.zeros("z_tr_bar", tasks * m)?,
+            z_te_bar: gpu.zeros("z_te_bar", tasks * big_m)?,
+            z_bar_all: gpu.zeros("z_bar_all", rows)?,
+            w: per_layer("w", &block)?,
+            grad: per_layer("grad", &block)?,
+            history: per_layer("w history", &|l| (learner.steps + 1) * block(l))?,
+            v: per_layer("v", &block)?,
+            hv: per_layer("hv", &block)?,
+            idx: gpu.zeros("batch indices", learner.steps * tasks * n)?,
+            cursor: StepCursor::new(gpu, learner.steps.max(1))?,
+            gather_x: GatherGpu::new(gpu, tasks, n, m, d, 0.0)?,
+            gather_z: GatherGpu::new(gpu, tasks, n, m, 1, learner.lr)?,
+            mse_inner: MseGpu::new(
+                gpu,
+                MseShape {
+                    batch: tasks,
+                    count: n,
+                    weight: 1.0,
+                },
+            )?,
+            mse_test: MseGpu::new(
+                gpu,
+                MseShape {
+                    batch: tasks,
+                    count: big_m,
+                    weight: w.generalisation / tasks as f64,
+                },
+            )?,
+            energy: EnergyGpu::new(gpu, tasks, big_m, samples, w.distribution / tasks as f64)?,
+            ones: gpu.upload("ones", &vec![1.0; tasks])?,
+            zeros_tasks: gpu.zeros("zeros per task", tasks)?,
+            zeros_batch: gpu.zeros("zeros per batch row", tasks * n)?,
+            g_bar: gpu.zeros("g_bar", tasks * n)?,
+            g_bar_dot: gpu.zeros("g_bar_dot", tasks * n)?,
+            scratch_batch: gpu.zeros("z_bar scratch", tasks * n)?,
+            test_g_bar: gpu.zeros("test g_bar", tasks * big_m)?,
+            u: gpu.zeros("u", tasks * samples)?,
+            gen_loss: gpu.zeros("generalisation loss", tasks)?,
+            dist_loss: gpu.zeros("distribution loss", tasks)?,
+            problem: problem.clone(),
+            sizes,
+            meta_step_count: 0,
+        };
+        Ok(engine)
+    }
+
+    /// Uploads one meta-step's random data (one [`TaskData`] per task).
+    pub fn load(&self, gpu: &Gpu, tasks: &[TaskData]) -> Result<()> {
+        let s = self.sizes;
+        let spec = &self.problem.learner.spec;
+        let d = spec.d_in();
+        let bad = |what: String| Err(unsupported(what));
+        if tasks.len() != s.tasks {
+            return bad(format!(
+                "{} tasks given, the engine was built for {}",
+                tasks.len(),
+                s.tasks
+            ));
+        }
+        let f32s = |v: &mut dyn Iterator<Item = f64>| -> Vec<f32> { v.map(|a| a as f32).collect() };
+        for (b, t) in tasks.iter().enumerate() {
+            let ok = t.x_tr.len() == s.train * d
+                && t.x_te.len() == s.test * d
+                && t.u.len() == s.samples
+                && t.w0.len() == spec.n_params()
+                && t.batches.len() == self.problem.learner.steps
+                && t.batches
+                    .iter()
+                    .all(|i| i.len() == s.batch && i.iter().all(|&r| r < s.train));
+            if !ok {
+                return bad(format!(
+                    "task {b}'s data does not match the engine's sizes {s:?}"
+                ));
+            }
+        }
+        let x_all = f32s(
+            &mut tasks
+                .iter()
+                .flat_map(|t| t.x_tr.iter().copied())
+                .chain(tasks.iter().flat_map(|t| t.x_te.iter().copied())),
+        );
+        gpu.write(&self.x_all, &x_all)?;
+        gpu.write(
+            &self.x_tr,
+            &f32s(&mut tasks.iter().flat_map(|t| t.x_tr.iter().copied())),
+        )?;
+        gpu.write(
+            &self.x_te,
+            &f32s(&mut tasks.iter().flat_map(|t| t.x_te.iter().copied())),
+        )?;
+        gpu.write(
+            &self.u,
+            &f32s(&mut tasks.iter().flat_map(|t| t.u.iter().copied())),
+        )?;
+        for l in 0..spec.depth() {
+            let (off, len) = (spec.offset(l), spec.block_len(l));
+            gpu.write(
+                &self.w[l],
+                &f32s(
+                    &mut tasks
+                        .iter()
+                        .flat_map(|t| t.w0[off..off + len].iter().copied()),
+                ),
+            )?;
+        }
+        let idx: Vec<u32> = (0..self.problem.learner.steps)
+            .flat_map(|step| {
+                tasks
+                    .iter()
+                    .flat_map(move |t| t.batches[step].iter().map(|&i| i as u32))
+            })
+            .collect();
+        gpu.write_u32(&self.idx, &idx)?;
+        Ok(())
+    }
+
+    /// Records and submits one meta-step on the loaded data: the meta-loss and
+    /// ∂L/∂θ, followed by the optimiser step when `update` is true.
+    pub fn step(&mut self, gpu: &Gpu, update: bool) -> Result<()> {
+        let s = self.sizes;
+        let learner = &self.problem.learner;
+        let depth = learner.spec.depth();
+        let (m, big_m, tasks) = (s.train, s.test, s.tasks);
+        if update {
+            self.meta_step_count += 1;
+            for opt in &self.meta_opt {
+                opt.set_step(gpu, self.meta_step_count);
+            }
+        }
+        let mut enc = gpu.encoder();
+        // Labels z = f_θ(X) for every task's training and test points.
+        self.meta.forward(&mut enc, &self.theta, &self.x_all)?;
+        let z = self.meta.output();
+        enc.copy(z, 0, &self.z_tr, 0, tasks * m)?;
+        enc.copy(z, tasks * m, &self.z_te, 0, tasks * big_m)?;
+        enc.clear(&self.z_tr_bar);
+        for l in 0..depth {
+            enc.copy(&self.w[l], 0, &self.history[l], 0, self.w[l].len())?;
+        }
+
+        // T unrolled steps of gradient descent, keeping w_t.
+        for t in 0..learner.steps {
+            self.cursor.set(&mut enc, t)?;
+            self.inner_gradient(&mut enc)?;
+            for l in 0..depth {
+                self.inner_sgd[l].step(&mut enc, &self.w[l], &self.grad[l])?;
+                let len = self.w[l].len();
+                enc.copy(&self.w[l], 0, &self.history[l], (t + 1) * len, len)?;
+            }
+        }
+
+        // Meta-loss at w_T, its cotangents z̄_te and w̄_T (into v).
+        self.test_net.forward(&mut enc, &self.w, &self.x_te)?;
+        let g_te = self.test_net.output();
+        self.mse_test
+            .forward(&mut enc, g_te, &self.z_te, &self.gen_loss)?;
+        self.mse_test.backward(
+            &mut enc,
+            g_te,
+            &self.z_te,
+            &self.ones,
+            &self.test_g_bar,
+            &self.z_te_bar,
+        )?;
+        self.test_net
+            .backward(&mut enc, &self.w, &self.x_te, &self.test_g_bar, &self.v)?;
+        self.energy
+            .forward(&mut enc, &self.z_te, &self.u, &self.dist_loss)?;
+        self.energy
+            .backward(&mut enc, &self.z_te, &self.u, &self.z_te_bar)?;
+
+        // Reverse sweep: z̄_tr += η ḡ̇ on each step's batch, v ← v − η H_t v.
+        for t in (0..learner.steps).rev() {
+            self.cursor.set(&mut enc, t)?;
+            for l in 0..depth {
+                let len = self.w[l].len();
+                enc.copy(&self.history[l], t * len, &self.w[l], 0, len)?;
+            }
+            self.inner_gradient(&mut enc)?;
+            self.train_net
+                .tangent_forward(&mut enc, &self.w, &self.xb, &self.v)?;
+            self.mse_inner.tangent_backward(
+                &mut enc,
+                self.train_net.output(),
+                &self.zb,
+                &self.ones,
+                self.train_net.output_tangent(),
+                &self.zeros_batch,
+                &self.zeros_tasks,
+                &self.g_bar_dot,
+                &self.scratch_batch,
+            )?;
+            self.train_net.tangent_backward(
+                &mut enc,
+                &self.w,
+                &self.xb,
+                &self.g_bar,
+                &self.v,
+                &self.g_bar_dot,
+                &self.hv,
+            )?;
+            self.gather_z.backward(
+                &mut enc,
+                &self.cursor,
+                &self.idx,
+                &self.g_bar_dot,
+                &self.z_tr_bar,
+            )?;
+            for l in 0..depth {
+                self.inner_sgd[l].step(&mut enc, &self.v[l], &self.hv[l])?;
+            }
+        }
+
+        // One backprop of the meta-learner, then the optimiser.
+        enc.copy(&self.z_tr_bar, 0, &self.z_bar_all, 0, tasks * m)?;
+        enc.copy(&self.z_te_bar, 0, &self.z_bar_all, tasks * m, tasks * big_m)?;
+        self.meta.backward(
+            &mut enc,
+            &self.theta,
+            &self.x_all,
+            &self.z_bar_all,
+            &self.theta_bar,
+        )?;
+        if update {
+            for l in 0..self.theta.len() {
+                self.meta_opt[l].step(&mut enc, &self.theta[l], &self.theta_bar[l])?;
+            }
+        }
+        enc.submit()?;
+        Ok(())
+    }
+
+    /// Gathers step t's batch and records ∇_w L_t at the current w into `grad`
+    /// (leaving the forward and backward scratch for the tangent passes).
+    fn inner_gradient(&self, enc: &mut occam_gpu::Encoder<'_>) -> Result<()> {
+        self.gather_x
+            .forward(enc, &self.cursor, &self.idx, &self.x_tr, &self.xb)?;
+        self.gather_z
+            .forward(enc, &self.cursor, &self.idx, &self.z_tr, &self.zb)?;
+        self.train_net.forward(enc, &self.w, &self.xb)?;
+        let g = self.train_net.output();
+        self.mse_inner.backward(
+            enc,
+            g,
+            &self.zb,
+            &self.ones,
+            &self.g_bar,
+            &self.scratch_batch,
+        )?;
+        self.train_net
+            .backward(enc, &self.w, &self.xb, &self.g_bar, &self.grad)
+    }
+
+    /// Reads back the meta-loss terms of the last step (averaged over tasks).
+    pub fn read_terms(&self, gpu: &Gpu) -> Result<LossTerms> {
+        let sum =
+            |t: &GpuTensor| -> Result<f64> { Ok(gpu.read(t)?.iter().map(|&v| f64::from(v)).sum()) };
+        Ok(LossTerms {
+            generalisation: sum(&self.gen_loss)?,
+            distribution: sum(&self.dist_loss)?,
+            ..LossTerms::default()
+        })
+    }
+
+    /// Reads back ∂L/∂θ of the last step, flat in the [`crate::mlp::MlpSpec`] layout.
+    pub fn read_theta_bar(&self, gpu: &Gpu) -> Result<Vec<f64>> {
+        self.read_layers(gpu, &self.theta_bar)
+    }
+
+    /// Reads back θ, flat.
+    pub fn read_theta(&self, gpu: &Gpu) -> Result<Vec<f64>> {
+        self.read_layers(gpu, &self.theta)
+    }
+
+    fn read_layers(&self, gpu: &Gpu, layers: &[GpuTensor]) -> Result<Vec<f64>> {
+        let mut out = Vec::new();
+        for t in layers {
+            out.extend(gpu.read(t)?.into_iter().map(f64::from));
+        }
+        Ok(out)
+    }
+
+    /// Evaluates the meta-learner f_θ on the loaded points (train then test,
+    /// task by task) and reads the labels back.
+    pub fn read_labels(&self, gpu: &Gpu) -> Result<Vec<f64>> {
+        let mut enc = gpu.encoder();
+        self.meta.forward(&mut enc, &self.theta, &self.x_all)?;
+        enc.submit()?;
+        Ok(gpu
+            .read(self.meta.output())?
+            .into_iter()
+            .map(f64::from)
+            .collect())
+    }
+}

@@ -1,0 +1,104 @@
+//! Energy distance between labels and target samples, per task, on the GPU
+//! (`shaders/energy.wgsl`). CPU twin: `occam_meta::losses::energy_distance`.
+
+use crate::error::{OpError, Result, check_len};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use std::sync::Arc;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct EnergyParams {
+    tasks: u32,
+    n: u32,
+    n_u: u32,
+    weight: f32,
+}
+
+/// weight · Energy(z_b, u_b) for each task b: n labels and n_u samples per task.
+pub struct EnergyGpu {
+    tasks: usize,
+    n: usize,
+    n_u: usize,
+    params: wgpu::Buffer,
+    forward: Arc<Kernel>,
+    backward: Arc<Kernel>,
+}
+
+impl EnergyGpu {
+    /// Kernels and parameters.
+    pub fn new(gpu: &Gpu, tasks: usize, n: usize, n_u: usize, weight: f64) -> Result<EnergyGpu> {
+        if tasks == 0 || n == 0 || n_u == 0 {
+            return Err(OpError::InvalidShape {
+                op: "energy",
+                message: format!(
+                    "tasks, labels and samples must be positive (got {tasks}, {n}, {n_u})"
+                ),
+            });
+        }
+        let params = EnergyParams {
+            tasks: tasks as u32,
+            n: n as u32,
+            n_u: n_u as u32,
+            weight: weight as f32,
+        };
+        Ok(EnergyGpu {
+            tasks,
+            n,
+            n_u,
+            params: gpu.uniform("energy params", &params),
+            forward: gpu.kernel("energy", "energy_forward", &[])?,
+            backward: gpu.kernel("energy", "energy_backward", &[])?,
+        })
+    }
+
+    fn check(&self, z: &GpuTensor, u: &GpuTensor) -> Result<()> {
+        check_len("energy", "z", z.len(), self.tasks * self.n)?;
+        check_len("energy", "u", u.len(), self.tasks * self.n_u)
+    }
+
+    /// loss[b] = weight · E(z_b, u_b).
+    pub fn forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        z: &GpuTensor,
+        u: &GpuTensor,
+        loss: &GpuTensor,
+    ) -> Result<()> {
+        self.check(z, u)?;
+        check_len("energy", "loss", loss.len(), self.tasks)?;
+        enc.dispatch(
+            &self.forward,
+            &[
+                ("p", &self.params),
+                ("z", z.buffer()),
+                ("u", u.buffer()),
+                ("loss", loss.buffer()),
+            ],
+            [self.tasks as u32, 1, 1],
+        )?;
+        Ok(())
+    }
+
+    /// z_bar += weight · ∂E/∂z.
+    pub fn backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        z: &GpuTensor,
+        u: &GpuTensor,
+        z_bar: &GpuTensor,
+    ) -> Result<()> {
+        self.check(z, u)?;
+        check_len("energy", "z_bar", z_bar.len(), self.tasks * self.n)?;
+        enc.dispatch(
+            &self.backward,
+            &[
+                ("p", &self.params),
+                ("z", z.buffer()),
+                ("u", u.buffer()),
+                ("z_bar", z_bar.buffer()),
+            ],
+            [workgroups_for(self.tasks * self.n, 64), 1, 1],
+        )?;
+        Ok(())
+    }
+}

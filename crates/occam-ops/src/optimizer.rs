@@ -1,0 +1,147 @@
+//! In-place parameter updates on the GPU (`shaders/optimizer.wgsl`), PyTorch
+//! semantics: SGD, Adam (bias-corrected) and Adagrad (accumulator from 0).
+
+use crate::error::{OpError, Result, check_len};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use std::sync::Arc;
+
+/// Which update rule, with its hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptimizerKind {
+    /// w ← w − lr·g.
+    Sgd {
+        /// Learning rate.
+        lr: f64,
+    },
+    /// Adam with bias correction.
+    Adam {
+        /// Learning rate.
+        lr: f64,
+        /// β1 (PyTorch default 0.9).
+        beta1: f64,
+        /// β2 (PyTorch default 0.999).
+        beta2: f64,
+        /// ε (PyTorch default 1e-8).
+        eps: f64,
+    },
+    /// Adagrad, accumulator starting at 0.
+    Adagrad {
+        /// Learning rate.
+        lr: f64,
+        /// ε (PyTorch default 1e-10).
+        eps: f64,
+    },
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct OptParams {
+    len: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    c1: f32,
+    c2: f32,
+    _pad: u32,
+}
+
+/// One parameter tensor's optimiser: its state and kernel.
+pub struct OptimizerGpu {
+    kind: OptimizerKind,
+    len: usize,
+    params: wgpu::Buffer,
+    state_m: GpuTensor,
+    state_v: GpuTensor,
+    kernel: Arc<Kernel>,
+}
+
+impl OptimizerGpu {
+    /// An optimiser for a tensor of `len` values, state zeroed.
+    pub fn new(gpu: &Gpu, kind: OptimizerKind, len: usize) -> Result<OptimizerGpu> {
+        let len32 = u32::try_from(len).map_err(|_| OpError::InvalidShape {
+            op: "optimizer",
+            message: format!("{len} parameters do not fit in 32 bits"),
+        })?;
+        let entry = match kind {
+            OptimizerKind::Sgd { .. } => "optimizer_sgd",
+            OptimizerKind::Adam { .. } => "optimizer_adam",
+            OptimizerKind::Adagrad { .. } => "optimizer_adagrad",
+        };
+        let state_len = if matches!(kind, OptimizerKind::Sgd { .. }) {
+            0
+        } else {
+            len
+        };
+        let opt = OptimizerGpu {
+            kind,
+            len,
+            params: gpu.uniform("optimizer params", &OptParams::zeroed_with_len(len32)),
+            state_m: gpu.zeros("optimizer m", state_len)?,
+            state_v: gpu.zeros("optimizer v", state_len)?,
+            kernel: gpu.kernel("optimizer", entry, &[])?,
+        };
+        opt.set_step(gpu, 1);
+        Ok(opt)
+    }
+
+    /// Sets the step count t (1-based) that Adam's bias corrections use;
+    /// takes effect at the next submission.
+    pub fn set_step(&self, gpu: &Gpu, t: u64) {
+        let mut p = OptParams::zeroed_with_len(self.len as u32);
+        match self.kind {
+            OptimizerKind::Sgd { lr } => p.lr = lr as f32,
+            OptimizerKind::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+            } => {
+                p.lr = lr as f32;
+                p.beta1 = beta1 as f32;
+                p.beta2 = beta2 as f32;
+                p.eps = eps as f32;
+                p.c1 = (1.0 - beta1.powf(t as f64)) as f32;
+                p.c2 = (1.0 - beta2.powf(t as f64)) as f32;
+            }
+            OptimizerKind::Adagrad { lr, eps } => {
+                p.lr = lr as f32;
+                p.eps = eps as f32;
+            }
+        }
+        gpu.write_uniform(&self.params, &p);
+    }
+
+    /// Records w ← update(w, g).
+    pub fn step(&self, enc: &mut Encoder<'_>, w: &GpuTensor, g: &GpuTensor) -> Result<()> {
+        check_len("optimizer", "w", w.len(), self.len)?;
+        check_len("optimizer", "g", g.len(), self.len)?;
+        let mut binds: Vec<(&str, &wgpu::Buffer)> =
+            vec![("p", &self.params), ("w", w.buffer()), ("g", g.buffer())];
+        match self.kind {
+            OptimizerKind::Sgd { .. } => {}
+            OptimizerKind::Adam { .. } => {
+                binds.push(("state_m", self.state_m.buffer()));
+                binds.push(("state_v", self.state_v.buffer()));
+            }
+            OptimizerKind::Adagrad { .. } => binds.push(("state_v", self.state_v.buffer())),
+        }
+        enc.dispatch(&self.kernel, &binds, [workgroups_for(self.len, 64), 1, 1])?;
+        Ok(())
+    }
+}
+
+impl OptParams {
+    fn zeroed_with_len(len: u32) -> OptParams {
+        OptParams {
+            len,
+            lr: 0.0,
+            beta1: 0.0,
+            beta2: 0.0,
+            eps: 0.0,
+            c1: 1.0,
+            c2: 1.0,
+            _pad: 0,
+        }
+    }
+}

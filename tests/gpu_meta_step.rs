@@ -1,0 +1,139 @@
+//! The GPU meta-step against the CPU f64 reference: meta-loss terms and the
+//! whole meta-gradient ∂L/∂θ, for relu and tanh learners, full-batch and
+//! minibatch with replacement, with two tasks side by side.
+
+mod support;
+
+use occam_meta::engine::{GpuMetaEngine, StepSizes};
+use occam_meta::mlp::MlpSpec;
+use occam_meta::problem::{
+    DistributionKind, DistributionSet, GdLearner, MetaLossWeights, MetaProblem, Orthogonality,
+    TaskData,
+};
+use occam_meta::reference::meta_step;
+use occam_ops::check::rel_error;
+use occam_ops::{Activation, OptimizerKind};
+use rand::Rng;
+
+/// f32 through T unrolled steps and two backward sweeps: agreement to ~1e-5 is
+/// typical; 1e-3 leaves room for the conditioning of longer unrolls.
+const TOL: f64 = 1e-3;
+
+fn problem(hidden: Activation, steps: usize) -> MetaProblem {
+    MetaProblem {
+        meta: MlpSpec {
+            sizes: vec![3, 16, 16, 1],
+            hidden: Activation::Relu,
+            output: Activation::Identity,
+        },
+        learner: GdLearner {
+            spec: MlpSpec {
+                sizes: vec![3, 7, 5, 1],
+                hidden,
+                output: Activation::Identity,
+            },
+            steps,
+            lr: 0.1,
+        },
+        weights: MetaLossWeights {
+            generalisation: 100.0,
+            distribution: 10.0,
+            std_reward: 0.0,
+            orthogonality: 0.0,
+        },
+        distribution: DistributionKind::Energy,
+        distribution_on: DistributionSet::Test,
+    }
+}
+
+fn tasks(p: &MetaProblem, s: StepSizes, full_batch: bool, seed: u64) -> Vec<TaskData> {
+    let mut rng = support::rng(seed);
+    (0..s.tasks)
+        .map(|_| TaskData {
+            x_tr: support::uniform(&mut rng, s.train * 3, -1.0, 1.0),
+            x_te: support::uniform(&mut rng, s.test * 3, -1.0, 1.0),
+            w0: p
+                .learner
+                .spec
+                .init_pytorch(&mut rng)
+                .into_iter()
+                .map(|v| f64::from(v as f32))
+                .collect(),
+            batches: (0..p.learner.steps)
+                .map(|_| {
+                    if full_batch {
+                        (0..s.train).collect()
+                    } else {
+                        (0..s.batch).map(|_| rng.random_range(0..s.train)).collect()
+                    }
+                })
+                .collect(),
+            u: support::uniform(&mut rng, s.samples, -1.0, 1.0),
+        })
+        .collect()
+}
+
+fn check(hidden: Activation, full_batch: bool, seed: u64) {
+    let p = problem(hidden, 15);
+    let s = StepSizes {
+        tasks: 2,
+        train: 10,
+        test: 13,
+        batch: if full_batch { 10 } else { 6 },
+        samples: 17,
+    };
+    let mut rng = support::rng(seed);
+    let theta: Vec<f64> = p
+        .meta
+        .init_pytorch(&mut rng)
+        .into_iter()
+        .map(|v| f64::from(v as f32))
+        .collect();
+    let data = tasks(&p, s, full_batch, seed + 1);
+    let want = meta_step(&p, &theta, &data, &Orthogonality::default());
+    for gpu in support::gpus() {
+        let mut engine =
+            GpuMetaEngine::new(gpu, &p, s, &theta, OptimizerKind::Sgd { lr: 0.0 }).unwrap();
+        engine.load(gpu, &data).unwrap();
+        engine.step(gpu, false).unwrap();
+        let terms = engine.read_terms(gpu).unwrap();
+        let got = engine.read_theta_bar(gpu).unwrap();
+        let what = format!(
+            "{hidden} learner, full batch {full_batch}, on {}",
+            gpu.adapter()
+        );
+        let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+        assert!(
+            rel(terms.generalisation, want.terms.generalisation) < TOL,
+            "{what}: {terms:?} vs {:?}",
+            want.terms
+        );
+        assert!(
+            rel(terms.distribution, want.terms.distribution) < TOL,
+            "{what}: {terms:?} vs {:?}",
+            want.terms
+        );
+        let err = rel_error(&[got], std::slice::from_ref(&want.theta_bar));
+        assert!(err < TOL, "{what}: meta-gradient relative error {err:e}");
+    }
+}
+
+#[test]
+fn gpu_meta_gradient_matches_reference_relu_full_batch() {
+    check(Activation::Relu, true, 1);
+}
+
+#[test]
+fn gpu_meta_gradient_matches_reference_tanh_full_batch() {
+    check(Activation::Tanh, true, 2);
+}
+
+#[test]
+fn gpu_meta_gradient_matches_reference_relu_minibatch() {
+    check(Activation::Relu, false, 3);
+}
+
+#[test]
+fn gpu_meta_gradient_matches_reference_tanh_minibatch() {
+    check(Activation::Tanh, false, 4);
+}
