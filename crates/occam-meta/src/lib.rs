@@ -7,6 +7,7 @@
 //! - [`reference`]: the whole meta-step in f64 on the CPU — the oracle.
 //! - [`gpu_mlp`], [`engine`]: the same meta-step on the GPU.
 
+pub mod analysis;
 pub mod engine;
 pub mod gpu_mlp;
 pub mod learner;
@@ -14,3 +15,4 @@ pub mod losses;
 pub mod mlp;
 pub mod problem;
 pub mod reference;
+pub mod sampling;

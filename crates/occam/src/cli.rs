@@ -57,6 +57,33 @@ pub struct Failure {
     pub exit_code: u8,
 }
 
+impl Failure {
+    /// Bad input (exit code 2).
+    pub fn input(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            exit_code: 2,
+        }
+    }
+
+    /// An internal failure (exit code 1).
+    pub fn internal(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            exit_code: 1,
+        }
+    }
+}
+
+impl From<occam_ops::OpError> for Failure {
+    fn from(e: occam_ops::OpError) -> Failure {
+        match e {
+            occam_ops::OpError::Gpu(g) => g.into(),
+            other => Failure::input(other.to_string()),
+        }
+    }
+}
+
 impl From<GpuError> for Failure {
     fn from(e: GpuError) -> Failure {
         Failure {

@@ -1,0 +1,177 @@
+//! Analyses of a learned function: its decomposition into real spherical
+//! harmonics on S², and least-squares helpers.
+
+/// Real spherical harmonics of degrees 0..=lmax at the unit vector (x, y, z),
+/// orthonormal for the uniform probability measure on S² (mean of Y² is 1),
+/// ordered by degree, then order m = −l..l.
+pub fn real_spherical_harmonics(x: f64, y: f64, z: f64, lmax: usize) -> Vec<f64> {
+    let z = z.clamp(-1.0, 1.0);
+    let phi = y.atan2(x);
+    let s = (1.0 - z * z).max(0.0).sqrt();
+    // Associated Legendre P_l^m(z) (no Condon–Shortley phase), by recurrence.
+    let mut p = vec![vec![0.0; lmax + 1]; lmax + 1];
+    p[0][0] = 1.0;
+    for m in 1..=lmax {
+        p[m][m] = p[m - 1][m - 1] * (2 * m - 1) as f64 * s;
+    }
+    for m in 0..lmax {
+        p[m + 1][m] = (2 * m + 1) as f64 * z * p[m][m];
+    }
+    for m in 0..=lmax {
+        for l in (m + 2)..=lmax {
+            p[l][m] = ((2 * l - 1) as f64 * z * p[l - 1][m] - (l + m - 1) as f64 * p[l - 2][m])
+                / (l - m) as f64;
+        }
+    }
+    let fact = |n: usize| (1..=n).map(|k| k as f64).product::<f64>();
+    let mut out = Vec::with_capacity((lmax + 1) * (lmax + 1));
+    for l in 0..=lmax {
+        for mm in -(l as i64)..=(l as i64) {
+            let m = mm.unsigned_abs() as usize;
+            let norm = ((2 * l + 1) as f64 * fact(l - m) / fact(l + m)).sqrt();
+            let v = match mm.signum() {
+                0 => norm * p[l][0],
+                1 => std::f64::consts::SQRT_2 * norm * p[l][m] * (m as f64 * phi).cos(),
+                _ => std::f64::consts::SQRT_2 * norm * p[l][m] * (m as f64 * phi).sin(),
+            };
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Solves the least-squares problem min ‖A c − b‖ (A is rows × cols,
+/// row-major) through the normal equations with a Cholesky factorisation.
+/// Returns `None` when AᵀA is not positive definite.
+pub fn least_squares(a: &[f64], b: &[f64], cols: usize) -> Option<Vec<f64>> {
+    let rows = b.len();
+    let mut ata = vec![0.0; cols * cols];
+    let mut atb = vec![0.0; cols];
+    for r in 0..rows {
+        let row = &a[r * cols..(r + 1) * cols];
+        for i in 0..cols {
+            atb[i] += row[i] * b[r];
+            for j in 0..=i {
+                ata[i * cols + j] += row[i] * row[j];
+            }
+        }
+    }
+    // Cholesky: ata = L Lᵀ, lower triangle in place.
+    for j in 0..cols {
+        let mut d = ata[j * cols + j];
+        for k in 0..j {
+            d -= ata[j * cols + k] * ata[j * cols + k];
+        }
+        if d <= 0.0 || !d.is_finite() {
+            return None;
+        }
+        let d = d.sqrt();
+        ata[j * cols + j] = d;
+        for i in (j + 1)..cols {
+            let mut v = ata[i * cols + j];
+            for k in 0..j {
+                v -= ata[i * cols + k] * ata[j * cols + k];
+            }
+            ata[i * cols + j] = v / d;
+        }
+    }
+    let mut y = atb;
+    for i in 0..cols {
+        for k in 0..i {
+            y[i] -= ata[i * cols + k] * y[k];
+        }
+        y[i] /= ata[i * cols + i];
+    }
+    for i in (0..cols).rev() {
+        for k in (i + 1)..cols {
+            y[i] -= ata[k * cols + i] * y[k];
+        }
+        y[i] /= ata[i * cols + i];
+    }
+    Some(y)
+}
+
+/// Share of the squared norm (mean of f² over the points) of a function on S²
+/// in each real spherical-harmonic degree 0..=lmax, from a least-squares fit
+/// on `points` (n × 3, unit vectors). The shares sum to at most 1; the rest
+/// lies in higher degrees.
+pub fn harmonic_degree_fractions(points: &[f64], values: &[f64], lmax: usize) -> Option<Vec<f64>> {
+    let n = values.len();
+    let cols = (lmax + 1) * (lmax + 1);
+    let basis: Vec<f64> = (0..n)
+        .flat_map(|i| {
+            real_spherical_harmonics(points[3 * i], points[3 * i + 1], points[3 * i + 2], lmax)
+        })
+        .collect();
+    let c = least_squares(&basis, values, cols)?;
+    let norm = values.iter().map(|v| v * v).sum::<f64>() / n as f64;
+    if norm == 0.0 {
+        return None;
+    }
+    Some(
+        (0..=lmax)
+            .map(|l| {
+                c[l * l..(l + 1) * (l + 1)]
+                    .iter()
+                    .map(|v| v * v)
+                    .sum::<f64>()
+                    / norm
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampling::{InputDomain, Purpose, stream};
+
+    #[test]
+    fn harmonics_are_orthonormal_under_the_uniform_measure() {
+        let pts =
+            InputDomain::Sphere { dim: 3 }.sample(&mut stream(1, Purpose::Evaluation, 0), 200_000);
+        let n = pts.len() / 3;
+        let mut gram = vec![0.0; 25 * 25];
+        for i in 0..n {
+            let y = real_spherical_harmonics(pts[3 * i], pts[3 * i + 1], pts[3 * i + 2], 4);
+            for a in 0..25 {
+                for b in 0..25 {
+                    gram[a * 25 + b] += y[a] * y[b] / n as f64;
+                }
+            }
+        }
+        for a in 0..25 {
+            for b in 0..25 {
+                let want = if a == b { 1.0 } else { 0.0 };
+                assert!(
+                    (gram[a * 25 + b] - want).abs() < 0.03,
+                    "gram[{a}][{b}] = {}",
+                    gram[a * 25 + b]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn degree_fractions_recover_known_functions() {
+        let pts =
+            InputDomain::Sphere { dim: 3 }.sample(&mut stream(2, Purpose::Evaluation, 0), 5000);
+        let n = pts.len() / 3;
+        // f = 0.5 + 2x (degree 0 and 1) + xy (degree 2).
+        let f: Vec<f64> = (0..n)
+            .map(|i| 0.5 + 2.0 * pts[3 * i] + pts[3 * i] * pts[3 * i + 1])
+            .collect();
+        let frac = harmonic_degree_fractions(&pts, &f, 4).unwrap();
+        // Exact shares: 0.25 : 4/3 : 1/15 of the total 0.25 + 4/3 + 1/15.
+        let total = 0.25 + 4.0 / 3.0 + 1.0 / 15.0;
+        for (got, want) in frac.iter().zip([
+            0.25 / total,
+            (4.0 / 3.0) / total,
+            (1.0 / 15.0) / total,
+            0.0,
+            0.0,
+        ]) {
+            assert!((got - want).abs() < 0.02, "{frac:?}");
+        }
+    }
+}

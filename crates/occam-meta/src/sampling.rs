@@ -1,0 +1,181 @@
+//! Seeded, portable random draws: input domains, target samples, learner
+//! initialisations and minibatch indices for each meta-step. Every stream is
+//! a ChaCha8 generator seeded from (run seed, purpose, index) through
+//! SplitMix64, so a run is reproducible on any machine.
+
+use crate::mlp::MlpSpec;
+use crate::problem::TaskData;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// Where the meta-learner's inputs live.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum InputDomain {
+    /// The unit sphere S^{d−1} in R^d, uniform.
+    Sphere {
+        /// Ambient dimension d.
+        dim: usize,
+    },
+    /// The unit disk in R², uniform by area.
+    Disk,
+    /// The square [−1, 1]², uniform.
+    Square,
+    /// Standard normal in R^d.
+    Gaussian {
+        /// Dimension d.
+        dim: usize,
+    },
+}
+
+impl InputDomain {
+    /// Dimension of a point.
+    pub fn dim(&self) -> usize {
+        match *self {
+            InputDomain::Sphere { dim } | InputDomain::Gaussian { dim } => dim,
+            InputDomain::Disk | InputDomain::Square => 2,
+        }
+    }
+
+    /// `n` points, row-major n × dim.
+    pub fn sample(&self, rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
+        let mut out = Vec::with_capacity(n * self.dim());
+        for _ in 0..n {
+            match *self {
+                InputDomain::Sphere { dim } => {
+                    let v: Vec<f64> = (0..dim).map(|_| StandardNormal.sample(rng)).collect();
+                    let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt().max(1e-300);
+                    out.extend(v.iter().map(|a| a / norm));
+                }
+                InputDomain::Disk => {
+                    let r = rng.random::<f64>().sqrt();
+                    let phi = rng.random::<f64>() * std::f64::consts::TAU;
+                    out.extend([r * phi.cos(), r * phi.sin()]);
+                }
+                InputDomain::Square => {
+                    out.extend([rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)])
+                }
+                InputDomain::Gaussian { dim } => {
+                    out.extend((0..dim).map(|_| -> f64 { StandardNormal.sample(rng) }))
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What a stream of random numbers is for; part of its seed.
+#[derive(Clone, Copy, Debug)]
+pub enum Purpose {
+    /// Meta-learner initialisation.
+    MetaInit = 1,
+    /// One meta-step's task data.
+    Step = 2,
+    /// Held-out evaluation tasks.
+    Heldout = 3,
+    /// Evaluation points for analyses and plots.
+    Evaluation = 4,
+    /// The fixed point set of an orthogonal series.
+    Orthogonality = 5,
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The generator for (seed, purpose, index).
+pub fn stream(seed: u64, purpose: Purpose, index: u64) -> ChaCha8Rng {
+    let key = splitmix(splitmix(splitmix(seed) ^ purpose as u64) ^ index);
+    ChaCha8Rng::seed_from_u64(key)
+}
+
+/// How each inner step picks its training rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Batching {
+    /// Every training point at every step.
+    Full,
+    /// `size` rows drawn uniformly with replacement.
+    WithReplacement {
+        /// Rows per step.
+        size: usize,
+    },
+    /// `size` distinct rows, uniformly.
+    WithoutReplacement {
+        /// Rows per step.
+        size: usize,
+    },
+}
+
+impl Batching {
+    /// Rows per step for `train` training points.
+    pub fn size(&self, train: usize) -> usize {
+        match *self {
+            Batching::Full => train,
+            Batching::WithReplacement { size } | Batching::WithoutReplacement { size } => size,
+        }
+    }
+
+    fn draw(&self, rng: &mut ChaCha8Rng, train: usize) -> Vec<usize> {
+        match *self {
+            Batching::Full => (0..train).collect(),
+            Batching::WithReplacement { size } => {
+                (0..size).map(|_| rng.random_range(0..train)).collect()
+            }
+            Batching::WithoutReplacement { size } => {
+                rand::seq::index::sample(rng, train, size).into_vec()
+            }
+        }
+    }
+}
+
+/// Sizes and rules for drawing one task's data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskSampler {
+    /// Input domain.
+    pub domain: InputDomain,
+    /// Training points.
+    pub train: usize,
+    /// Test points.
+    pub test: usize,
+    /// Target samples, uniform on [−1, 1].
+    pub samples: usize,
+    /// Minibatch rule.
+    pub batching: Batching,
+    /// Inner steps.
+    pub steps: usize,
+    /// The learner, for its initialisation.
+    pub learner: MlpSpec,
+}
+
+impl TaskSampler {
+    /// The data of one task, from its own stream. Values are rounded to f32
+    /// so that the GPU and the f64 reference see identical inputs.
+    pub fn draw(&self, rng: &mut ChaCha8Rng) -> TaskData {
+        let r = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|a| f64::from(a as f32)).collect() };
+        let x_tr = r(self.domain.sample(rng, self.train));
+        let x_te = r(self.domain.sample(rng, self.test));
+        let u = r((0..self.samples)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect());
+        let w0 = r(self.learner.init_pytorch(rng));
+        let batches = (0..self.steps)
+            .map(|_| self.batching.draw(rng, self.train))
+            .collect();
+        TaskData {
+            x_tr,
+            x_te,
+            w0,
+            batches,
+            u,
+        }
+    }
+
+    /// The `tasks` tasks of meta-step `step` of the run with `seed`.
+    pub fn meta_step(&self, seed: u64, step: u64, tasks: usize) -> Vec<TaskData> {
+        let mut rng = stream(seed, Purpose::Step, step);
+        (0..tasks).map(|_| self.draw(&mut rng)).collect()
+    }
+}

@@ -1,0 +1,335 @@
+//! Experiment files: the TOML schema, `--set key=value` overrides, and the
+//! translation into the engine's types. Every table rejects unknown keys, so a
+//! typo is an error naming the key, never a silent default.
+
+use crate::cli::Failure;
+use occam_meta::mlp::MlpSpec;
+use occam_meta::problem::{DistributionKind, DistributionSet, GdLearner, MetaLossWeights, MetaProblem};
+use occam_meta::sampling::{Batching, InputDomain, TaskSampler};
+use occam_ops::{Activation, OptimizerKind};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A whole experiment file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Experiment name (used for the default output folder).
+    pub name: String,
+    /// Run seed.
+    #[serde(default)]
+    pub seed: u64,
+    /// Meta-steps (optimiser steps on θ).
+    pub meta_steps: usize,
+    /// Tasks per meta-step (meta-batch); their meta-gradients are averaged.
+    #[serde(default = "one")]
+    pub tasks: usize,
+    /// Log (and read back) the meta-loss every this many meta-steps.
+    #[serde(default = "ten")]
+    pub log_every: usize,
+    /// Input domain.
+    pub inputs: Inputs,
+    /// Points per task.
+    pub data: Data,
+    /// The meta-learner f_θ.
+    pub meta_learner: MetaLearner,
+    /// Optimiser of θ.
+    pub optimizer: Optimizer,
+    /// The learner.
+    pub learner: Learner,
+    /// Meta-loss coefficients.
+    pub loss: Loss,
+    /// Analyses written to summary.json.
+    #[serde(default)]
+    pub analysis: Analysis,
+}
+
+fn one() -> usize {
+    1
+}
+fn ten() -> usize {
+    10
+}
+
+/// `[inputs]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inputs {
+    /// `sphere`, `disk`, `square` or `gaussian`.
+    pub domain: String,
+    /// Dimension (sphere: ambient dimension, e.g. 3 for S²; ignored for disk/square).
+    #[serde(default = "two")]
+    pub dim: usize,
+}
+
+fn two() -> usize {
+    2
+}
+
+/// `[data]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Data {
+    /// Training points per task.
+    pub train: usize,
+    /// Test points per task.
+    pub test: usize,
+    /// Samples of the target label distribution (uniform on [−1, 1]) per task.
+    pub samples: usize,
+}
+
+/// `[meta_learner]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaLearner {
+    /// Hidden layer widths.
+    pub hidden: Vec<usize>,
+    /// Hidden activation.
+    pub activation: String,
+    /// Output activation: `identity`, `cos`, `relu6/6`, `tanh`, `relu`.
+    pub output: String,
+}
+
+/// `[optimizer]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Optimizer {
+    /// `adam`, `adagrad` or `sgd`.
+    pub kind: String,
+    /// Learning rate.
+    pub lr: f64,
+}
+
+/// `[learner]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Learner {
+    /// `mlp_gd`: an MLP trained by unrolled gradient descent.
+    pub kind: String,
+    /// Hidden layer widths.
+    pub hidden: Vec<usize>,
+    /// Hidden activation: `relu` or `tanh`.
+    pub activation: String,
+    /// Inner gradient-descent steps T.
+    pub steps: usize,
+    /// Inner learning rate η.
+    pub lr: f64,
+    /// Rows per inner step; 0 means full batch.
+    #[serde(default)]
+    pub batch: usize,
+    /// Minibatches drawn with replacement.
+    #[serde(default = "yes")]
+    pub replacement: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[loss]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Loss {
+    /// a, on the learner's test MSE.
+    pub generalisation: f64,
+    /// b, on the distribution term.
+    pub distribution: f64,
+    /// `energy`.
+    #[serde(default = "energy")]
+    pub distribution_kind: String,
+    /// `test` or `all`.
+    #[serde(default = "test")]
+    pub distribution_on: String,
+}
+
+fn energy() -> String {
+    "energy".into()
+}
+fn test() -> String {
+    "test".into()
+}
+
+/// `[analysis]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Analysis {
+    /// Evaluation points for the learned function (function.npy, harmonic fit).
+    #[serde(default = "five_thousand")]
+    pub eval_points: usize,
+    /// Fresh learner inits and datasets for the held-out generalisation error.
+    #[serde(default = "twenty")]
+    pub heldout_tasks: usize,
+}
+
+impl Default for Analysis {
+    fn default() -> Analysis {
+        Analysis {
+            eval_points: five_thousand(),
+            heldout_tasks: twenty(),
+        }
+    }
+}
+
+fn five_thousand() -> usize {
+    5000
+}
+fn twenty() -> usize {
+    20
+}
+
+/// An experiment resolved into the engine's types.
+pub struct Resolved {
+    /// The meta-learning problem.
+    pub problem: MetaProblem,
+    /// How each task's data is drawn.
+    pub sampler: TaskSampler,
+    /// Optimiser of θ.
+    pub optimizer: OptimizerKind,
+}
+
+fn bad(key: &str, message: impl std::fmt::Display) -> Failure {
+    Failure::input(format!("{key}: {message}"))
+}
+
+fn activation(key: &str, name: &str) -> Result<Activation, Failure> {
+    name.parse().map_err(|e: String| bad(key, e))
+}
+
+fn positive(key: &str, v: usize) -> Result<usize, Failure> {
+    if v == 0 { Err(bad(key, "must be positive")) } else { Ok(v) }
+}
+
+fn finite(key: &str, v: f64) -> Result<f64, Failure> {
+    if v.is_finite() { Ok(v) } else { Err(bad(key, "must be a finite number")) }
+}
+
+impl Experiment {
+    /// Reads an experiment file, applies `key=value` overrides, and parses it.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Experiment, Failure> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::input(format!("{}: cannot read the experiment file: {e}", path.display())))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let exp: Experiment = Experiment::deserialize(toml::Value::Table(table))
+            .map_err(|e| Failure::input(format!("{}: {}", path.display(), e.message())))?;
+        Ok(exp)
+    }
+
+    /// The resolved configuration as TOML (written to the output folder).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("an experiment serialises")
+    }
+
+    /// Checks every value and builds the engine's types; errors name the key.
+    pub fn resolve(&self) -> Result<Resolved, Failure> {
+        positive("meta_steps", self.meta_steps)?;
+        positive("tasks", self.tasks)?;
+        positive("log_every", self.log_every)?;
+        let domain = match self.inputs.domain.as_str() {
+            "sphere" => InputDomain::Sphere { dim: positive("inputs.dim", self.inputs.dim)? },
+            "gaussian" => InputDomain::Gaussian { dim: positive("inputs.dim", self.inputs.dim)? },
+            "disk" => InputDomain::Disk,
+            "square" => InputDomain::Square,
+            other => return Err(bad("inputs.domain", format!("unknown domain {other:?}; accepted: sphere, disk, square, gaussian"))),
+        };
+        let d = domain.dim();
+        let train = positive("data.train", self.data.train)?;
+        let test = positive("data.test", self.data.test)?;
+        let samples = positive("data.samples", self.data.samples)?;
+        let mut meta_sizes = vec![d];
+        for (i, &h) in self.meta_learner.hidden.iter().enumerate() {
+            meta_sizes.push(positive(&format!("meta_learner.hidden[{i}]"), h)?);
+        }
+        meta_sizes.push(1);
+        let meta = MlpSpec {
+            sizes: meta_sizes,
+            hidden: activation("meta_learner.activation", &self.meta_learner.activation)?,
+            output: activation("meta_learner.output", &self.meta_learner.output)?,
+        };
+        let lr = finite("optimizer.lr", self.optimizer.lr)?;
+        let optimizer = match self.optimizer.kind.as_str() {
+            "adam" => OptimizerKind::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            "adagrad" => OptimizerKind::Adagrad { lr, eps: 1e-10 },
+            "sgd" => OptimizerKind::Sgd { lr },
+            other => return Err(bad("optimizer.kind", format!("unknown optimizer {other:?}; accepted: adam, adagrad, sgd"))),
+        };
+        let l = &self.learner;
+        if l.kind != "mlp_gd" {
+            return Err(bad("learner.kind", format!("unknown learner {:?}; accepted: mlp_gd", l.kind)));
+        }
+        let hidden = activation("learner.activation", &l.activation)?;
+        if !matches!(hidden, Activation::Relu | Activation::Tanh) {
+            return Err(bad("learner.activation", "must be relu or tanh"));
+        }
+        let mut sizes = vec![d];
+        for (i, &h) in l.hidden.iter().enumerate() {
+            sizes.push(positive(&format!("learner.hidden[{i}]"), h)?);
+        }
+        sizes.push(1);
+        let spec = MlpSpec { sizes, hidden, output: Activation::Identity };
+        let batching = match (l.batch, l.replacement) {
+            (0, _) => Batching::Full,
+            (b, true) => Batching::WithReplacement { size: b },
+            (b, false) if b <= train => Batching::WithoutReplacement { size: b },
+            (b, false) => return Err(bad("learner.batch", format!("{b} rows without replacement from {train} training points"))),
+        };
+        let loss = &self.loss;
+        let distribution = match loss.distribution_kind.as_str() {
+            "energy" => DistributionKind::Energy,
+            other => return Err(bad("loss.distribution_kind", format!("unknown distribution term {other:?}; accepted: energy"))),
+        };
+        let distribution_on = match loss.distribution_on.as_str() {
+            "test" => DistributionSet::Test,
+            "all" => DistributionSet::All,
+            other => return Err(bad("loss.distribution_on", format!("{other:?}; accepted: test, all"))),
+        };
+        positive("analysis.eval_points", self.analysis.eval_points)?;
+        positive("analysis.heldout_tasks", self.analysis.heldout_tasks)?;
+        let problem = MetaProblem {
+            meta,
+            learner: GdLearner { spec: spec.clone(), steps: positive("learner.steps", l.steps)?, lr: finite("learner.lr", l.lr)? },
+            weights: MetaLossWeights {
+                generalisation: finite("loss.generalisation", loss.generalisation)?,
+                distribution: finite("loss.distribution", loss.distribution)?,
+                std_reward: 0.0,
+                orthogonality: 0.0,
+            },
+            distribution,
+            distribution_on,
+        };
+        let sampler = TaskSampler { domain, train, test, samples, batching, steps: l.steps, learner: spec };
+        Ok(Resolved { problem, sampler, optimizer })
+    }
+}
+
+/// Sets `a.b.c = value` in the table; the value is parsed as TOML (so
+/// `steps=100` is an integer and `output=cos` falls back to a string).
+fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), Failure> {
+    let (key, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| Failure::input(format!("--set {assignment:?}: expected key=value")))?;
+    let key = key.trim();
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {}", raw.trim()))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            return Err(Failure::input(format!("--set {assignment:?}: empty key segment")));
+        }
+        if i + 1 == parts.len() {
+            cur.insert(part.to_string(), value);
+            return Ok(());
+        }
+        cur = match cur.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+            toml::Value::Table(t) => t,
+            _ => return Err(Failure::input(format!("--set {assignment:?}: {} is not a table", parts[..=i].join(".")))),
+        };
+    }
+    Ok(())
+}
