@@ -440,6 +440,24 @@ impl GpuMetaEngine {
         Ok(out)
     }
 
+    /// Evaluates the meta-learner f_θ at arbitrary points (n × d, row-major).
+    pub fn evaluate(&self, gpu: &Gpu, points: &[f64]) -> Result<Vec<f64>> {
+        let d = self.problem.meta.d_in();
+        let n = points.len() / d;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let net = GpuMlp::new(gpu, &self.problem.meta, 1, n, "evaluation")?;
+        let x = gpu.upload(
+            "evaluation points",
+            &points.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        )?;
+        let mut enc = gpu.encoder();
+        net.forward(&mut enc, &self.theta, &x)?;
+        enc.submit()?;
+        Ok(gpu.read(net.output())?.into_iter().map(f64::from).collect())
+    }
+
     /// Evaluates the meta-learner f_θ on the loaded points (train then test,
     /// task by task) and reads the labels back.
     pub fn read_labels(&self, gpu: &Gpu) -> Result<Vec<f64>> {

@@ -24,6 +24,27 @@ pub struct Cli {
 pub enum Command {
     /// List every adapter (name, backend, device type, driver) and mark the one Occam would use.
     Devices(DevicesArgs),
+    /// Run a meta-learning experiment from a TOML file and write its results into an output folder.
+    Run(RunArgs),
+}
+
+/// Options of `occam run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The experiment file (TOML), e.g. experiments/mlp_gd.toml.
+    pub experiment: std::path::PathBuf,
+    /// Output folder (default: runs/NAME-seedSEED).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// Run seed (overrides the file's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Meta-steps (overrides the file's `meta_steps`).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Override any key of the file, e.g. --set learner.steps=50 --set tasks=4.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// Options of `occam devices`.

@@ -4,7 +4,9 @@
 
 use crate::cli::Failure;
 use occam_meta::mlp::MlpSpec;
-use occam_meta::problem::{DistributionKind, DistributionSet, GdLearner, MetaLossWeights, MetaProblem};
+use occam_meta::problem::{
+    DistributionKind, DistributionSet, GdLearner, MetaLossWeights, MetaProblem,
+};
 use occam_meta::sampling::{Batching, InputDomain, TaskSampler};
 use occam_ops::{Activation, OptimizerKind};
 use serde::{Deserialize, Serialize};
@@ -196,20 +198,32 @@ fn activation(key: &str, name: &str) -> Result<Activation, Failure> {
 }
 
 fn positive(key: &str, v: usize) -> Result<usize, Failure> {
-    if v == 0 { Err(bad(key, "must be positive")) } else { Ok(v) }
+    if v == 0 {
+        Err(bad(key, "must be positive"))
+    } else {
+        Ok(v)
+    }
 }
 
 fn finite(key: &str, v: f64) -> Result<f64, Failure> {
-    if v.is_finite() { Ok(v) } else { Err(bad(key, "must be a finite number")) }
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(bad(key, "must be a finite number"))
+    }
 }
 
 impl Experiment {
     /// Reads an experiment file, applies `key=value` overrides, and parses it.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Experiment, Failure> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::input(format!("{}: cannot read the experiment file: {e}", path.display())))?;
-        let mut table: toml::Table =
-            toml::from_str(&text).map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::input(format!(
+                "{}: cannot read the experiment file: {e}",
+                path.display()
+            ))
+        })?;
+        let mut table: toml::Table = toml::from_str(&text)
+            .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
         for o in overrides {
             apply_override(&mut table, o)?;
         }
@@ -229,11 +243,20 @@ impl Experiment {
         positive("tasks", self.tasks)?;
         positive("log_every", self.log_every)?;
         let domain = match self.inputs.domain.as_str() {
-            "sphere" => InputDomain::Sphere { dim: positive("inputs.dim", self.inputs.dim)? },
-            "gaussian" => InputDomain::Gaussian { dim: positive("inputs.dim", self.inputs.dim)? },
+            "sphere" => InputDomain::Sphere {
+                dim: positive("inputs.dim", self.inputs.dim)?,
+            },
+            "gaussian" => InputDomain::Gaussian {
+                dim: positive("inputs.dim", self.inputs.dim)?,
+            },
             "disk" => InputDomain::Disk,
             "square" => InputDomain::Square,
-            other => return Err(bad("inputs.domain", format!("unknown domain {other:?}; accepted: sphere, disk, square, gaussian"))),
+            other => {
+                return Err(bad(
+                    "inputs.domain",
+                    format!("unknown domain {other:?}; accepted: sphere, disk, square, gaussian"),
+                ));
+            }
         };
         let d = domain.dim();
         let train = positive("data.train", self.data.train)?;
@@ -251,14 +274,27 @@ impl Experiment {
         };
         let lr = finite("optimizer.lr", self.optimizer.lr)?;
         let optimizer = match self.optimizer.kind.as_str() {
-            "adam" => OptimizerKind::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+            "adam" => OptimizerKind::Adam {
+                lr,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
             "adagrad" => OptimizerKind::Adagrad { lr, eps: 1e-10 },
             "sgd" => OptimizerKind::Sgd { lr },
-            other => return Err(bad("optimizer.kind", format!("unknown optimizer {other:?}; accepted: adam, adagrad, sgd"))),
+            other => {
+                return Err(bad(
+                    "optimizer.kind",
+                    format!("unknown optimizer {other:?}; accepted: adam, adagrad, sgd"),
+                ));
+            }
         };
         let l = &self.learner;
         if l.kind != "mlp_gd" {
-            return Err(bad("learner.kind", format!("unknown learner {:?}; accepted: mlp_gd", l.kind)));
+            return Err(bad(
+                "learner.kind",
+                format!("unknown learner {:?}; accepted: mlp_gd", l.kind),
+            ));
         }
         let hidden = activation("learner.activation", &l.activation)?;
         if !matches!(hidden, Activation::Relu | Activation::Tanh) {
@@ -269,28 +305,51 @@ impl Experiment {
             sizes.push(positive(&format!("learner.hidden[{i}]"), h)?);
         }
         sizes.push(1);
-        let spec = MlpSpec { sizes, hidden, output: Activation::Identity };
+        let spec = MlpSpec {
+            sizes,
+            hidden,
+            output: Activation::Identity,
+        };
         let batching = match (l.batch, l.replacement) {
             (0, _) => Batching::Full,
             (b, true) => Batching::WithReplacement { size: b },
             (b, false) if b <= train => Batching::WithoutReplacement { size: b },
-            (b, false) => return Err(bad("learner.batch", format!("{b} rows without replacement from {train} training points"))),
+            (b, false) => {
+                return Err(bad(
+                    "learner.batch",
+                    format!("{b} rows without replacement from {train} training points"),
+                ));
+            }
         };
         let loss = &self.loss;
         let distribution = match loss.distribution_kind.as_str() {
             "energy" => DistributionKind::Energy,
-            other => return Err(bad("loss.distribution_kind", format!("unknown distribution term {other:?}; accepted: energy"))),
+            other => {
+                return Err(bad(
+                    "loss.distribution_kind",
+                    format!("unknown distribution term {other:?}; accepted: energy"),
+                ));
+            }
         };
         let distribution_on = match loss.distribution_on.as_str() {
             "test" => DistributionSet::Test,
             "all" => DistributionSet::All,
-            other => return Err(bad("loss.distribution_on", format!("{other:?}; accepted: test, all"))),
+            other => {
+                return Err(bad(
+                    "loss.distribution_on",
+                    format!("{other:?}; accepted: test, all"),
+                ));
+            }
         };
         positive("analysis.eval_points", self.analysis.eval_points)?;
         positive("analysis.heldout_tasks", self.analysis.heldout_tasks)?;
         let problem = MetaProblem {
             meta,
-            learner: GdLearner { spec: spec.clone(), steps: positive("learner.steps", l.steps)?, lr: finite("learner.lr", l.lr)? },
+            learner: GdLearner {
+                spec: spec.clone(),
+                steps: positive("learner.steps", l.steps)?,
+                lr: finite("learner.lr", l.lr)?,
+            },
             weights: MetaLossWeights {
                 generalisation: finite("loss.generalisation", loss.generalisation)?,
                 distribution: finite("loss.distribution", loss.distribution)?,
@@ -300,8 +359,20 @@ impl Experiment {
             distribution,
             distribution_on,
         };
-        let sampler = TaskSampler { domain, train, test, samples, batching, steps: l.steps, learner: spec };
-        Ok(Resolved { problem, sampler, optimizer })
+        let sampler = TaskSampler {
+            domain,
+            train,
+            test,
+            samples,
+            batching,
+            steps: l.steps,
+            learner: spec,
+        };
+        Ok(Resolved {
+            problem,
+            sampler,
+            optimizer,
+        })
     }
 }
 
@@ -320,15 +391,25 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), Failu
     let mut cur = table;
     for (i, part) in parts.iter().enumerate() {
         if part.is_empty() {
-            return Err(Failure::input(format!("--set {assignment:?}: empty key segment")));
+            return Err(Failure::input(format!(
+                "--set {assignment:?}: empty key segment"
+            )));
         }
         if i + 1 == parts.len() {
             cur.insert(part.to_string(), value);
             return Ok(());
         }
-        cur = match cur.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+        cur = match cur
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
             toml::Value::Table(t) => t,
-            _ => return Err(Failure::input(format!("--set {assignment:?}: {} is not a table", parts[..=i].join(".")))),
+            _ => {
+                return Err(Failure::input(format!(
+                    "--set {assignment:?}: {} is not a table",
+                    parts[..=i].join(".")
+                )));
+            }
         };
     }
     Ok(())

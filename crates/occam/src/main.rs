@@ -4,7 +4,11 @@
 //! (unknown backend, no adapter, a size over the adapter's limits, …).
 
 mod cli;
+mod config;
 mod devices;
+mod output;
+mod plots;
+mod run;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -13,6 +17,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         cli::Command::Devices(args) => devices::run(&cli.selection(), args),
+        cli::Command::Run(args) => run_command(&cli, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -21,4 +26,26 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code)
         }
     }
+}
+
+fn open_gpu(cli: &cli::Cli) -> Result<occam_gpu::Gpu, cli::Failure> {
+    Ok(occam_gpu::Gpu::new(&cli.selection(), false)?)
+}
+
+fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> {
+    let mut overrides = args.set.clone();
+    if let Some(seed) = args.seed {
+        overrides.push(format!("seed={seed}"));
+    }
+    if let Some(steps) = args.steps {
+        overrides.push(format!("meta_steps={steps}"));
+    }
+    let exp = config::Experiment::load(&args.experiment, &overrides)?;
+    exp.resolve()?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(format!("runs/{}-seed{}", exp.name, exp.seed)));
+    let gpu = open_gpu(cli)?;
+    run::run(&gpu, &exp, &out)
 }

@@ -1,0 +1,96 @@
+//! An output folder: text, JSON, JSON-lines and .npy files, with errors that
+//! name the path.
+
+use crate::cli::Failure;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A run's output folder.
+pub struct Output {
+    dir: PathBuf,
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> Failure {
+    Failure::input(format!("{}: {e}", path.display()))
+}
+
+impl Output {
+    /// Creates the folder (and its parents).
+    pub fn create(dir: &Path) -> Result<Output, Failure> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| io_error(dir, format!("cannot create the output folder: {e}")))?;
+        Ok(Output {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of a file in the folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Writes a text file.
+    pub fn text(&self, name: &str, text: &str) -> Result<(), Failure> {
+        let path = self.path(name);
+        std::fs::write(&path, text).map_err(|e| io_error(&path, e))
+    }
+
+    /// Writes pretty-printed JSON.
+    pub fn json(&self, name: &str, value: &serde_json::Value) -> Result<(), Failure> {
+        self.text(
+            name,
+            &(serde_json::to_string_pretty(value).expect("JSON serialises") + "\n"),
+        )
+    }
+
+    /// Opens a JSON-lines file for appending one object per line.
+    pub fn lines(&self, name: &str) -> Result<Lines, Failure> {
+        let path = self.path(name);
+        let file = File::create(&path).map_err(|e| io_error(&path, e))?;
+        Ok(Lines {
+            path,
+            file: BufWriter::new(file),
+        })
+    }
+
+    /// Writes a little-endian f64 .npy array of the given shape.
+    pub fn npy(&self, name: &str, shape: &[u64], data: &[f64]) -> Result<(), Failure> {
+        let path = self.path(name);
+        write_npy(&path, shape, data).map_err(|e| io_error(&path, e))
+    }
+}
+
+/// Writes a little-endian f64 .npy array of the given shape.
+pub fn write_npy(path: &Path, shape: &[u64], data: &[f64]) -> std::io::Result<()> {
+    use npyz::WriterBuilder;
+    let file = BufWriter::new(File::create(path)?);
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(file)
+        .begin_nd()?;
+    writer.extend(data.iter().copied())?;
+    writer.finish()
+}
+
+/// An open JSON-lines file; each line is flushed as written, so a crashed run
+/// keeps its metrics.
+pub struct Lines {
+    path: PathBuf,
+    file: BufWriter<File>,
+}
+
+impl Lines {
+    /// Appends one JSON object as a line.
+    pub fn write(&mut self, value: &serde_json::Value) -> Result<(), Failure> {
+        writeln!(self.file, "{value}")
+            .and_then(|_| self.file.flush())
+            .map_err(|e| io_error(&self.path, e))
+    }
+}

@@ -1,0 +1,163 @@
+//! PNG plots of a run: the meta-loss curves and the learned function over its
+//! input domain (S²: a longitude–latitude map; disk and square: a 2-D map;
+//! other domains: value against the first two coordinates).
+
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is embedded and known to parse; a failure only loses labels.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+type PlotResult = Result<(), Box<dyn std::error::Error>>;
+
+/// One named loss curve: (meta-step, value) points.
+pub struct Curve {
+    /// Legend label.
+    pub name: String,
+    /// Points.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Loss curves on a log scale (non-positive values are skipped).
+pub fn loss_curves(path: &Path, title: &str, curves: &[Curve]) -> PlotResult {
+    register_font();
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let pos: Vec<(f64, f64)> = curves
+        .iter()
+        .flat_map(|c| c.points.iter().copied())
+        .filter(|p| p.1 > 0.0)
+        .collect();
+    let (x_max, y_min, y_max) = pos
+        .iter()
+        .fold((1.0f64, f64::MAX, f64::MIN), |(x, lo, hi), p| {
+            (x.max(p.0), lo.min(p.1), hi.max(p.1))
+        });
+    let (y_min, y_max) = if pos.is_empty() {
+        (1e-3, 1.0)
+    } else {
+        (y_min * 0.8, y_max * 1.25)
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max, (y_min..y_max).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("meta-step")
+        .y_desc("value (log scale)")
+        .draw()?;
+    for (i, c) in curves.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                c.points.iter().copied().filter(|p| p.1 > 0.0),
+                color.stroke_width(2),
+            ))?
+            .label(c.name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// A function sampled on a regular grid, drawn as a coloured map with a colour bar.
+pub struct GridMap<'a> {
+    /// Title.
+    pub title: &'a str,
+    /// Horizontal axis label and range.
+    pub x: (&'a str, f64, f64),
+    /// Vertical axis label and range.
+    pub y: (&'a str, f64, f64),
+    /// Values, row-major, `ny` rows of `nx` values, row 0 at the bottom;
+    /// NaN marks cells outside the domain.
+    pub values: &'a [f64],
+    /// Cells across.
+    pub nx: usize,
+    /// Cells up.
+    pub ny: usize,
+}
+
+/// Draws a [`GridMap`].
+pub fn grid_map(path: &Path, map: &GridMap<'_>) -> PlotResult {
+    register_font();
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (main, bar) = root.split_horizontally(780);
+    let finite: Vec<f64> = map
+        .values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let lo = finite.iter().copied().fold(f64::MAX, f64::min);
+    let hi = finite.iter().copied().fold(f64::MIN, f64::max);
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let colour = |v: f64| -> RGBColor {
+        let t = ((v - lo) / span).clamp(0.0, 1.0);
+        ViridisRGB::get_color(t)
+    };
+    let mut chart = ChartBuilder::on(&main)
+        .caption(map.title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(map.x.1..map.x.2, map.y.1..map.y.2)?;
+    chart
+        .configure_mesh()
+        .x_desc(map.x.0)
+        .y_desc(map.y.0)
+        .disable_mesh()
+        .draw()?;
+    let dx = (map.x.2 - map.x.1) / map.nx as f64;
+    let dy = (map.y.2 - map.y.1) / map.ny as f64;
+    chart.draw_series(
+        (0..map.ny)
+            .flat_map(|j| (0..map.nx).map(move |i| (i, j)))
+            .filter_map(|(i, j)| {
+                let v = map.values[j * map.nx + i];
+                v.is_finite().then(|| {
+                    let x0 = map.x.1 + i as f64 * dx;
+                    let y0 = map.y.1 + j as f64 * dy;
+                    Rectangle::new([(x0, y0), (x0 + dx, y0 + dy)], colour(v).filled())
+                })
+            }),
+    )?;
+    let mut legend = ChartBuilder::on(&bar)
+        .margin_top(50)
+        .margin_bottom(50)
+        .margin_right(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..1.0, lo..lo + span)?;
+    legend
+        .configure_mesh()
+        .disable_x_axis()
+        .disable_mesh()
+        .y_labels(6)
+        .draw()?;
+    let steps = 100;
+    legend.draw_series((0..steps).map(|k| {
+        let a = lo + span * k as f64 / steps as f64;
+        let b = lo + span * (k + 1) as f64 / steps as f64;
+        Rectangle::new([(0.0, a), (1.0, b)], colour(0.5 * (a + b)).filled())
+    }))?;
+    root.present()?;
+    Ok(())
+}
