@@ -4,6 +4,7 @@
 /// Real spherical harmonics of degrees 0..=lmax at the unit vector (x, y, z),
 /// orthonormal for the uniform probability measure on S² (mean of Y² is 1),
 /// ordered by degree, then order m = −l..l.
+#[allow(clippy::needless_range_loop)] // recurrences read neighbouring entries by index
 pub fn real_spherical_harmonics(x: f64, y: f64, z: f64, lmax: usize) -> Vec<f64> {
     let z = z.clamp(-1.0, 1.0);
     let phi = y.atan2(x);

@@ -137,10 +137,10 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
             "generalisation_mse": heldout_mse,
         },
     });
-    if domain == (InputDomain::Sphere { dim: 3 }) {
-        if let Some(f) = harmonic_degree_fractions(&points, &values, 4) {
-            analysis["harmonic_degree_fractions"] = json!(f);
-        }
+    if domain == (InputDomain::Sphere { dim: 3 })
+        && let Some(f) = harmonic_degree_fractions(&points, &values, 4)
+    {
+        analysis["harmonic_degree_fractions"] = json!(f);
     }
 
     let w = &r.problem.weights;
