@@ -26,6 +26,39 @@ pub enum Command {
     Devices(DevicesArgs),
     /// Run a meta-learning experiment from a TOML file and write its results into an output folder.
     Run(RunArgs),
+    /// Check one meta-step's GPU meta-gradient against a CPU f64 reference and finite differences.
+    Gradcheck(GradcheckArgs),
+}
+
+/// Options of `occam gradcheck`.
+#[derive(Args, Debug)]
+pub struct GradcheckArgs {
+    /// The experiment file (TOML).
+    pub experiment: std::path::PathBuf,
+    /// Run seed (overrides the file's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override any key of the file, e.g. --set tasks=2.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Write every tensor of the meta-step (.npy) and a manifest.json into this folder.
+    #[arg(long)]
+    pub dump: Option<std::path::PathBuf>,
+    /// Largest accepted relative error of the GPU against the CPU f64 reference.
+    #[arg(long, default_value_t = 1e-3)]
+    pub tolerance: f64,
+    /// Largest accepted relative error of the reference against finite differences.
+    /// The meta-loss is only piecewise smooth (relu, |·| in the energy distance),
+    /// so differences across a kink are off by the kink's jump: a small step
+    /// keeps crossings rare.
+    #[arg(long, default_value_t = 1e-3)]
+    pub fd_tolerance: f64,
+    /// Random directions for the finite-difference check.
+    #[arg(long, default_value_t = 3)]
+    pub directions: usize,
+    /// Finite-difference step (central differences in f64).
+    #[arg(long, default_value_t = 1e-8)]
+    pub step: f64,
 }
 
 /// Options of `occam run`.

@@ -227,8 +227,15 @@ impl Experiment {
         for o in overrides {
             apply_override(&mut table, o)?;
         }
-        let exp: Experiment = Experiment::deserialize(toml::Value::Table(table))
-            .map_err(|e| Failure::input(format!("{}: {}", path.display(), e.message())))?;
+        let exp: Experiment =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let key = e.path().to_string();
+                Failure::input(format!(
+                    "{}: {key}: {}",
+                    path.display(),
+                    e.into_inner().message()
+                ))
+            })?;
         Ok(exp)
     }
 

@@ -6,6 +6,7 @@
 mod cli;
 mod config;
 mod devices;
+mod gradcheck;
 mod output;
 mod plots;
 mod run;
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         cli::Command::Devices(args) => devices::run(&cli.selection(), args),
         cli::Command::Run(args) => run_command(&cli, args),
+        cli::Command::Gradcheck(args) => gradcheck_command(&cli, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -48,4 +50,15 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
         .unwrap_or_else(|| std::path::PathBuf::from(format!("runs/{}-seed{}", exp.name, exp.seed)));
     let gpu = open_gpu(cli)?;
     run::run(&gpu, &exp, &out)
+}
+
+fn gradcheck_command(cli: &cli::Cli, args: &cli::GradcheckArgs) -> Result<(), cli::Failure> {
+    let mut overrides = args.set.clone();
+    if let Some(seed) = args.seed {
+        overrides.push(format!("seed={seed}"));
+    }
+    let exp = config::Experiment::load(&args.experiment, &overrides)?;
+    exp.resolve()?;
+    let gpu = open_gpu(cli)?;
+    gradcheck::gradcheck(&gpu, &exp, args)
 }

@@ -100,7 +100,7 @@ pub fn grid_map(path: &Path, map: &GridMap<'_>) -> PlotResult {
     register_font();
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (main, bar) = root.split_horizontally(780);
+    let (main, bar) = root.split_horizontally(760);
     let finite: Vec<f64> = map
         .values
         .iter()
@@ -143,14 +143,16 @@ pub fn grid_map(path: &Path, map: &GridMap<'_>) -> PlotResult {
     let mut legend = ChartBuilder::on(&bar)
         .margin_top(50)
         .margin_bottom(50)
-        .margin_right(40)
-        .y_label_area_size(55)
+        .margin_right(30)
+        .y_label_area_size(70)
         .build_cartesian_2d(0.0..1.0, lo..lo + span)?;
     legend
         .configure_mesh()
         .disable_x_axis()
         .disable_mesh()
         .y_labels(6)
+        .y_label_style(("sans-serif", 14))
+        .y_label_formatter(&|v| format!("{v:.2}"))
         .draw()?;
     let steps = 100;
     legend.draw_series((0..steps).map(|k| {

@@ -1,0 +1,206 @@
+//! The `occam` binary end to end: bad input exits 2 with a message naming the
+//! key or path; a tiny run writes every output; gradcheck passes. These use the
+//! GPU (software adapter in CI), so they run wherever the GPU tests run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn occam(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_occam"))
+        .args(args)
+        .env(
+            "XDG_RUNTIME_DIR",
+            std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()),
+        )
+        .output()
+        .expect("occam runs")
+}
+
+fn experiment(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A tiny version of the quickstart experiment (seconds on a CPU adapter).
+const TINY: [&str; 10] = [
+    "--set",
+    "meta_learner.hidden=[16]",
+    "--set",
+    "learner.steps=5",
+    "--set",
+    "data.test=20",
+    "--set",
+    "data.samples=20",
+    "--set",
+    "analysis.heldout_tasks=2",
+];
+
+#[test]
+fn bad_configuration_values_exit_2_naming_the_key() {
+    let q = experiment("quickstart.toml");
+    for (set, key) in [
+        ("learner.stepz=3", "learner.stepz"),
+        ("learner.steps=-3", "learner.steps"),
+        ("learner.steps=\"ten\"", "learner.steps"),
+        ("learner.hidden=[20, 0]", "learner.hidden[1]"),
+        ("meta_learner.output=sigmoid", "meta_learner.output"),
+        ("optimizer.kind=lbfgs", "optimizer.kind"),
+        ("data.train=0", "data.train"),
+    ] {
+        let o = occam(&[
+            "run",
+            &q,
+            "--set",
+            set,
+            "--out",
+            "/nonexistent/never-written",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "--set {set}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(key),
+            "--set {set}: message should name {key}: {}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    let o = occam(&["run", "no/such/experiment.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no/such/experiment.toml"),
+        "{}",
+        stderr(&o)
+    );
+    let o = occam(&["--backend", "cuda", "devices"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("vulkan, gl, metal, dx12"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_tiny_run_writes_every_output_and_is_reproducible() {
+    let base = std::env::temp_dir().join(format!("occam-cli-test-{}", std::process::id()));
+    let quickstart = experiment("quickstart.toml");
+    let run = |dir: &PathBuf| {
+        let dir = dir.display().to_string();
+        let mut args = vec![
+            "run",
+            quickstart.as_str(),
+            "--steps",
+            "3",
+            "--out",
+            dir.as_str(),
+        ];
+        args.extend(TINY);
+        let o = occam(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    let (a, b) = (base.join("a"), base.join("b"));
+    run(&a);
+    run(&b);
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "summary.json",
+        "function.npy",
+        "eval_inputs.npy",
+        "loss.png",
+        "function.png",
+    ] {
+        assert!(a.join(f).is_file(), "{f} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "experiment",
+        "seed",
+        "adapter",
+        "meta_steps",
+        "wall_s",
+        "meta_steps_per_s",
+        "final",
+        "analysis",
+    ] {
+        assert!(summary.get(key).is_some(), "summary.json lacks {key}");
+    }
+    for key in [
+        "meta_loss",
+        "generalisation_mse",
+        "distribution_loss",
+        "orthogonality",
+    ] {
+        assert!(
+            summary["final"].get(key).is_some(),
+            "summary.json final lacks {key}"
+        );
+    }
+    assert_eq!(
+        summary["analysis"]["harmonic_degree_fractions"]
+            .as_array()
+            .map(|a| a.len()),
+        Some(5)
+    );
+    // Same seed, config and adapter: the same numbers.
+    let metrics = |d: &PathBuf| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    let strip = |s: String| -> Vec<serde_json::Value> {
+        s.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("wall_s");
+                v
+            })
+            .collect()
+    };
+    assert_eq!(strip(metrics(&a)), strip(metrics(&b)));
+    assert_eq!(
+        std::fs::read(a.join("function.npy")).unwrap(),
+        std::fs::read(b.join("function.npy")).unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn gradcheck_passes_and_dumps_the_meta_step() {
+    let dump = std::env::temp_dir().join(format!("occam-gradcheck-test-{}", std::process::id()));
+    let q = experiment("quickstart.toml");
+    let mut args = vec![
+        "gradcheck",
+        q.as_str(),
+        "--set",
+        "learner.batch=7",
+        "--set",
+        "tasks=2",
+    ];
+    args.extend(TINY);
+    let dump_s = dump.display().to_string();
+    args.extend(["--dump", dump_s.as_str()]);
+    let o = occam(&args);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(
+        out.contains("GPU vs CPU f64") && out.contains("PASS"),
+        "{out}"
+    );
+    for f in [
+        "manifest.json",
+        "theta.npy",
+        "theta_grad_gpu.npy",
+        "theta_grad_cpu.npy",
+        "x_train.npy",
+        "labels.npy",
+        "minibatch_indices.npy",
+        "learner_init.npy",
+    ] {
+        assert!(dump.join(f).is_file(), "{f} missing from the dump");
+    }
+    let _ = std::fs::remove_dir_all(&dump);
+}
