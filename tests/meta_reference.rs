@@ -29,6 +29,7 @@ fn problem(hidden: Activation) -> MetaProblem {
             },
             steps: 12,
             lr: 0.2,
+            checkpoint_every: 1,
         },
         weights: MetaLossWeights {
             generalisation: 10.0,

@@ -50,7 +50,10 @@ pub struct GpuMetaEngine {
     z_bar_all: GpuTensor,
     w: Vec<GpuTensor>,
     grad: Vec<GpuTensor>,
+    /// w_{ck} for c = 0, 1, …: every w_t when checkpoint_every = 1.
     history: Vec<GpuTensor>,
+    /// The recomputed w_t of one segment between checkpoints (empty when k = 1).
+    segment: Vec<GpuTensor>,
     v: Vec<GpuTensor>,
     hv: Vec<GpuTensor>,
     idx: GpuTensor,
@@ -121,6 +124,11 @@ impl GpuMetaEngine {
         }
         let rows = tasks * (m + big_m);
         let depth = spec.depth();
+        if learner.checkpoint_every == 0 {
+            return Err(unsupported("checkpoint_every must be at least 1".into()));
+        }
+        let k = learner.checkpoint_every.min(learner.steps.max(1));
+        let checkpoints = learner.steps.div_ceil(k).max(1);
         let per_layer = |label: &str, f: &dyn Fn(usize) -> usize| -> Result<Vec<GpuTensor>> {
             (0..depth)
                 .map(|l| Ok(gpu.zeros(&format!("{label} {l}"), f(l))?))
@@ -163,7 +171,8 @@ impl GpuMetaEngine {
             z_bar_all: gpu.zeros("z_bar_all", rows)?,
             w: per_layer("w", &block)?,
             grad: per_layer("grad", &block)?,
-            history: per_layer("w history", &|l| (learner.steps + 1) * block(l))?,
+            history: per_layer("w checkpoints", &|l| checkpoints * block(l))?,
+            segment: per_layer("w segment", &|l| if k > 1 { k * block(l) } else { 0 })?,
             v: per_layer("v", &block)?,
             hv: per_layer("hv", &block)?,
             idx: gpu.zeros("batch indices", learner.steps * tasks * n)?,
@@ -294,18 +303,21 @@ impl GpuMetaEngine {
         enc.copy(z, 0, &self.z_tr, 0, tasks * m)?;
         enc.copy(z, tasks * m, &self.z_te, 0, tasks * big_m)?;
         enc.clear(&self.z_tr_bar);
+        let k = self.checkpoint_every();
         for l in 0..depth {
             enc.copy(&self.w[l], 0, &self.history[l], 0, self.w[l].len())?;
         }
 
-        // T unrolled steps of gradient descent, keeping w_t.
+        // T unrolled steps of gradient descent, keeping w_t at the checkpoints.
         for t in 0..learner.steps {
             self.cursor.set(&mut enc, t)?;
             self.inner_gradient(&mut enc)?;
             for l in 0..depth {
                 self.inner_sgd[l].step(&mut enc, &self.w[l], &self.grad[l])?;
-                let len = self.w[l].len();
-                enc.copy(&self.w[l], 0, &self.history[l], (t + 1) * len, len)?;
+                if (t + 1) % k == 0 && t + 1 < learner.steps {
+                    let len = self.w[l].len();
+                    enc.copy(&self.w[l], 0, &self.history[l], (t + 1) / k * len, len)?;
+                }
             }
         }
 
@@ -329,45 +341,39 @@ impl GpuMetaEngine {
         self.energy
             .backward(&mut enc, &self.z_te, &self.u, &self.z_te_bar)?;
 
-        // Reverse sweep: z̄_tr += η ḡ̇ on each step's batch, v ← v − η H_t v.
-        for t in (0..learner.steps).rev() {
-            self.cursor.set(&mut enc, t)?;
+        // Reverse sweep: z̄_tr += η ḡ̇ on each step's batch, v ← v − η H_t v,
+        // segment by segment between checkpoints, recomputing each segment's
+        // w_t from its checkpoint first when k > 1.
+        for c in (0..learner.steps.div_ceil(k)).rev() {
+            let (start, end) = (c * k, ((c + 1) * k).min(learner.steps));
             for l in 0..depth {
                 let len = self.w[l].len();
-                enc.copy(&self.history[l], t * len, &self.w[l], 0, len)?;
+                enc.copy(&self.history[l], c * len, &self.w[l], 0, len)?;
             }
-            self.inner_gradient(&mut enc)?;
-            self.train_net
-                .tangent_forward(&mut enc, &self.w, &self.xb, &self.v)?;
-            self.mse_inner.tangent_backward(
-                &mut enc,
-                self.train_net.output(),
-                &self.zb,
-                &self.ones,
-                self.train_net.output_tangent(),
-                &self.zeros_batch,
-                &self.zeros_tasks,
-                &self.g_bar_dot,
-                &self.scratch_batch,
-            )?;
-            self.train_net.tangent_backward(
-                &mut enc,
-                &self.w,
-                &self.xb,
-                &self.g_bar,
-                &self.v,
-                &self.g_bar_dot,
-                &self.hv,
-            )?;
-            self.gather_z.backward(
-                &mut enc,
-                &self.cursor,
-                &self.idx,
-                &self.g_bar_dot,
-                &self.z_tr_bar,
-            )?;
-            for l in 0..depth {
-                self.inner_sgd[l].step(&mut enc, &self.v[l], &self.hv[l])?;
+            if k > 1 {
+                for t in start..end {
+                    for l in 0..depth {
+                        let len = self.w[l].len();
+                        enc.copy(&self.w[l], 0, &self.segment[l], (t - start) * len, len)?;
+                    }
+                    if t + 1 < end {
+                        self.cursor.set(&mut enc, t)?;
+                        self.inner_gradient(&mut enc)?;
+                        for l in 0..depth {
+                            self.inner_sgd[l].step(&mut enc, &self.w[l], &self.grad[l])?;
+                        }
+                    }
+                }
+            }
+            for t in (start..end).rev() {
+                self.cursor.set(&mut enc, t)?;
+                if k > 1 {
+                    for l in 0..depth {
+                        let len = self.w[l].len();
+                        enc.copy(&self.segment[l], (t - start) * len, &self.w[l], 0, len)?;
+                    }
+                }
+                self.adjoint_step(&mut enc)?;
             }
         }
 
@@ -388,6 +394,49 @@ impl GpuMetaEngine {
         }
         enc.submit()?;
         Ok(())
+    }
+
+    /// One step of the reverse sweep at the current w = w_t (cursor at t).
+    fn adjoint_step(&self, enc: &mut occam_gpu::Encoder<'_>) -> Result<()> {
+        self.inner_gradient(enc)?;
+        self.train_net
+            .tangent_forward(enc, &self.w, &self.xb, &self.v)?;
+        self.mse_inner.tangent_backward(
+            enc,
+            self.train_net.output(),
+            &self.zb,
+            &self.ones,
+            self.train_net.output_tangent(),
+            &self.zeros_batch,
+            &self.zeros_tasks,
+            &self.g_bar_dot,
+            &self.scratch_batch,
+        )?;
+        self.train_net.tangent_backward(
+            enc,
+            &self.w,
+            &self.xb,
+            &self.g_bar,
+            &self.v,
+            &self.g_bar_dot,
+            &self.hv,
+        )?;
+        self.gather_z.backward(
+            enc,
+            &self.cursor,
+            &self.idx,
+            &self.g_bar_dot,
+            &self.z_tr_bar,
+        )?;
+        for (v, (hv, sgd)) in self.v.iter().zip(self.hv.iter().zip(&self.inner_sgd)) {
+            sgd.step(enc, v, hv)?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint_every(&self) -> usize {
+        let steps = self.problem.learner.steps;
+        self.problem.learner.checkpoint_every.min(steps.max(1))
     }
 
     /// Gathers step t's batch and records ∇_w L_t at the current w into `grad`

@@ -43,6 +43,10 @@ pub struct GdLearner {
     pub steps: usize,
     /// Inner learning rate η.
     pub lr: f64,
+    /// Keep w_t only every this many steps and recompute the rest during the
+    /// reverse sweep (memory ⌈T/k⌉ + k weight sets instead of T + 1); 1 keeps
+    /// every w_t. Both give the same meta-gradient.
+    pub checkpoint_every: usize,
 }
 
 /// Everything fixed about a meta-learning problem.

@@ -122,6 +122,10 @@ pub struct Learner {
     /// Minibatches drawn with replacement.
     #[serde(default = "yes")]
     pub replacement: bool,
+    /// Keep w_t only every this many inner steps and recompute the rest in
+    /// the reverse sweep (bounded memory for long unrolls); 1 keeps every w_t.
+    #[serde(default = "one")]
+    pub checkpoint_every: usize,
 }
 
 fn yes() -> bool {
@@ -356,6 +360,7 @@ impl Experiment {
                 spec: spec.clone(),
                 steps: positive("learner.steps", l.steps)?,
                 lr: finite("learner.lr", l.lr)?,
+                checkpoint_every: positive("learner.checkpoint_every", l.checkpoint_every)?,
             },
             weights: MetaLossWeights {
                 generalisation: finite("loss.generalisation", loss.generalisation)?,
