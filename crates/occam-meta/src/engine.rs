@@ -12,6 +12,43 @@ use occam_ops::{
     StepCursor,
 };
 
+/// The phases of a meta-step, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Labels z = f_θ(X): the meta-learner's forward pass.
+    Labels,
+    /// T inner gradient-descent steps.
+    Unroll,
+    /// The meta-loss at w_T and its cotangents.
+    Loss,
+    /// The reverse sweep through the unroll.
+    Adjoint,
+    /// The meta-learner's backward pass and the optimiser step.
+    MetaBackward,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Phase; 5] = [
+        Phase::Labels,
+        Phase::Unroll,
+        Phase::Loss,
+        Phase::Adjoint,
+        Phase::MetaBackward,
+    ];
+
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Labels => "meta-learner forward",
+            Phase::Unroll => "unroll",
+            Phase::Loss => "meta-loss",
+            Phase::Adjoint => "adjoint sweep",
+            Phase::MetaBackward => "meta-learner backward + optimiser",
+        }
+    }
+}
+
 /// Sizes of one meta-step's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StepSizes {
@@ -284,115 +321,154 @@ impl GpuMetaEngine {
     }
 
     /// Records and submits one meta-step on the loaded data: the meta-loss and
-    /// ∂L/∂θ, followed by the optimiser step when `update` is true.
+    /// ∂L/∂θ, followed by the optimiser step when `update` is true. One
+    /// command submission, no read-back.
     pub fn step(&mut self, gpu: &Gpu, update: bool) -> Result<()> {
-        let s = self.sizes;
-        let learner = &self.problem.learner;
-        let depth = learner.spec.depth();
-        let (m, big_m, tasks) = (s.train, s.test, s.tasks);
+        self.prepare(gpu, update);
+        let mut enc = gpu.encoder();
+        for phase in Phase::ALL {
+            self.record(&mut enc, phase, update)?;
+        }
+        enc.submit()?;
+        Ok(())
+    }
+
+    /// Like [`GpuMetaEngine::step`], but submits each phase on its own and
+    /// waits for it, returning each phase's wall time in seconds (on a
+    /// software adapter that is its GPU time; elsewhere it includes a
+    /// submission's latency).
+    pub fn step_timed(&mut self, gpu: &Gpu, update: bool) -> Result<Vec<(Phase, f64)>> {
+        self.prepare(gpu, update);
+        gpu.wait("before a timed meta-step")?;
+        let mut times = Vec::new();
+        for phase in Phase::ALL {
+            let start = std::time::Instant::now();
+            let mut enc = gpu.encoder();
+            self.record(&mut enc, phase, update)?;
+            enc.submit()?;
+            gpu.wait(phase.name())?;
+            times.push((phase, start.elapsed().as_secs_f64()));
+        }
+        Ok(times)
+    }
+
+    fn prepare(&mut self, gpu: &Gpu, update: bool) {
         if update {
             self.meta_step_count += 1;
             for opt in &self.meta_opt {
                 opt.set_step(gpu, self.meta_step_count);
             }
         }
-        let mut enc = gpu.encoder();
-        // Labels z = f_θ(X) for every task's training and test points.
-        self.meta.forward(&mut enc, &self.theta, &self.x_all)?;
-        let z = self.meta.output();
-        enc.copy(z, 0, &self.z_tr, 0, tasks * m)?;
-        enc.copy(z, tasks * m, &self.z_te, 0, tasks * big_m)?;
-        enc.clear(&self.z_tr_bar);
-        let k = self.checkpoint_every();
-        for l in 0..depth {
-            enc.copy(&self.w[l], 0, &self.history[l], 0, self.w[l].len())?;
-        }
+    }
 
-        // T unrolled steps of gradient descent, keeping w_t at the checkpoints.
-        for t in 0..learner.steps {
-            self.cursor.set(&mut enc, t)?;
-            self.inner_gradient(&mut enc)?;
-            for l in 0..depth {
-                self.inner_sgd[l].step(&mut enc, &self.w[l], &self.grad[l])?;
-                if (t + 1) % k == 0 && t + 1 < learner.steps {
-                    let len = self.w[l].len();
-                    enc.copy(&self.w[l], 0, &self.history[l], (t + 1) / k * len, len)?;
+    fn record(&self, enc: &mut occam_gpu::Encoder<'_>, phase: Phase, update: bool) -> Result<()> {
+        let s = self.sizes;
+        let learner = &self.problem.learner;
+        let depth = learner.spec.depth();
+        let (m, big_m, tasks) = (s.train, s.test, s.tasks);
+        let k = self.checkpoint_every();
+        match phase {
+            Phase::Labels => {
+                // Labels z = f_θ(X) for every task's training and test points.
+                self.meta.forward(enc, &self.theta, &self.x_all)?;
+                let z = self.meta.output();
+                enc.copy(z, 0, &self.z_tr, 0, tasks * m)?;
+                enc.copy(z, tasks * m, &self.z_te, 0, tasks * big_m)?;
+                enc.clear(&self.z_tr_bar);
+                for l in 0..depth {
+                    enc.copy(&self.w[l], 0, &self.history[l], 0, self.w[l].len())?;
                 }
             }
-        }
-
-        // Meta-loss at w_T, its cotangents z̄_te and w̄_T (into v).
-        self.test_net.forward(&mut enc, &self.w, &self.x_te)?;
-        let g_te = self.test_net.output();
-        self.mse_test
-            .forward(&mut enc, g_te, &self.z_te, &self.gen_loss)?;
-        self.mse_test.backward(
-            &mut enc,
-            g_te,
-            &self.z_te,
-            &self.ones,
-            &self.test_g_bar,
-            &self.z_te_bar,
-        )?;
-        self.test_net
-            .backward(&mut enc, &self.w, &self.x_te, &self.test_g_bar, &self.v)?;
-        self.energy
-            .forward(&mut enc, &self.z_te, &self.u, &self.dist_loss)?;
-        self.energy
-            .backward(&mut enc, &self.z_te, &self.u, &self.z_te_bar)?;
-
-        // Reverse sweep: z̄_tr += η ḡ̇ on each step's batch, v ← v − η H_t v,
-        // segment by segment between checkpoints, recomputing each segment's
-        // w_t from its checkpoint first when k > 1.
-        for c in (0..learner.steps.div_ceil(k)).rev() {
-            let (start, end) = (c * k, ((c + 1) * k).min(learner.steps));
-            for l in 0..depth {
-                let len = self.w[l].len();
-                enc.copy(&self.history[l], c * len, &self.w[l], 0, len)?;
-            }
-            if k > 1 {
-                for t in start..end {
+            Phase::Unroll => {
+                // T unrolled steps of gradient descent, keeping w_t at the checkpoints.
+                for t in 0..learner.steps {
+                    self.cursor.set(enc, t)?;
+                    self.inner_gradient(enc)?;
                     for l in 0..depth {
-                        let len = self.w[l].len();
-                        enc.copy(&self.w[l], 0, &self.segment[l], (t - start) * len, len)?;
-                    }
-                    if t + 1 < end {
-                        self.cursor.set(&mut enc, t)?;
-                        self.inner_gradient(&mut enc)?;
-                        for l in 0..depth {
-                            self.inner_sgd[l].step(&mut enc, &self.w[l], &self.grad[l])?;
+                        self.inner_sgd[l].step(enc, &self.w[l], &self.grad[l])?;
+                        if (t + 1) % k == 0 && t + 1 < learner.steps {
+                            let len = self.w[l].len();
+                            enc.copy(&self.w[l], 0, &self.history[l], (t + 1) / k * len, len)?;
                         }
                     }
                 }
             }
-            for t in (start..end).rev() {
-                self.cursor.set(&mut enc, t)?;
-                if k > 1 {
+            Phase::Loss => {
+                // Meta-loss at w_T, its cotangents z̄_te and w̄_T (into v).
+                self.test_net.forward(enc, &self.w, &self.x_te)?;
+                let g_te = self.test_net.output();
+                self.mse_test
+                    .forward(enc, g_te, &self.z_te, &self.gen_loss)?;
+                self.mse_test.backward(
+                    enc,
+                    g_te,
+                    &self.z_te,
+                    &self.ones,
+                    &self.test_g_bar,
+                    &self.z_te_bar,
+                )?;
+                self.test_net
+                    .backward(enc, &self.w, &self.x_te, &self.test_g_bar, &self.v)?;
+                self.energy
+                    .forward(enc, &self.z_te, &self.u, &self.dist_loss)?;
+                self.energy
+                    .backward(enc, &self.z_te, &self.u, &self.z_te_bar)?;
+            }
+            Phase::Adjoint => {
+                // Reverse sweep: z̄_tr += η ḡ̇ on each step's batch, v ← v − η H_t v,
+                // segment by segment between checkpoints, recomputing each segment's
+                // w_t from its checkpoint first when k > 1.
+                for c in (0..learner.steps.div_ceil(k)).rev() {
+                    let (start, end) = (c * k, ((c + 1) * k).min(learner.steps));
                     for l in 0..depth {
                         let len = self.w[l].len();
-                        enc.copy(&self.segment[l], (t - start) * len, &self.w[l], 0, len)?;
+                        enc.copy(&self.history[l], c * len, &self.w[l], 0, len)?;
+                    }
+                    if k > 1 {
+                        for t in start..end {
+                            for l in 0..depth {
+                                let len = self.w[l].len();
+                                enc.copy(&self.w[l], 0, &self.segment[l], (t - start) * len, len)?;
+                            }
+                            if t + 1 < end {
+                                self.cursor.set(enc, t)?;
+                                self.inner_gradient(enc)?;
+                                for l in 0..depth {
+                                    self.inner_sgd[l].step(enc, &self.w[l], &self.grad[l])?;
+                                }
+                            }
+                        }
+                    }
+                    for t in (start..end).rev() {
+                        self.cursor.set(enc, t)?;
+                        if k > 1 {
+                            for l in 0..depth {
+                                let len = self.w[l].len();
+                                enc.copy(&self.segment[l], (t - start) * len, &self.w[l], 0, len)?;
+                            }
+                        }
+                        self.adjoint_step(enc)?;
                     }
                 }
-                self.adjoint_step(&mut enc)?;
+            }
+            Phase::MetaBackward => {
+                // One backprop of the meta-learner, then the optimiser.
+                enc.copy(&self.z_tr_bar, 0, &self.z_bar_all, 0, tasks * m)?;
+                enc.copy(&self.z_te_bar, 0, &self.z_bar_all, tasks * m, tasks * big_m)?;
+                self.meta.backward(
+                    enc,
+                    &self.theta,
+                    &self.x_all,
+                    &self.z_bar_all,
+                    &self.theta_bar,
+                )?;
+                if update {
+                    for l in 0..self.theta.len() {
+                        self.meta_opt[l].step(enc, &self.theta[l], &self.theta_bar[l])?;
+                    }
+                }
             }
         }
-
-        // One backprop of the meta-learner, then the optimiser.
-        enc.copy(&self.z_tr_bar, 0, &self.z_bar_all, 0, tasks * m)?;
-        enc.copy(&self.z_te_bar, 0, &self.z_bar_all, tasks * m, tasks * big_m)?;
-        self.meta.backward(
-            &mut enc,
-            &self.theta,
-            &self.x_all,
-            &self.z_bar_all,
-            &self.theta_bar,
-        )?;
-        if update {
-            for l in 0..self.theta.len() {
-                self.meta_opt[l].step(&mut enc, &self.theta[l], &self.theta_bar[l])?;
-            }
-        }
-        enc.submit()?;
         Ok(())
     }
 

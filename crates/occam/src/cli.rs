@@ -28,6 +28,21 @@ pub enum Command {
     Run(RunArgs),
     /// Check one meta-step's GPU meta-gradient against a CPU f64 reference and finite differences.
     Gradcheck(GradcheckArgs),
+    /// Time meta-steps of an experiment and split one meta-step into its phases (JSON).
+    Bench(BenchArgs),
+}
+
+/// Options of `occam bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The experiment file (TOML).
+    pub experiment: std::path::PathBuf,
+    /// Meta-steps to time after one warm-up step.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Override any key of the file, e.g. --set tasks=16.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// Options of `occam gradcheck`.

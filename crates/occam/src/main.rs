@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 internal failure, 2 bad input or machine setup
 //! (unknown backend, no adapter, a size over the adapter's limits, …).
 
+mod bench;
 mod cli;
 mod config;
 mod devices;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         cli::Command::Devices(args) => devices::run(&cli.selection(), args),
         cli::Command::Run(args) => run_command(&cli, args),
         cli::Command::Gradcheck(args) => gradcheck_command(&cli, args),
+        cli::Command::Bench(args) => bench_command(&cli, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,4 +63,11 @@ fn gradcheck_command(cli: &cli::Cli, args: &cli::GradcheckArgs) -> Result<(), cl
     exp.resolve()?;
     let gpu = open_gpu(cli)?;
     gradcheck::gradcheck(&gpu, &exp, args)
+}
+
+fn bench_command(cli: &cli::Cli, args: &cli::BenchArgs) -> Result<(), cli::Failure> {
+    let exp = config::Experiment::load(&args.experiment, &args.set)?;
+    exp.resolve()?;
+    let gpu = open_gpu(cli)?;
+    bench::bench(&gpu, &exp, args)
 }
