@@ -93,8 +93,15 @@ fn check(hidden: Activation, full_batch: bool, seed: u64) {
     let data = tasks(&p, s, full_batch, seed + 1);
     let want = meta_step(&p, &theta, &data, &Orthogonality::default());
     for gpu in support::gpus() {
-        let mut engine =
-            GpuMetaEngine::new(gpu, &p, s, &theta, OptimizerKind::Sgd { lr: 0.0 }).unwrap();
+        let mut engine = GpuMetaEngine::new(
+            gpu,
+            &p,
+            s,
+            &theta,
+            OptimizerKind::Sgd { lr: 0.0 },
+            &Orthogonality::default(),
+        )
+        .unwrap();
         engine.load(gpu, &data).unwrap();
         engine.step(gpu, false).unwrap();
         let terms = engine.read_terms(gpu).unwrap();
@@ -161,8 +168,15 @@ fn gpu_checkpointed_reverse_sweep_gives_the_same_meta_gradient() {
         let mut grads = Vec::new();
         for k in [1, 5, 23, 40] {
             p.learner.checkpoint_every = k;
-            let mut engine =
-                GpuMetaEngine::new(gpu, &p, s, &theta, OptimizerKind::Sgd { lr: 0.0 }).unwrap();
+            let mut engine = GpuMetaEngine::new(
+                gpu,
+                &p,
+                s,
+                &theta,
+                OptimizerKind::Sgd { lr: 0.0 },
+                &Orthogonality::default(),
+            )
+            .unwrap();
             engine.load(gpu, &data).unwrap();
             engine.step(gpu, false).unwrap();
             grads.push((k, engine.read_theta_bar(gpu).unwrap()));
@@ -182,5 +196,54 @@ fn gpu_checkpointed_reverse_sweep_gives_the_same_meta_gradient() {
                 "checkpoint_every {k}: {err:e} against the reference"
             );
         }
+    }
+}
+
+#[test]
+fn gpu_orthogonality_term_matches_reference() {
+    let mut p = problem(Activation::Tanh, 9);
+    p.weights.orthogonality = 0.05;
+    let s = StepSizes {
+        tasks: 2,
+        train: 10,
+        test: 13,
+        batch: 6,
+        samples: 17,
+    };
+    let mut rng = support::rng(11);
+    let theta: Vec<f64> = p
+        .meta
+        .init_pytorch(&mut rng)
+        .into_iter()
+        .map(|v| f64::from(v as f32))
+        .collect();
+    let data = tasks(&p, s, false, 12);
+    let orth = Orthogonality {
+        x: support::uniform(&mut rng, 31 * 3, -1.0, 1.0),
+        earlier: vec![
+            support::uniform(&mut rng, 31, -1.0, 1.0),
+            support::uniform(&mut rng, 31, -1.0, 1.0),
+        ],
+    };
+    let want = meta_step(&p, &theta, &data, &orth);
+    assert!(want.terms.orthogonality > 0.0);
+    for gpu in support::gpus() {
+        let mut engine =
+            GpuMetaEngine::new(gpu, &p, s, &theta, OptimizerKind::Sgd { lr: 0.0 }, &orth).unwrap();
+        engine.load(gpu, &data).unwrap();
+        engine.step(gpu, false).unwrap();
+        let terms = engine.read_terms(gpu).unwrap();
+        let rel = (terms.orthogonality - want.terms.orthogonality).abs() / want.terms.orthogonality;
+        assert!(
+            rel < TOL,
+            "orthogonality {} vs {}",
+            terms.orthogonality,
+            want.terms.orthogonality
+        );
+        let err = rel_error(
+            &[engine.read_theta_bar(gpu).unwrap()],
+            std::slice::from_ref(&want.theta_bar),
+        );
+        assert!(err < TOL, "meta-gradient with orthogonality: {err:e}");
     }
 }

@@ -5,11 +5,13 @@
 //! by side as the batch dimension of every learner op.
 
 use crate::gpu_mlp::GpuMlp;
-use crate::problem::{DistributionKind, DistributionSet, LossTerms, MetaProblem, TaskData};
+use crate::problem::{
+    DistributionKind, DistributionSet, LossTerms, MetaProblem, Orthogonality, TaskData,
+};
 use occam_gpu::{Gpu, GpuTensor};
 use occam_ops::{
-    EnergyGpu, GatherGpu, MseGpu, MseShape, OpError, OptimizerGpu, OptimizerKind, Result,
-    StepCursor,
+    EnergyGpu, GatherGpu, MseGpu, MseShape, OpError, OptimizerGpu, OptimizerKind, OrthogonalityGpu,
+    Result, StepCursor,
 };
 
 /// The phases of a meta-step, in the order they run.
@@ -111,6 +113,18 @@ pub struct GpuMetaEngine {
     gen_loss: GpuTensor,
     dist_loss: GpuTensor,
     meta_step_count: u64,
+    /// The series' orthogonality term, when it has earlier functions.
+    orth: Option<OrthState>,
+}
+
+/// GPU state of the orthogonality term.
+struct OrthState {
+    op: OrthogonalityGpu,
+    x: Vec<f32>,
+    h: GpuTensor,
+    z: GpuTensor,
+    z_bar: GpuTensor,
+    loss: GpuTensor,
 }
 
 fn unsupported(message: String) -> OpError {
@@ -129,11 +143,12 @@ impl GpuMetaEngine {
         sizes: StepSizes,
         theta: &[f64],
         optimizer: OptimizerKind,
+        orth: &Orthogonality,
     ) -> Result<GpuMetaEngine> {
         let w = &problem.weights;
-        if w.std_reward != 0.0 || w.orthogonality != 0.0 {
+        if w.std_reward != 0.0 {
             return Err(unsupported(
-                "the GPU engine does not have the std-reward and orthogonality terms yet".into(),
+                "the GPU engine does not have the std-reward term yet".into(),
             ));
         }
         if problem.distribution_on != DistributionSet::Test {
@@ -159,7 +174,17 @@ impl GpuMetaEngine {
                 meta_spec.sizes, spec.sizes
             )));
         }
-        let rows = tasks * (m + big_m);
+        let k_orth = if w.orthogonality != 0.0 && !orth.earlier.is_empty() {
+            orth.x.len() / d
+        } else {
+            0
+        };
+        if k_orth > 0 && orth.earlier.iter().any(|h| h.len() != k_orth) {
+            return Err(unsupported(format!(
+                "every earlier function must have {k_orth} values on the orthogonality points"
+            )));
+        }
+        let rows = tasks * (m + big_m) + k_orth;
         let depth = spec.depth();
         if learner.checkpoint_every == 0 {
             return Err(unsupported("checkpoint_every must be at least 1".into()));
@@ -246,6 +271,19 @@ impl GpuMetaEngine {
             problem: problem.clone(),
             sizes,
             meta_step_count: 0,
+            orth: if k_orth > 0 {
+                let h: Vec<f32> = orth.earlier.iter().flatten().map(|&v| v as f32).collect();
+                Some(OrthState {
+                    op: OrthogonalityGpu::new(gpu, k_orth, orth.earlier.len(), w.orthogonality)?,
+                    x: orth.x.iter().map(|&v| v as f32).collect(),
+                    h: gpu.upload("earlier functions", &h)?,
+                    z: gpu.zeros("z_orth", k_orth)?,
+                    z_bar: gpu.zeros("z_orth_bar", k_orth)?,
+                    loss: gpu.zeros("orthogonality loss", orth.earlier.len())?,
+                })
+            } else {
+                None
+            },
         };
         Ok(engine)
     }
@@ -285,6 +323,10 @@ impl GpuMetaEngine {
                 .flat_map(|t| t.x_tr.iter().copied())
                 .chain(tasks.iter().flat_map(|t| t.x_te.iter().copied())),
         );
+        let mut x_all = x_all;
+        if let Some(o) = &self.orth {
+            x_all.extend_from_slice(&o.x);
+        }
         gpu.write(&self.x_all, &x_all)?;
         gpu.write(
             &self.x_tr,
@@ -374,6 +416,9 @@ impl GpuMetaEngine {
                 let z = self.meta.output();
                 enc.copy(z, 0, &self.z_tr, 0, tasks * m)?;
                 enc.copy(z, tasks * m, &self.z_te, 0, tasks * big_m)?;
+                if let Some(o) = &self.orth {
+                    enc.copy(z, tasks * (m + big_m), &o.z, 0, o.z.len())?;
+                }
                 enc.clear(&self.z_tr_bar);
                 for l in 0..depth {
                     enc.copy(&self.w[l], 0, &self.history[l], 0, self.w[l].len())?;
@@ -413,6 +458,11 @@ impl GpuMetaEngine {
                     .forward(enc, &self.z_te, &self.u, &self.dist_loss)?;
                 self.energy
                     .backward(enc, &self.z_te, &self.u, &self.z_te_bar)?;
+                if let Some(o) = &self.orth {
+                    o.op.forward(enc, &o.z, &o.h, &o.loss)?;
+                    enc.clear(&o.z_bar);
+                    o.op.backward(enc, &o.h, &o.z_bar)?;
+                }
             }
             Phase::Adjoint => {
                 // Reverse sweep: z̄_tr += η ḡ̇ on each step's batch, v ← v − η H_t v,
@@ -455,6 +505,15 @@ impl GpuMetaEngine {
                 // One backprop of the meta-learner, then the optimiser.
                 enc.copy(&self.z_tr_bar, 0, &self.z_bar_all, 0, tasks * m)?;
                 enc.copy(&self.z_te_bar, 0, &self.z_bar_all, tasks * m, tasks * big_m)?;
+                if let Some(o) = &self.orth {
+                    enc.copy(
+                        &o.z_bar,
+                        0,
+                        &self.z_bar_all,
+                        tasks * (m + big_m),
+                        o.z_bar.len(),
+                    )?;
+                }
                 self.meta.backward(
                     enc,
                     &self.theta,
@@ -543,6 +602,10 @@ impl GpuMetaEngine {
         Ok(LossTerms {
             generalisation: sum(&self.gen_loss)?,
             distribution: sum(&self.dist_loss)?,
+            orthogonality: match &self.orth {
+                Some(o) => sum(&o.loss)?,
+                None => 0.0,
+            },
             ..LossTerms::default()
         })
     }

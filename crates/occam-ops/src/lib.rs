@@ -12,6 +12,7 @@ mod error;
 pub mod gather;
 pub mod mse;
 pub mod optimizer;
+pub mod orthogonality;
 pub mod passes;
 
 pub use activation::{Activation, ActivationCpu, ActivationGpu};
@@ -21,4 +22,5 @@ pub use error::{OpError, Result};
 pub use gather::{GatherGpu, StepCursor};
 pub use mse::{MseCpu, MseGpu, MseShape};
 pub use optimizer::{OptimizerGpu, OptimizerKind};
+pub use orthogonality::OrthogonalityGpu;
 pub use passes::{EncodePasses, OnGpu, Passes, Tensors};

@@ -5,6 +5,7 @@ use crate::cli::{BenchArgs, Failure};
 use crate::config::Experiment;
 use occam_gpu::Gpu;
 use occam_meta::engine::{GpuMetaEngine, StepSizes};
+use occam_meta::problem::Orthogonality;
 use occam_meta::sampling::{Purpose, stream};
 use serde_json::json;
 use std::time::Instant;
@@ -28,7 +29,14 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchArgs) -> Result<(), Failur
         batch: r.sampler.batching.size(r.sampler.train),
         samples: r.sampler.samples,
     };
-    let mut engine = GpuMetaEngine::new(gpu, &r.problem, sizes, &theta, r.optimizer)?;
+    let mut engine = GpuMetaEngine::new(
+        gpu,
+        &r.problem,
+        sizes,
+        &theta,
+        r.optimizer,
+        &Orthogonality::default(),
+    )?;
     let mut step_times = Vec::new();
     for step in 0..=args.steps {
         engine.load(gpu, &r.sampler.meta_step(exp.seed, step as u64, exp.tasks))?;

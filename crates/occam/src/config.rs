@@ -44,6 +44,28 @@ pub struct Experiment {
     /// Analyses written to summary.json.
     #[serde(default)]
     pub analysis: Analysis,
+    /// An orthogonal series: several functions learned one after another.
+    #[serde(default)]
+    pub series: Option<Series>,
+}
+
+/// `[series]`: learn `functions` functions one after another, each penalised
+/// by `orthogonality · Σ_k (Σ_i f(x_i) h_k(x_i))²` against the earlier ones
+/// h_k on `points` fixed points of the input domain.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Series {
+    /// How many functions.
+    pub functions: usize,
+    /// Coefficient c of the orthogonality penalty.
+    pub orthogonality: f64,
+    /// Size of the fixed orthogonality point set.
+    #[serde(default = "thousand")]
+    pub points: usize,
+}
+
+fn thousand() -> usize {
+    1000
 }
 
 fn one() -> usize {
@@ -352,6 +374,11 @@ impl Experiment {
                 ));
             }
         };
+        if let Some(series) = &self.series {
+            positive("series.functions", series.functions)?;
+            positive("series.points", series.points)?;
+            finite("series.orthogonality", series.orthogonality)?;
+        }
         positive("analysis.eval_points", self.analysis.eval_points)?;
         positive("analysis.heldout_tasks", self.analysis.heldout_tasks)?;
         let problem = MetaProblem {
@@ -366,7 +393,7 @@ impl Experiment {
                 generalisation: finite("loss.generalisation", loss.generalisation)?,
                 distribution: finite("loss.distribution", loss.distribution)?,
                 std_reward: 0.0,
-                orthogonality: 0.0,
+                orthogonality: self.series.as_ref().map_or(0.0, |s| s.orthogonality),
             },
             distribution,
             distribution_on,

@@ -27,7 +27,32 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
         .map(|v| f64::from(v as f32))
         .collect();
     let tasks = r.sampler.meta_step(exp.seed, 0, exp.tasks);
-    let orth = Orthogonality::default();
+    // A series is checked at its second function: one earlier function (the
+    // meta-learner at another initialisation) on the run's orthogonality points.
+    let orth = match &exp.series {
+        Some(series) => {
+            let x = r.sampler.domain.sample(
+                &mut stream(exp.seed, Purpose::Orthogonality, 0),
+                series.points,
+            );
+            let other: Vec<f64> =
+                r.problem
+                    .meta
+                    .init_pytorch(&mut stream(exp.seed, Purpose::MetaInit, 1));
+            let h = r
+                .problem
+                .meta
+                .forward(&other, &x)
+                .a
+                .pop()
+                .expect("an output layer");
+            Orthogonality {
+                x,
+                earlier: vec![h],
+            }
+        }
+        None => Orthogonality::default(),
+    };
     let sizes = StepSizes {
         tasks: exp.tasks,
         train: r.sampler.train,
@@ -42,6 +67,7 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
         sizes,
         &theta,
         OptimizerKind::Sgd { lr: 0.0 },
+        &orth,
     )?;
     engine.load(gpu, &tasks)?;
     engine.step(gpu, false)?;

@@ -95,11 +95,24 @@ pub struct GridMap<'a> {
     pub ny: usize,
 }
 
-/// Draws a [`GridMap`].
-pub fn grid_map(path: &Path, map: &GridMap<'_>) -> PlotResult {
+/// Draws one or more [`GridMap`]s as panels (up to three per row).
+pub fn grid_maps(path: &Path, maps: &[GridMap<'_>]) -> PlotResult {
     register_font();
-    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    let cols = maps.len().clamp(1, 3);
+    let rows = maps.len().div_ceil(cols).max(1);
+    let root = BitMapBackend::new(path, (900 * cols as u32, 560 * rows as u32)).into_drawing_area();
     root.fill(&WHITE)?;
+    for (area, map) in root.split_evenly((rows, cols)).iter().zip(maps) {
+        grid_map(area, map)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn grid_map(
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    map: &GridMap<'_>,
+) -> PlotResult {
     let (main, bar) = root.split_horizontally(760);
     let finite: Vec<f64> = map
         .values
@@ -160,6 +173,5 @@ pub fn grid_map(path: &Path, map: &GridMap<'_>) -> PlotResult {
         let b = lo + span * (k + 1) as f64 / steps as f64;
         Rectangle::new([(0.0, a), (1.0, b)], colour(0.5 * (a + b)).filled())
     }))?;
-    root.present()?;
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `occam run`: a whole meta-learning run and its output folder.
+//! `occam run`: a whole meta-learning run — one function, or an orthogonal
+//! series of them — and its output folder.
 
 use crate::cli::Failure;
 use crate::config::{Experiment, Resolved};
@@ -8,9 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use occam_gpu::Gpu;
 use occam_meta::analysis::harmonic_degree_fractions;
 use occam_meta::engine::{GpuMetaEngine, StepSizes};
-use occam_meta::problem::LossTerms;
+use occam_meta::problem::{LossTerms, Orthogonality};
 use occam_meta::sampling::{InputDomain, Purpose, stream};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Instant;
 
@@ -25,11 +26,16 @@ fn sizes(r: &Resolved, tasks: usize) -> StepSizes {
 }
 
 /// Stops with a message naming the meta-step and the term when a term is not finite.
-fn check_finite(step: usize, terms: &LossTerms, every: usize) -> Result<(), Failure> {
+fn check_finite(
+    function: usize,
+    step: usize,
+    terms: &LossTerms,
+    every: usize,
+) -> Result<(), Failure> {
     for (name, value) in terms.named() {
         if !value.is_finite() {
             return Err(Failure::internal(format!(
-                "the run diverged: at meta-step {step} the {name} term is {value} \
+                "the run diverged: function {function}, meta-step {step}: the {name} term is {value} \
                  (checked every {every} meta-steps; lower the learning rates or the loss weights)"
             )));
         }
@@ -37,68 +43,86 @@ fn check_finite(step: usize, terms: &LossTerms, every: usize) -> Result<(), Fail
     Ok(())
 }
 
-/// The meta-loss on `tasks` fresh held-out tasks at the engine's current θ.
+/// The meta-loss on fresh held-out tasks (learner inits and datasets) at θ.
 fn heldout(
     gpu: &Gpu,
     exp: &Experiment,
     r: &Resolved,
     theta: &[f64],
-) -> Result<(LossTerms, f64), Failure> {
+    orth: &Orthogonality,
+) -> Result<LossTerms, Failure> {
     let tasks = exp.analysis.heldout_tasks;
-    let mut engine = GpuMetaEngine::new(gpu, &r.problem, sizes(r, tasks), theta, r.optimizer)?;
+    let mut engine =
+        GpuMetaEngine::new(gpu, &r.problem, sizes(r, tasks), theta, r.optimizer, orth)?;
     let mut rng = stream(exp.seed, Purpose::Heldout, 0);
     let data: Vec<_> = (0..tasks).map(|_| r.sampler.draw(&mut rng)).collect();
     engine.load(gpu, &data)?;
     engine.step(gpu, false)?;
-    let terms = engine.read_terms(gpu)?;
-    let a = r.problem.weights.generalisation;
-    let mse = if a != 0.0 {
-        terms.generalisation / a
-    } else {
-        f64::NAN
-    };
-    Ok((terms, mse))
+    Ok(engine.read_terms(gpu)?)
 }
 
-/// Runs the experiment and writes everything into `out`.
-pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
-    let r = exp.resolve()?;
-    let out = Output::create(out)?;
-    out.text("config.toml", &exp.to_toml())?;
-    let theta0 = r
+fn raw(weighted: f64, weight: f64) -> Option<f64> {
+    (weight != 0.0).then(|| weighted / weight)
+}
+
+/// What one learned function of a run leaves behind.
+struct Learned {
+    values: Vec<f64>,
+    on_orth_points: Vec<f64>,
+    curves: Vec<(f64, LossTerms)>,
+    last: LossTerms,
+    initial_heldout: LossTerms,
+    final_heldout: LossTerms,
+    wall: f64,
+}
+
+/// Meta-learns function `j` of the run (the only one, or the j-th of a series).
+#[allow(clippy::too_many_arguments)]
+fn learn_function(
+    gpu: &Gpu,
+    exp: &Experiment,
+    r: &Resolved,
+    j: usize,
+    orth: &Orthogonality,
+    eval_points: &[f64],
+    metrics: &mut crate::output::Lines,
+    bar: &ProgressBar,
+) -> Result<(Learned, GpuMetaEngine), Failure> {
+    let theta0: Vec<f64> = r
         .problem
         .meta
-        .init_pytorch(&mut stream(exp.seed, Purpose::MetaInit, 0));
-    let theta0: Vec<f64> = theta0.into_iter().map(|v| f64::from(v as f32)).collect();
-    let (initial_heldout, _) = heldout(gpu, exp, &r, &theta0)?;
-    let mut engine =
-        GpuMetaEngine::new(gpu, &r.problem, sizes(&r, exp.tasks), &theta0, r.optimizer)?;
-
-    let bar = ProgressBar::new(exp.meta_steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} meta-loss {msg} ETA {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    let mut metrics = out.lines("metrics.jsonl")?;
-    let mut curves: Vec<(f64, LossTerms)> = Vec::new();
-    let start = Instant::now();
+        .init_pytorch(&mut stream(exp.seed, Purpose::MetaInit, j as u64))
+        .into_iter()
+        .map(|v| f64::from(v as f32))
+        .collect();
+    let initial_heldout = heldout(gpu, exp, r, &theta0, orth)?;
+    let mut engine = GpuMetaEngine::new(
+        gpu,
+        &r.problem,
+        sizes(r, exp.tasks),
+        &theta0,
+        r.optimizer,
+        orth,
+    )?;
+    let w = &r.problem.weights;
+    let mut curves = Vec::new();
     let mut last = LossTerms::default();
+    let start = Instant::now();
     for step in 0..exp.meta_steps {
-        let data = r.sampler.meta_step(exp.seed, step as u64, exp.tasks);
-        engine.load(gpu, &data)?;
+        // Each function of a series sees its own stream of tasks.
+        let global = (j * exp.meta_steps + step) as u64;
+        engine.load(gpu, &r.sampler.meta_step(exp.seed, global, exp.tasks))?;
         engine.step(gpu, true)?;
         if step % exp.log_every == 0 || step + 1 == exp.meta_steps {
             let terms = engine.read_terms(gpu)?;
-            check_finite(step, &terms, exp.log_every)?;
-            let w = &r.problem.weights;
+            check_finite(j, step, &terms, exp.log_every)?;
             metrics.write(&json!({
+                "function": j,
                 "meta_step": step,
                 "meta_loss": terms.total(),
                 "generalisation": terms.generalisation,
                 "distribution": terms.distribution,
+                "orthogonality": terms.orthogonality,
                 "generalisation_mse": raw(terms.generalisation, w.generalisation),
                 "distribution_loss": raw(terms.distribution, w.distribution),
                 "wall_s": start.elapsed().as_secs_f64(),
@@ -109,158 +133,284 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
         }
         bar.inc(1);
     }
-    gpu.wait("finishing the run")?;
+    gpu.wait("finishing a function")?;
     let wall = start.elapsed().as_secs_f64();
-    bar.finish_and_clear();
-
-    // Analyses on the final θ.
     let theta = engine.read_theta(gpu)?;
-    let (final_heldout, heldout_mse) = heldout(gpu, exp, &r, &theta)?;
-    let domain = r.sampler.domain;
-    let points = domain.sample(
-        &mut stream(exp.seed, Purpose::Evaluation, 0),
-        exp.analysis.eval_points,
-    );
-    let values = engine.evaluate(gpu, &points)?;
-    out.npy(
-        "eval_inputs.npy",
-        &[values.len() as u64, domain.dim() as u64],
-        &points,
-    )?;
-    out.npy("function.npy", &[values.len() as u64], &values)?;
+    let final_heldout = heldout(gpu, exp, r, &theta, orth)?;
+    let values = engine.evaluate(gpu, eval_points)?;
+    let on_orth_points = engine.evaluate(gpu, &orth.x)?;
+    let learned = Learned {
+        values,
+        on_orth_points,
+        curves,
+        last,
+        initial_heldout,
+        final_heldout,
+        wall,
+    };
+    Ok((learned, engine))
+}
+
+fn function_summary(
+    r: &Resolved,
+    f: &Learned,
+    domain: InputDomain,
+    eval_points: &[f64],
+) -> (Value, Value) {
+    let w = &r.problem.weights;
+    let last = &f.last;
+    let fin = json!({
+        "meta_loss": last.total(),
+        "generalisation_mse": raw(last.generalisation, w.generalisation),
+        "distribution_loss": raw(last.distribution, w.distribution),
+        "orthogonality": raw(last.orthogonality, w.orthogonality).unwrap_or(0.0),
+    });
     let mut analysis = json!({
         "heldout": {
-            "tasks": exp.analysis.heldout_tasks,
-            "initial_meta_loss": initial_heldout.total(),
-            "final_meta_loss": final_heldout.total(),
-            "meta_loss_reduction": initial_heldout.total() / final_heldout.total(),
-            "generalisation_mse": heldout_mse,
+            "initial_meta_loss": f.initial_heldout.total(),
+            "final_meta_loss": f.final_heldout.total(),
+            "meta_loss_reduction": f.initial_heldout.total() / f.final_heldout.total(),
+            "generalisation_mse": raw(f.final_heldout.generalisation, w.generalisation),
         },
     });
     if domain == (InputDomain::Sphere { dim: 3 })
-        && let Some(f) = harmonic_degree_fractions(&points, &values, 4)
+        && let Some(fr) = harmonic_degree_fractions(eval_points, &f.values, 4)
     {
-        analysis["harmonic_degree_fractions"] = json!(f);
+        analysis["harmonic_degree_fractions"] = json!(fr);
     }
+    (fin, analysis)
+}
 
-    let w = &r.problem.weights;
+/// Normalised inner products ⟨f_i, f_j⟩ / (‖f_i‖ ‖f_j‖) on the evaluation points.
+fn inner_products(functions: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    functions
+        .iter()
+        .map(|a| {
+            functions
+                .iter()
+                .map(|b| dot(a, b) / (dot(a, a) * dot(b, b)).sqrt())
+                .collect()
+        })
+        .collect()
+}
+
+/// Runs the experiment and writes everything into `out`.
+pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
+    let r = exp.resolve()?;
+    let out = Output::create(out)?;
+    out.text("config.toml", &exp.to_toml())?;
+    let domain = r.sampler.domain;
+    let d = domain.dim();
+    let eval_points = domain.sample(
+        &mut stream(exp.seed, Purpose::Evaluation, 0),
+        exp.analysis.eval_points,
+    );
+    out.npy(
+        "eval_inputs.npy",
+        &[exp.analysis.eval_points as u64, d as u64],
+        &eval_points,
+    )?;
+    let (count, orth_x) = match &exp.series {
+        Some(s) => {
+            let x = domain.sample(&mut stream(exp.seed, Purpose::Orthogonality, 0), s.points);
+            out.npy("orthogonality_points.npy", &[s.points as u64, d as u64], &x)?;
+            (s.functions, x)
+        }
+        None => (1, Vec::new()),
+    };
+
+    let bar = ProgressBar::new((count * exp.meta_steps) as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} meta-loss {msg} ETA {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let mut metrics = out.lines("metrics.jsonl")?;
+    let mut learned: Vec<Learned> = Vec::new();
+    let mut engines = Vec::new();
+    for j in 0..count {
+        let orth = Orthogonality {
+            x: orth_x.clone(),
+            earlier: learned.iter().map(|f| f.on_orth_points.clone()).collect(),
+        };
+        let (f, engine) = learn_function(gpu, exp, &r, j, &orth, &eval_points, &mut metrics, &bar)?;
+        learned.push(f);
+        engines.push(engine);
+    }
+    bar.finish_and_clear();
+    let wall: f64 = learned.iter().map(|f| f.wall).sum();
+
+    let n = eval_points.len() / d;
+    let values: Vec<f64> = learned
+        .iter()
+        .flat_map(|f| f.values.iter().copied())
+        .collect();
+    if exp.series.is_some() {
+        out.npy("function.npy", &[count as u64, n as u64], &values)?;
+    } else {
+        out.npy("function.npy", &[n as u64], &values)?;
+    }
+    let per_function: Vec<(Value, Value)> = learned
+        .iter()
+        .map(|f| function_summary(&r, f, domain, &eval_points))
+        .collect();
     let info = gpu.adapter();
-    let summary = json!({
+    let mut summary = json!({
         "experiment": exp.name,
         "seed": exp.seed,
         "adapter": { "name": info.name, "backend": info.backend.to_string(), "device_type": info.device_type },
         "meta_steps": exp.meta_steps,
         "tasks": exp.tasks,
         "wall_s": wall,
-        "meta_steps_per_s": exp.meta_steps as f64 / wall,
-        "final": {
-            "meta_loss": last.total(),
-            "generalisation_mse": raw(last.generalisation, w.generalisation),
-            "distribution_loss": raw(last.distribution, w.distribution),
-            "orthogonality": last.orthogonality,
-        },
-        "analysis": analysis,
+        "meta_steps_per_s": (count * exp.meta_steps) as f64 / wall,
+        "final": per_function.last().expect("at least one function").0.clone(),
+        "analysis": per_function.last().expect("at least one function").1.clone(),
     });
+    if exp.series.is_some() {
+        let funcs: Vec<Vec<f64>> = learned.iter().map(|f| f.values.clone()).collect();
+        summary["analysis"] = json!({
+            "functions": per_function.iter().enumerate().map(|(j, (fin, an))| json!({ "function": j, "final": fin, "analysis": an })).collect::<Vec<_>>(),
+            "normalised_inner_products": inner_products(&funcs),
+            "heldout_generalisation_mse": learned.iter().map(|f| raw(f.final_heldout.generalisation, r.problem.weights.generalisation)).collect::<Vec<_>>(),
+        });
+    }
     out.json("summary.json", &summary)?;
 
-    let curve = |name: &str, f: &dyn Fn(&LossTerms) -> f64| plots::Curve {
-        name: name.to_string(),
-        points: curves.iter().map(|(s, t)| (*s, f(t))).collect(),
-    };
+    let mut curves = Vec::new();
+    for (j, f) in learned.iter().enumerate() {
+        let tag = if count > 1 {
+            format!(" f{j}")
+        } else {
+            String::new()
+        };
+        let mut push = |name: &str, get: &dyn Fn(&LossTerms) -> f64| {
+            curves.push(plots::Curve {
+                name: format!("{name}{tag}"),
+                points: f.curves.iter().map(|(s, t)| (*s, get(t))).collect(),
+            })
+        };
+        push("meta-loss", &|t| t.total());
+        if count == 1 {
+            push("a·MSE_te", &|t| t.generalisation);
+            push("b·distribution", &|t| t.distribution);
+        }
+    }
     let loss_png = out.path("loss.png");
     plots::loss_curves(
         &loss_png,
         &format!("{} — meta-loss (seed {})", exp.name, exp.seed),
-        &[
-            curve("meta-loss", &|t| t.total()),
-            curve("a·MSE_te", &|t| t.generalisation),
-            curve("b·distribution", &|t| t.distribution),
-        ],
+        &curves,
     )
     .map_err(|e| Failure::internal(format!("{}: {e}", loss_png.display())))?;
-    function_plot(gpu, &engine, exp, domain, &out)?;
+    function_plot(gpu, &engines, exp, domain, &out)?;
     eprintln!(
-        "occam: {} meta-steps in {wall:.1} s on {}; held-out meta-loss {:.4e} → {:.4e}; results in {}",
+        "occam: {count} function(s) × {} meta-steps in {wall:.1} s on {}; held-out meta-loss {:.4e} → {:.4e}; results in {}",
         exp.meta_steps,
         info.name,
-        initial_heldout.total(),
-        final_heldout.total(),
+        learned[0].initial_heldout.total(),
+        learned[0].final_heldout.total(),
         out.dir().display()
     );
     Ok(())
 }
 
-fn raw(weighted: f64, weight: f64) -> Option<f64> {
-    (weight != 0.0).then(|| weighted / weight)
+/// An axis of a map: label, low end, high end.
+type Axis = (&'static str, f64, f64);
+
+/// Points of a regular grid over the domain's map, which lie inside the
+/// domain, and the map's axes.
+fn map_grid(domain: InputDomain, nx: usize, ny: usize) -> (Vec<f64>, Vec<bool>, Axis, Axis) {
+    let mut pts = Vec::with_capacity(nx * ny * domain.dim());
+    let mut inside = Vec::with_capacity(nx * ny);
+    if domain == (InputDomain::Sphere { dim: 3 }) {
+        for j in 0..ny {
+            for i in 0..nx {
+                let lon = (-180.0 + (i as f64 + 0.5) * 360.0 / nx as f64).to_radians();
+                let lat = (-90.0 + (j as f64 + 0.5) * 180.0 / ny as f64).to_radians();
+                pts.extend([lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]);
+                inside.push(true);
+            }
+        }
+        return (
+            pts,
+            inside,
+            ("longitude (°)", -180.0, 180.0),
+            ("latitude (°)", -90.0, 90.0),
+        );
+    }
+    let d = domain.dim();
+    for j in 0..ny {
+        for i in 0..nx {
+            let x = -1.0 + (i as f64 + 0.5) * 2.0 / nx as f64;
+            let y = -1.0 + (j as f64 + 0.5) * 2.0 / ny as f64;
+            let mut p = vec![0.0; d];
+            p[0] = x;
+            p[1] = y;
+            let r2 = x * x + y * y;
+            let ok = match domain {
+                InputDomain::Disk => r2 <= 1.0,
+                // Other spheres: the slice x₂ = √(1 − x₀² − x₁²), x₃… = 0.
+                InputDomain::Sphere { .. } => {
+                    if r2 <= 1.0 && d > 2 {
+                        p[2] = (1.0 - r2).sqrt();
+                    }
+                    r2 <= 1.0
+                }
+                _ => true,
+            };
+            inside.push(ok);
+            pts.extend(p);
+        }
+    }
+    (pts, inside, ("x₀", -1.0, 1.0), ("x₁", -1.0, 1.0))
 }
 
 fn function_plot(
     gpu: &Gpu,
-    engine: &GpuMetaEngine,
+    engines: &[GpuMetaEngine],
     exp: &Experiment,
     domain: InputDomain,
     out: &Output,
 ) -> Result<(), Failure> {
     let (nx, ny) = (180, 90);
-    let mut pts = Vec::with_capacity(nx * ny * domain.dim());
-    let mut inside = Vec::with_capacity(nx * ny);
-    let (xl, yl);
-    match domain {
-        InputDomain::Sphere { dim: 3 } => {
-            (xl, yl) = (
-                ("longitude (°)", -180.0, 180.0),
-                ("latitude (°)", -90.0, 90.0),
-            );
-            for j in 0..ny {
-                for i in 0..nx {
-                    let lon = (-180.0 + (i as f64 + 0.5) * 360.0 / nx as f64).to_radians();
-                    let lat = (-90.0 + (j as f64 + 0.5) * 180.0 / ny as f64).to_radians();
-                    pts.extend([lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]);
-                    inside.push(true);
-                }
-            }
-        }
-        _ => {
-            (xl, yl) = (("x₀", -1.0, 1.0), ("x₁", -1.0, 1.0));
-            let d = domain.dim();
-            for j in 0..ny {
-                for i in 0..nx {
-                    let x = -1.0 + (i as f64 + 0.5) * 2.0 / nx as f64;
-                    let y = -1.0 + (j as f64 + 0.5) * 2.0 / ny as f64;
-                    let mut p = vec![0.0; d];
-                    p[0] = x;
-                    p[1] = y;
-                    if let InputDomain::Sphere { .. } = domain {
-                        // Points of S^{d−1} with x₂ = … = 0 lie on the unit circle: show the disk's slice.
-                        let r2: f64 = x * x + y * y;
-                        if d > 2 && r2 <= 1.0 {
-                            p[2] = (1.0 - r2).sqrt();
-                        }
-                    }
-                    inside.push(domain != InputDomain::Disk || x * x + y * y <= 1.0);
-                    pts.extend(p);
-                }
-            }
-        }
+    let (pts, inside, xl, yl) = map_grid(domain, nx, ny);
+    let mut panels: Vec<Vec<f64>> = Vec::new();
+    for engine in engines {
+        let values = engine.evaluate(gpu, &pts)?;
+        panels.push(
+            values
+                .iter()
+                .zip(&inside)
+                .map(|(v, &ok)| if ok { *v } else { f64::NAN })
+                .collect(),
+        );
     }
-    let values = engine.evaluate(gpu, &pts)?;
-    let values: Vec<f64> = values
-        .iter()
-        .zip(&inside)
-        .map(|(v, &ok)| if ok { *v } else { f64::NAN })
+    let titles: Vec<String> = (0..panels.len())
+        .map(|j| {
+            if panels.len() == 1 {
+                format!("{} — learned function f_θ (seed {})", exp.name, exp.seed)
+            } else {
+                format!("{} — function {j} (seed {})", exp.name, exp.seed)
+            }
+        })
         .collect();
-    let path = out.path("function.png");
-    plots::grid_map(
-        &path,
-        &plots::GridMap {
-            title: &format!("{} — learned function f_θ (seed {})", exp.name, exp.seed),
+    let maps: Vec<plots::GridMap<'_>> = panels
+        .iter()
+        .zip(&titles)
+        .map(|(v, t)| plots::GridMap {
+            title: t,
             x: xl,
             y: yl,
-            values: &values,
+            values: v,
             nx,
             ny,
-        },
-    )
-    .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
+        })
+        .collect();
+    let path = out.path("function.png");
+    plots::grid_maps(&path, &maps)
+        .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))?;
     Ok(())
 }

@@ -1,0 +1,100 @@
+//! The orthogonality penalty of a series on the GPU
+//! (`shaders/orthogonality.wgsl`). CPU twin: `occam_meta::losses::orthogonality`.
+
+use crate::error::{OpError, Result, check_len};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use std::sync::Arc;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct OrthParams {
+    points: u32,
+    functions: u32,
+    weight: f32,
+    _pad: u32,
+}
+
+/// weight · Σ_k (Σ_i z_i h_k,i)² over `points` fixed points and `functions` earlier functions.
+pub struct OrthogonalityGpu {
+    points: usize,
+    functions: usize,
+    params: wgpu::Buffer,
+    dots: GpuTensor,
+    forward: Arc<Kernel>,
+    backward: Arc<Kernel>,
+}
+
+impl OrthogonalityGpu {
+    /// Kernels, parameters and the buffer of dot products.
+    pub fn new(
+        gpu: &Gpu,
+        points: usize,
+        functions: usize,
+        weight: f64,
+    ) -> Result<OrthogonalityGpu> {
+        if points == 0 || functions == 0 {
+            return Err(OpError::InvalidShape {
+                op: "orthogonality",
+                message: format!(
+                    "points and functions must be positive (got {points}, {functions})"
+                ),
+            });
+        }
+        let params = OrthParams {
+            points: points as u32,
+            functions: functions as u32,
+            weight: weight as f32,
+            _pad: 0,
+        };
+        Ok(OrthogonalityGpu {
+            points,
+            functions,
+            params: gpu.uniform("orthogonality params", &params),
+            dots: gpu.zeros("orthogonality dots", functions)?,
+            forward: gpu.kernel("orthogonality", "orthogonality_forward", &[])?,
+            backward: gpu.kernel("orthogonality", "orthogonality_backward", &[])?,
+        })
+    }
+
+    /// d_k = Σ_i z_i h_k,i and loss_k = weight · d_k².
+    pub fn forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        z: &GpuTensor,
+        h: &GpuTensor,
+        loss: &GpuTensor,
+    ) -> Result<()> {
+        check_len("orthogonality", "z", z.len(), self.points)?;
+        check_len("orthogonality", "h", h.len(), self.points * self.functions)?;
+        check_len("orthogonality", "loss", loss.len(), self.functions)?;
+        enc.dispatch(
+            &self.forward,
+            &[
+                ("p", &self.params),
+                ("z", z.buffer()),
+                ("h", h.buffer()),
+                ("dots", self.dots.buffer()),
+                ("loss", loss.buffer()),
+            ],
+            [self.functions as u32, 1, 1],
+        )?;
+        Ok(())
+    }
+
+    /// z_bar += 2·weight Σ_k d_k h_k (after [`OrthogonalityGpu::forward`]).
+    pub fn backward(&self, enc: &mut Encoder<'_>, h: &GpuTensor, z_bar: &GpuTensor) -> Result<()> {
+        check_len("orthogonality", "h", h.len(), self.points * self.functions)?;
+        check_len("orthogonality", "z_bar", z_bar.len(), self.points)?;
+        enc.dispatch(
+            &self.backward,
+            &[
+                ("p", &self.params),
+                ("h", h.buffer()),
+                ("dots_in", self.dots.buffer()),
+                ("z_bar", z_bar.buffer()),
+            ],
+            [workgroups_for(self.points, 64), 1, 1],
+        )?;
+        Ok(())
+    }
+}
