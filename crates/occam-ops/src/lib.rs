@@ -14,6 +14,7 @@ pub mod mse;
 pub mod optimizer;
 pub mod orthogonality;
 pub mod passes;
+pub mod sinkhorn;
 
 pub use activation::{Activation, ActivationCpu, ActivationGpu};
 pub use dense::{DenseCpu, DenseGpu, DenseShape};
@@ -24,3 +25,4 @@ pub use mse::{MseCpu, MseGpu, MseShape};
 pub use optimizer::{OptimizerGpu, OptimizerKind};
 pub use orthogonality::OrthogonalityGpu;
 pub use passes::{EncodePasses, OnGpu, Passes, Tensors};
+pub use sinkhorn::SinkhornGpu;
