@@ -39,7 +39,8 @@ impl SinkhornGpu {
         blur: f64,
         scaling: f64,
     ) -> Result<SinkhornGpu> {
-        if tasks == 0 || n == 0 || m == 0 || !(blur > 0.0) || !(scaling > 0.0 && scaling < 1.0) {
+        let valid = blur.is_finite() && blur > 0.0 && scaling > 0.0 && scaling < 1.0;
+        if tasks == 0 || n == 0 || m == 0 || !valid {
             return Err(OpError::InvalidShape {
                 op: "sinkhorn",
                 message: format!(
