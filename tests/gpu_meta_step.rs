@@ -247,3 +247,59 @@ fn gpu_orthogonality_term_matches_reference() {
         assert!(err < TOL, "meta-gradient with orthogonality: {err:e}");
     }
 }
+
+#[test]
+fn gpu_sinkhorn_on_all_labels_matches_reference() {
+    let mut p = problem(Activation::Relu, 7);
+    p.distribution = DistributionKind::Sinkhorn {
+        blur: 0.05,
+        scaling: 0.5,
+    };
+    p.distribution_on = DistributionSet::All;
+    let s = StepSizes {
+        tasks: 2,
+        train: 10,
+        test: 13,
+        batch: 6,
+        samples: 17,
+    };
+    let mut rng = support::rng(13);
+    let theta: Vec<f64> = p
+        .meta
+        .init_pytorch(&mut rng)
+        .into_iter()
+        .map(|v| f64::from(v as f32))
+        .collect();
+    let data = tasks(&p, s, false, 14);
+    let want = meta_step(&p, &theta, &data, &Orthogonality::default());
+    for gpu in support::gpus() {
+        let mut engine = GpuMetaEngine::new(
+            gpu,
+            &p,
+            s,
+            &theta,
+            OptimizerKind::Sgd { lr: 0.0 },
+            &Orthogonality::default(),
+        )
+        .unwrap();
+        engine.load(gpu, &data).unwrap();
+        engine.step(gpu, false).unwrap();
+        let terms = engine.read_terms(gpu).unwrap();
+        let rel = (terms.distribution - want.terms.distribution).abs() / want.terms.distribution;
+        // f32 log-sum-exp at ε = 0.0025 inside the Sinkhorn loop: ~1e-4.
+        assert!(
+            rel < 2e-3,
+            "sinkhorn {} vs {}",
+            terms.distribution,
+            want.terms.distribution
+        );
+        let err = rel_error(
+            &[engine.read_theta_bar(gpu).unwrap()],
+            std::slice::from_ref(&want.theta_bar),
+        );
+        assert!(
+            err < 2e-3,
+            "meta-gradient with Sinkhorn on all labels: {err:e}"
+        );
+    }
+}

@@ -11,8 +11,60 @@ use crate::problem::{
 use occam_gpu::{Gpu, GpuTensor};
 use occam_ops::{
     EnergyGpu, GatherGpu, MseGpu, MseShape, OpError, OptimizerGpu, OptimizerKind, OrthogonalityGpu,
-    Result, StepCursor,
+    Result, SinkhornGpu, StepCursor,
 };
+
+/// The distribution term's kernels.
+enum DistributionOp {
+    Energy(EnergyGpu),
+    Sinkhorn(SinkhornGpu),
+}
+
+impl DistributionOp {
+    fn new(
+        gpu: &Gpu,
+        kind: DistributionKind,
+        tasks: usize,
+        n: usize,
+        samples: usize,
+        weight: f64,
+    ) -> Result<DistributionOp> {
+        Ok(match kind {
+            DistributionKind::Energy => {
+                DistributionOp::Energy(EnergyGpu::new(gpu, tasks, n, samples, weight)?)
+            }
+            DistributionKind::Sinkhorn { blur, scaling } => DistributionOp::Sinkhorn(
+                SinkhornGpu::new(gpu, tasks, n, samples, weight, blur, scaling)?,
+            ),
+        })
+    }
+
+    fn forward(
+        &self,
+        enc: &mut occam_gpu::Encoder<'_>,
+        z: &GpuTensor,
+        u: &GpuTensor,
+        loss: &GpuTensor,
+    ) -> Result<()> {
+        match self {
+            DistributionOp::Energy(op) => op.forward(enc, z, u, loss),
+            DistributionOp::Sinkhorn(op) => op.forward(enc, z, u, loss),
+        }
+    }
+
+    fn backward(
+        &self,
+        enc: &mut occam_gpu::Encoder<'_>,
+        z: &GpuTensor,
+        u: &GpuTensor,
+        z_bar: &GpuTensor,
+    ) -> Result<()> {
+        match self {
+            DistributionOp::Energy(op) => op.backward(enc, z, u, z_bar),
+            DistributionOp::Sinkhorn(op) => op.backward(enc, z_bar),
+        }
+    }
+}
 
 /// The phases of a meta-step, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +153,14 @@ pub struct GpuMetaEngine {
     gather_z: GatherGpu,
     mse_inner: MseGpu,
     mse_test: MseGpu,
-    energy: EnergyGpu,
+    dist: DistributionOp,
+    /// Labels the distribution term sees, per task ([tasks, n_s]); for
+    /// `DistributionSet::Test` this is z_te itself and these stay unused.
+    z_s: GpuTensor,
+    z_s_bar: GpuTensor,
+    /// z̄_s de-interleaved into the layout of z̄_all, to be added to it.
+    z_s_bar_all: GpuTensor,
+    add: OptimizerGpu,
     ones: GpuTensor,
     zeros_tasks: GpuTensor,
     zeros_batch: GpuTensor,
@@ -151,12 +210,6 @@ impl GpuMetaEngine {
                 "the GPU engine does not have the std-reward term yet".into(),
             ));
         }
-        if problem.distribution_on != DistributionSet::Test {
-            return Err(unsupported(
-                "the GPU engine applies the distribution term to test labels only so far".into(),
-            ));
-        }
-        let DistributionKind::Energy = problem.distribution;
         let StepSizes {
             tasks,
             train: m,
@@ -185,6 +238,8 @@ impl GpuMetaEngine {
             )));
         }
         let rows = tasks * (m + big_m) + k_orth;
+        let all = problem.distribution_on == DistributionSet::All;
+        let n_s = if all { m + big_m } else { big_m };
         let depth = spec.depth();
         if learner.checkpoint_every == 0 {
             return Err(unsupported("checkpoint_every must be at least 1".into()));
@@ -257,7 +312,22 @@ impl GpuMetaEngine {
                     weight: w.generalisation / tasks as f64,
                 },
             )?,
-            energy: EnergyGpu::new(gpu, tasks, big_m, samples, w.distribution / tasks as f64)?,
+            dist: DistributionOp::new(
+                gpu,
+                problem.distribution,
+                tasks,
+                n_s,
+                samples,
+                w.distribution / tasks as f64,
+            )?,
+            z_s: gpu.zeros("z_s", if all { tasks * n_s } else { 0 })?,
+            z_s_bar: gpu.zeros("z_s_bar", if all { tasks * n_s } else { 0 })?,
+            z_s_bar_all: gpu.zeros("z_s_bar in z_all layout", if all { rows } else { 0 })?,
+            add: OptimizerGpu::new(
+                gpu,
+                OptimizerKind::Sgd { lr: -1.0 },
+                if all { rows } else { 0 },
+            )?,
             ones: gpu.upload("ones", &vec![1.0; tasks])?,
             zeros_tasks: gpu.zeros("zeros per task", tasks)?,
             zeros_batch: gpu.zeros("zeros per batch row", tasks * n)?,
@@ -454,10 +524,22 @@ impl GpuMetaEngine {
                 )?;
                 self.test_net
                     .backward(enc, &self.w, &self.x_te, &self.test_g_bar, &self.v)?;
-                self.energy
-                    .forward(enc, &self.z_te, &self.u, &self.dist_loss)?;
-                self.energy
-                    .backward(enc, &self.z_te, &self.u, &self.z_te_bar)?;
+                if self.problem.distribution_on == DistributionSet::All {
+                    // z_s[b] = [z_tr[b], z_te[b]]; its gradient is added to z̄_all later.
+                    for b in 0..tasks {
+                        enc.copy(&self.z_tr, b * m, &self.z_s, b * (m + big_m), m)?;
+                        enc.copy(&self.z_te, b * big_m, &self.z_s, b * (m + big_m) + m, big_m)?;
+                    }
+                    enc.clear(&self.z_s_bar);
+                    self.dist
+                        .forward(enc, &self.z_s, &self.u, &self.dist_loss)?;
+                    self.dist.backward(enc, &self.z_s, &self.u, &self.z_s_bar)?;
+                } else {
+                    self.dist
+                        .forward(enc, &self.z_te, &self.u, &self.dist_loss)?;
+                    self.dist
+                        .backward(enc, &self.z_te, &self.u, &self.z_te_bar)?;
+                }
                 if let Some(o) = &self.orth {
                     o.op.forward(enc, &o.z, &o.h, &o.loss)?;
                     enc.clear(&o.z_bar);
@@ -513,6 +595,15 @@ impl GpuMetaEngine {
                         tasks * (m + big_m),
                         o.z_bar.len(),
                     )?;
+                }
+                if self.problem.distribution_on == DistributionSet::All {
+                    for b in 0..tasks {
+                        let (src, tr, te) = (b * (m + big_m), b * m, tasks * m + b * big_m);
+                        enc.copy(&self.z_s_bar, src, &self.z_s_bar_all, tr, m)?;
+                        enc.copy(&self.z_s_bar, src + m, &self.z_s_bar_all, te, big_m)?;
+                    }
+                    // z̄_all ← z̄_all − (−1)·z̄_s: the distribution term's share.
+                    self.add.step(enc, &self.z_bar_all, &self.z_s_bar_all)?;
                 }
                 self.meta.backward(
                     enc,

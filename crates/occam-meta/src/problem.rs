@@ -14,10 +14,17 @@ pub enum DistributionSet {
 }
 
 /// The distribution term D(z_S, U).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum DistributionKind {
     /// Energy distance (geomloss "energy").
     Energy,
+    /// Debiased Sinkhorn divergence (geomloss "sinkhorn", p = 2).
+    Sinkhorn {
+        /// geomloss's blur (ε = blur²); the paper uses 0.05.
+        blur: f64,
+        /// geomloss's ε-scaling factor (default 0.5).
+        scaling: f64,
+    },
 }
 
 /// Coefficients of the meta-loss

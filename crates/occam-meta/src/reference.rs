@@ -4,7 +4,7 @@
 //! sweep for ∂L/∂z_tr, then one backprop of the meta-learner.
 
 use crate::learner::{adjoint, train};
-use crate::losses::{energy_distance, orthogonality, std_dev};
+use crate::losses::{energy_distance, orthogonality, sinkhorn_divergence, std_dev};
 use crate::problem::{
     DistributionKind, DistributionSet, LossTerms, MetaProblem, Orthogonality, TaskData,
 };
@@ -114,6 +114,9 @@ fn task_step(
     if w.distribution != 0.0 {
         let (value, grad) = match problem.distribution {
             DistributionKind::Energy => energy_distance(z_s, &task.u),
+            DistributionKind::Sinkhorn { blur, scaling } => {
+                sinkhorn_divergence(z_s, &task.u, blur, scaling)
+            }
         };
         terms.distribution = w.distribution * value;
         for (a, g) in z_bar[s_range.clone()].iter_mut().zip(grad) {

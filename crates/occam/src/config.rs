@@ -168,6 +168,19 @@ pub struct Loss {
     /// `test` or `all`.
     #[serde(default = "test")]
     pub distribution_on: String,
+    /// Sinkhorn blur (ε = blur²), geomloss semantics.
+    #[serde(default = "blur")]
+    pub blur: f64,
+    /// Sinkhorn ε-scaling factor, geomloss semantics.
+    #[serde(default = "scaling")]
+    pub scaling: f64,
+}
+
+fn blur() -> f64 {
+    0.05
+}
+fn scaling() -> f64 {
+    0.5
 }
 
 fn energy() -> String {
@@ -357,10 +370,14 @@ impl Experiment {
         let loss = &self.loss;
         let distribution = match loss.distribution_kind.as_str() {
             "energy" => DistributionKind::Energy,
+            "sinkhorn" => DistributionKind::Sinkhorn {
+                blur: finite("loss.blur", loss.blur)?,
+                scaling: finite("loss.scaling", loss.scaling)?,
+            },
             other => {
                 return Err(bad(
                     "loss.distribution_kind",
-                    format!("unknown distribution term {other:?}; accepted: energy"),
+                    format!("unknown distribution term {other:?}; accepted: energy, sinkhorn"),
                 ));
             }
         };

@@ -9,7 +9,7 @@ use crate::config::Experiment;
 use crate::output::Output;
 use occam_gpu::Gpu;
 use occam_meta::engine::{GpuMetaEngine, StepSizes};
-use occam_meta::problem::{Orthogonality, TaskData};
+use occam_meta::problem::{DistributionKind, Orthogonality, TaskData};
 use occam_meta::reference::{meta_loss, meta_step};
 use occam_meta::sampling::{Purpose, stream};
 use occam_ops::OptimizerKind;
@@ -106,6 +106,22 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
     worst_gpu = worst_gpu.max(grad_rel);
     println!("  ∂L/∂θ GPU vs CPU f64: max |difference| / max |∂L/∂θ| = {grad_rel:.2e}");
 
+    // geomloss defines the Sinkhorn term's gradient by the envelope formula at
+    // the (annealed, not fully converged) potentials, which is not the exact
+    // derivative of its value: finite differences then check every other term
+    // exactly, with the Sinkhorn term left out (its GPU kernel is held to the
+    // CPU twin above, and the twin to finite differences at convergence in the
+    // test suite).
+    let mut fd_problem = r.problem.clone();
+    let fd_grad = if matches!(fd_problem.distribution, DistributionKind::Sinkhorn { .. }) {
+        fd_problem.weights.distribution = 0.0;
+        println!(
+            "  finite differences: Sinkhorn term left out (geomloss's envelope gradient is not the derivative of its unconverged value)"
+        );
+        meta_step(&fd_problem, &theta, &tasks, &orth).theta_bar
+    } else {
+        reference.theta_bar.clone()
+    };
     let mut rng = stream(exp.seed, Purpose::Evaluation, 99);
     let mut worst_fd: f64 = 0.0;
     for k in 0..args.directions {
@@ -114,15 +130,14 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
             .collect();
         let at = |s: f64| -> Vec<f64> { theta.iter().zip(&u).map(|(t, d)| t + s * d).collect() };
         let h = args.step;
-        let fd = (meta_loss(&r.problem, &at(h), &tasks, &orth).total()
-            - meta_loss(&r.problem, &at(-h), &tasks, &orth).total())
+        let fd = (meta_loss(&fd_problem, &at(h), &tasks, &orth).total()
+            - meta_loss(&fd_problem, &at(-h), &tasks, &orth).total())
             / (2.0 * h);
-        let analytic: f64 = reference.theta_bar.iter().zip(&u).map(|(a, b)| a * b).sum();
-        let gpu_dir: f64 = gpu_grad.iter().zip(&u).map(|(a, b)| a * b).sum();
+        let analytic: f64 = fd_grad.iter().zip(&u).map(|(a, b)| a * b).sum();
         let rel = (fd - analytic).abs() / fd.abs().max(analytic.abs());
         worst_fd = worst_fd.max(rel);
         println!(
-            "  direction {k}: finite difference {fd:>14.6e}   CPU f64 {analytic:>14.6e} (rel. error {rel:.2e})   GPU {gpu_dir:>14.6e}"
+            "  direction {k}: finite difference {fd:>14.6e}   CPU f64 {analytic:>14.6e} (rel. error {rel:.2e})"
         );
     }
 
