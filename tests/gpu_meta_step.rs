@@ -249,7 +249,7 @@ fn gpu_orthogonality_term_matches_reference() {
 }
 
 #[test]
-fn gpu_sinkhorn_on_all_labels_matches_reference() {
+fn gpu_sinkhorn_and_std_reward_on_all_labels_match_reference() {
     let mut p = problem(Activation::Relu, 7);
     p.distribution = DistributionKind::Sinkhorn {
         blur: 0.05,

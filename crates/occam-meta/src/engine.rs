@@ -11,7 +11,7 @@ use crate::problem::{
 use occam_gpu::{Gpu, GpuTensor};
 use occam_ops::{
     EnergyGpu, GatherGpu, MseGpu, MseShape, OpError, OptimizerGpu, OptimizerKind, OrthogonalityGpu,
-    Result, SinkhornGpu, StepCursor,
+    Result, SinkhornGpu, StdRewardGpu, StepCursor,
 };
 
 /// The distribution term's kernels.
@@ -161,6 +161,8 @@ pub struct GpuMetaEngine {
     /// z̄_s de-interleaved into the layout of z̄_all, to be added to it.
     z_s_bar_all: GpuTensor,
     add: OptimizerGpu,
+    /// The std reward on the same labels as the distribution term, when on.
+    spread: Option<(StdRewardGpu, GpuTensor)>,
     ones: GpuTensor,
     zeros_tasks: GpuTensor,
     zeros_batch: GpuTensor,
@@ -205,11 +207,6 @@ impl GpuMetaEngine {
         orth: &Orthogonality,
     ) -> Result<GpuMetaEngine> {
         let w = &problem.weights;
-        if w.std_reward != 0.0 {
-            return Err(unsupported(
-                "the GPU engine does not have the std-reward term yet".into(),
-            ));
-        }
         let StepSizes {
             tasks,
             train: m,
@@ -323,6 +320,14 @@ impl GpuMetaEngine {
             z_s: gpu.zeros("z_s", if all { tasks * n_s } else { 0 })?,
             z_s_bar: gpu.zeros("z_s_bar", if all { tasks * n_s } else { 0 })?,
             z_s_bar_all: gpu.zeros("z_s_bar in z_all layout", if all { rows } else { 0 })?,
+            spread: if w.std_reward != 0.0 {
+                Some((
+                    StdRewardGpu::new(gpu, tasks, n_s, w.std_reward / tasks as f64)?,
+                    gpu.zeros("std reward", tasks)?,
+                ))
+            } else {
+                None
+            },
             add: OptimizerGpu::new(
                 gpu,
                 OptimizerKind::Sgd { lr: -1.0 },
@@ -524,21 +529,23 @@ impl GpuMetaEngine {
                 )?;
                 self.test_net
                     .backward(enc, &self.w, &self.x_te, &self.test_g_bar, &self.v)?;
-                if self.problem.distribution_on == DistributionSet::All {
+                // The labels the distribution term (and the std reward) see.
+                let (zs, zs_bar) = if self.problem.distribution_on == DistributionSet::All {
                     // z_s[b] = [z_tr[b], z_te[b]]; its gradient is added to z̄_all later.
                     for b in 0..tasks {
                         enc.copy(&self.z_tr, b * m, &self.z_s, b * (m + big_m), m)?;
                         enc.copy(&self.z_te, b * big_m, &self.z_s, b * (m + big_m) + m, big_m)?;
                     }
                     enc.clear(&self.z_s_bar);
-                    self.dist
-                        .forward(enc, &self.z_s, &self.u, &self.dist_loss)?;
-                    self.dist.backward(enc, &self.z_s, &self.u, &self.z_s_bar)?;
+                    (&self.z_s, &self.z_s_bar)
                 } else {
-                    self.dist
-                        .forward(enc, &self.z_te, &self.u, &self.dist_loss)?;
-                    self.dist
-                        .backward(enc, &self.z_te, &self.u, &self.z_te_bar)?;
+                    (&self.z_te, &self.z_te_bar)
+                };
+                self.dist.forward(enc, zs, &self.u, &self.dist_loss)?;
+                self.dist.backward(enc, zs, &self.u, zs_bar)?;
+                if let Some((op, loss)) = &self.spread {
+                    op.forward(enc, zs, loss)?;
+                    op.backward(enc, zs, zs_bar)?;
                 }
                 if let Some(o) = &self.orth {
                     o.op.forward(enc, &o.z, &o.h, &o.loss)?;
@@ -693,6 +700,10 @@ impl GpuMetaEngine {
         Ok(LossTerms {
             generalisation: sum(&self.gen_loss)?,
             distribution: sum(&self.dist_loss)?,
+            std_reward: match &self.spread {
+                Some((_, loss)) => sum(loss)?,
+                None => 0.0,
+            },
             orthogonality: match &self.orth {
                 Some(o) => sum(&o.loss)?,
                 None => 0.0,

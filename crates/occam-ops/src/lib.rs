@@ -15,6 +15,7 @@ pub mod optimizer;
 pub mod orthogonality;
 pub mod passes;
 pub mod sinkhorn;
+pub mod std_reward;
 
 pub use activation::{Activation, ActivationCpu, ActivationGpu};
 pub use dense::{DenseCpu, DenseGpu, DenseShape};
@@ -26,3 +27,4 @@ pub use optimizer::{OptimizerGpu, OptimizerKind};
 pub use orthogonality::OrthogonalityGpu;
 pub use passes::{EncodePasses, OnGpu, Passes, Tensors};
 pub use sinkhorn::SinkhornGpu;
+pub use std_reward::StdRewardGpu;

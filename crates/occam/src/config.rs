@@ -168,6 +168,9 @@ pub struct Loss {
     /// `test` or `all`.
     #[serde(default = "test")]
     pub distribution_on: String,
+    /// s, the reward −s·std(z_S) for spread-out labels (Bessel-corrected std).
+    #[serde(default)]
+    pub std_reward: f64,
     /// Sinkhorn blur (ε = blur²), geomloss semantics.
     #[serde(default = "blur")]
     pub blur: f64,
@@ -409,7 +412,7 @@ impl Experiment {
             weights: MetaLossWeights {
                 generalisation: finite("loss.generalisation", loss.generalisation)?,
                 distribution: finite("loss.distribution", loss.distribution)?,
-                std_reward: 0.0,
+                std_reward: finite("loss.std_reward", loss.std_reward)?,
                 orthogonality: self.series.as_ref().map_or(0.0, |s| s.orthogonality),
             },
             distribution,

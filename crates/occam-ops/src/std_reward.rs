@@ -1,0 +1,87 @@
+//! The reward for spread-out labels, −weight · std(z) per task, on the GPU
+//! (`shaders/std_reward.wgsl`). CPU twin: `occam_meta::losses::std_dev`.
+
+use crate::error::{OpError, Result, check_len};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use std::sync::Arc;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct StdParams {
+    tasks: u32,
+    n: u32,
+    weight: f32,
+    _pad: u32,
+}
+
+/// −weight · std(z_b) (Bessel-corrected) for each task b of n labels.
+pub struct StdRewardGpu {
+    tasks: usize,
+    n: usize,
+    params: wgpu::Buffer,
+    stats: GpuTensor,
+    forward: Arc<Kernel>,
+    backward: Arc<Kernel>,
+}
+
+impl StdRewardGpu {
+    /// Kernels, parameters and the per-task (mean, std) buffer.
+    pub fn new(gpu: &Gpu, tasks: usize, n: usize, weight: f64) -> Result<StdRewardGpu> {
+        if tasks == 0 || n < 2 {
+            return Err(OpError::InvalidShape {
+                op: "std_reward",
+                message: format!(
+                    "needs tasks ≥ 1 and at least 2 labels per task (got {tasks}, {n})"
+                ),
+            });
+        }
+        let params = StdParams {
+            tasks: tasks as u32,
+            n: n as u32,
+            weight: weight as f32,
+            _pad: 0,
+        };
+        Ok(StdRewardGpu {
+            tasks,
+            n,
+            params: gpu.uniform("std reward params", &params),
+            stats: gpu.zeros("std reward stats", 2 * tasks)?,
+            forward: gpu.kernel("std_reward", "std_reward_forward", &[])?,
+            backward: gpu.kernel("std_reward", "std_reward_backward", &[])?,
+        })
+    }
+
+    /// loss[b] = −weight · std(z_b).
+    pub fn forward(&self, enc: &mut Encoder<'_>, z: &GpuTensor, loss: &GpuTensor) -> Result<()> {
+        check_len("std_reward", "z", z.len(), self.tasks * self.n)?;
+        check_len("std_reward", "loss", loss.len(), self.tasks)?;
+        enc.dispatch(
+            &self.forward,
+            &[
+                ("p", &self.params),
+                ("z", z.buffer()),
+                ("stats", self.stats.buffer()),
+                ("loss", loss.buffer()),
+            ],
+            [self.tasks as u32, 1, 1],
+        )?;
+        Ok(())
+    }
+
+    /// z_bar += ∂loss/∂z (after [`StdRewardGpu::forward`] on the same z).
+    pub fn backward(&self, enc: &mut Encoder<'_>, z: &GpuTensor, z_bar: &GpuTensor) -> Result<()> {
+        check_len("std_reward", "z", z.len(), self.tasks * self.n)?;
+        check_len("std_reward", "z_bar", z_bar.len(), self.tasks * self.n)?;
+        enc.dispatch(
+            &self.backward,
+            &[
+                ("p", &self.params),
+                ("z", z.buffer()),
+                ("stats_in", self.stats.buffer()),
+                ("z_bar", z_bar.buffer()),
+            ],
+            [workgroups_for(self.tasks * self.n, 64), 1, 1],
+        )?;
+        Ok(())
+    }
+}
