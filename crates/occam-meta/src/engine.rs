@@ -708,7 +708,6 @@ impl GpuMetaEngine {
                 Some(o) => sum(&o.loss)?,
                 None => 0.0,
             },
-            ..LossTerms::default()
         })
     }
 
