@@ -74,6 +74,25 @@ fn tasks(p: &MetaProblem, s: StepSizes, full_batch: bool, seed: u64) -> Vec<Task
         .collect()
 }
 
+/// One meta-step on the GPU without an update: its loss terms and ∂L/∂θ.
+fn gpu_step(
+    gpu: &occam_gpu::Gpu,
+    p: &MetaProblem,
+    s: StepSizes,
+    theta: &[f64],
+    data: &[TaskData],
+    orth: &Orthogonality,
+) -> (occam_meta::problem::LossTerms, Vec<f64>) {
+    let mut engine =
+        GpuMetaEngine::new(gpu, p, s, theta, OptimizerKind::Sgd { lr: 0.0 }, orth).unwrap();
+    engine.load(gpu, data).unwrap();
+    engine.step(gpu, false).unwrap();
+    (
+        engine.read_terms(gpu).unwrap(),
+        engine.read_theta_bar(gpu).unwrap(),
+    )
+}
+
 fn check(hidden: Activation, full_batch: bool, seed: u64) {
     let p = problem(hidden, 15);
     let s = StepSizes {
@@ -93,19 +112,8 @@ fn check(hidden: Activation, full_batch: bool, seed: u64) {
     let data = tasks(&p, s, full_batch, seed + 1);
     let want = meta_step(&p, &theta, &data, &Orthogonality::default());
     for gpu in support::gpus() {
-        let mut engine = GpuMetaEngine::new(
-            gpu,
-            &p,
-            s,
-            &theta,
-            OptimizerKind::Sgd { lr: 0.0 },
-            &Orthogonality::default(),
-        )
-        .unwrap();
-        engine.load(gpu, &data).unwrap();
-        engine.step(gpu, false).unwrap();
-        let terms = engine.read_terms(gpu).unwrap();
-        let got = engine.read_theta_bar(gpu).unwrap();
+        let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
+        let got = grad;
         let what = format!(
             "{hidden} learner, full batch {full_batch}, on {}",
             gpu.adapter()
@@ -168,18 +176,8 @@ fn gpu_checkpointed_reverse_sweep_gives_the_same_meta_gradient() {
         let mut grads = Vec::new();
         for k in [1, 5, 23, 40] {
             p.learner.checkpoint_every = k;
-            let mut engine = GpuMetaEngine::new(
-                gpu,
-                &p,
-                s,
-                &theta,
-                OptimizerKind::Sgd { lr: 0.0 },
-                &Orthogonality::default(),
-            )
-            .unwrap();
-            engine.load(gpu, &data).unwrap();
-            engine.step(gpu, false).unwrap();
-            grads.push((k, engine.read_theta_bar(gpu).unwrap()));
+            let (_, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
+            grads.push((k, grad));
         }
         let reference = meta_step(&p, &theta, &data, &Orthogonality::default()).theta_bar;
         for (k, g) in &grads {
@@ -228,11 +226,7 @@ fn gpu_orthogonality_term_matches_reference() {
     let want = meta_step(&p, &theta, &data, &orth);
     assert!(want.terms.orthogonality > 0.0);
     for gpu in support::gpus() {
-        let mut engine =
-            GpuMetaEngine::new(gpu, &p, s, &theta, OptimizerKind::Sgd { lr: 0.0 }, &orth).unwrap();
-        engine.load(gpu, &data).unwrap();
-        engine.step(gpu, false).unwrap();
-        let terms = engine.read_terms(gpu).unwrap();
+        let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &orth);
         let rel = (terms.orthogonality - want.terms.orthogonality).abs() / want.terms.orthogonality;
         assert!(
             rel < TOL,
@@ -240,10 +234,7 @@ fn gpu_orthogonality_term_matches_reference() {
             terms.orthogonality,
             want.terms.orthogonality
         );
-        let err = rel_error(
-            &[engine.read_theta_bar(gpu).unwrap()],
-            std::slice::from_ref(&want.theta_bar),
-        );
+        let err = rel_error(std::slice::from_ref(&grad), std::slice::from_ref(&want.theta_bar));
         assert!(err < TOL, "meta-gradient with orthogonality: {err:e}");
     }
 }
@@ -273,18 +264,7 @@ fn gpu_sinkhorn_and_std_reward_on_all_labels_match_reference() {
     let data = tasks(&p, s, false, 14);
     let want = meta_step(&p, &theta, &data, &Orthogonality::default());
     for gpu in support::gpus() {
-        let mut engine = GpuMetaEngine::new(
-            gpu,
-            &p,
-            s,
-            &theta,
-            OptimizerKind::Sgd { lr: 0.0 },
-            &Orthogonality::default(),
-        )
-        .unwrap();
-        engine.load(gpu, &data).unwrap();
-        engine.step(gpu, false).unwrap();
-        let terms = engine.read_terms(gpu).unwrap();
+        let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
         let rel = (terms.distribution - want.terms.distribution).abs() / want.terms.distribution;
         // f32 log-sum-exp at ε = 0.0025 inside the Sinkhorn loop: ~1e-4.
         assert!(
@@ -293,10 +273,7 @@ fn gpu_sinkhorn_and_std_reward_on_all_labels_match_reference() {
             terms.distribution,
             want.terms.distribution
         );
-        let err = rel_error(
-            &[engine.read_theta_bar(gpu).unwrap()],
-            std::slice::from_ref(&want.theta_bar),
-        );
+        let err = rel_error(std::slice::from_ref(&grad), std::slice::from_ref(&want.theta_bar));
         assert!(
             err < 2e-3,
             "meta-gradient with Sinkhorn on all labels: {err:e}"

@@ -4,9 +4,8 @@
 use crate::cli::{BenchArgs, Failure};
 use crate::config::Experiment;
 use occam_gpu::Gpu;
-use occam_meta::engine::{GpuMetaEngine, StepSizes};
+use occam_meta::engine::GpuMetaEngine;
 use occam_meta::problem::Orthogonality;
-use occam_meta::sampling::{Purpose, stream};
 use serde_json::json;
 use std::time::Instant;
 
@@ -18,17 +17,8 @@ fn median(v: &mut [f64]) -> f64 {
 /// Times `args.steps` meta-steps (after one warm-up) and one phase-by-phase step.
 pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchArgs) -> Result<(), Failure> {
     let r = exp.resolve()?;
-    let theta = r
-        .problem
-        .meta
-        .init_pytorch(&mut stream(exp.seed, Purpose::MetaInit, 0));
-    let sizes = StepSizes {
-        tasks: exp.tasks,
-        train: r.sampler.train,
-        test: r.sampler.test,
-        batch: r.sampler.batching.size(r.sampler.train),
-        samples: r.sampler.samples,
-    };
+    let theta = r.initial_theta(exp.seed, 0);
+    let sizes = r.step_sizes(exp.tasks);
     let mut engine = GpuMetaEngine::new(
         gpu,
         &r.problem,

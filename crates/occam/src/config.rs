@@ -3,11 +3,12 @@
 //! typo is an error naming the key, never a silent default.
 
 use crate::cli::Failure;
+use occam_meta::engine::StepSizes;
 use occam_meta::mlp::MlpSpec;
 use occam_meta::problem::{
     DistributionKind, DistributionSet, GdLearner, MetaLossWeights, MetaProblem,
 };
-use occam_meta::sampling::{Batching, InputDomain, TaskSampler};
+use occam_meta::sampling::{Batching, InputDomain, Purpose, TaskSampler, stream};
 use occam_ops::{Activation, OptimizerKind};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -222,6 +223,7 @@ fn twenty() -> usize {
 }
 
 /// An experiment resolved into the engine's types.
+#[derive(Clone, Debug)]
 pub struct Resolved {
     /// The meta-learning problem.
     pub problem: MetaProblem,
@@ -229,6 +231,30 @@ pub struct Resolved {
     pub sampler: TaskSampler,
     /// Optimiser of θ.
     pub optimizer: OptimizerKind,
+}
+
+impl Resolved {
+    /// The engine's sizes for `tasks` tasks per meta-step.
+    pub fn step_sizes(&self, tasks: usize) -> StepSizes {
+        StepSizes {
+            tasks,
+            train: self.sampler.train,
+            test: self.sampler.test,
+            batch: self.sampler.batching.size(self.sampler.train),
+            samples: self.sampler.samples,
+        }
+    }
+
+    /// θ at initialisation for function `j` of the run with `seed` (PyTorch
+    /// defaults, rounded to f32 so the GPU and the f64 reference start alike).
+    pub fn initial_theta(&self, seed: u64, j: usize) -> Vec<f64> {
+        self.problem
+            .meta
+            .init_pytorch(&mut stream(seed, Purpose::MetaInit, j as u64))
+            .into_iter()
+            .map(|v| f64::from(v as f32))
+            .collect()
+    }
 }
 
 fn bad(key: &str, message: impl std::fmt::Display) -> Failure {

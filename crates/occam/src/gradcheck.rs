@@ -8,7 +8,7 @@ use crate::cli::{Failure, GradcheckArgs};
 use crate::config::Experiment;
 use crate::output::Output;
 use occam_gpu::Gpu;
-use occam_meta::engine::{GpuMetaEngine, StepSizes};
+use occam_meta::engine::GpuMetaEngine;
 use occam_meta::problem::{DistributionKind, Orthogonality, TaskData};
 use occam_meta::reference::{meta_loss, meta_step};
 use occam_meta::sampling::{Purpose, stream};
@@ -19,13 +19,7 @@ use serde_json::json;
 /// Runs the check; prints a report; fails (exit 1) over tolerance.
 pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<(), Failure> {
     let r = exp.resolve()?;
-    let theta: Vec<f64> = r
-        .problem
-        .meta
-        .init_pytorch(&mut stream(exp.seed, Purpose::MetaInit, 0))
-        .into_iter()
-        .map(|v| f64::from(v as f32))
-        .collect();
+    let theta = r.initial_theta(exp.seed, 0);
     let tasks = r.sampler.meta_step(exp.seed, 0, exp.tasks);
     // A series is checked at its second function: one earlier function (the
     // meta-learner at another initialisation) on the run's orthogonality points.
@@ -53,13 +47,7 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
         }
         None => Orthogonality::default(),
     };
-    let sizes = StepSizes {
-        tasks: exp.tasks,
-        train: r.sampler.train,
-        test: r.sampler.test,
-        batch: r.sampler.batching.size(r.sampler.train),
-        samples: r.sampler.samples,
-    };
+    let sizes = r.step_sizes(exp.tasks);
 
     let mut engine = GpuMetaEngine::new(
         gpu,

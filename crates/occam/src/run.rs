@@ -8,22 +8,12 @@ use crate::plots;
 use indicatif::{ProgressBar, ProgressStyle};
 use occam_gpu::Gpu;
 use occam_meta::analysis::harmonic_degree_fractions;
-use occam_meta::engine::{GpuMetaEngine, StepSizes};
+use occam_meta::engine::GpuMetaEngine;
 use occam_meta::problem::{LossTerms, Orthogonality};
 use occam_meta::sampling::{InputDomain, Purpose, stream};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Instant;
-
-fn sizes(r: &Resolved, tasks: usize) -> StepSizes {
-    StepSizes {
-        tasks,
-        train: r.sampler.train,
-        test: r.sampler.test,
-        batch: r.sampler.batching.size(r.sampler.train),
-        samples: r.sampler.samples,
-    }
-}
 
 /// Stops with a message naming the meta-step and the term when a term is not finite.
 fn check_finite(
@@ -52,8 +42,14 @@ fn heldout(
     orth: &Orthogonality,
 ) -> Result<LossTerms, Failure> {
     let tasks = exp.analysis.heldout_tasks;
-    let mut engine =
-        GpuMetaEngine::new(gpu, &r.problem, sizes(r, tasks), theta, r.optimizer, orth)?;
+    let mut engine = GpuMetaEngine::new(
+        gpu,
+        &r.problem,
+        r.step_sizes(tasks),
+        theta,
+        r.optimizer,
+        orth,
+    )?;
     let mut rng = stream(exp.seed, Purpose::Heldout, 0);
     let data: Vec<_> = (0..tasks).map(|_| r.sampler.draw(&mut rng)).collect();
     engine.load(gpu, &data)?;
@@ -88,18 +84,12 @@ fn learn_function(
     metrics: &mut crate::output::Lines,
     bar: &ProgressBar,
 ) -> Result<(Learned, GpuMetaEngine), Failure> {
-    let theta0: Vec<f64> = r
-        .problem
-        .meta
-        .init_pytorch(&mut stream(exp.seed, Purpose::MetaInit, j as u64))
-        .into_iter()
-        .map(|v| f64::from(v as f32))
-        .collect();
+    let theta0 = r.initial_theta(exp.seed, j);
     let initial_heldout = heldout(gpu, exp, r, &theta0, orth)?;
     let mut engine = GpuMetaEngine::new(
         gpu,
         &r.problem,
-        sizes(r, exp.tasks),
+        r.step_sizes(exp.tasks),
         &theta0,
         r.optimizer,
         orth,
