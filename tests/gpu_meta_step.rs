@@ -234,7 +234,10 @@ fn gpu_orthogonality_term_matches_reference() {
             terms.orthogonality,
             want.terms.orthogonality
         );
-        let err = rel_error(std::slice::from_ref(&grad), std::slice::from_ref(&want.theta_bar));
+        let err = rel_error(
+            std::slice::from_ref(&grad),
+            std::slice::from_ref(&want.theta_bar),
+        );
         assert!(err < TOL, "meta-gradient with orthogonality: {err:e}");
     }
 }
@@ -273,7 +276,10 @@ fn gpu_sinkhorn_and_std_reward_on_all_labels_match_reference() {
             terms.distribution,
             want.terms.distribution
         );
-        let err = rel_error(std::slice::from_ref(&grad), std::slice::from_ref(&want.theta_bar));
+        let err = rel_error(
+            std::slice::from_ref(&grad),
+            std::slice::from_ref(&want.theta_bar),
+        );
         assert!(
             err < 2e-3,
             "meta-gradient with Sinkhorn on all labels: {err:e}"

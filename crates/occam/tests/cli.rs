@@ -204,3 +204,33 @@ fn gradcheck_passes_and_dumps_the_meta_step() {
     }
     let _ = std::fs::remove_dir_all(&dump);
 }
+
+#[test]
+fn a_diverging_run_stops_naming_the_meta_step_and_the_term() {
+    let q = experiment("quickstart.toml");
+    let out = std::env::temp_dir().join(format!("occam-diverge-test-{}", std::process::id()));
+    let out_s = out.display().to_string();
+    let mut args = vec![
+        "run",
+        q.as_str(),
+        "--steps",
+        "2",
+        "--set",
+        "learner.lr=1000",
+        "--set",
+        "log_every=1",
+    ];
+    args.extend(TINY);
+    args.extend(["--out", out_s.as_str()]);
+    let o = occam(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let msg = stderr(&o);
+    assert!(
+        msg.contains("diverged")
+            && msg.contains("meta-step 0")
+            && msg.contains("generalisation term"),
+        "{msg}"
+    );
+    assert!(!msg.contains("panicked"), "{msg}");
+    let _ = std::fs::remove_dir_all(&out);
+}
