@@ -14,6 +14,7 @@ pub mod mse;
 pub mod optimizer;
 pub mod orthogonality;
 pub mod passes;
+pub mod ridge;
 pub mod sinkhorn;
 pub mod std_reward;
 
@@ -26,5 +27,6 @@ pub use mse::{MseCpu, MseGpu, MseShape};
 pub use optimizer::{OptimizerGpu, OptimizerKind};
 pub use orthogonality::OrthogonalityGpu;
 pub use passes::{EncodePasses, OnGpu, Passes, Tensors};
+pub use ridge::{RidgeCpu, RidgeGpu, RidgeShape, RidgeSolution};
 pub use sinkhorn::SinkhornGpu;
 pub use std_reward::StdRewardGpu;

@@ -1,0 +1,152 @@
+//! The ridge op's GPU kernels (`shaders/ridge.wgsl`).
+
+use super::RidgeShape;
+use crate::error::{OpError, Result, check_len};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
+use std::sync::Arc;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct RidgeParams {
+    tasks: u32,
+    m: u32,
+    big_m: u32,
+    k: u32,
+    lambda: f32,
+    _pad: [u32; 3],
+}
+
+/// Batched closed-form ridge regression on the GPU, with its Cholesky factors
+/// and a per-task status (0, or the 1-based column where Cholesky failed).
+pub struct RidgeGpu {
+    shape: RidgeShape,
+    params: wgpu::Buffer,
+    chol: GpuTensor,
+    sol: GpuTensor,
+    scratch: GpuTensor,
+    status: GpuTensor,
+    forward: Arc<Kernel>,
+    backward: Arc<Kernel>,
+}
+
+impl RidgeGpu {
+    /// Kernels and per-task state for `shape`.
+    pub fn new(gpu: &Gpu, shape: RidgeShape) -> Result<RidgeGpu> {
+        let RidgeShape {
+            tasks,
+            train,
+            test,
+            features,
+            lambda,
+        } = shape;
+        if tasks == 0 || train == 0 || test == 0 || features == 0 || lambda.is_nan() || lambda < 0.0
+        {
+            return Err(OpError::InvalidShape {
+                op: "ridge",
+                message: format!("sizes must be positive and λ ≥ 0, got {shape:?}"),
+            });
+        }
+        let params = RidgeParams {
+            tasks: tasks as u32,
+            m: train as u32,
+            big_m: test as u32,
+            k: features as u32,
+            lambda: lambda as f32,
+            _pad: [0; 3],
+        };
+        Ok(RidgeGpu {
+            shape,
+            params: gpu.uniform("ridge params", &params),
+            chol: gpu.zeros("ridge cholesky", tasks * features * features)?,
+            sol: gpu.zeros("ridge weights", tasks * features)?,
+            scratch: gpu.zeros("ridge adjoint", tasks * features)?,
+            status: gpu.zeros("ridge status", tasks)?,
+            forward: gpu.kernel("ridge", "ridge_forward", &[])?,
+            backward: gpu.kernel("ridge", "ridge_backward", &[])?,
+        })
+    }
+
+    /// Records the fit and the test predictions ŷ = Φ_te w.
+    pub fn forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        phi_tr: &GpuTensor,
+        z: &GpuTensor,
+        phi_te: &GpuTensor,
+        y: &GpuTensor,
+    ) -> Result<()> {
+        let s = self.shape;
+        check_len(
+            "ridge",
+            "phi_tr",
+            phi_tr.len(),
+            s.tasks * s.train * s.features,
+        )?;
+        check_len("ridge", "z", z.len(), s.tasks * s.train)?;
+        check_len(
+            "ridge",
+            "phi_te",
+            phi_te.len(),
+            s.tasks * s.test * s.features,
+        )?;
+        check_len("ridge", "y", y.len(), s.tasks * s.test)?;
+        enc.dispatch(
+            &self.forward,
+            &[
+                ("p", &self.params),
+                ("phi_tr", phi_tr.buffer()),
+                ("z", z.buffer()),
+                ("phi_te", phi_te.buffer()),
+                ("chol", self.chol.buffer()),
+                ("sol", self.sol.buffer()),
+                ("y", y.buffer()),
+                ("status", self.status.buffer()),
+            ],
+            [s.tasks as u32, 1, 1],
+        )?;
+        Ok(())
+    }
+
+    /// Records z̄ += Φ_tr A⁻¹ Φ_teᵀ ŷ̄ (after [`RidgeGpu::forward`]).
+    pub fn backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        phi_tr: &GpuTensor,
+        phi_te: &GpuTensor,
+        y_bar: &GpuTensor,
+        z_bar: &GpuTensor,
+    ) -> Result<()> {
+        let s = self.shape;
+        check_len("ridge", "y_bar", y_bar.len(), s.tasks * s.test)?;
+        check_len("ridge", "z_bar", z_bar.len(), s.tasks * s.train)?;
+        enc.dispatch(
+            &self.backward,
+            &[
+                ("p", &self.params),
+                ("phi_tr", phi_tr.buffer()),
+                ("phi_te", phi_te.buffer()),
+                ("chol_in", self.chol.buffer()),
+                ("y_bar", y_bar.buffer()),
+                ("scratch", self.scratch.buffer()),
+                ("z_bar", z_bar.buffer()),
+            ],
+            [s.tasks as u32, 1, 1],
+        )?;
+        Ok(())
+    }
+
+    /// Reads the per-task status: `Err` naming the first task whose A was
+    /// not numerically positive definite.
+    pub fn check_status(&self, gpu: &Gpu) -> Result<()> {
+        let status: Vec<u32> = bytemuck::cast_slice(&gpu.read(&self.status)?).to_vec();
+        match status.iter().enumerate().find(|(_, s)| **s != 0) {
+            None => Ok(()),
+            Some((b, col)) => Err(OpError::InvalidShape {
+                op: "ridge",
+                message: format!(
+                    "task {b}: A = ΦᵀΦ + λI is not numerically positive definite in f32 (Cholesky failed at column {col}); increase λ"
+                ),
+            }),
+        }
+    }
+}
