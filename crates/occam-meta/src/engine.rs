@@ -123,22 +123,47 @@ pub struct GpuMetaEngine {
     problem: MetaProblem,
     sizes: StepSizes,
     meta: GpuMlp,
-    train_net: GpuMlp,
-    test_net: GpuMlp,
     theta: Vec<GpuTensor>,
     theta_bar: Vec<GpuTensor>,
     meta_opt: Vec<OptimizerGpu>,
-    inner_sgd: Vec<OptimizerGpu>,
     x_all: GpuTensor,
     x_tr: GpuTensor,
     x_te: GpuTensor,
-    xb: GpuTensor,
     z_tr: GpuTensor,
     z_te: GpuTensor,
-    zb: GpuTensor,
     z_tr_bar: GpuTensor,
     z_te_bar: GpuTensor,
     z_bar_all: GpuTensor,
+    mse_test: MseGpu,
+    dist: DistributionOp,
+    /// Labels the distribution term sees, per task ([tasks, n_s]); for
+    /// `DistributionSet::Test` this is z_te itself and these stay unused.
+    z_s: GpuTensor,
+    z_s_bar: GpuTensor,
+    /// z̄_s de-interleaved into the layout of z̄_all, to be added to it.
+    z_s_bar_all: GpuTensor,
+    add: OptimizerGpu,
+    /// The std reward on the same labels as the distribution term, when on.
+    spread: Option<(StdRewardGpu, GpuTensor)>,
+    ones: GpuTensor,
+    test_g_bar: GpuTensor,
+    u: GpuTensor,
+    gen_loss: GpuTensor,
+    dist_loss: GpuTensor,
+    meta_step_count: u64,
+    /// The series' orthogonality term, when it has earlier functions.
+    orth: Option<OrthState>,
+    /// The unrolled gradient-descent learner.
+    gd: GdState,
+}
+
+/// GPU state of a learner trained by unrolled gradient descent.
+struct GdState {
+    train_net: GpuMlp,
+    test_net: GpuMlp,
+    inner_sgd: Vec<OptimizerGpu>,
+    xb: GpuTensor,
+    zb: GpuTensor,
     w: Vec<GpuTensor>,
     grad: Vec<GpuTensor>,
     /// w_{ck} for c = 0, 1, …: every w_t when checkpoint_every = 1.
@@ -152,30 +177,11 @@ pub struct GpuMetaEngine {
     gather_x: GatherGpu,
     gather_z: GatherGpu,
     mse_inner: MseGpu,
-    mse_test: MseGpu,
-    dist: DistributionOp,
-    /// Labels the distribution term sees, per task ([tasks, n_s]); for
-    /// `DistributionSet::Test` this is z_te itself and these stay unused.
-    z_s: GpuTensor,
-    z_s_bar: GpuTensor,
-    /// z̄_s de-interleaved into the layout of z̄_all, to be added to it.
-    z_s_bar_all: GpuTensor,
-    add: OptimizerGpu,
-    /// The std reward on the same labels as the distribution term, when on.
-    spread: Option<(StdRewardGpu, GpuTensor)>,
-    ones: GpuTensor,
     zeros_tasks: GpuTensor,
     zeros_batch: GpuTensor,
     g_bar: GpuTensor,
     g_bar_dot: GpuTensor,
     scratch_batch: GpuTensor,
-    test_g_bar: GpuTensor,
-    u: GpuTensor,
-    gen_loss: GpuTensor,
-    dist_loss: GpuTensor,
-    meta_step_count: u64,
-    /// The series' orthogonality term, when it has earlier functions.
-    orth: Option<OrthState>,
 }
 
 /// GPU state of the orthogonality term.
@@ -259,30 +265,14 @@ impl GpuMetaEngine {
                 Ok(gpu.upload(&format!("theta {l}"), &vals)?)
             })
             .collect::<Result<_>>()?;
-        let engine = GpuMetaEngine {
-            meta: GpuMlp::new(gpu, meta_spec, 1, rows, "meta")?,
+        let gd = GdState {
             train_net: GpuMlp::new(gpu, spec, tasks, n, "learner")?,
             test_net: GpuMlp::new(gpu, spec, tasks, big_m, "learner test")?,
-            theta_bar: (0..meta_spec.depth())
-                .map(|l| Ok(gpu.zeros(&format!("theta_bar {l}"), meta_spec.block_len(l))?))
-                .collect::<Result<_>>()?,
-            meta_opt: (0..meta_spec.depth())
-                .map(|l| OptimizerGpu::new(gpu, optimizer, meta_spec.block_len(l)))
-                .collect::<Result<_>>()?,
             inner_sgd: (0..depth)
                 .map(|l| OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: learner.lr }, block(l)))
                 .collect::<Result<_>>()?,
-            theta: theta_layers,
-            x_all: gpu.zeros("x_all", rows * d)?,
-            x_tr: gpu.zeros("x_tr", tasks * m * d)?,
-            x_te: gpu.zeros("x_te", tasks * big_m * d)?,
             xb: gpu.zeros("x_batch", tasks * n * d)?,
-            z_tr: gpu.zeros("z_tr", tasks * m)?,
-            z_te: gpu.zeros("z_te", tasks * big_m)?,
             zb: gpu.zeros("z_batch", tasks * n)?,
-            z_tr_bar: gpu.zeros("z_tr_bar", tasks * m)?,
-            z_te_bar: gpu.zeros("z_te_bar", tasks * big_m)?,
-            z_bar_all: gpu.zeros("z_bar_all", rows)?,
             w: per_layer("w", &block)?,
             grad: per_layer("grad", &block)?,
             history: per_layer("w checkpoints", &|l| checkpoints * block(l))?,
@@ -301,6 +291,29 @@ impl GpuMetaEngine {
                     weight: 1.0,
                 },
             )?,
+            zeros_tasks: gpu.zeros("zeros per task", tasks)?,
+            zeros_batch: gpu.zeros("zeros per batch row", tasks * n)?,
+            g_bar: gpu.zeros("g_bar", tasks * n)?,
+            g_bar_dot: gpu.zeros("g_bar_dot", tasks * n)?,
+            scratch_batch: gpu.zeros("z_bar scratch", tasks * n)?,
+        };
+        let engine = GpuMetaEngine {
+            meta: GpuMlp::new(gpu, meta_spec, 1, rows, "meta")?,
+            theta_bar: (0..meta_spec.depth())
+                .map(|l| Ok(gpu.zeros(&format!("theta_bar {l}"), meta_spec.block_len(l))?))
+                .collect::<Result<_>>()?,
+            meta_opt: (0..meta_spec.depth())
+                .map(|l| OptimizerGpu::new(gpu, optimizer, meta_spec.block_len(l)))
+                .collect::<Result<_>>()?,
+            theta: theta_layers,
+            x_all: gpu.zeros("x_all", rows * d)?,
+            x_tr: gpu.zeros("x_tr", tasks * m * d)?,
+            x_te: gpu.zeros("x_te", tasks * big_m * d)?,
+            z_tr: gpu.zeros("z_tr", tasks * m)?,
+            z_te: gpu.zeros("z_te", tasks * big_m)?,
+            z_tr_bar: gpu.zeros("z_tr_bar", tasks * m)?,
+            z_te_bar: gpu.zeros("z_te_bar", tasks * big_m)?,
+            z_bar_all: gpu.zeros("z_bar_all", rows)?,
             mse_test: MseGpu::new(
                 gpu,
                 MseShape {
@@ -334,11 +347,6 @@ impl GpuMetaEngine {
                 if all { rows } else { 0 },
             )?,
             ones: gpu.upload("ones", &vec![1.0; tasks])?,
-            zeros_tasks: gpu.zeros("zeros per task", tasks)?,
-            zeros_batch: gpu.zeros("zeros per batch row", tasks * n)?,
-            g_bar: gpu.zeros("g_bar", tasks * n)?,
-            g_bar_dot: gpu.zeros("g_bar_dot", tasks * n)?,
-            scratch_batch: gpu.zeros("z_bar scratch", tasks * n)?,
             test_g_bar: gpu.zeros("test g_bar", tasks * big_m)?,
             u: gpu.zeros("u", tasks * samples)?,
             gen_loss: gpu.zeros("generalisation loss", tasks)?,
@@ -359,6 +367,7 @@ impl GpuMetaEngine {
             } else {
                 None
             },
+            gd,
         };
         Ok(engine)
     }
@@ -418,7 +427,7 @@ impl GpuMetaEngine {
         for l in 0..spec.depth() {
             let (off, len) = (spec.offset(l), spec.block_len(l));
             gpu.write(
-                &self.w[l],
+                &self.gd.w[l],
                 &f32s(
                     &mut tasks
                         .iter()
@@ -433,7 +442,7 @@ impl GpuMetaEngine {
                     .flat_map(move |t| t.batches[step].iter().map(|&i| i as u32))
             })
             .collect();
-        gpu.write_u32(&self.idx, &idx)?;
+        gpu.write_u32(&self.gd.idx, &idx)?;
         Ok(())
     }
 
@@ -496,27 +505,33 @@ impl GpuMetaEngine {
                 }
                 enc.clear(&self.z_tr_bar);
                 for l in 0..depth {
-                    enc.copy(&self.w[l], 0, &self.history[l], 0, self.w[l].len())?;
+                    enc.copy(&self.gd.w[l], 0, &self.gd.history[l], 0, self.gd.w[l].len())?;
                 }
             }
             Phase::Unroll => {
                 // T unrolled steps of gradient descent, keeping w_t at the checkpoints.
                 for t in 0..learner.steps {
-                    self.cursor.set(enc, t)?;
+                    self.gd.cursor.set(enc, t)?;
                     self.inner_gradient(enc)?;
                     for l in 0..depth {
-                        self.inner_sgd[l].step(enc, &self.w[l], &self.grad[l])?;
+                        self.gd.inner_sgd[l].step(enc, &self.gd.w[l], &self.gd.grad[l])?;
                         if (t + 1) % k == 0 && t + 1 < learner.steps {
-                            let len = self.w[l].len();
-                            enc.copy(&self.w[l], 0, &self.history[l], (t + 1) / k * len, len)?;
+                            let len = self.gd.w[l].len();
+                            enc.copy(
+                                &self.gd.w[l],
+                                0,
+                                &self.gd.history[l],
+                                (t + 1) / k * len,
+                                len,
+                            )?;
                         }
                     }
                 }
             }
             Phase::Loss => {
                 // Meta-loss at w_T, its cotangents z̄_te and w̄_T (into v).
-                self.test_net.forward(enc, &self.w, &self.x_te)?;
-                let g_te = self.test_net.output();
+                self.gd.test_net.forward(enc, &self.gd.w, &self.x_te)?;
+                let g_te = self.gd.test_net.output();
                 self.mse_test
                     .forward(enc, g_te, &self.z_te, &self.gen_loss)?;
                 self.mse_test.backward(
@@ -527,8 +542,13 @@ impl GpuMetaEngine {
                     &self.test_g_bar,
                     &self.z_te_bar,
                 )?;
-                self.test_net
-                    .backward(enc, &self.w, &self.x_te, &self.test_g_bar, &self.v)?;
+                self.gd.test_net.backward(
+                    enc,
+                    &self.gd.w,
+                    &self.x_te,
+                    &self.test_g_bar,
+                    &self.gd.v,
+                )?;
                 // The labels the distribution term (and the std reward) see.
                 let (zs, zs_bar) = if self.problem.distribution_on == DistributionSet::All {
                     // z_s[b] = [z_tr[b], z_te[b]]; its gradient is added to z̄_all later.
@@ -560,30 +580,46 @@ impl GpuMetaEngine {
                 for c in (0..learner.steps.div_ceil(k)).rev() {
                     let (start, end) = (c * k, ((c + 1) * k).min(learner.steps));
                     for l in 0..depth {
-                        let len = self.w[l].len();
-                        enc.copy(&self.history[l], c * len, &self.w[l], 0, len)?;
+                        let len = self.gd.w[l].len();
+                        enc.copy(&self.gd.history[l], c * len, &self.gd.w[l], 0, len)?;
                     }
                     if k > 1 {
                         for t in start..end {
                             for l in 0..depth {
-                                let len = self.w[l].len();
-                                enc.copy(&self.w[l], 0, &self.segment[l], (t - start) * len, len)?;
+                                let len = self.gd.w[l].len();
+                                enc.copy(
+                                    &self.gd.w[l],
+                                    0,
+                                    &self.gd.segment[l],
+                                    (t - start) * len,
+                                    len,
+                                )?;
                             }
                             if t + 1 < end {
-                                self.cursor.set(enc, t)?;
+                                self.gd.cursor.set(enc, t)?;
                                 self.inner_gradient(enc)?;
                                 for l in 0..depth {
-                                    self.inner_sgd[l].step(enc, &self.w[l], &self.grad[l])?;
+                                    self.gd.inner_sgd[l].step(
+                                        enc,
+                                        &self.gd.w[l],
+                                        &self.gd.grad[l],
+                                    )?;
                                 }
                             }
                         }
                     }
                     for t in (start..end).rev() {
-                        self.cursor.set(enc, t)?;
+                        self.gd.cursor.set(enc, t)?;
                         if k > 1 {
                             for l in 0..depth {
-                                let len = self.w[l].len();
-                                enc.copy(&self.segment[l], (t - start) * len, &self.w[l], 0, len)?;
+                                let len = self.gd.w[l].len();
+                                enc.copy(
+                                    &self.gd.segment[l],
+                                    (t - start) * len,
+                                    &self.gd.w[l],
+                                    0,
+                                    len,
+                                )?;
                             }
                         }
                         self.adjoint_step(enc)?;
@@ -632,36 +668,42 @@ impl GpuMetaEngine {
     /// One step of the reverse sweep at the current w = w_t (cursor at t).
     fn adjoint_step(&self, enc: &mut occam_gpu::Encoder<'_>) -> Result<()> {
         self.inner_gradient(enc)?;
-        self.train_net
-            .tangent_forward(enc, &self.w, &self.xb, &self.v)?;
-        self.mse_inner.tangent_backward(
+        self.gd
+            .train_net
+            .tangent_forward(enc, &self.gd.w, &self.gd.xb, &self.gd.v)?;
+        self.gd.mse_inner.tangent_backward(
             enc,
-            self.train_net.output(),
-            &self.zb,
+            self.gd.train_net.output(),
+            &self.gd.zb,
             &self.ones,
-            self.train_net.output_tangent(),
-            &self.zeros_batch,
-            &self.zeros_tasks,
-            &self.g_bar_dot,
-            &self.scratch_batch,
+            self.gd.train_net.output_tangent(),
+            &self.gd.zeros_batch,
+            &self.gd.zeros_tasks,
+            &self.gd.g_bar_dot,
+            &self.gd.scratch_batch,
         )?;
-        self.train_net.tangent_backward(
+        self.gd.train_net.tangent_backward(
             enc,
-            &self.w,
-            &self.xb,
-            &self.g_bar,
-            &self.v,
-            &self.g_bar_dot,
-            &self.hv,
+            &self.gd.w,
+            &self.gd.xb,
+            &self.gd.g_bar,
+            &self.gd.v,
+            &self.gd.g_bar_dot,
+            &self.gd.hv,
         )?;
-        self.gather_z.backward(
+        self.gd.gather_z.backward(
             enc,
-            &self.cursor,
-            &self.idx,
-            &self.g_bar_dot,
+            &self.gd.cursor,
+            &self.gd.idx,
+            &self.gd.g_bar_dot,
             &self.z_tr_bar,
         )?;
-        for (v, (hv, sgd)) in self.v.iter().zip(self.hv.iter().zip(&self.inner_sgd)) {
+        for (v, (hv, sgd)) in self
+            .gd
+            .v
+            .iter()
+            .zip(self.gd.hv.iter().zip(&self.gd.inner_sgd))
+        {
             sgd.step(enc, v, hv)?;
         }
         Ok(())
@@ -675,22 +717,25 @@ impl GpuMetaEngine {
     /// Gathers step t's batch and records ∇_w L_t at the current w into `grad`
     /// (leaving the forward and backward scratch for the tangent passes).
     fn inner_gradient(&self, enc: &mut occam_gpu::Encoder<'_>) -> Result<()> {
-        self.gather_x
-            .forward(enc, &self.cursor, &self.idx, &self.x_tr, &self.xb)?;
-        self.gather_z
-            .forward(enc, &self.cursor, &self.idx, &self.z_tr, &self.zb)?;
-        self.train_net.forward(enc, &self.w, &self.xb)?;
-        let g = self.train_net.output();
-        self.mse_inner.backward(
+        self.gd
+            .gather_x
+            .forward(enc, &self.gd.cursor, &self.gd.idx, &self.x_tr, &self.gd.xb)?;
+        self.gd
+            .gather_z
+            .forward(enc, &self.gd.cursor, &self.gd.idx, &self.z_tr, &self.gd.zb)?;
+        self.gd.train_net.forward(enc, &self.gd.w, &self.gd.xb)?;
+        let g = self.gd.train_net.output();
+        self.gd.mse_inner.backward(
             enc,
             g,
-            &self.zb,
+            &self.gd.zb,
             &self.ones,
-            &self.g_bar,
-            &self.scratch_batch,
+            &self.gd.g_bar,
+            &self.gd.scratch_batch,
         )?;
-        self.train_net
-            .backward(enc, &self.w, &self.xb, &self.g_bar, &self.grad)
+        self.gd
+            .train_net
+            .backward(enc, &self.gd.w, &self.gd.xb, &self.gd.g_bar, &self.gd.grad)
     }
 
     /// Reads back the meta-loss terms of the last step (averaged over tasks).
