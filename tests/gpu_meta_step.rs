@@ -7,8 +7,8 @@ mod support;
 use occam_meta::engine::{GpuMetaEngine, StepSizes};
 use occam_meta::mlp::MlpSpec;
 use occam_meta::problem::{
-    DistributionKind, DistributionSet, GdLearner, MetaLossWeights, MetaProblem, Orthogonality,
-    TaskData,
+    DistributionKind, DistributionSet, GdLearner, Learner, MetaLossWeights, MetaProblem,
+    Orthogonality, TaskData,
 };
 use occam_meta::reference::meta_step;
 use occam_ops::check::rel_error;
@@ -26,7 +26,7 @@ fn problem(hidden: Activation, steps: usize) -> MetaProblem {
             hidden: Activation::Relu,
             output: Activation::Identity,
         },
-        learner: GdLearner {
+        learner: Learner::Gd(GdLearner {
             spec: MlpSpec {
                 sizes: vec![3, 7, 5, 1],
                 hidden,
@@ -35,7 +35,7 @@ fn problem(hidden: Activation, steps: usize) -> MetaProblem {
             steps,
             lr: 0.1,
             checkpoint_every: 1,
-        },
+        }),
         weights: MetaLossWeights {
             generalisation: 100.0,
             distribution: 10.0,
@@ -51,16 +51,18 @@ fn tasks(p: &MetaProblem, s: StepSizes, full_batch: bool, seed: u64) -> Vec<Task
     let mut rng = support::rng(seed);
     (0..s.tasks)
         .map(|_| TaskData {
+            features: Vec::new(),
             x_tr: support::uniform(&mut rng, s.train * 3, -1.0, 1.0),
             x_te: support::uniform(&mut rng, s.test * 3, -1.0, 1.0),
             w0: p
-                .learner
+                .gd()
+                .unwrap()
                 .spec
                 .init_pytorch(&mut rng)
                 .into_iter()
                 .map(|v| f64::from(v as f32))
                 .collect(),
-            batches: (0..p.learner.steps)
+            batches: (0..p.inner_steps())
                 .map(|_| {
                     if full_batch {
                         (0..s.train).collect()
@@ -110,7 +112,7 @@ fn check(hidden: Activation, full_batch: bool, seed: u64) {
         .map(|v| f64::from(v as f32))
         .collect();
     let data = tasks(&p, s, full_batch, seed + 1);
-    let want = meta_step(&p, &theta, &data, &Orthogonality::default());
+    let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
     for gpu in support::gpus() {
         let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
         let got = grad;
@@ -175,11 +177,15 @@ fn gpu_checkpointed_reverse_sweep_gives_the_same_meta_gradient() {
     for gpu in support::gpus() {
         let mut grads = Vec::new();
         for k in [1, 5, 23, 40] {
-            p.learner.checkpoint_every = k;
+            if let Learner::Gd(g) = &mut p.learner {
+                g.checkpoint_every = k;
+            }
             let (_, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
             grads.push((k, grad));
         }
-        let reference = meta_step(&p, &theta, &data, &Orthogonality::default()).theta_bar;
+        let reference = meta_step(&p, &theta, &data, &Orthogonality::default())
+            .unwrap()
+            .theta_bar;
         for (k, g) in &grads {
             // Recomputation replays the same kernels on the same data: bitwise equal.
             assert!(
@@ -223,7 +229,7 @@ fn gpu_orthogonality_term_matches_reference() {
             support::uniform(&mut rng, 31, -1.0, 1.0),
         ],
     };
-    let want = meta_step(&p, &theta, &data, &orth);
+    let want = meta_step(&p, &theta, &data, &orth).unwrap();
     assert!(want.terms.orthogonality > 0.0);
     for gpu in support::gpus() {
         let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &orth);
@@ -265,7 +271,7 @@ fn gpu_sinkhorn_and_std_reward_on_all_labels_match_reference() {
         .map(|v| f64::from(v as f32))
         .collect();
     let data = tasks(&p, s, false, 14);
-    let want = meta_step(&p, &theta, &data, &Orthogonality::default());
+    let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
     for gpu in support::gpus() {
         let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
         let rel = (terms.distribution - want.terms.distribution).abs() / want.terms.distribution;
@@ -284,5 +290,89 @@ fn gpu_sinkhorn_and_std_reward_on_all_labels_match_reference() {
             err < 2e-3,
             "meta-gradient with Sinkhorn on all labels: {err:e}"
         );
+    }
+}
+
+fn ridge_problem(features: occam_meta::problem::FeatureMap, lambda: f64) -> MetaProblem {
+    let mut p = problem(Activation::Relu, 1);
+    p.learner = Learner::Ridge(occam_meta::problem::RidgeLearner { features, lambda });
+    p.meta.output = Activation::Cos;
+    p.distribution = DistributionKind::Sinkhorn {
+        blur: 0.05,
+        scaling: 0.5,
+    };
+    p.distribution_on = DistributionSet::All;
+    p
+}
+
+fn ridge_tasks(p: &MetaProblem, s: StepSizes, seed: u64) -> Vec<TaskData> {
+    let mut rng = support::rng(seed);
+    let values = match &p.learner {
+        Learner::Ridge(r) => r.features.random_values(3),
+        Learner::Gd(_) => 0,
+    };
+    (0..s.tasks)
+        .map(|_| TaskData {
+            x_tr: support::uniform(&mut rng, s.train * 3, -1.0, 1.0),
+            x_te: support::uniform(&mut rng, s.test * 3, -1.0, 1.0),
+            w0: Vec::new(),
+            batches: Vec::new(),
+            u: support::uniform(&mut rng, s.samples, -1.0, 1.0),
+            features: support::uniform(&mut rng, values, -1.5, 1.5),
+        })
+        .collect()
+}
+
+#[test]
+fn gpu_closed_form_meta_gradients_match_reference() {
+    use occam_meta::problem::FeatureMap;
+    for (i, (map, lambda)) in [
+        (FeatureMap::Linear { bias: false }, 1e-3),
+        (FeatureMap::Linear { bias: true }, 1e-2),
+        (
+            FeatureMap::RandomRelu {
+                features: 20,
+                bias: false,
+                resample: true,
+            },
+            1e-2,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = ridge_problem(map, lambda);
+        let s = StepSizes {
+            tasks: 2,
+            train: 12,
+            test: 30,
+            batch: 12,
+            samples: 15,
+        };
+        let mut rng = support::rng(40 + i as u64);
+        let theta: Vec<f64> = p
+            .meta
+            .init_pytorch(&mut rng)
+            .into_iter()
+            .map(|v| f64::from(v as f32))
+            .collect();
+        let data = ridge_tasks(&p, s, 50 + i as u64);
+        let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
+        for gpu in support::gpus() {
+            let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
+            let rel = (terms.generalisation - want.terms.generalisation).abs()
+                / want.terms.generalisation;
+            assert!(
+                rel < 2e-3,
+                "{map:?}: generalisation {} vs {}",
+                terms.generalisation,
+                want.terms.generalisation
+            );
+            let err = rel_error(
+                std::slice::from_ref(&grad),
+                std::slice::from_ref(&want.theta_bar),
+            );
+            assert!(err < 5e-3, "{map:?}: meta-gradient error {err:e}");
+        }
     }
 }

@@ -7,8 +7,8 @@ mod support;
 
 use occam_meta::mlp::MlpSpec;
 use occam_meta::problem::{
-    DistributionKind, DistributionSet, GdLearner, MetaLossWeights, MetaProblem, Orthogonality,
-    TaskData,
+    DistributionKind, DistributionSet, GdLearner, Learner, MetaLossWeights, MetaProblem,
+    Orthogonality, TaskData,
 };
 use occam_meta::reference::{meta_loss, meta_step};
 use occam_ops::Activation;
@@ -21,7 +21,7 @@ fn problem(hidden: Activation) -> MetaProblem {
             hidden: Activation::Relu,
             output: Activation::Cos,
         },
-        learner: GdLearner {
+        learner: Learner::Gd(GdLearner {
             spec: MlpSpec {
                 sizes: vec![3, 5, 4, 1],
                 hidden,
@@ -30,7 +30,7 @@ fn problem(hidden: Activation) -> MetaProblem {
             steps: 12,
             lr: 0.2,
             checkpoint_every: 1,
-        },
+        }),
         weights: MetaLossWeights {
             generalisation: 10.0,
             distribution: 3.0,
@@ -45,16 +45,17 @@ fn problem(hidden: Activation) -> MetaProblem {
 fn task(p: &MetaProblem, seed: u64, minibatch: Option<usize>) -> TaskData {
     let mut rng = support::rng(seed);
     let (m, big_m) = (6, 9);
-    let batches = (0..p.learner.steps)
+    let batches = (0..p.inner_steps())
         .map(|_| match minibatch {
             None => (0..m).collect(),
             Some(n) => (0..n).map(|_| rng.random_range(0..m)).collect(),
         })
         .collect();
     TaskData {
+        features: Vec::new(),
         x_tr: support::uniform(&mut rng, m * 3, -1.0, 1.0),
         x_te: support::uniform(&mut rng, big_m * 3, -1.0, 1.0),
-        w0: p.learner.spec.init_pytorch(&mut rng),
+        w0: p.gd().unwrap().spec.init_pytorch(&mut rng),
         batches,
         u: support::uniform(&mut rng, 11, -1.0, 1.0),
     }
@@ -69,7 +70,7 @@ fn check(hidden: Activation, minibatch: Option<usize>, seed: u64) {
         x: support::uniform(&mut rng, 7 * 3, -1.0, 1.0),
         earlier: vec![support::uniform(&mut rng, 7, -1.0, 1.0)],
     };
-    let grad = meta_step(&p, &theta, &tasks, &orth);
+    let grad = meta_step(&p, &theta, &tasks, &orth).unwrap();
     assert!(grad.terms.generalisation > 0.0 && grad.terms.distribution > 0.0);
     assert!(grad.terms.std_reward < 0.0 && grad.terms.orthogonality > 0.0);
     let h = 1e-6;
@@ -77,8 +78,8 @@ fn check(hidden: Activation, minibatch: Option<usize>, seed: u64) {
         let u = support::uniform(&mut rng, theta.len(), -1.0, 1.0);
         let shifted =
             |s: f64| -> Vec<f64> { theta.iter().zip(&u).map(|(t, d)| t + s * d).collect() };
-        let fd = (meta_loss(&p, &shifted(h), &tasks, &orth).total()
-            - meta_loss(&p, &shifted(-h), &tasks, &orth).total())
+        let fd = (meta_loss(&p, &shifted(h), &tasks, &orth).unwrap().total()
+            - meta_loss(&p, &shifted(-h), &tasks, &orth).unwrap().total())
             / (2.0 * h);
         let analytic: f64 = grad.theta_bar.iter().zip(&u).map(|(a, b)| a * b).sum();
         let rel = (fd - analytic).abs() / fd.abs().max(analytic.abs());
@@ -107,4 +108,49 @@ fn reference_meta_gradient_matches_finite_differences_tanh_minibatch_with_replac
 #[test]
 fn reference_meta_gradient_matches_finite_differences_relu_minibatch_with_replacement() {
     check(Activation::Relu, Some(4), 40);
+}
+
+#[test]
+fn reference_closed_form_meta_gradient_matches_finite_differences() {
+    use occam_meta::problem::{FeatureMap, RidgeLearner};
+    for map in [
+        FeatureMap::Linear { bias: true },
+        FeatureMap::RandomRelu {
+            features: 15,
+            bias: false,
+            resample: false,
+        },
+    ] {
+        let mut p = problem(Activation::Tanh);
+        p.learner = Learner::Ridge(RidgeLearner {
+            features: map,
+            lambda: 1e-2,
+        });
+        let mut rng = support::rng(70);
+        let theta = p.meta.init_pytorch(&mut rng);
+        let j = support::uniform(&mut rng, map.random_values(3), -1.5, 1.5);
+        let tasks: Vec<TaskData> = (0..2)
+            .map(|_| TaskData {
+                x_tr: support::uniform(&mut rng, 8 * 3, -1.0, 1.0),
+                x_te: support::uniform(&mut rng, 11 * 3, -1.0, 1.0),
+                w0: Vec::new(),
+                batches: Vec::new(),
+                u: support::uniform(&mut rng, 9, -1.0, 1.0),
+                features: j.clone(),
+            })
+            .collect();
+        let orth = Orthogonality::default();
+        let grad = meta_step(&p, &theta, &tasks, &orth).unwrap();
+        let u = support::uniform(&mut rng, theta.len(), -1.0, 1.0);
+        let at = |s: f64| -> Vec<f64> { theta.iter().zip(&u).map(|(t, d)| t + s * d).collect() };
+        let h = 1e-6;
+        let fd = (meta_loss(&p, &at(h), &tasks, &orth).unwrap().total()
+            - meta_loss(&p, &at(-h), &tasks, &orth).unwrap().total())
+            / (2.0 * h);
+        let analytic: f64 = grad.theta_bar.iter().zip(&u).map(|(a, b)| a * b).sum();
+        assert!(
+            (fd - analytic).abs() < 1e-6 * fd.abs().max(analytic.abs()),
+            "{map:?}: {analytic} vs {fd}"
+        );
+    }
 }

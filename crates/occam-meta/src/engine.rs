@@ -6,12 +6,14 @@
 
 use crate::gpu_mlp::GpuMlp;
 use crate::problem::{
-    DistributionKind, DistributionSet, LossTerms, MetaProblem, Orthogonality, TaskData,
+    DistributionKind, DistributionSet, FeatureMap, GdLearner, Learner, LossTerms, MetaProblem,
+    Orthogonality, RidgeLearner, TaskData,
 };
 use occam_gpu::{Gpu, GpuTensor};
 use occam_ops::{
-    EnergyGpu, GatherGpu, MseGpu, MseShape, OpError, OptimizerGpu, OptimizerKind, OrthogonalityGpu,
-    Result, SinkhornGpu, StdRewardGpu, StepCursor,
+    ActivationGpu, DenseGpu, DenseShape, EnergyGpu, GatherGpu, MseGpu, MseShape, OpError,
+    OptimizerGpu, OptimizerKind, OrthogonalityGpu, Result, RidgeGpu, RidgeShape, SinkhornGpu,
+    StdRewardGpu, StepCursor,
 };
 
 /// The distribution term's kernels.
@@ -153,8 +155,119 @@ pub struct GpuMetaEngine {
     meta_step_count: u64,
     /// The series' orthogonality term, when it has earlier functions.
     orth: Option<OrthState>,
-    /// The unrolled gradient-descent learner.
-    gd: GdState,
+    /// The learner's own state.
+    learner: LearnerState,
+}
+
+/// The learner's GPU state.
+enum LearnerState {
+    Gd(Box<GdState>),
+    Ridge(Box<RidgeState>),
+}
+
+/// GPU state of a closed-form learner: ridge regression on features
+/// Φ = σ([x, 1] Wᵀ), the feature map as a dense layer with per-task weights.
+struct RidgeState {
+    map: FeatureMap,
+    /// Feature-map weights per task, [tasks, K × (d + 1)].
+    weights: GpuTensor,
+    dense_tr: DenseGpu,
+    dense_te: DenseGpu,
+    act_tr: ActivationGpu,
+    act_te: ActivationGpu,
+    pre_tr: GpuTensor,
+    pre_te: GpuTensor,
+    phi_tr: GpuTensor,
+    phi_te: GpuTensor,
+    ridge: RidgeGpu,
+    /// Test predictions ŷ.
+    y_te: GpuTensor,
+}
+
+impl RidgeState {
+    fn new(gpu: &Gpu, learner: &RidgeLearner, sizes: StepSizes, d: usize) -> Result<RidgeState> {
+        let StepSizes {
+            tasks,
+            train: m,
+            test: big_m,
+            ..
+        } = sizes;
+        let k = learner.features.count(d);
+        let dense = |rows: usize| {
+            DenseGpu::new(
+                gpu,
+                DenseShape {
+                    batch: tasks,
+                    rows,
+                    d_in: d,
+                    d_out: k,
+                },
+                false,
+            )
+        };
+        let act = learner.features.activation();
+        Ok(RidgeState {
+            map: learner.features,
+            weights: gpu.zeros("feature weights", tasks * k * (d + 1))?,
+            dense_tr: dense(m)?,
+            dense_te: dense(big_m)?,
+            act_tr: ActivationGpu::new(gpu, act, tasks * m * k)?,
+            act_te: ActivationGpu::new(gpu, act, tasks * big_m * k)?,
+            pre_tr: gpu.zeros("features before activation, train", tasks * m * k)?,
+            pre_te: gpu.zeros("features before activation, test", tasks * big_m * k)?,
+            phi_tr: gpu.zeros("phi_tr", tasks * m * k)?,
+            phi_te: gpu.zeros("phi_te", tasks * big_m * k)?,
+            ridge: RidgeGpu::new(
+                gpu,
+                RidgeShape {
+                    tasks,
+                    train: m,
+                    test: big_m,
+                    features: k,
+                    lambda: learner.lambda,
+                },
+            )?,
+            y_te: gpu.zeros("ridge predictions", tasks * big_m)?,
+        })
+    }
+
+    fn load(&self, gpu: &Gpu, tasks: &[TaskData], d: usize) -> Result<()> {
+        let need = self.map.random_values(d);
+        let mut w = Vec::new();
+        for (b, t) in tasks.iter().enumerate() {
+            if t.features.len() != need {
+                return Err(unsupported(format!(
+                    "task {b} has {} random-feature values, the feature map needs {need}",
+                    t.features.len()
+                )));
+            }
+            w.extend(
+                self.map
+                    .dense_weights(d, &t.features)
+                    .into_iter()
+                    .map(|v| v as f32),
+            );
+        }
+        Ok(gpu.write(&self.weights, &w)?)
+    }
+
+    /// Features of both point sets, the fit, and the test predictions ŷ.
+    fn record_fit(
+        &self,
+        enc: &mut occam_gpu::Encoder<'_>,
+        x_tr: &GpuTensor,
+        x_te: &GpuTensor,
+        z_tr: &GpuTensor,
+    ) -> Result<()> {
+        self.dense_tr
+            .forward(enc, x_tr, &self.weights, &self.pre_tr)?;
+        self.act_tr.forward(enc, &self.pre_tr, &self.phi_tr)?;
+        self.dense_te
+            .forward(enc, x_te, &self.weights, &self.pre_te)?;
+        self.act_te.forward(enc, &self.pre_te, &self.phi_te)?;
+        self.ridge
+            .forward(enc, &self.phi_tr, z_tr, &self.phi_te, &self.y_te)
+    }
 }
 
 /// GPU state of a learner trained by unrolled gradient descent.
@@ -182,6 +295,253 @@ struct GdState {
     g_bar: GpuTensor,
     g_bar_dot: GpuTensor,
     scratch_batch: GpuTensor,
+}
+
+impl GdState {
+    fn new(gpu: &Gpu, learner: &GdLearner, sizes: StepSizes, d: usize) -> Result<GdState> {
+        let StepSizes {
+            tasks,
+            train: m,
+            test: big_m,
+            batch: n,
+            ..
+        } = sizes;
+        let spec = &learner.spec;
+        if spec.d_in() != d || spec.d_out() != 1 {
+            return Err(unsupported(format!(
+                "the learner {:?} must take the meta-learner's {d} inputs and have one output",
+                spec.sizes
+            )));
+        }
+        let depth = spec.depth();
+        if learner.checkpoint_every == 0 {
+            return Err(unsupported("checkpoint_every must be at least 1".into()));
+        }
+        let k = learner.checkpoint_every.min(learner.steps.max(1));
+        let checkpoints = learner.steps.div_ceil(k).max(1);
+        let per_layer = |label: &str, f: &dyn Fn(usize) -> usize| -> Result<Vec<GpuTensor>> {
+            (0..depth)
+                .map(|l| Ok(gpu.zeros(&format!("{label} {l}"), f(l))?))
+                .collect()
+        };
+        let block = |l: usize| tasks * spec.block_len(l);
+        Ok(GdState {
+            train_net: GpuMlp::new(gpu, spec, tasks, n, "learner")?,
+            test_net: GpuMlp::new(gpu, spec, tasks, big_m, "learner test")?,
+            inner_sgd: (0..depth)
+                .map(|l| OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: learner.lr }, block(l)))
+                .collect::<Result<_>>()?,
+            xb: gpu.zeros("x_batch", tasks * n * d)?,
+            zb: gpu.zeros("z_batch", tasks * n)?,
+            w: per_layer("w", &block)?,
+            grad: per_layer("grad", &block)?,
+            history: per_layer("w checkpoints", &|l| checkpoints * block(l))?,
+            segment: per_layer("w segment", &|l| if k > 1 { k * block(l) } else { 0 })?,
+            v: per_layer("v", &block)?,
+            hv: per_layer("hv", &block)?,
+            idx: gpu.zeros("batch indices", learner.steps * tasks * n)?,
+            cursor: StepCursor::new(gpu, learner.steps.max(1))?,
+            gather_x: GatherGpu::new(gpu, tasks, n, m, d, 0.0)?,
+            gather_z: GatherGpu::new(gpu, tasks, n, m, 1, learner.lr)?,
+            mse_inner: MseGpu::new(
+                gpu,
+                MseShape {
+                    batch: tasks,
+                    count: n,
+                    weight: 1.0,
+                },
+            )?,
+            zeros_tasks: gpu.zeros("zeros per task", tasks)?,
+            zeros_batch: gpu.zeros("zeros per batch row", tasks * n)?,
+            g_bar: gpu.zeros("g_bar", tasks * n)?,
+            g_bar_dot: gpu.zeros("g_bar_dot", tasks * n)?,
+            scratch_batch: gpu.zeros("z_bar scratch", tasks * n)?,
+        })
+    }
+}
+
+impl GdState {
+    /// Uploads w_0 and the minibatch indices of every inner step.
+    fn load(&self, gpu: &Gpu, tasks: &[TaskData], s: StepSizes, learner: &GdLearner) -> Result<()> {
+        let spec = &learner.spec;
+        for (b, t) in tasks.iter().enumerate() {
+            let ok = t.w0.len() == spec.n_params()
+                && t.batches.len() == learner.steps
+                && t.batches
+                    .iter()
+                    .all(|i| i.len() == s.batch && i.iter().all(|&r| r < s.train));
+            if !ok {
+                return Err(unsupported(format!(
+                    "task {b}'s learner initialisation or minibatches do not match the engine's sizes {s:?}"
+                )));
+            }
+        }
+        for l in 0..spec.depth() {
+            let (off, len) = (spec.offset(l), spec.block_len(l));
+            let w0: Vec<f32> = tasks
+                .iter()
+                .flat_map(|t| t.w0[off..off + len].iter().map(|&v| v as f32))
+                .collect();
+            gpu.write(&self.w[l], &w0)?;
+        }
+        let idx: Vec<u32> = (0..learner.steps)
+            .flat_map(|step| {
+                tasks
+                    .iter()
+                    .flat_map(move |t| t.batches[step].iter().map(|&i| i as u32))
+            })
+            .collect();
+        Ok(gpu.write_u32(&self.idx, &idx)?)
+    }
+}
+
+/// The engine's buffers a learner reads and writes.
+struct LearnerIo<'a> {
+    x_tr: &'a GpuTensor,
+    x_te: &'a GpuTensor,
+    z_tr: &'a GpuTensor,
+    /// ∂L/∂z_tr, accumulated.
+    z_tr_bar: &'a GpuTensor,
+    ones: &'a GpuTensor,
+    /// ∂L/∂ŷ, the cotangent of the test predictions.
+    test_g_bar: &'a GpuTensor,
+}
+
+impl GdState {
+    fn checkpoint_every(learner: &GdLearner) -> usize {
+        learner.checkpoint_every.min(learner.steps.max(1))
+    }
+
+    /// T unrolled steps of gradient descent from w_0, keeping w_t at the checkpoints.
+    fn record_unroll(
+        &self,
+        enc: &mut occam_gpu::Encoder<'_>,
+        io: &LearnerIo<'_>,
+        learner: &GdLearner,
+    ) -> Result<()> {
+        let k = Self::checkpoint_every(learner);
+        for (w, h) in self.w.iter().zip(&self.history) {
+            enc.copy(w, 0, h, 0, w.len())?;
+        }
+        for t in 0..learner.steps {
+            self.cursor.set(enc, t)?;
+            self.inner_gradient(enc, io)?;
+            for ((w, g), (sgd, h)) in self
+                .w
+                .iter()
+                .zip(&self.grad)
+                .zip(self.inner_sgd.iter().zip(&self.history))
+            {
+                sgd.step(enc, w, g)?;
+                if (t + 1) % k == 0 && t + 1 < learner.steps {
+                    enc.copy(w, 0, h, (t + 1) / k * w.len(), w.len())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The predictions g_{w_T}(x_te) (for the meta-loss).
+    fn record_test<'s>(
+        &'s self,
+        enc: &mut occam_gpu::Encoder<'_>,
+        io: &LearnerIo<'_>,
+    ) -> Result<&'s GpuTensor> {
+        self.test_net.forward(enc, &self.w, io.x_te)?;
+        Ok(self.test_net.output())
+    }
+
+    /// The reverse sweep: w̄_T from ŷ̄ (into v), then z̄_tr += η ḡ̇ on each
+    /// step's batch and v ← v − η H_t v, segment by segment between
+    /// checkpoints, recomputing each segment's w_t first when k > 1.
+    fn record_adjoint(
+        &self,
+        enc: &mut occam_gpu::Encoder<'_>,
+        io: &LearnerIo<'_>,
+        learner: &GdLearner,
+    ) -> Result<()> {
+        self.test_net
+            .backward(enc, &self.w, io.x_te, io.test_g_bar, &self.v)?;
+        let k = Self::checkpoint_every(learner);
+        for c in (0..learner.steps.div_ceil(k)).rev() {
+            let (start, end) = (c * k, ((c + 1) * k).min(learner.steps));
+            for (w, h) in self.w.iter().zip(&self.history) {
+                enc.copy(h, c * w.len(), w, 0, w.len())?;
+            }
+            if k > 1 {
+                for t in start..end {
+                    for (w, seg) in self.w.iter().zip(&self.segment) {
+                        enc.copy(w, 0, seg, (t - start) * w.len(), w.len())?;
+                    }
+                    if t + 1 < end {
+                        self.cursor.set(enc, t)?;
+                        self.inner_gradient(enc, io)?;
+                        for ((w, g), sgd) in self.w.iter().zip(&self.grad).zip(&self.inner_sgd) {
+                            sgd.step(enc, w, g)?;
+                        }
+                    }
+                }
+            }
+            for t in (start..end).rev() {
+                self.cursor.set(enc, t)?;
+                if k > 1 {
+                    for (w, seg) in self.w.iter().zip(&self.segment) {
+                        enc.copy(seg, (t - start) * w.len(), w, 0, w.len())?;
+                    }
+                }
+                self.adjoint_step(enc, io)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One step of the reverse sweep at the current w = w_t (cursor at t).
+    fn adjoint_step(&self, enc: &mut occam_gpu::Encoder<'_>, io: &LearnerIo<'_>) -> Result<()> {
+        self.inner_gradient(enc, io)?;
+        self.train_net
+            .tangent_forward(enc, &self.w, &self.xb, &self.v)?;
+        self.mse_inner.tangent_backward(
+            enc,
+            self.train_net.output(),
+            &self.zb,
+            io.ones,
+            self.train_net.output_tangent(),
+            &self.zeros_batch,
+            &self.zeros_tasks,
+            &self.g_bar_dot,
+            &self.scratch_batch,
+        )?;
+        self.train_net.tangent_backward(
+            enc,
+            &self.w,
+            &self.xb,
+            &self.g_bar,
+            &self.v,
+            &self.g_bar_dot,
+            &self.hv,
+        )?;
+        self.gather_z
+            .backward(enc, &self.cursor, &self.idx, &self.g_bar_dot, io.z_tr_bar)?;
+        for (v, (hv, sgd)) in self.v.iter().zip(self.hv.iter().zip(&self.inner_sgd)) {
+            sgd.step(enc, v, hv)?;
+        }
+        Ok(())
+    }
+
+    /// Gathers step t's batch and records ∇_w L_t at the current w into `grad`
+    /// (leaving the forward and backward scratch for the tangent passes).
+    fn inner_gradient(&self, enc: &mut occam_gpu::Encoder<'_>, io: &LearnerIo<'_>) -> Result<()> {
+        self.gather_x
+            .forward(enc, &self.cursor, &self.idx, io.x_tr, &self.xb)?;
+        self.gather_z
+            .forward(enc, &self.cursor, &self.idx, io.z_tr, &self.zb)?;
+        self.train_net.forward(enc, &self.w, &self.xb)?;
+        let g = self.train_net.output();
+        self.mse_inner
+            .backward(enc, g, &self.zb, io.ones, &self.g_bar, &self.scratch_batch)?;
+        self.train_net
+            .backward(enc, &self.w, &self.xb, &self.g_bar, &self.grad)
+    }
 }
 
 /// GPU state of the orthogonality term.
@@ -217,17 +577,15 @@ impl GpuMetaEngine {
             tasks,
             train: m,
             test: big_m,
-            batch: n,
             samples,
+            ..
         } = sizes;
         let meta_spec = &problem.meta;
-        let learner = &problem.learner;
-        let spec = &learner.spec;
         let d = meta_spec.d_in();
-        if spec.d_in() != d || meta_spec.d_out() != 1 || spec.d_out() != 1 {
+        if meta_spec.d_out() != 1 {
             return Err(unsupported(format!(
-                "meta-learner {:?} and learner {:?} must share the input width and have one output",
-                meta_spec.sizes, spec.sizes
+                "the meta-learner {:?} must have one output",
+                meta_spec.sizes
             )));
         }
         let k_orth = if w.orthogonality != 0.0 && !orth.earlier.is_empty() {
@@ -243,18 +601,6 @@ impl GpuMetaEngine {
         let rows = tasks * (m + big_m) + k_orth;
         let all = problem.distribution_on == DistributionSet::All;
         let n_s = if all { m + big_m } else { big_m };
-        let depth = spec.depth();
-        if learner.checkpoint_every == 0 {
-            return Err(unsupported("checkpoint_every must be at least 1".into()));
-        }
-        let k = learner.checkpoint_every.min(learner.steps.max(1));
-        let checkpoints = learner.steps.div_ceil(k).max(1);
-        let per_layer = |label: &str, f: &dyn Fn(usize) -> usize| -> Result<Vec<GpuTensor>> {
-            (0..depth)
-                .map(|l| Ok(gpu.zeros(&format!("{label} {l}"), f(l))?))
-                .collect()
-        };
-        let block = |l: usize| tasks * spec.block_len(l);
         let theta_layers: Vec<GpuTensor> = (0..meta_spec.depth())
             .map(|l| {
                 let off = meta_spec.offset(l);
@@ -265,37 +611,9 @@ impl GpuMetaEngine {
                 Ok(gpu.upload(&format!("theta {l}"), &vals)?)
             })
             .collect::<Result<_>>()?;
-        let gd = GdState {
-            train_net: GpuMlp::new(gpu, spec, tasks, n, "learner")?,
-            test_net: GpuMlp::new(gpu, spec, tasks, big_m, "learner test")?,
-            inner_sgd: (0..depth)
-                .map(|l| OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: learner.lr }, block(l)))
-                .collect::<Result<_>>()?,
-            xb: gpu.zeros("x_batch", tasks * n * d)?,
-            zb: gpu.zeros("z_batch", tasks * n)?,
-            w: per_layer("w", &block)?,
-            grad: per_layer("grad", &block)?,
-            history: per_layer("w checkpoints", &|l| checkpoints * block(l))?,
-            segment: per_layer("w segment", &|l| if k > 1 { k * block(l) } else { 0 })?,
-            v: per_layer("v", &block)?,
-            hv: per_layer("hv", &block)?,
-            idx: gpu.zeros("batch indices", learner.steps * tasks * n)?,
-            cursor: StepCursor::new(gpu, learner.steps.max(1))?,
-            gather_x: GatherGpu::new(gpu, tasks, n, m, d, 0.0)?,
-            gather_z: GatherGpu::new(gpu, tasks, n, m, 1, learner.lr)?,
-            mse_inner: MseGpu::new(
-                gpu,
-                MseShape {
-                    batch: tasks,
-                    count: n,
-                    weight: 1.0,
-                },
-            )?,
-            zeros_tasks: gpu.zeros("zeros per task", tasks)?,
-            zeros_batch: gpu.zeros("zeros per batch row", tasks * n)?,
-            g_bar: gpu.zeros("g_bar", tasks * n)?,
-            g_bar_dot: gpu.zeros("g_bar_dot", tasks * n)?,
-            scratch_batch: gpu.zeros("z_bar scratch", tasks * n)?,
+        let learner = match &problem.learner {
+            Learner::Gd(g) => LearnerState::Gd(Box::new(GdState::new(gpu, g, sizes, d)?)),
+            Learner::Ridge(r) => LearnerState::Ridge(Box::new(RidgeState::new(gpu, r, sizes, d)?)),
         };
         let engine = GpuMetaEngine {
             meta: GpuMlp::new(gpu, meta_spec, 1, rows, "meta")?,
@@ -367,7 +685,7 @@ impl GpuMetaEngine {
             } else {
                 None
             },
-            gd,
+            learner,
         };
         Ok(engine)
     }
@@ -375,39 +693,28 @@ impl GpuMetaEngine {
     /// Uploads one meta-step's random data (one [`TaskData`] per task).
     pub fn load(&self, gpu: &Gpu, tasks: &[TaskData]) -> Result<()> {
         let s = self.sizes;
-        let spec = &self.problem.learner.spec;
-        let d = spec.d_in();
-        let bad = |what: String| Err(unsupported(what));
+        let d = self.problem.meta.d_in();
         if tasks.len() != s.tasks {
-            return bad(format!(
+            return Err(unsupported(format!(
                 "{} tasks given, the engine was built for {}",
                 tasks.len(),
                 s.tasks
-            ));
+            )));
         }
-        let f32s = |v: &mut dyn Iterator<Item = f64>| -> Vec<f32> { v.map(|a| a as f32).collect() };
         for (b, t) in tasks.iter().enumerate() {
-            let ok = t.x_tr.len() == s.train * d
-                && t.x_te.len() == s.test * d
-                && t.u.len() == s.samples
-                && t.w0.len() == spec.n_params()
-                && t.batches.len() == self.problem.learner.steps
-                && t.batches
-                    .iter()
-                    .all(|i| i.len() == s.batch && i.iter().all(|&r| r < s.train));
-            if !ok {
-                return bad(format!(
+            if t.x_tr.len() != s.train * d || t.x_te.len() != s.test * d || t.u.len() != s.samples {
+                return Err(unsupported(format!(
                     "task {b}'s data does not match the engine's sizes {s:?}"
-                ));
+                )));
             }
         }
-        let x_all = f32s(
+        let f32s = |v: &mut dyn Iterator<Item = f64>| -> Vec<f32> { v.map(|a| a as f32).collect() };
+        let mut x_all = f32s(
             &mut tasks
                 .iter()
                 .flat_map(|t| t.x_tr.iter().copied())
                 .chain(tasks.iter().flat_map(|t| t.x_te.iter().copied())),
         );
-        let mut x_all = x_all;
         if let Some(o) = &self.orth {
             x_all.extend_from_slice(&o.x);
         }
@@ -424,26 +731,13 @@ impl GpuMetaEngine {
             &self.u,
             &f32s(&mut tasks.iter().flat_map(|t| t.u.iter().copied())),
         )?;
-        for l in 0..spec.depth() {
-            let (off, len) = (spec.offset(l), spec.block_len(l));
-            gpu.write(
-                &self.gd.w[l],
-                &f32s(
-                    &mut tasks
-                        .iter()
-                        .flat_map(|t| t.w0[off..off + len].iter().copied()),
-                ),
-            )?;
+        match (&self.learner, &self.problem.learner) {
+            (LearnerState::Gd(gd), Learner::Gd(learner)) => gd.load(gpu, tasks, s, learner),
+            (LearnerState::Ridge(r), _) => r.load(gpu, tasks, d),
+            (LearnerState::Gd(_), Learner::Ridge(_)) => {
+                unreachable!("the state is built from the problem")
+            }
         }
-        let idx: Vec<u32> = (0..self.problem.learner.steps)
-            .flat_map(|step| {
-                tasks
-                    .iter()
-                    .flat_map(move |t| t.batches[step].iter().map(|&i| i as u32))
-            })
-            .collect();
-        gpu.write_u32(&self.gd.idx, &idx)?;
-        Ok(())
     }
 
     /// Records and submits one meta-step on the loaded data: the meta-loss and
@@ -487,12 +781,21 @@ impl GpuMetaEngine {
         }
     }
 
+    fn io(&self) -> LearnerIo<'_> {
+        LearnerIo {
+            x_tr: &self.x_tr,
+            x_te: &self.x_te,
+            z_tr: &self.z_tr,
+            z_tr_bar: &self.z_tr_bar,
+            ones: &self.ones,
+            test_g_bar: &self.test_g_bar,
+        }
+    }
+
     fn record(&self, enc: &mut occam_gpu::Encoder<'_>, phase: Phase, update: bool) -> Result<()> {
         let s = self.sizes;
-        let learner = &self.problem.learner;
-        let depth = learner.spec.depth();
         let (m, big_m, tasks) = (s.train, s.test, s.tasks);
-        let k = self.checkpoint_every();
+        let io = self.io();
         match phase {
             Phase::Labels => {
                 // Labels z = f_θ(X) for every task's training and test points.
@@ -504,34 +807,23 @@ impl GpuMetaEngine {
                     enc.copy(z, tasks * (m + big_m), &o.z, 0, o.z.len())?;
                 }
                 enc.clear(&self.z_tr_bar);
-                for l in 0..depth {
-                    enc.copy(&self.gd.w[l], 0, &self.gd.history[l], 0, self.gd.w[l].len())?;
-                }
             }
-            Phase::Unroll => {
-                // T unrolled steps of gradient descent, keeping w_t at the checkpoints.
-                for t in 0..learner.steps {
-                    self.gd.cursor.set(enc, t)?;
-                    self.inner_gradient(enc)?;
-                    for l in 0..depth {
-                        self.gd.inner_sgd[l].step(enc, &self.gd.w[l], &self.gd.grad[l])?;
-                        if (t + 1) % k == 0 && t + 1 < learner.steps {
-                            let len = self.gd.w[l].len();
-                            enc.copy(
-                                &self.gd.w[l],
-                                0,
-                                &self.gd.history[l],
-                                (t + 1) / k * len,
-                                len,
-                            )?;
-                        }
-                    }
+            Phase::Unroll => match (&self.learner, &self.problem.learner) {
+                (LearnerState::Gd(gd), Learner::Gd(learner)) => {
+                    gd.record_unroll(enc, &io, learner)?
                 }
-            }
+                (LearnerState::Ridge(r), _) => {
+                    r.record_fit(enc, &self.x_tr, &self.x_te, &self.z_tr)?
+                }
+                _ => unreachable!("the state is built from the problem"),
+            },
             Phase::Loss => {
-                // Meta-loss at w_T, its cotangents z̄_te and w̄_T (into v).
-                self.gd.test_net.forward(enc, &self.gd.w, &self.x_te)?;
-                let g_te = self.gd.test_net.output();
+                // The learner's test predictions, the generalisation term and its
+                // cotangents ŷ̄ (test_g_bar) and z̄_te.
+                let g_te = match &self.learner {
+                    LearnerState::Gd(gd) => gd.record_test(enc, &io)?,
+                    LearnerState::Ridge(r) => &r.y_te,
+                };
                 self.mse_test
                     .forward(enc, g_te, &self.z_te, &self.gen_loss)?;
                 self.mse_test.backward(
@@ -541,13 +833,6 @@ impl GpuMetaEngine {
                     &self.ones,
                     &self.test_g_bar,
                     &self.z_te_bar,
-                )?;
-                self.gd.test_net.backward(
-                    enc,
-                    &self.gd.w,
-                    &self.x_te,
-                    &self.test_g_bar,
-                    &self.gd.v,
                 )?;
                 // The labels the distribution term (and the std reward) see.
                 let (zs, zs_bar) = if self.problem.distribution_on == DistributionSet::All {
@@ -573,59 +858,17 @@ impl GpuMetaEngine {
                     o.op.backward(enc, &o.h, &o.z_bar)?;
                 }
             }
-            Phase::Adjoint => {
-                // Reverse sweep: z̄_tr += η ḡ̇ on each step's batch, v ← v − η H_t v,
-                // segment by segment between checkpoints, recomputing each segment's
-                // w_t from its checkpoint first when k > 1.
-                for c in (0..learner.steps.div_ceil(k)).rev() {
-                    let (start, end) = (c * k, ((c + 1) * k).min(learner.steps));
-                    for l in 0..depth {
-                        let len = self.gd.w[l].len();
-                        enc.copy(&self.gd.history[l], c * len, &self.gd.w[l], 0, len)?;
-                    }
-                    if k > 1 {
-                        for t in start..end {
-                            for l in 0..depth {
-                                let len = self.gd.w[l].len();
-                                enc.copy(
-                                    &self.gd.w[l],
-                                    0,
-                                    &self.gd.segment[l],
-                                    (t - start) * len,
-                                    len,
-                                )?;
-                            }
-                            if t + 1 < end {
-                                self.gd.cursor.set(enc, t)?;
-                                self.inner_gradient(enc)?;
-                                for l in 0..depth {
-                                    self.gd.inner_sgd[l].step(
-                                        enc,
-                                        &self.gd.w[l],
-                                        &self.gd.grad[l],
-                                    )?;
-                                }
-                            }
-                        }
-                    }
-                    for t in (start..end).rev() {
-                        self.gd.cursor.set(enc, t)?;
-                        if k > 1 {
-                            for l in 0..depth {
-                                let len = self.gd.w[l].len();
-                                enc.copy(
-                                    &self.gd.segment[l],
-                                    (t - start) * len,
-                                    &self.gd.w[l],
-                                    0,
-                                    len,
-                                )?;
-                            }
-                        }
-                        self.adjoint_step(enc)?;
-                    }
+            Phase::Adjoint => match (&self.learner, &self.problem.learner) {
+                (LearnerState::Gd(gd), Learner::Gd(learner)) => {
+                    gd.record_adjoint(enc, &io, learner)?
                 }
-            }
+                (LearnerState::Ridge(r), _) => {
+                    // z̄_tr += Φ_tr A⁻¹ Φ_teᵀ ŷ̄.
+                    r.ridge
+                        .backward(enc, &r.phi_tr, &r.phi_te, &self.test_g_bar, &self.z_tr_bar)?
+                }
+                _ => unreachable!("the state is built from the problem"),
+            },
             Phase::MetaBackward => {
                 // One backprop of the meta-learner, then the optimiser.
                 enc.copy(&self.z_tr_bar, 0, &self.z_bar_all, 0, tasks * m)?;
@@ -665,81 +908,12 @@ impl GpuMetaEngine {
         Ok(())
     }
 
-    /// One step of the reverse sweep at the current w = w_t (cursor at t).
-    fn adjoint_step(&self, enc: &mut occam_gpu::Encoder<'_>) -> Result<()> {
-        self.inner_gradient(enc)?;
-        self.gd
-            .train_net
-            .tangent_forward(enc, &self.gd.w, &self.gd.xb, &self.gd.v)?;
-        self.gd.mse_inner.tangent_backward(
-            enc,
-            self.gd.train_net.output(),
-            &self.gd.zb,
-            &self.ones,
-            self.gd.train_net.output_tangent(),
-            &self.gd.zeros_batch,
-            &self.gd.zeros_tasks,
-            &self.gd.g_bar_dot,
-            &self.gd.scratch_batch,
-        )?;
-        self.gd.train_net.tangent_backward(
-            enc,
-            &self.gd.w,
-            &self.gd.xb,
-            &self.gd.g_bar,
-            &self.gd.v,
-            &self.gd.g_bar_dot,
-            &self.gd.hv,
-        )?;
-        self.gd.gather_z.backward(
-            enc,
-            &self.gd.cursor,
-            &self.gd.idx,
-            &self.gd.g_bar_dot,
-            &self.z_tr_bar,
-        )?;
-        for (v, (hv, sgd)) in self
-            .gd
-            .v
-            .iter()
-            .zip(self.gd.hv.iter().zip(&self.gd.inner_sgd))
-        {
-            sgd.step(enc, v, hv)?;
-        }
-        Ok(())
-    }
-
-    fn checkpoint_every(&self) -> usize {
-        let steps = self.problem.learner.steps;
-        self.problem.learner.checkpoint_every.min(steps.max(1))
-    }
-
-    /// Gathers step t's batch and records ∇_w L_t at the current w into `grad`
-    /// (leaving the forward and backward scratch for the tangent passes).
-    fn inner_gradient(&self, enc: &mut occam_gpu::Encoder<'_>) -> Result<()> {
-        self.gd
-            .gather_x
-            .forward(enc, &self.gd.cursor, &self.gd.idx, &self.x_tr, &self.gd.xb)?;
-        self.gd
-            .gather_z
-            .forward(enc, &self.gd.cursor, &self.gd.idx, &self.z_tr, &self.gd.zb)?;
-        self.gd.train_net.forward(enc, &self.gd.w, &self.gd.xb)?;
-        let g = self.gd.train_net.output();
-        self.gd.mse_inner.backward(
-            enc,
-            g,
-            &self.gd.zb,
-            &self.ones,
-            &self.gd.g_bar,
-            &self.gd.scratch_batch,
-        )?;
-        self.gd
-            .train_net
-            .backward(enc, &self.gd.w, &self.gd.xb, &self.gd.g_bar, &self.gd.grad)
-    }
-
     /// Reads back the meta-loss terms of the last step (averaged over tasks).
+    /// Fails when a closed-form learner's system was singular (λ too small).
     pub fn read_terms(&self, gpu: &Gpu) -> Result<LossTerms> {
+        if let LearnerState::Ridge(r) = &self.learner {
+            r.ridge.check_status(gpu)?;
+        }
         let sum =
             |t: &GpuTensor| -> Result<f64> { Ok(gpu.read(t)?.iter().map(|&v| f64::from(v)).sum()) };
         Ok(LossTerms {

@@ -56,19 +56,142 @@ pub struct GdLearner {
     pub checkpoint_every: usize,
 }
 
+/// How a closed-form learner turns inputs into features Φ.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FeatureMap {
+    /// Φ = X: linear ridge regression.
+    Linear {
+        /// Append a constant feature (an intercept).
+        bias: bool,
+    },
+    /// Φ = relu(X J) with J ~ N(0, I) (d × K): random-feature kernel ridge.
+    RandomRelu {
+        /// K, the number of random features.
+        features: usize,
+        /// Append a constant feature (an intercept).
+        bias: bool,
+        /// Draw a fresh J every meta-step (per task); otherwise one J for the run.
+        resample: bool,
+    },
+}
+
+impl FeatureMap {
+    /// Number of features for inputs of dimension d.
+    pub fn count(&self, d: usize) -> usize {
+        match *self {
+            FeatureMap::Linear { bias } => d + usize::from(bias),
+            FeatureMap::RandomRelu { features, bias, .. } => features + usize::from(bias),
+        }
+    }
+
+    /// Values of J to draw per task (0 for linear features).
+    pub fn random_values(&self, d: usize) -> usize {
+        match *self {
+            FeatureMap::Linear { .. } => 0,
+            FeatureMap::RandomRelu { features, .. } => d * features,
+        }
+    }
+
+    /// The feature map as a dense layer [x, 1] ↦ Φ (before the activation):
+    /// a `count × (d + 1)` weight block (bias last), from J (d × K, row-major).
+    pub fn dense_weights(&self, d: usize, j: &[f64]) -> Vec<f64> {
+        let k = self.count(d);
+        let mut w = vec![0.0; k * (d + 1)];
+        let (random, bias) = match *self {
+            FeatureMap::Linear { bias } => (0, bias),
+            FeatureMap::RandomRelu { features, bias, .. } => (features, bias),
+        };
+        if random == 0 {
+            for i in 0..d {
+                w[i * (d + 1) + i] = 1.0;
+            }
+        } else {
+            for f in 0..random {
+                for i in 0..d {
+                    w[f * (d + 1) + i] = j[i * random + f];
+                }
+            }
+        }
+        if bias {
+            w[(k - 1) * (d + 1) + d] = 1.0;
+        }
+        w
+    }
+
+    /// The activation after the dense layer: relu for random features
+    /// (relu(1) = 1 keeps the constant feature), identity for linear ones.
+    pub fn activation(&self) -> occam_ops::Activation {
+        match self {
+            FeatureMap::Linear { .. } => occam_ops::Activation::Identity,
+            FeatureMap::RandomRelu { .. } => occam_ops::Activation::Relu,
+        }
+    }
+
+    /// Φ for `x` (n × d) on the CPU in f64.
+    pub fn apply(&self, x: &[f64], d: usize, j: &[f64]) -> Vec<f64> {
+        let k = self.count(d);
+        let w = self.dense_weights(d, j);
+        let act = self.activation();
+        x.chunks(d)
+            .flat_map(|row| {
+                (0..k)
+                    .map(|f| {
+                        let wr = &w[f * (d + 1)..(f + 1) * (d + 1)];
+                        act.eval(row.iter().zip(wr).map(|(a, b)| a * b).sum::<f64>() + wr[d])
+                            .0
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// A learner fitted in closed form: ridge regression on a feature map.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RidgeLearner {
+    /// The feature map.
+    pub features: FeatureMap,
+    /// Ridge λ.
+    pub lambda: f64,
+}
+
+/// The learner whose inductive bias is meta-learned.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Learner {
+    /// An MLP trained by unrolled gradient descent.
+    Gd(GdLearner),
+    /// Ridge regression on features, in closed form.
+    Ridge(RidgeLearner),
+}
+
 /// Everything fixed about a meta-learning problem.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetaProblem {
     /// The meta-learner f_θ.
     pub meta: MlpSpec,
     /// The learner.
-    pub learner: GdLearner,
+    pub learner: Learner,
     /// Meta-loss coefficients.
     pub weights: MetaLossWeights,
     /// The distribution term.
     pub distribution: DistributionKind,
     /// Which labels it applies to.
     pub distribution_on: DistributionSet,
+}
+
+impl MetaProblem {
+    /// The gradient-descent learner, if that is the learner.
+    pub fn gd(&self) -> Option<&GdLearner> {
+        match &self.learner {
+            Learner::Gd(g) => Some(g),
+            Learner::Ridge(_) => None,
+        }
+    }
+
+    /// Inner steps of the learner (0 for a closed-form one).
+    pub fn inner_steps(&self) -> usize {
+        self.gd().map_or(0, |g| g.steps)
+    }
 }
 
 /// The random draws of one task of one meta-step.
@@ -78,10 +201,13 @@ pub struct TaskData {
     pub x_tr: Vec<f64>,
     /// Test inputs, M × d.
     pub x_te: Vec<f64>,
-    /// Learner initialisation w_0.
+    /// Learner initialisation w_0 (empty for a closed-form learner).
     pub w0: Vec<f64>,
-    /// Training-row indices of each inner step (T lists).
+    /// Training-row indices of each inner step (T lists; empty for a closed-form learner).
     pub batches: Vec<Vec<usize>>,
+    /// The random feature matrix J (d × K, row-major) of a random-feature
+    /// learner; empty otherwise.
+    pub features: Vec<f64>,
     /// Samples of the target label distribution.
     pub u: Vec<f64>,
 }

@@ -6,8 +6,9 @@
 use crate::learner::{adjoint, train};
 use crate::losses::{energy_distance, orthogonality, sinkhorn_divergence, std_dev};
 use crate::problem::{
-    DistributionKind, DistributionSet, LossTerms, MetaProblem, Orthogonality, TaskData,
+    DistributionKind, DistributionSet, Learner, LossTerms, MetaProblem, Orthogonality, TaskData,
 };
+use occam_ops::{Result, RidgeCpu, RidgeShape};
 
 /// Meta-loss terms and ∂L/∂θ of one meta-step, averaged over its tasks.
 #[derive(Clone, Debug)]
@@ -18,18 +19,19 @@ pub struct MetaGradient {
     pub theta_bar: Vec<f64>,
 }
 
-/// Evaluates one meta-step at θ in f64.
+/// Evaluates one meta-step at θ in f64. Fails only when a closed-form
+/// learner's system is singular (λ too small for its features).
 pub fn meta_step(
     problem: &MetaProblem,
     theta: &[f64],
     tasks: &[TaskData],
     orth: &Orthogonality,
-) -> MetaGradient {
+) -> Result<MetaGradient> {
     let mut terms = LossTerms::default();
     let mut theta_bar = vec![0.0; theta.len()];
     let scale = 1.0 / tasks.len() as f64;
     for task in tasks {
-        let (t, g) = task_step(problem, theta, task, orth);
+        let (t, g) = task_step(problem, theta, task, orth)?;
         terms.generalisation += scale * t.generalisation;
         terms.distribution += scale * t.distribution;
         terms.std_reward += scale * t.std_reward;
@@ -38,17 +40,19 @@ pub fn meta_step(
             *a += scale * b;
         }
     }
-    MetaGradient { terms, theta_bar }
+    Ok(MetaGradient { terms, theta_bar })
 }
+
+/// Maps the cotangent of the learner's test predictions to ∂L/∂z_tr.
+type Pullback<'a> = Box<dyn Fn(&[f64]) -> Vec<f64> + 'a>;
 
 fn task_step(
     problem: &MetaProblem,
     theta: &[f64],
     task: &TaskData,
     orth: &Orthogonality,
-) -> (LossTerms, Vec<f64>) {
+) -> Result<(LossTerms, Vec<f64>)> {
     let d = problem.meta.d_in();
-    let learner = &problem.learner;
     let w = &problem.weights;
     let m = task.x_tr.len() / d;
     let big_m = task.x_te.len() / d;
@@ -61,18 +65,54 @@ fn task_step(
     let (z_tr, z_te, z_orth) = (&z[..m], &z[m..m + big_m], &z[m + big_m..]);
     let mut z_bar = vec![0.0; z.len()];
 
-    // Learner training and its test error.
-    let ws = train(
-        &learner.spec,
-        &task.w0,
-        &task.x_tr,
-        z_tr,
-        &task.batches,
-        learner.lr,
-    );
-    let w_final = ws.last().unwrap();
-    let test_trace = learner.spec.forward(w_final, &task.x_te);
-    let g_te = test_trace.a.last().unwrap();
+    // The learner's test predictions g_te, and a closure that turns their
+    // cotangent ḡ into ∂L/∂z_tr.
+    let (g_te, pullback): (Vec<f64>, Pullback<'_>) = match &problem.learner {
+        Learner::Gd(learner) => {
+            let ws = train(
+                &learner.spec,
+                &task.w0,
+                &task.x_tr,
+                z_tr,
+                &task.batches,
+                learner.lr,
+            );
+            let w_final = ws.last().unwrap().clone();
+            let test_trace = learner.spec.forward(&w_final, &task.x_te);
+            let g_te = test_trace.a.last().unwrap().clone();
+            let z_tr = z_tr.to_vec();
+            let pullback = move |g_bar: &[f64]| {
+                let (w_bar_final, _, _) = learner.spec.backward(&w_final, &test_trace, g_bar);
+                adjoint(
+                    &learner.spec,
+                    &ws,
+                    &task.x_tr,
+                    &z_tr,
+                    &task.batches,
+                    learner.lr,
+                    &w_bar_final,
+                )
+                .0
+            };
+            (g_te, Box::new(pullback))
+        }
+        Learner::Ridge(ridge) => {
+            let phi_tr = ridge.features.apply(&task.x_tr, d, &task.features);
+            let phi_te = ridge.features.apply(&task.x_te, d, &task.features);
+            let shape = RidgeShape {
+                tasks: 1,
+                train: m,
+                test: big_m,
+                features: ridge.features.count(d),
+                lambda: ridge.lambda,
+            };
+            let op = RidgeCpu { shape };
+            let sol = op.forward(&phi_tr, z_tr, &phi_te)?;
+            let g_te = sol[0].y.clone();
+            let pullback = move |g_bar: &[f64]| op.backward(&phi_tr, &phi_te, &sol, g_bar);
+            (g_te, Box::new(pullback))
+        }
+    };
     let mse: f64 = g_te
         .iter()
         .zip(z_te)
@@ -91,17 +131,7 @@ fn task_step(
     for (i, gb) in g_bar.iter().enumerate() {
         z_bar[m + i] -= gb;
     }
-    let (w_bar_final, _, _) = learner.spec.backward(w_final, &test_trace, &g_bar);
-    let (z_tr_bar, _) = adjoint(
-        &learner.spec,
-        &ws,
-        &task.x_tr,
-        z_tr,
-        &task.batches,
-        learner.lr,
-        &w_bar_final,
-    );
-    for (a, b) in z_bar[..m].iter_mut().zip(&z_tr_bar) {
+    for (a, b) in z_bar[..m].iter_mut().zip(pullback(&g_bar)) {
         *a += b;
     }
 
@@ -139,7 +169,7 @@ fn task_step(
     }
 
     let (theta_bar, _, _) = problem.meta.backward(theta, &meta_trace, &z_bar);
-    (terms, theta_bar)
+    Ok((terms, theta_bar))
 }
 
 /// The meta-loss alone (no gradient), for finite differences.
@@ -148,6 +178,6 @@ pub fn meta_loss(
     theta: &[f64],
     tasks: &[TaskData],
     orth: &Orthogonality,
-) -> LossTerms {
-    meta_step(problem, theta, tasks, orth).terms
+) -> Result<LossTerms> {
+    Ok(meta_step(problem, theta, tasks, orth)?.terms)
 }

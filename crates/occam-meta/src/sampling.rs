@@ -77,6 +77,8 @@ pub enum Purpose {
     Evaluation = 4,
     /// The fixed point set of an orthogonal series.
     Orthogonality = 5,
+    /// A run's fixed random features.
+    Features = 6,
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -144,10 +146,41 @@ pub struct TaskSampler {
     pub samples: usize,
     /// Minibatch rule.
     pub batching: Batching,
-    /// Inner steps.
+    /// Inner steps (0 for a closed-form learner).
     pub steps: usize,
-    /// The learner, for its initialisation.
-    pub learner: MlpSpec,
+    /// The gradient-descent learner's architecture, for w_0 (None for a
+    /// closed-form learner).
+    pub learner: Option<MlpSpec>,
+    /// The random feature matrix J of a random-feature learner.
+    pub features: FeatureDraw,
+}
+
+/// Where a task's random feature matrix J comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FeatureDraw {
+    /// The learner has no random features.
+    None,
+    /// One J for the whole run (drawn once from the run's seed).
+    Fixed(Vec<f64>),
+    /// A fresh J ~ N(0, I) with this many values for every task of every meta-step.
+    Resample(usize),
+}
+
+impl FeatureDraw {
+    /// The run's fixed J: `values` standard normal draws from its own stream.
+    pub fn fixed(seed: u64, values: usize) -> FeatureDraw {
+        let mut rng = stream(seed, Purpose::Features, 0);
+        FeatureDraw::Fixed(standard_normal(&mut rng, values))
+    }
+}
+
+fn standard_normal(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|_| {
+            let v: f64 = StandardNormal.sample(rng);
+            f64::from(v as f32)
+        })
+        .collect()
 }
 
 impl TaskSampler {
@@ -160,16 +193,25 @@ impl TaskSampler {
         let u = r((0..self.samples)
             .map(|_| rng.random_range(-1.0..1.0))
             .collect());
-        let w0 = r(self.learner.init_pytorch(rng));
+        let w0 = self
+            .learner
+            .as_ref()
+            .map_or(Vec::new(), |spec| r(spec.init_pytorch(rng)));
         let batches = (0..self.steps)
             .map(|_| self.batching.draw(rng, self.train))
             .collect();
+        let features = match &self.features {
+            FeatureDraw::None => Vec::new(),
+            FeatureDraw::Fixed(j) => j.clone(),
+            FeatureDraw::Resample(values) => standard_normal(rng, *values),
+        };
         TaskData {
             x_tr,
             x_te,
             w0,
             batches,
             u,
+            features,
         }
     }
 

@@ -6,9 +6,10 @@ use crate::cli::Failure;
 use occam_meta::engine::StepSizes;
 use occam_meta::mlp::MlpSpec;
 use occam_meta::problem::{
-    DistributionKind, DistributionSet, GdLearner, MetaLossWeights, MetaProblem,
+    DistributionKind, DistributionSet, FeatureMap, GdLearner, Learner as LearnerKind,
+    MetaLossWeights, MetaProblem, RidgeLearner,
 };
-use occam_meta::sampling::{Batching, InputDomain, Purpose, TaskSampler, stream};
+use occam_meta::sampling::{Batching, FeatureDraw, InputDomain, Purpose, TaskSampler, stream};
 use occam_ops::{Activation, OptimizerKind};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -125,34 +126,48 @@ pub struct Optimizer {
     pub lr: f64,
 }
 
-/// `[learner]`.
+/// `[learner]`. Which keys apply depends on `kind`; a key that does not
+/// apply to the kind is an error.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Learner {
-    /// `mlp_gd`: an MLP trained by unrolled gradient descent.
+    /// `mlp_gd` (an MLP trained by unrolled gradient descent), `ridge`
+    /// (linear ridge regression) or `kernel_ridge` (ridge on random ReLU features).
     pub kind: String,
-    /// Hidden layer widths.
-    pub hidden: Vec<usize>,
-    /// Hidden activation: `relu` or `tanh`.
-    pub activation: String,
-    /// Inner gradient-descent steps T.
-    pub steps: usize,
-    /// Inner learning rate η.
-    pub lr: f64,
-    /// Rows per inner step; 0 means full batch.
-    #[serde(default)]
-    pub batch: usize,
-    /// Minibatches drawn with replacement.
-    #[serde(default = "yes")]
-    pub replacement: bool,
-    /// Keep w_t only every this many inner steps and recompute the rest in
-    /// the reverse sweep (bounded memory for long unrolls); 1 keeps every w_t.
-    #[serde(default = "one")]
-    pub checkpoint_every: usize,
-}
-
-fn yes() -> bool {
-    true
+    /// mlp_gd: hidden layer widths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Vec<usize>>,
+    /// mlp_gd: hidden activation, `relu` or `tanh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<String>,
+    /// mlp_gd: inner gradient-descent steps T.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    /// mlp_gd: inner learning rate η.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// mlp_gd: rows per inner step; 0 means full batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+    /// mlp_gd: minibatches drawn with replacement (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<bool>,
+    /// mlp_gd: keep w_t only every this many inner steps and recompute the
+    /// rest in the reverse sweep (bounded memory for long unrolls); 1 keeps every w_t.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every: Option<usize>,
+    /// ridge, kernel_ridge: the ridge λ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<f64>,
+    /// ridge, kernel_ridge: add a constant feature (an intercept; default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<bool>,
+    /// kernel_ridge: K, the number of random ReLU features relu(x J), J ~ N(0, I).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<usize>,
+    /// kernel_ridge: draw a fresh J every meta-step (default: one J for the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resample_features: Option<bool>,
 }
 
 /// `[loss]`.
@@ -365,37 +380,7 @@ impl Experiment {
             }
         };
         let l = &self.learner;
-        if l.kind != "mlp_gd" {
-            return Err(bad(
-                "learner.kind",
-                format!("unknown learner {:?}; accepted: mlp_gd", l.kind),
-            ));
-        }
-        let hidden = activation("learner.activation", &l.activation)?;
-        if !matches!(hidden, Activation::Relu | Activation::Tanh) {
-            return Err(bad("learner.activation", "must be relu or tanh"));
-        }
-        let mut sizes = vec![d];
-        for (i, &h) in l.hidden.iter().enumerate() {
-            sizes.push(positive(&format!("learner.hidden[{i}]"), h)?);
-        }
-        sizes.push(1);
-        let spec = MlpSpec {
-            sizes,
-            hidden,
-            output: Activation::Identity,
-        };
-        let batching = match (l.batch, l.replacement) {
-            (0, _) => Batching::Full,
-            (b, true) => Batching::WithReplacement { size: b },
-            (b, false) if b <= train => Batching::WithoutReplacement { size: b },
-            (b, false) => {
-                return Err(bad(
-                    "learner.batch",
-                    format!("{b} rows without replacement from {train} training points"),
-                ));
-            }
-        };
+        let (learner, learner_spec, steps, batching) = resolve_learner(l, d, train)?;
         let loss = &self.loss;
         let distribution = match loss.distribution_kind.as_str() {
             "energy" => DistributionKind::Energy,
@@ -429,12 +414,7 @@ impl Experiment {
         positive("analysis.heldout_tasks", self.analysis.heldout_tasks)?;
         let problem = MetaProblem {
             meta,
-            learner: GdLearner {
-                spec: spec.clone(),
-                steps: positive("learner.steps", l.steps)?,
-                lr: finite("learner.lr", l.lr)?,
-                checkpoint_every: positive("learner.checkpoint_every", l.checkpoint_every)?,
-            },
+            learner,
             weights: MetaLossWeights {
                 generalisation: finite("loss.generalisation", loss.generalisation)?,
                 distribution: finite("loss.distribution", loss.distribution)?,
@@ -444,20 +424,156 @@ impl Experiment {
             distribution,
             distribution_on,
         };
+        let features = match &problem.learner {
+            LearnerKind::Ridge(RidgeLearner {
+                features: map @ FeatureMap::RandomRelu { resample, .. },
+                ..
+            }) => {
+                let values = map.random_values(d);
+                if *resample {
+                    FeatureDraw::Resample(values)
+                } else {
+                    FeatureDraw::fixed(self.seed, values)
+                }
+            }
+            _ => FeatureDraw::None,
+        };
         let sampler = TaskSampler {
             domain,
             train,
             test,
             samples,
             batching,
-            steps: l.steps,
-            learner: spec,
+            steps,
+            learner: learner_spec,
+            features,
         };
         Ok(Resolved {
             problem,
             sampler,
             optimizer,
         })
+    }
+}
+
+/// The learner of `[learner]`: the engine's learner, the GD learner's
+/// architecture (for its initialisation), its inner steps and minibatch rule.
+fn resolve_learner(
+    l: &Learner,
+    d: usize,
+    train: usize,
+) -> Result<(LearnerKind, Option<MlpSpec>, usize, Batching), Failure> {
+    let gd_keys = [
+        ("hidden", l.hidden.is_some()),
+        ("activation", l.activation.is_some()),
+        ("steps", l.steps.is_some()),
+        ("lr", l.lr.is_some()),
+        ("batch", l.batch.is_some()),
+        ("replacement", l.replacement.is_some()),
+        ("checkpoint_every", l.checkpoint_every.is_some()),
+    ];
+    let ridge_keys = [("lambda", l.lambda.is_some()), ("bias", l.bias.is_some())];
+    let kernel_keys = [
+        ("features", l.features.is_some()),
+        ("resample_features", l.resample_features.is_some()),
+    ];
+    let reject = |keys: &[(&str, bool)]| -> Result<(), Failure> {
+        match keys.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err(bad(
+                &format!("learner.{key}"),
+                format!("does not apply to kind = {:?}", l.kind),
+            )),
+            None => Ok(()),
+        }
+    };
+    let require = |key: &str, present: bool| -> Result<(), Failure> {
+        if present {
+            Ok(())
+        } else {
+            Err(bad(
+                &format!("learner.{key}"),
+                format!("is required for kind = {:?}", l.kind),
+            ))
+        }
+    };
+    match l.kind.as_str() {
+        "mlp_gd" => {
+            reject(&ridge_keys)?;
+            reject(&kernel_keys)?;
+            require("hidden", l.hidden.is_some())?;
+            require("activation", l.activation.is_some())?;
+            require("steps", l.steps.is_some())?;
+            require("lr", l.lr.is_some())?;
+            let hidden = activation(
+                "learner.activation",
+                l.activation.as_deref().unwrap_or_default(),
+            )?;
+            if !matches!(hidden, Activation::Relu | Activation::Tanh) {
+                return Err(bad("learner.activation", "must be relu or tanh"));
+            }
+            let mut sizes = vec![d];
+            for (i, &h) in l.hidden.iter().flatten().enumerate() {
+                sizes.push(positive(&format!("learner.hidden[{i}]"), h)?);
+            }
+            sizes.push(1);
+            let spec = MlpSpec {
+                sizes,
+                hidden,
+                output: Activation::Identity,
+            };
+            let steps = positive("learner.steps", l.steps.unwrap_or_default())?;
+            let batching = match (l.batch.unwrap_or(0), l.replacement.unwrap_or(true)) {
+                (0, _) => Batching::Full,
+                (b, true) => Batching::WithReplacement { size: b },
+                (b, false) if b <= train => Batching::WithoutReplacement { size: b },
+                (b, false) => {
+                    return Err(bad(
+                        "learner.batch",
+                        format!("{b} rows without replacement from {train} training points"),
+                    ));
+                }
+            };
+            let gd = GdLearner {
+                spec: spec.clone(),
+                steps,
+                lr: finite("learner.lr", l.lr.unwrap_or_default())?,
+                checkpoint_every: positive(
+                    "learner.checkpoint_every",
+                    l.checkpoint_every.unwrap_or(1),
+                )?,
+            };
+            Ok((LearnerKind::Gd(gd), Some(spec), steps, batching))
+        }
+        "ridge" | "kernel_ridge" => {
+            reject(&gd_keys)?;
+            require("lambda", l.lambda.is_some())?;
+            let lambda = finite("learner.lambda", l.lambda.unwrap_or_default())?;
+            if lambda < 0.0 {
+                return Err(bad("learner.lambda", "must be ≥ 0"));
+            }
+            let bias = l.bias.unwrap_or(false);
+            let features = if l.kind == "ridge" {
+                reject(&kernel_keys)?;
+                FeatureMap::Linear { bias }
+            } else {
+                require("features", l.features.is_some())?;
+                FeatureMap::RandomRelu {
+                    features: positive("learner.features", l.features.unwrap_or_default())?,
+                    bias,
+                    resample: l.resample_features.unwrap_or(false),
+                }
+            };
+            Ok((
+                LearnerKind::Ridge(RidgeLearner { features, lambda }),
+                None,
+                0,
+                Batching::Full,
+            ))
+        }
+        other => Err(bad(
+            "learner.kind",
+            format!("unknown learner {other:?}; accepted: mlp_gd, ridge, kernel_ridge"),
+        )),
     }
 }
 

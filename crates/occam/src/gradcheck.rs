@@ -9,7 +9,7 @@ use crate::config::Experiment;
 use crate::output::Output;
 use occam_gpu::Gpu;
 use occam_meta::engine::GpuMetaEngine;
-use occam_meta::problem::{DistributionKind, Orthogonality, TaskData};
+use occam_meta::problem::{DistributionKind, Learner, Orthogonality, TaskData};
 use occam_meta::reference::{meta_loss, meta_step};
 use occam_meta::sampling::{Purpose, stream};
 use occam_ops::OptimizerKind;
@@ -61,7 +61,7 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
     engine.step(gpu, false)?;
     let gpu_terms = engine.read_terms(gpu)?;
     let gpu_grad = engine.read_theta_bar(gpu)?;
-    let reference = meta_step(&r.problem, &theta, &tasks, &orth);
+    let reference = meta_step(&r.problem, &theta, &tasks, &orth)?;
 
     println!(
         "gradcheck of {} (seed {}, tasks {}) on {}",
@@ -106,7 +106,7 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
         println!(
             "  finite differences: Sinkhorn term left out (geomloss's envelope gradient is not the derivative of its unconverged value)"
         );
-        meta_step(&fd_problem, &theta, &tasks, &orth).theta_bar
+        meta_step(&fd_problem, &theta, &tasks, &orth)?.theta_bar
     } else {
         reference.theta_bar.clone()
     };
@@ -118,8 +118,8 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
             .collect();
         let at = |s: f64| -> Vec<f64> { theta.iter().zip(&u).map(|(t, d)| t + s * d).collect() };
         let h = args.step;
-        let fd = (meta_loss(&fd_problem, &at(h), &tasks, &orth).total()
-            - meta_loss(&fd_problem, &at(-h), &tasks, &orth).total())
+        let fd = (meta_loss(&fd_problem, &at(h), &tasks, &orth)?.total()
+            - meta_loss(&fd_problem, &at(-h), &tasks, &orth)?.total())
             / (2.0 * h);
         let analytic: f64 = fd_grad.iter().zip(&u).map(|(a, b)| a * b).sum();
         let rel = (fd - analytic).abs() / fd.abs().max(analytic.abs());
@@ -171,21 +171,18 @@ fn dump(
         r.sampler.test as u64,
         r.sampler.samples as u64,
     );
-    let steps = r.problem.learner.steps as u64;
-    let batch = r.sampler.batching.size(r.sampler.train) as u64;
-    let p = r.problem.learner.spec.n_params() as u64;
     let flat = |f: &dyn Fn(&TaskData) -> &Vec<f64>| -> Vec<f64> {
         tasks.iter().flat_map(|x| f(x).iter().copied()).collect()
     };
-    out.npy("x_train.npy", &[t, m, d], &flat(&|x| &x.x_tr))?;
-    out.npy("x_test.npy", &[t, big_m, d], &flat(&|x| &x.x_te))?;
-    out.npy("target_samples.npy", &[t, s], &flat(&|x| &x.u))?;
-    out.npy("learner_init.npy", &[t, p], &flat(&|x| &x.w0))?;
-    let idx: Vec<f64> = tasks
-        .iter()
-        .flat_map(|x| x.batches.iter().flatten().map(|&i| i as f64))
-        .collect();
-    out.npy("minibatch_indices.npy", &[t, steps, batch], &idx)?;
+    let mut files = serde_json::Map::new();
+    let mut npy = |name: &str, shape: Vec<u64>, data: &[f64]| -> Result<(), Failure> {
+        out.npy(name, &shape, data)?;
+        files.insert(name.to_string(), json!(shape));
+        Ok(())
+    };
+    npy("x_train.npy", vec![t, m, d], &flat(&|x| &x.x_tr))?;
+    npy("x_test.npy", vec![t, big_m, d], &flat(&|x| &x.x_te))?;
+    npy("target_samples.npy", vec![t, s], &flat(&|x| &x.u))?;
     let mut labels = Vec::new();
     for task in tasks {
         let x_all = [&task.x_tr[..], &task.x_te[..]].concat();
@@ -200,10 +197,10 @@ fn dump(
                 .copied(),
         );
     }
-    out.npy("labels.npy", &[t, m + big_m], &labels)?;
-    out.npy("theta.npy", &[theta.len() as u64], theta)?;
-    out.npy("theta_grad_gpu.npy", &[theta.len() as u64], gpu_grad)?;
-    out.npy("theta_grad_cpu.npy", &[theta.len() as u64], cpu_grad)?;
+    npy("labels.npy", vec![t, m + big_m], &labels)?;
+    npy("theta.npy", vec![theta.len() as u64], theta)?;
+    npy("theta_grad_gpu.npy", vec![theta.len() as u64], gpu_grad)?;
+    npy("theta_grad_cpu.npy", vec![theta.len() as u64], cpu_grad)?;
     let layers = |spec: &occam_meta::mlp::MlpSpec| -> Vec<serde_json::Value> {
         (0..spec.depth())
             .map(|l| {
@@ -215,6 +212,34 @@ fn dump(
             })
             .collect()
     };
+    let learner = match &r.problem.learner {
+        Learner::Gd(g) => {
+            let steps = g.steps as u64;
+            let batch = r.sampler.batching.size(r.sampler.train) as u64;
+            npy(
+                "learner_init.npy",
+                vec![t, g.spec.n_params() as u64],
+                &flat(&|x| &x.w0),
+            )?;
+            let idx: Vec<f64> = tasks
+                .iter()
+                .flat_map(|x| x.batches.iter().flatten().map(|&i| i as f64))
+                .collect();
+            npy("minibatch_indices.npy", vec![t, steps, batch], &idx)?;
+            json!({ "kind": "mlp_gd", "sizes": g.spec.sizes, "layers": layers(&g.spec), "steps": steps, "lr": g.lr })
+        }
+        Learner::Ridge(rl) => {
+            let k = rl.features.random_values(r.sampler.domain.dim()) as u64;
+            if k > 0 {
+                npy(
+                    "random_features.npy",
+                    vec![t, d, k / d],
+                    &flat(&|x| &x.features),
+                )?;
+            }
+            json!({ "kind": "ridge", "features": format!("{:?}", rl.features), "lambda": rl.lambda })
+        }
+    };
     out.json(
         "manifest.json",
         &json!({
@@ -223,15 +248,11 @@ fn dump(
             "configuration": toml::from_str::<serde_json::Value>(&exp.to_toml()).ok(),
             "parameter_layout": "each layer is a row-major [d_out, d_in + 1] block (bias in the last column); blocks are concatenated",
             "meta_learner": { "sizes": r.problem.meta.sizes, "layers": layers(&r.problem.meta) },
-            "learner": { "sizes": r.problem.learner.spec.sizes, "layers": layers(&r.problem.learner.spec), "steps": steps, "lr": r.problem.learner.lr },
+            "learner": learner,
             "labels": "f_theta on [x_train; x_test] per task",
-            "meta_loss": "a * mean_j (z_te,j - g_{w_T}(x_te,j))^2 + b * Energy(z_te, target_samples), averaged over tasks",
-            "weights": { "a": r.problem.weights.generalisation, "b": r.problem.weights.distribution },
-            "files": {
-                "x_train.npy": [t, m, d], "x_test.npy": [t, big_m, d], "target_samples.npy": [t, s],
-                "learner_init.npy": [t, p], "minibatch_indices.npy": [t, steps, batch], "labels.npy": [t, m + big_m],
-                "theta.npy": [theta.len()], "theta_grad_gpu.npy": [theta.len()], "theta_grad_cpu.npy": [theta.len()],
-            },
+            "meta_loss": "a * mean_j (z_te,j - g(x_te,j))^2 + b * D(z_S, target_samples) - s * std(z_S), averaged over tasks",
+            "weights": { "a": r.problem.weights.generalisation, "b": r.problem.weights.distribution, "s": r.problem.weights.std_reward },
+            "files": files,
         }),
     )
 }
