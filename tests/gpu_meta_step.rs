@@ -373,6 +373,14 @@ fn gpu_closed_form_meta_gradients_match_reference() {
                 std::slice::from_ref(&want.theta_bar),
             );
             assert!(err < 5e-3, "{map:?}: meta-gradient error {err:e}");
+            let rel =
+                (terms.distribution - want.terms.distribution).abs() / want.terms.distribution;
+            assert!(
+                rel < 2e-3,
+                "{map:?}: distribution {} vs {}",
+                terms.distribution,
+                want.terms.distribution
+            );
         }
     }
 }

@@ -122,10 +122,52 @@ pub fn harmonic_degree_fractions(points: &[f64], values: &[f64], lmax: usize) ->
     )
 }
 
+/// The best affine fit f ≈ c·x + c₀ on `points` (n × d): its R² (share of
+/// the variance of f it explains) and coefficients [c_1 … c_d, c₀].
+pub fn linear_fit(points: &[f64], values: &[f64], d: usize) -> Option<(f64, Vec<f64>)> {
+    let design: Vec<f64> = points
+        .chunks(d)
+        .flat_map(|p| p.iter().copied().chain([1.0]))
+        .collect();
+    let c = least_squares(&design, values, d + 1)?;
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let total: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+    let residual: f64 = design
+        .chunks(d + 1)
+        .zip(values)
+        .map(|(row, v)| (v - row.iter().zip(&c).map(|(a, b)| a * b).sum::<f64>()).powi(2))
+        .sum();
+    let r2 = if total > 0.0 {
+        1.0 - residual / total
+    } else {
+        1.0
+    };
+    Some((r2, c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sampling::{InputDomain, Purpose, stream};
+
+    #[test]
+    fn linear_fit_recovers_an_affine_function_and_scores_a_nonlinear_one_lower() {
+        let pts = InputDomain::Disk.sample(&mut stream(3, Purpose::Evaluation, 0), 2000);
+        let f: Vec<f64> = pts
+            .chunks(2)
+            .map(|p| 0.3 * p[0] - 0.7 * p[1] + 0.1)
+            .collect();
+        let (r2, c) = linear_fit(&pts, &f, 2).unwrap();
+        assert!(
+            (r2 - 1.0).abs() < 1e-12
+                && (c[0] - 0.3).abs() < 1e-9
+                && (c[1] + 0.7).abs() < 1e-9
+                && (c[2] - 0.1).abs() < 1e-9
+        );
+        let g: Vec<f64> = pts.chunks(2).map(|p| p[0] * p[1]).collect();
+        assert!(linear_fit(&pts, &g, 2).unwrap().0 < 0.05);
+    }
 
     #[test]
     fn harmonics_are_orthonormal_under_the_uniform_measure() {

@@ -152,6 +152,8 @@ pub struct GpuMetaEngine {
     u: GpuTensor,
     gen_loss: GpuTensor,
     dist_loss: GpuTensor,
+    /// DistributionSet::Separate: the term on the training labels, and its loss.
+    dist_train: Option<(DistributionOp, GpuTensor)>,
     meta_step_count: u64,
     /// The series' orthogonality term, when it has earlier functions.
     orth: Option<OrthState>,
@@ -669,6 +671,21 @@ impl GpuMetaEngine {
             u: gpu.zeros("u", tasks * samples)?,
             gen_loss: gpu.zeros("generalisation loss", tasks)?,
             dist_loss: gpu.zeros("distribution loss", tasks)?,
+            dist_train: if problem.distribution_on == DistributionSet::Separate {
+                Some((
+                    DistributionOp::new(
+                        gpu,
+                        problem.distribution,
+                        tasks,
+                        m,
+                        samples,
+                        w.distribution / tasks as f64,
+                    )?,
+                    gpu.zeros("distribution loss, training labels", tasks)?,
+                ))
+            } else {
+                None
+            },
             problem: problem.clone(),
             sizes,
             meta_step_count: 0,
@@ -847,6 +864,10 @@ impl GpuMetaEngine {
                     (&self.z_te, &self.z_te_bar)
                 };
                 self.dist.forward(enc, zs, &self.u, &self.dist_loss)?;
+                if let Some((op, loss)) = &self.dist_train {
+                    op.forward(enc, &self.z_tr, &self.u, loss)?;
+                    op.backward(enc, &self.z_tr, &self.u, &self.z_tr_bar)?;
+                }
                 self.dist.backward(enc, zs, &self.u, zs_bar)?;
                 if let Some((op, loss)) = &self.spread {
                     op.forward(enc, zs, loss)?;
@@ -918,7 +939,11 @@ impl GpuMetaEngine {
             |t: &GpuTensor| -> Result<f64> { Ok(gpu.read(t)?.iter().map(|&v| f64::from(v)).sum()) };
         Ok(LossTerms {
             generalisation: sum(&self.gen_loss)?,
-            distribution: sum(&self.dist_loss)?,
+            distribution: sum(&self.dist_loss)?
+                + match &self.dist_train {
+                    Some((_, loss)) => sum(loss)?,
+                    None => 0.0,
+                },
             std_reward: match &self.spread {
                 Some((_, loss)) => sum(loss)?,
                 None => 0.0,

@@ -11,6 +11,9 @@ pub enum DistributionSet {
     Test,
     /// Training and test labels, z_tr ∪ z_te.
     All,
+    /// Training and test labels separately: D(z_tr, U) + D(z_te, U), with the
+    /// same target samples (the spread term, if any, applies to z_te).
+    Separate,
 }
 
 /// The distribution term D(z_S, U).

@@ -136,23 +136,33 @@ fn task_step(
     }
 
     // Distribution and spread of the labels.
-    let s_range = match problem.distribution_on {
-        DistributionSet::Test => m..m + big_m,
-        DistributionSet::All => 0..m + big_m,
+    let distribution = |z_s: &[f64]| match problem.distribution {
+        DistributionKind::Energy => energy_distance(z_s, &task.u),
+        DistributionKind::Sinkhorn { blur, scaling } => {
+            sinkhorn_divergence(z_s, &task.u, blur, scaling)
+        }
     };
-    let z_s = &z[s_range.clone()];
+    // (start, end) of each label set the distribution term sees.
+    let parts: &[(usize, usize)] = match problem.distribution_on {
+        DistributionSet::Test => &[(m, m + big_m)],
+        DistributionSet::All => &[(0, m + big_m)],
+        DistributionSet::Separate => &[(0, m), (m, m + big_m)],
+    };
+    let spread_range = match problem.distribution_on {
+        DistributionSet::All => 0..m + big_m,
+        DistributionSet::Test | DistributionSet::Separate => m..m + big_m,
+    };
     if w.distribution != 0.0 {
-        let (value, grad) = match problem.distribution {
-            DistributionKind::Energy => energy_distance(z_s, &task.u),
-            DistributionKind::Sinkhorn { blur, scaling } => {
-                sinkhorn_divergence(z_s, &task.u, blur, scaling)
+        for &(start, end) in parts {
+            let (value, grad) = distribution(&z[start..end]);
+            terms.distribution += w.distribution * value;
+            for (a, g) in z_bar[start..end].iter_mut().zip(grad) {
+                *a += w.distribution * g;
             }
-        };
-        terms.distribution = w.distribution * value;
-        for (a, g) in z_bar[s_range.clone()].iter_mut().zip(grad) {
-            *a += w.distribution * g;
         }
     }
+    let s_range = spread_range;
+    let z_s = &z[s_range.clone()];
     if w.std_reward != 0.0 {
         let (sd, grad) = std_dev(z_s);
         terms.std_reward = -w.std_reward * sd;

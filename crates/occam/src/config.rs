@@ -398,10 +398,11 @@ impl Experiment {
         let distribution_on = match loss.distribution_on.as_str() {
             "test" => DistributionSet::Test,
             "all" => DistributionSet::All,
+            "separate" => DistributionSet::Separate,
             other => {
                 return Err(bad(
                     "loss.distribution_on",
-                    format!("{other:?}; accepted: test, all"),
+                    format!("{other:?}; accepted: test, all, separate"),
                 ));
             }
         };

@@ -7,7 +7,7 @@ use crate::output::Output;
 use crate::plots;
 use indicatif::{ProgressBar, ProgressStyle};
 use occam_gpu::Gpu;
-use occam_meta::analysis::harmonic_degree_fractions;
+use occam_meta::analysis::{harmonic_degree_fractions, linear_fit};
 use occam_meta::engine::GpuMetaEngine;
 use occam_meta::problem::{LossTerms, Orthogonality};
 use occam_meta::sampling::{InputDomain, Purpose, stream};
@@ -163,6 +163,10 @@ fn function_summary(
             "generalisation_mse": raw(f.final_heldout.generalisation, w.generalisation),
         },
     });
+    if let Some((r2, c)) = linear_fit(eval_points, &f.values, domain.dim()) {
+        analysis["linear_fit"] =
+            json!({ "r2": r2, "coefficients": &c[..domain.dim()], "intercept": c[domain.dim()] });
+    }
     if domain == (InputDomain::Sphere { dim: 3 })
         && let Some(fr) = harmonic_degree_fractions(eval_points, &f.values, 4)
     {
