@@ -191,3 +191,70 @@ pub fn meta_loss(
 ) -> Result<LossTerms> {
     Ok(meta_step(problem, theta, tasks, orth)?.terms)
 }
+
+/// The learner's own errors on its labels z = f_θ(x), averaged over tasks:
+/// (in-sample MSE on its training points after training, MSE on the test points).
+pub fn learner_errors(
+    problem: &MetaProblem,
+    theta: &[f64],
+    tasks: &[TaskData],
+) -> Result<(f64, f64)> {
+    let d = problem.meta.d_in();
+    let labels = |x: &[f64]| {
+        problem
+            .meta
+            .forward(theta, x)
+            .a
+            .pop()
+            .expect("an output layer")
+    };
+    let mse = |a: &[f64], b: &[f64]| {
+        a.iter().zip(b).map(|(p, q)| (p - q).powi(2)).sum::<f64>() / a.len() as f64
+    };
+    let (mut in_sample, mut held_out) = (0.0, 0.0);
+    for task in tasks {
+        let (z_tr, z_te) = (labels(&task.x_tr), labels(&task.x_te));
+        let (g_tr, g_te) = match &problem.learner {
+            Learner::Gd(g) => {
+                let ws = train(&g.spec, &task.w0, &task.x_tr, &z_tr, &task.batches, g.lr);
+                let w = ws.last().expect("w_T");
+                (
+                    g.spec
+                        .forward(w, &task.x_tr)
+                        .a
+                        .pop()
+                        .expect("an output layer"),
+                    g.spec
+                        .forward(w, &task.x_te)
+                        .a
+                        .pop()
+                        .expect("an output layer"),
+                )
+            }
+            Learner::Ridge(r) => {
+                let phi_tr = r.features.apply(&task.x_tr, d, &task.features);
+                let phi_te = r.features.apply(&task.x_te, d, &task.features);
+                let m = z_tr.len();
+                let shape = RidgeShape {
+                    tasks: 1,
+                    train: m,
+                    test: m,
+                    features: r.features.count(d),
+                    lambda: r.lambda,
+                };
+                // Predictions on the training points themselves, then on the test points.
+                let on_train = RidgeCpu { shape }.forward(&phi_tr, &z_tr, &phi_tr)?;
+                let w = &on_train[0].w;
+                let k = w.len();
+                let g_te = phi_te
+                    .chunks(k)
+                    .map(|row| row.iter().zip(w).map(|(a, b)| a * b).sum())
+                    .collect();
+                (on_train[0].y.clone(), g_te)
+            }
+        };
+        in_sample += mse(&g_tr, &z_tr) / tasks.len() as f64;
+        held_out += mse(&g_te, &z_te) / tasks.len() as f64;
+    }
+    Ok((in_sample, held_out))
+}

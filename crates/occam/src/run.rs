@@ -69,6 +69,8 @@ struct Learned {
     last: LossTerms,
     initial_heldout: LossTerms,
     final_heldout: LossTerms,
+    /// The learner's (in-sample, held-out) MSE on fresh tasks at the final θ (CPU f64).
+    learner_errors: (f64, f64),
     wall: f64,
 }
 
@@ -127,6 +129,11 @@ fn learn_function(
     let wall = start.elapsed().as_secs_f64();
     let theta = engine.read_theta(gpu)?;
     let final_heldout = heldout(gpu, exp, r, &theta, orth)?;
+    let mut rng = stream(exp.seed, Purpose::Heldout, 0);
+    let fresh: Vec<_> = (0..exp.analysis.heldout_tasks)
+        .map(|_| r.sampler.draw(&mut rng))
+        .collect();
+    let learner_errors = occam_meta::reference::learner_errors(&r.problem, &theta, &fresh)?;
     let values = engine.evaluate(gpu, eval_points)?;
     let on_orth_points = engine.evaluate(gpu, &orth.x)?;
     let learned = Learned {
@@ -136,6 +143,7 @@ fn learn_function(
         last,
         initial_heldout,
         final_heldout,
+        learner_errors,
         wall,
     };
     Ok((learned, engine))
@@ -162,6 +170,7 @@ fn function_summary(
             "meta_loss_reduction": f.initial_heldout.total() / f.final_heldout.total(),
             "generalisation_mse": raw(f.final_heldout.generalisation, w.generalisation),
         },
+        "learner_error": { "in_sample_mse": f.learner_errors.0, "held_out_mse": f.learner_errors.1 },
     });
     if let Some((r2, c)) = linear_fit(eval_points, &f.values, domain.dim()) {
         analysis["linear_fit"] =
@@ -269,6 +278,8 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
             "functions": per_function.iter().enumerate().map(|(j, (fin, an))| json!({ "function": j, "final": fin, "analysis": an })).collect::<Vec<_>>(),
             "normalised_inner_products": inner_products(&funcs),
             "heldout_generalisation_mse": learned.iter().map(|f| raw(f.final_heldout.generalisation, r.problem.weights.generalisation)).collect::<Vec<_>>(),
+            "in_sample_mse": learned.iter().map(|f| f.learner_errors.0).collect::<Vec<_>>(),
+            "held_out_mse": learned.iter().map(|f| f.learner_errors.1).collect::<Vec<_>>(),
         });
     }
     out.json("summary.json", &summary)?;
