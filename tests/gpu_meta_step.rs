@@ -44,6 +44,7 @@ fn problem(hidden: Activation, steps: usize) -> MetaProblem {
         },
         distribution: DistributionKind::Energy,
         distribution_on: DistributionSet::Test,
+        adversary: None,
     }
 }
 
@@ -52,6 +53,7 @@ fn tasks(p: &MetaProblem, s: StepSizes, full_batch: bool, seed: u64) -> Vec<Task
     (0..s.tasks)
         .map(|_| TaskData {
             features: Vec::new(),
+            adversary_features: Vec::new(),
             x_tr: support::uniform(&mut rng, s.train * 3, -1.0, 1.0),
             x_te: support::uniform(&mut rng, s.test * 3, -1.0, 1.0),
             w0: p
@@ -319,6 +321,7 @@ fn ridge_tasks(p: &MetaProblem, s: StepSizes, seed: u64) -> Vec<TaskData> {
             batches: Vec::new(),
             u: support::uniform(&mut rng, s.samples, -1.0, 1.0),
             features: support::uniform(&mut rng, values, -1.5, 1.5),
+            adversary_features: Vec::new(),
         })
         .collect()
 }
@@ -382,5 +385,57 @@ fn gpu_closed_form_meta_gradients_match_reference() {
                 want.terms.distribution
             );
         }
+    }
+}
+
+#[test]
+fn gpu_adversarial_pair_matches_reference() {
+    use occam_meta::problem::{FeatureMap, RidgeLearner};
+    let mut p = ridge_problem(
+        FeatureMap::RandomRelu {
+            features: 20,
+            bias: false,
+            resample: false,
+        },
+        1e-2,
+    );
+    p.adversary = Some((
+        RidgeLearner {
+            features: FeatureMap::Linear { bias: false },
+            lambda: 1e-2,
+        },
+        0.7,
+    ));
+    let s = StepSizes {
+        tasks: 2,
+        train: 12,
+        test: 30,
+        batch: 12,
+        samples: 15,
+    };
+    let mut rng = support::rng(60);
+    let theta: Vec<f64> = p
+        .meta
+        .init_pytorch(&mut rng)
+        .into_iter()
+        .map(|v| f64::from(v as f32))
+        .collect();
+    let data = ridge_tasks(&p, s, 61);
+    let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
+    assert!(want.terms.adversary < 0.0);
+    for gpu in support::gpus() {
+        let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
+        let rel = (terms.adversary - want.terms.adversary).abs() / want.terms.adversary.abs();
+        assert!(
+            rel < 2e-3,
+            "adversary {} vs {}",
+            terms.adversary,
+            want.terms.adversary
+        );
+        let err = rel_error(
+            std::slice::from_ref(&grad),
+            std::slice::from_ref(&want.theta_bar),
+        );
+        assert!(err < 5e-3, "adversarial meta-gradient error {err:e}");
     }
 }

@@ -39,6 +39,7 @@ fn problem(hidden: Activation) -> MetaProblem {
         },
         distribution: DistributionKind::Energy,
         distribution_on: DistributionSet::All,
+        adversary: None,
     }
 }
 
@@ -53,6 +54,7 @@ fn task(p: &MetaProblem, seed: u64, minibatch: Option<usize>) -> TaskData {
         .collect();
     TaskData {
         features: Vec::new(),
+        adversary_features: Vec::new(),
         x_tr: support::uniform(&mut rng, m * 3, -1.0, 1.0),
         x_te: support::uniform(&mut rng, big_m * 3, -1.0, 1.0),
         w0: p.gd().unwrap().spec.init_pytorch(&mut rng),
@@ -137,6 +139,7 @@ fn reference_closed_form_meta_gradient_matches_finite_differences() {
                 batches: Vec::new(),
                 u: support::uniform(&mut rng, 9, -1.0, 1.0),
                 features: j.clone(),
+                adversary_features: Vec::new(),
             })
             .collect();
         let orth = Orthogonality::default();
@@ -153,4 +156,52 @@ fn reference_closed_form_meta_gradient_matches_finite_differences() {
             "{map:?}: {analytic} vs {fd}"
         );
     }
+}
+
+#[test]
+fn reference_adversarial_meta_gradient_matches_finite_differences() {
+    use occam_meta::problem::{FeatureMap, RidgeLearner};
+    let mut p = problem(Activation::Tanh);
+    p.learner = Learner::Ridge(RidgeLearner {
+        features: FeatureMap::RandomRelu {
+            features: 12,
+            bias: false,
+            resample: false,
+        },
+        lambda: 1e-2,
+    });
+    p.adversary = Some((
+        RidgeLearner {
+            features: FeatureMap::Linear { bias: true },
+            lambda: 1e-2,
+        },
+        2.0,
+    ));
+    let mut rng = support::rng(80);
+    let theta = p.meta.init_pytorch(&mut rng);
+    let tasks: Vec<TaskData> = (0..2)
+        .map(|_| TaskData {
+            x_tr: support::uniform(&mut rng, 8 * 3, -1.0, 1.0),
+            x_te: support::uniform(&mut rng, 11 * 3, -1.0, 1.0),
+            w0: Vec::new(),
+            batches: Vec::new(),
+            u: support::uniform(&mut rng, 9, -1.0, 1.0),
+            features: support::uniform(&mut rng, 36, -1.5, 1.5),
+            adversary_features: Vec::new(),
+        })
+        .collect();
+    let orth = Orthogonality::default();
+    let grad = meta_step(&p, &theta, &tasks, &orth).unwrap();
+    assert!(grad.terms.adversary < 0.0);
+    let u = support::uniform(&mut rng, theta.len(), -1.0, 1.0);
+    let at = |s: f64| -> Vec<f64> { theta.iter().zip(&u).map(|(t, d)| t + s * d).collect() };
+    let h = 1e-6;
+    let fd = (meta_loss(&p, &at(h), &tasks, &orth).unwrap().total()
+        - meta_loss(&p, &at(-h), &tasks, &orth).unwrap().total())
+        / (2.0 * h);
+    let analytic: f64 = grad.theta_bar.iter().zip(&u).map(|(a, b)| a * b).sum();
+    assert!(
+        (fd - analytic).abs() < 1e-6 * fd.abs().max(analytic.abs()),
+        "{analytic} vs {fd}"
+    );
 }

@@ -159,6 +159,8 @@ pub struct GpuMetaEngine {
     orth: Option<OrthState>,
     /// The learner's own state.
     learner: LearnerState,
+    /// An adversarial pair's second learner, when there is one.
+    adversary: Option<Box<AdversarySlot>>,
 }
 
 /// The learner's GPU state.
@@ -233,22 +235,26 @@ impl RidgeState {
         })
     }
 
-    fn load(&self, gpu: &Gpu, tasks: &[TaskData], d: usize) -> Result<()> {
+    /// Uploads each task's feature-map weights from its J (`features` picks
+    /// the learner's or the adversary's).
+    fn load(
+        &self,
+        gpu: &Gpu,
+        tasks: &[TaskData],
+        d: usize,
+        features: fn(&TaskData) -> &[f64],
+    ) -> Result<()> {
         let need = self.map.random_values(d);
         let mut w = Vec::new();
         for (b, t) in tasks.iter().enumerate() {
-            if t.features.len() != need {
+            let j = features(t);
+            if j.len() != need {
                 return Err(unsupported(format!(
                     "task {b} has {} random-feature values, the feature map needs {need}",
-                    t.features.len()
+                    j.len()
                 )));
             }
-            w.extend(
-                self.map
-                    .dense_weights(d, &t.features)
-                    .into_iter()
-                    .map(|v| v as f32),
-            );
+            w.extend(self.map.dense_weights(d, j).into_iter().map(|v| v as f32));
         }
         Ok(gpu.write(&self.weights, &w)?)
     }
@@ -270,6 +276,19 @@ impl RidgeState {
         self.ridge
             .forward(enc, &self.phi_tr, z_tr, &self.phi_te, &self.y_te)
     }
+}
+
+/// The second learner B of an adversarial pair and its −a'·MSE_B term.
+struct AdversarySlot {
+    state: RidgeState,
+    /// MSE with weight −a'/tasks.
+    mse: MseGpu,
+    loss: GpuTensor,
+    /// ∂L/∂ŷ_B.
+    g_bar: GpuTensor,
+    /// ∂(−a'·MSE_B)/∂z_te, added to z̄_te.
+    z_te_bar: GpuTensor,
+    add: OptimizerGpu,
 }
 
 /// GPU state of a learner trained by unrolled gradient descent.
@@ -613,6 +632,27 @@ impl GpuMetaEngine {
                 Ok(gpu.upload(&format!("theta {l}"), &vals)?)
             })
             .collect::<Result<_>>()?;
+        let adversary = match &problem.adversary {
+            Some((b, weight)) => {
+                let n = tasks * big_m;
+                Some(Box::new(AdversarySlot {
+                    state: RidgeState::new(gpu, b, sizes, d)?,
+                    mse: MseGpu::new(
+                        gpu,
+                        MseShape {
+                            batch: tasks,
+                            count: big_m,
+                            weight: -weight / tasks as f64,
+                        },
+                    )?,
+                    loss: gpu.zeros("adversary loss", tasks)?,
+                    g_bar: gpu.zeros("adversary g_bar", n)?,
+                    z_te_bar: gpu.zeros("adversary z_te_bar", n)?,
+                    add: OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: -1.0 }, n)?,
+                }))
+            }
+            None => None,
+        };
         let learner = match &problem.learner {
             Learner::Gd(g) => LearnerState::Gd(Box::new(GdState::new(gpu, g, sizes, d)?)),
             Learner::Ridge(r) => LearnerState::Ridge(Box::new(RidgeState::new(gpu, r, sizes, d)?)),
@@ -703,6 +743,7 @@ impl GpuMetaEngine {
                 None
             },
             learner,
+            adversary,
         };
         Ok(engine)
     }
@@ -748,9 +789,12 @@ impl GpuMetaEngine {
             &self.u,
             &f32s(&mut tasks.iter().flat_map(|t| t.u.iter().copied())),
         )?;
+        if let Some(a) = &self.adversary {
+            a.state.load(gpu, tasks, d, |t| &t.adversary_features)?;
+        }
         match (&self.learner, &self.problem.learner) {
             (LearnerState::Gd(gd), Learner::Gd(learner)) => gd.load(gpu, tasks, s, learner),
-            (LearnerState::Ridge(r), _) => r.load(gpu, tasks, d),
+            (LearnerState::Ridge(r), _) => r.load(gpu, tasks, d, |t| &t.features),
             (LearnerState::Gd(_), Learner::Ridge(_)) => {
                 unreachable!("the state is built from the problem")
             }
@@ -825,15 +869,21 @@ impl GpuMetaEngine {
                 }
                 enc.clear(&self.z_tr_bar);
             }
-            Phase::Unroll => match (&self.learner, &self.problem.learner) {
-                (LearnerState::Gd(gd), Learner::Gd(learner)) => {
-                    gd.record_unroll(enc, &io, learner)?
+            Phase::Unroll => {
+                match (&self.learner, &self.problem.learner) {
+                    (LearnerState::Gd(gd), Learner::Gd(learner)) => {
+                        gd.record_unroll(enc, &io, learner)?
+                    }
+                    (LearnerState::Ridge(r), _) => {
+                        r.record_fit(enc, &self.x_tr, &self.x_te, &self.z_tr)?
+                    }
+                    _ => unreachable!("the state is built from the problem"),
                 }
-                (LearnerState::Ridge(r), _) => {
-                    r.record_fit(enc, &self.x_tr, &self.x_te, &self.z_tr)?
+                if let Some(a) = &self.adversary {
+                    a.state
+                        .record_fit(enc, &self.x_tr, &self.x_te, &self.z_tr)?;
                 }
-                _ => unreachable!("the state is built from the problem"),
-            },
+            }
             Phase::Loss => {
                 // The learner's test predictions, the generalisation term and its
                 // cotangents ŷ̄ (test_g_bar) and z̄_te.
@@ -851,6 +901,14 @@ impl GpuMetaEngine {
                     &self.test_g_bar,
                     &self.z_te_bar,
                 )?;
+                if let Some(a) = &self.adversary {
+                    // −a'·MSE_B: its cotangent ŷ̄_B, and its share of z̄_te added in.
+                    let y_b = &a.state.y_te;
+                    a.mse.forward(enc, y_b, &self.z_te, &a.loss)?;
+                    a.mse
+                        .backward(enc, y_b, &self.z_te, &self.ones, &a.g_bar, &a.z_te_bar)?;
+                    a.add.step(enc, &self.z_te_bar, &a.z_te_bar)?;
+                }
                 // The labels the distribution term (and the std reward) see.
                 let (zs, zs_bar) = if self.problem.distribution_on == DistributionSet::All {
                     // z_s[b] = [z_tr[b], z_te[b]]; its gradient is added to z̄_all later.
@@ -879,17 +937,29 @@ impl GpuMetaEngine {
                     o.op.backward(enc, &o.h, &o.z_bar)?;
                 }
             }
-            Phase::Adjoint => match (&self.learner, &self.problem.learner) {
-                (LearnerState::Gd(gd), Learner::Gd(learner)) => {
-                    gd.record_adjoint(enc, &io, learner)?
+            Phase::Adjoint => {
+                match (&self.learner, &self.problem.learner) {
+                    (LearnerState::Gd(gd), Learner::Gd(learner)) => {
+                        gd.record_adjoint(enc, &io, learner)?
+                    }
+                    (LearnerState::Ridge(r), _) => {
+                        // z̄_tr += Φ_tr A⁻¹ Φ_teᵀ ŷ̄.
+                        r.ridge.backward(
+                            enc,
+                            &r.phi_tr,
+                            &r.phi_te,
+                            &self.test_g_bar,
+                            &self.z_tr_bar,
+                        )?
+                    }
+                    _ => unreachable!("the state is built from the problem"),
                 }
-                (LearnerState::Ridge(r), _) => {
-                    // z̄_tr += Φ_tr A⁻¹ Φ_teᵀ ŷ̄.
+                if let Some(a) = &self.adversary {
+                    let r = &a.state;
                     r.ridge
-                        .backward(enc, &r.phi_tr, &r.phi_te, &self.test_g_bar, &self.z_tr_bar)?
+                        .backward(enc, &r.phi_tr, &r.phi_te, &a.g_bar, &self.z_tr_bar)?;
                 }
-                _ => unreachable!("the state is built from the problem"),
-            },
+            }
             Phase::MetaBackward => {
                 // One backprop of the meta-learner, then the optimiser.
                 enc.copy(&self.z_tr_bar, 0, &self.z_bar_all, 0, tasks * m)?;
@@ -935,6 +1005,9 @@ impl GpuMetaEngine {
         if let LearnerState::Ridge(r) = &self.learner {
             r.ridge.check_status(gpu)?;
         }
+        if let Some(a) = &self.adversary {
+            a.state.ridge.check_status(gpu)?;
+        }
         let sum =
             |t: &GpuTensor| -> Result<f64> { Ok(gpu.read(t)?.iter().map(|&v| f64::from(v)).sum()) };
         Ok(LossTerms {
@@ -950,6 +1023,10 @@ impl GpuMetaEngine {
             },
             orthogonality: match &self.orth {
                 Some(o) => sum(&o.loss)?,
+                None => 0.0,
+            },
+            adversary: match &self.adversary {
+                Some(a) => sum(&a.loss)?,
                 None => 0.0,
             },
         })

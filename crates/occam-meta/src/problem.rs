@@ -180,6 +180,10 @@ pub struct MetaProblem {
     pub distribution: DistributionKind,
     /// Which labels it applies to.
     pub distribution_on: DistributionSet,
+    /// An adversarial pair: a second, closed-form learner B and a' ≥ 0; the
+    /// meta-loss gains −a'·MSE_B, so labels are sought that the learner
+    /// generalises well and B badly.
+    pub adversary: Option<(RidgeLearner, f64)>,
 }
 
 impl MetaProblem {
@@ -211,6 +215,8 @@ pub struct TaskData {
     /// The random feature matrix J (d × K, row-major) of a random-feature
     /// learner; empty otherwise.
     pub features: Vec<f64>,
+    /// The adversary's random feature matrix, likewise.
+    pub adversary_features: Vec<f64>,
     /// Samples of the target label distribution.
     pub u: Vec<f64>,
 }
@@ -236,21 +242,28 @@ pub struct LossTerms {
     pub std_reward: f64,
     /// c · orthogonality penalty.
     pub orthogonality: f64,
+    /// −a' · MSE_B of an adversarial pair's second learner.
+    pub adversary: f64,
 }
 
 impl LossTerms {
     /// The meta-loss L, the sum of the terms.
     pub fn total(&self) -> f64 {
-        self.generalisation + self.distribution + self.std_reward + self.orthogonality
+        self.generalisation
+            + self.distribution
+            + self.std_reward
+            + self.orthogonality
+            + self.adversary
     }
 
     /// (name, value) of each term, for messages and logs.
-    pub fn named(&self) -> [(&'static str, f64); 4] {
+    pub fn named(&self) -> [(&'static str, f64); 5] {
         [
             ("generalisation", self.generalisation),
             ("distribution", self.distribution),
             ("std_reward", self.std_reward),
             ("orthogonality", self.orthogonality),
+            ("adversary", self.adversary),
         ]
     }
 }

@@ -6,7 +6,8 @@
 use crate::learner::{adjoint, train};
 use crate::losses::{energy_distance, orthogonality, sinkhorn_divergence, std_dev};
 use crate::problem::{
-    DistributionKind, DistributionSet, Learner, LossTerms, MetaProblem, Orthogonality, TaskData,
+    DistributionKind, DistributionSet, Learner, LossTerms, MetaProblem, Orthogonality,
+    RidgeLearner, TaskData,
 };
 use occam_ops::{Result, RidgeCpu, RidgeShape};
 
@@ -36,11 +37,39 @@ pub fn meta_step(
         terms.distribution += scale * t.distribution;
         terms.std_reward += scale * t.std_reward;
         terms.orthogonality += scale * t.orthogonality;
+        terms.adversary += scale * t.adversary;
         for (a, b) in theta_bar.iter_mut().zip(g) {
             *a += scale * b;
         }
     }
     Ok(MetaGradient { terms, theta_bar })
+}
+
+/// A closed-form learner's test predictions on `task` with labels z_tr, and
+/// the map from their cotangent to ∂L/∂z_tr.
+fn ridge_predictions<'a>(
+    ridge: &RidgeLearner,
+    task: &TaskData,
+    z_tr: &[f64],
+    d: usize,
+    features: &[f64],
+) -> Result<(Vec<f64>, Pullback<'a>)> {
+    let phi_tr = ridge.features.apply(&task.x_tr, d, features);
+    let phi_te = ridge.features.apply(&task.x_te, d, features);
+    let shape = RidgeShape {
+        tasks: 1,
+        train: z_tr.len(),
+        test: task.x_te.len() / d,
+        features: ridge.features.count(d),
+        lambda: ridge.lambda,
+    };
+    let op = RidgeCpu { shape };
+    let sol = op.forward(&phi_tr, z_tr, &phi_te)?;
+    let g_te = sol[0].y.clone();
+    Ok((
+        g_te,
+        Box::new(move |g_bar: &[f64]| op.backward(&phi_tr, &phi_te, &sol, g_bar)),
+    ))
 }
 
 /// Maps the cotangent of the learner's test predictions to ∂L/∂z_tr.
@@ -96,22 +125,7 @@ fn task_step(
             };
             (g_te, Box::new(pullback))
         }
-        Learner::Ridge(ridge) => {
-            let phi_tr = ridge.features.apply(&task.x_tr, d, &task.features);
-            let phi_te = ridge.features.apply(&task.x_te, d, &task.features);
-            let shape = RidgeShape {
-                tasks: 1,
-                train: m,
-                test: big_m,
-                features: ridge.features.count(d),
-                lambda: ridge.lambda,
-            };
-            let op = RidgeCpu { shape };
-            let sol = op.forward(&phi_tr, z_tr, &phi_te)?;
-            let g_te = sol[0].y.clone();
-            let pullback = move |g_bar: &[f64]| op.backward(&phi_tr, &phi_te, &sol, g_bar);
-            (g_te, Box::new(pullback))
-        }
+        Learner::Ridge(ridge) => ridge_predictions(ridge, task, z_tr, d, &task.features)?,
     };
     let mse: f64 = g_te
         .iter()
@@ -133,6 +147,29 @@ fn task_step(
     }
     for (a, b) in z_bar[..m].iter_mut().zip(pullback(&g_bar)) {
         *a += b;
+    }
+    // An adversarial pair: −a'·MSE_B of the second learner on the same labels.
+    if let Some((adversary, weight)) = &problem.adversary {
+        let (g_b, pullback_b) =
+            ridge_predictions(adversary, task, z_tr, d, &task.adversary_features)?;
+        let mse_b: f64 = g_b
+            .iter()
+            .zip(z_te)
+            .map(|(g, z)| (g - z).powi(2))
+            .sum::<f64>()
+            / big_m as f64;
+        terms.adversary = -weight * mse_b;
+        let g_bar_b: Vec<f64> = g_b
+            .iter()
+            .zip(z_te)
+            .map(|(g, z)| -2.0 * weight / big_m as f64 * (g - z))
+            .collect();
+        for (i, gb) in g_bar_b.iter().enumerate() {
+            z_bar[m + i] -= gb;
+        }
+        for (a, b) in z_bar[..m].iter_mut().zip(pullback_b(&g_bar_b)) {
+            *a += b;
+        }
     }
 
     // Distribution and spread of the labels.

@@ -153,6 +153,8 @@ pub struct TaskSampler {
     pub learner: Option<MlpSpec>,
     /// The random feature matrix J of a random-feature learner.
     pub features: FeatureDraw,
+    /// The adversary's random feature matrix, likewise.
+    pub adversary_features: FeatureDraw,
 }
 
 /// Where a task's random feature matrix J comes from.
@@ -167,10 +169,19 @@ pub enum FeatureDraw {
 }
 
 impl FeatureDraw {
-    /// The run's fixed J: `values` standard normal draws from its own stream.
-    pub fn fixed(seed: u64, values: usize) -> FeatureDraw {
-        let mut rng = stream(seed, Purpose::Features, 0);
+    /// The run's fixed J: `values` standard normal draws from its own
+    /// stream (`which` = 0 for the learner, 1 for an adversary).
+    pub fn fixed(seed: u64, which: u64, values: usize) -> FeatureDraw {
+        let mut rng = stream(seed, Purpose::Features, which);
         FeatureDraw::Fixed(standard_normal(&mut rng, values))
+    }
+
+    fn draw(&self, rng: &mut ChaCha8Rng) -> Vec<f64> {
+        match self {
+            FeatureDraw::None => Vec::new(),
+            FeatureDraw::Fixed(j) => j.clone(),
+            FeatureDraw::Resample(values) => standard_normal(rng, *values),
+        }
     }
 }
 
@@ -200,11 +211,8 @@ impl TaskSampler {
         let batches = (0..self.steps)
             .map(|_| self.batching.draw(rng, self.train))
             .collect();
-        let features = match &self.features {
-            FeatureDraw::None => Vec::new(),
-            FeatureDraw::Fixed(j) => j.clone(),
-            FeatureDraw::Resample(values) => standard_normal(rng, *values),
-        };
+        let features = self.features.draw(rng);
+        let adversary_features = self.adversary_features.draw(rng);
         TaskData {
             x_tr,
             x_te,
@@ -212,6 +220,7 @@ impl TaskSampler {
             batches,
             u,
             features,
+            adversary_features,
         }
     }
 

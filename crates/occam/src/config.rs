@@ -49,6 +49,11 @@ pub struct Experiment {
     /// An orthogonal series: several functions learned one after another.
     #[serde(default)]
     pub series: Option<Series>,
+    /// An adversarial pair: a second learner B (ridge or kernel_ridge, same
+    /// keys as `[learner]`) whose test error is subtracted, weighted by
+    /// `loss.adversary`.
+    #[serde(default)]
+    pub adversary: Option<Learner>,
 }
 
 /// `[series]`: learn `functions` functions one after another, each penalised
@@ -184,6 +189,9 @@ pub struct Loss {
     /// `test` or `all`.
     #[serde(default = "test")]
     pub distribution_on: String,
+    /// a', the weight of −a'·MSE_B for an `[adversary]` learner B.
+    #[serde(default)]
+    pub adversary: f64,
     /// s, the reward −s·std(z_S) for spread-out labels (Bessel-corrected std).
     #[serde(default)]
     pub std_reward: f64,
@@ -413,6 +421,25 @@ impl Experiment {
         }
         positive("analysis.eval_points", self.analysis.eval_points)?;
         positive("analysis.heldout_tasks", self.analysis.heldout_tasks)?;
+        let adversary = match &self.adversary {
+            None => {
+                if loss.adversary != 0.0 {
+                    return Err(bad("loss.adversary", "needs an [adversary] learner"));
+                }
+                None
+            }
+            Some(b) => {
+                let weight = finite("loss.adversary", loss.adversary)?;
+                match resolve_learner(b, d, train)
+                    .map_err(|e| Failure::input(e.message.replacen("learner.", "adversary.", 1)))?
+                {
+                    (LearnerKind::Ridge(r), ..) => Some((r, weight)),
+                    (LearnerKind::Gd(_), ..) => {
+                        return Err(bad("adversary.kind", "must be ridge or kernel_ridge"));
+                    }
+                }
+            }
+        };
         let problem = MetaProblem {
             meta,
             learner,
@@ -424,9 +451,10 @@ impl Experiment {
             },
             distribution,
             distribution_on,
+            adversary,
         };
-        let features = match &problem.learner {
-            LearnerKind::Ridge(RidgeLearner {
+        let draw = |learner: Option<&RidgeLearner>, which: u64| match learner {
+            Some(RidgeLearner {
                 features: map @ FeatureMap::RandomRelu { resample, .. },
                 ..
             }) => {
@@ -434,11 +462,19 @@ impl Experiment {
                 if *resample {
                     FeatureDraw::Resample(values)
                 } else {
-                    FeatureDraw::fixed(self.seed, values)
+                    FeatureDraw::fixed(self.seed, which, values)
                 }
             }
             _ => FeatureDraw::None,
         };
+        let features = draw(
+            match &problem.learner {
+                LearnerKind::Ridge(r) => Some(r),
+                LearnerKind::Gd(_) => None,
+            },
+            0,
+        );
+        let adversary_features = draw(problem.adversary.as_ref().map(|(r, _)| r), 1);
         let sampler = TaskSampler {
             domain,
             train,
@@ -448,6 +484,7 @@ impl Experiment {
             steps,
             learner: learner_spec,
             features,
+            adversary_features,
         };
         Ok(Resolved {
             problem,

@@ -115,6 +115,7 @@ fn learn_function(
                 "generalisation": terms.generalisation,
                 "distribution": terms.distribution,
                 "orthogonality": terms.orthogonality,
+                "adversary": terms.adversary,
                 "generalisation_mse": raw(terms.generalisation, w.generalisation),
                 "distribution_loss": raw(terms.distribution, w.distribution),
                 "wall_s": start.elapsed().as_secs_f64(),
@@ -172,6 +173,16 @@ fn function_summary(
         },
         "learner_error": { "in_sample_mse": f.learner_errors.0, "held_out_mse": f.learner_errors.1 },
     });
+    if let Some((_, a_prime)) = &r.problem.adversary {
+        // Held-out test errors of the two learners on the same labels.
+        let mse_a = raw(f.final_heldout.generalisation, w.generalisation);
+        let mse_b = raw(-f.final_heldout.adversary, *a_prime);
+        analysis["adversarial"] = json!({
+            "mse_a": mse_a,
+            "mse_b": mse_b,
+            "b_over_a": mse_a.zip(mse_b).map(|(a, b)| b / a),
+        });
+    }
     if let Some((r2, c)) = linear_fit(eval_points, &f.values, domain.dim()) {
         analysis["linear_fit"] =
             json!({ "r2": r2, "coefficients": &c[..domain.dim()], "intercept": c[domain.dim()] });
