@@ -146,6 +146,122 @@ pub fn linear_fit(points: &[f64], values: &[f64], d: usize) -> Option<(f64, Vec<
     Some((r2, c))
 }
 
+/// Eigenvalues (descending) and eigenvectors (columns, row-major n × n) of a
+/// symmetric matrix, by cyclic Jacobi rotations (for the small kernel
+/// covariance matrices of the analyses; O(n³) per sweep).
+#[allow(clippy::needless_range_loop)] // rotations address rows and columns by index
+pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut a = a.to_vec();
+    let mut v = vec![0.0; n * n];
+    for i in 0..n {
+        v[i * n + i] = 1.0;
+    }
+    for _sweep in 0..100 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j].powi(2))
+            .sum();
+        let scale: f64 = (0..n)
+            .map(|i| a[i * n + i].powi(2))
+            .sum::<f64>()
+            .max(1e-300);
+        if off <= 1e-24 * scale {
+            break;
+        }
+        for p in 0..n {
+            for q in (p + 1)..n {
+                let apq = a[p * n + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| a[j * n + j].total_cmp(&a[i * n + i]));
+    let values = order.iter().map(|&i| a[i * n + i]).collect();
+    let mut vectors = vec![0.0; n * n];
+    for (col, &i) in order.iter().enumerate() {
+        for k in 0..n {
+            vectors[k * n + col] = v[k * n + i];
+        }
+    }
+    (values, vectors)
+}
+
+/// The leading eigenfunctions of the kernel k(x, y) = φ(x)·φ(y) / K of a
+/// feature map, from its features Φ (n × K) on n points drawn from the input
+/// distribution: eigenvalues of the integral operator (descending) and the
+/// eigenfunctions' values on the points, orthonormal in the points'
+/// empirical L² (mean of u_i u_j is δ_ij). At most `count` of them, and
+/// only those with eigenvalue above 1e-12 of the largest.
+pub fn kernel_eigenfunctions(phi: &[f64], k: usize, count: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let n = phi.len() / k;
+    // C = ΦᵀΦ / (n K): its eigenvalues are the operator's.
+    let mut c = vec![0.0; k * k];
+    for row in phi.chunks(k) {
+        for i in 0..k {
+            for j in 0..k {
+                c[i * k + j] += row[i] * row[j] / (n * k) as f64;
+            }
+        }
+    }
+    let (values, vectors) = symmetric_eigen(&c, k);
+    let top = values[0].max(1e-300);
+    let mut out_values = Vec::new();
+    let mut functions = Vec::new();
+    for (i, &lambda) in values.iter().enumerate().take(count) {
+        if lambda <= 1e-12 * top {
+            break;
+        }
+        // u_i = Φ v_i / √(K λ_i): mean of u_i² = v_iᵀ C v_i / λ_i = 1.
+        let norm = (k as f64 * lambda).sqrt();
+        functions.push(
+            phi.chunks(k)
+                .map(|row| (0..k).map(|q| row[q] * vectors[q * k + i]).sum::<f64>() / norm)
+                .collect(),
+        );
+        out_values.push(lambda);
+    }
+    (out_values, functions)
+}
+
+/// Share of f's squared norm (empirical, on the same points) in the span of
+/// the first `count` orthonormal functions.
+pub fn span_share(f: &[f64], basis: &[Vec<f64>], count: usize) -> f64 {
+    let n = f.len() as f64;
+    let norm = f.iter().map(|v| v * v).sum::<f64>() / n;
+    if norm == 0.0 {
+        return 0.0;
+    }
+    basis
+        .iter()
+        .take(count)
+        .map(|u| (u.iter().zip(f).map(|(a, b)| a * b).sum::<f64>() / n).powi(2))
+        .sum::<f64>()
+        / norm
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +283,36 @@ mod tests {
         );
         let g: Vec<f64> = pts.chunks(2).map(|p| p[0] * p[1]).collect();
         assert!(linear_fit(&pts, &g, 2).unwrap().0 < 0.05);
+    }
+
+    #[test]
+    fn jacobi_diagonalises_a_symmetric_matrix() {
+        let a = [4.0, 1.0, 2.0, 1.0, 3.0, 0.5, 2.0, 0.5, 5.0];
+        let (values, vectors) = symmetric_eigen(&a, 3);
+        for (col, &lambda) in values.iter().enumerate() {
+            for row in 0..3 {
+                let av: f64 = (0..3).map(|k| a[row * 3 + k] * vectors[k * 3 + col]).sum();
+                assert!((av - lambda * vectors[row * 3 + col]).abs() < 1e-10);
+            }
+        }
+        assert!(values[0] >= values[1] && values[1] >= values[2]);
+        assert!((values.iter().sum::<f64>() - 12.0).abs() < 1e-10);
+    }
+
+    #[test]
+    fn linear_kernel_eigenfunctions_on_the_sphere_are_the_coordinates() {
+        // φ(x) = x: k(x, y) = x·y / 3, eigenvalue 1/9 (three times) on S².
+        let pts =
+            InputDomain::Sphere { dim: 3 }.sample(&mut stream(4, Purpose::Evaluation, 0), 20_000);
+        let (values, functions) = kernel_eigenfunctions(&pts, 3, 10);
+        assert_eq!(values.len(), 3);
+        for v in &values {
+            assert!((v - 1.0 / 9.0).abs() < 0.01, "{values:?}");
+        }
+        let x0: Vec<f64> = pts.chunks(3).map(|p| p[0]).collect();
+        assert!((span_share(&x0, &functions, 3) - 1.0).abs() < 1e-9);
+        let x0x1: Vec<f64> = pts.chunks(3).map(|p| p[0] * p[1]).collect();
+        assert!(span_share(&x0x1, &functions, 3) < 0.01);
     }
 
     #[test]

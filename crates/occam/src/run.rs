@@ -7,9 +7,13 @@ use crate::output::Output;
 use crate::plots;
 use indicatif::{ProgressBar, ProgressStyle};
 use occam_gpu::Gpu;
-use occam_meta::analysis::{harmonic_degree_fractions, linear_fit};
+use occam_meta::analysis::{
+    harmonic_degree_fractions, kernel_eigenfunctions, linear_fit, span_share,
+};
 use occam_meta::engine::GpuMetaEngine;
+use occam_meta::problem::{FeatureMap, Learner};
 use occam_meta::problem::{LossTerms, Orthogonality};
+use occam_meta::sampling::FeatureDraw;
 use occam_meta::sampling::{InputDomain, Purpose, stream};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -195,6 +199,101 @@ fn function_summary(
     (fin, analysis)
 }
 
+/// Eigenfunctions kept for the kernel analysis (degrees 0–3 on S² and some).
+const KERNEL_EIGENFUNCTIONS: usize = 25;
+/// Random features standing in for the expected kernel when J is resampled.
+const KERNEL_FEATURES_RESAMPLED: usize = 400;
+
+/// The kernel of a closed-form learner, computed numerically on the
+/// evaluation points: its leading eigenvalues, the harmonic degree each
+/// eigenfunction mostly lies in (on S²), and the eigenfunctions themselves.
+/// With a resampled J the learner's kernel is the expectation over J,
+/// approximated with 400 random features.
+fn kernel_analysis(
+    exp: &Experiment,
+    r: &Resolved,
+    points: &[f64],
+) -> Option<(Value, Vec<Vec<f64>>)> {
+    let Learner::Ridge(ridge) = &r.problem.learner else {
+        return None;
+    };
+    let d = r.sampler.domain.dim();
+    let (map, j, what) = match (ridge.features, &r.sampler.features) {
+        (map @ FeatureMap::Linear { .. }, _) => (map, Vec::new(), "φ(x) = x".to_string()),
+        (map @ FeatureMap::RandomRelu { .. }, FeatureDraw::Fixed(j)) => {
+            (map, j.clone(), "the run's fixed J".to_string())
+        }
+        (FeatureMap::RandomRelu { bias, .. }, _) => {
+            let map = FeatureMap::RandomRelu {
+                features: KERNEL_FEATURES_RESAMPLED,
+                bias,
+                resample: true,
+            };
+            let FeatureDraw::Fixed(j) = FeatureDraw::fixed(exp.seed, 7, map.random_values(d))
+            else {
+                unreachable!("fixed draws are fixed")
+            };
+            (
+                map,
+                j,
+                format!(
+                    "E_J over a resampled J, approximated by {KERNEL_FEATURES_RESAMPLED} random features"
+                ),
+            )
+        }
+    };
+    let k = map.count(d);
+    let phi = map.apply(points, d, &j);
+    let (values, functions) = kernel_eigenfunctions(&phi, k, KERNEL_EIGENFUNCTIONS);
+    let mut report = json!({
+        "kernel": what,
+        "points": points.len() / d,
+        "eigenvalues": values,
+    });
+    if r.sampler.domain == (InputDomain::Sphere { dim: 3 }) {
+        let degrees: Vec<Option<usize>> = functions
+            .iter()
+            .map(|u| {
+                harmonic_degree_fractions(points, u, 4).and_then(|f| {
+                    f.iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map(|(l, _)| l)
+                })
+            })
+            .collect();
+        let mut by_degree = serde_json::Map::new();
+        for (lambda, degree) in values.iter().zip(&degrees) {
+            let key = degree.map_or("higher".to_string(), |l| l.to_string());
+            by_degree
+                .entry(key)
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .expect("an array")
+                .push(json!(lambda));
+        }
+        report["eigenfunction_degrees"] = json!(degrees);
+        report["eigenvalues_by_degree"] = Value::Object(by_degree);
+    }
+    Some((report, functions))
+}
+
+/// Shares of f's squared norm in the span of the kernel's top 1, 4, 9, 16 and
+/// 25 eigenfunctions (as many as exist).
+fn kernel_overlap(f: &[f64], basis: &[Vec<f64>]) -> Value {
+    let mut shares = serde_json::Map::new();
+    for count in [1, 4, 9, 16, 25] {
+        if count <= basis.len() {
+            shares.insert(format!("top_{count}"), json!(span_share(f, basis, count)));
+        }
+    }
+    shares.insert(
+        format!("top_{}", basis.len()),
+        json!(span_share(f, basis, basis.len())),
+    );
+    Value::Object(shares)
+}
+
 /// Normalised inner products ⟨f_i, f_j⟩ / (‖f_i‖ ‖f_j‖) on the evaluation points.
 fn inner_products(functions: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
@@ -267,9 +366,16 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
     } else {
         out.npy("function.npy", &[n as u64], &values)?;
     }
+    let kernel = kernel_analysis(exp, &r, &eval_points);
     let per_function: Vec<(Value, Value)> = learned
         .iter()
-        .map(|f| function_summary(&r, f, domain, &eval_points))
+        .map(|f| {
+            let (fin, mut an) = function_summary(&r, f, domain, &eval_points);
+            if let Some((_, basis)) = &kernel {
+                an["kernel_eigen_overlap"] = kernel_overlap(&f.values, basis);
+            }
+            (fin, an)
+        })
         .collect();
     let info = gpu.adapter();
     let mut summary = json!({
@@ -292,6 +398,9 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
             "in_sample_mse": learned.iter().map(|f| f.learner_errors.0).collect::<Vec<_>>(),
             "held_out_mse": learned.iter().map(|f| f.learner_errors.1).collect::<Vec<_>>(),
         });
+    }
+    if let Some((k, _)) = kernel {
+        summary["analysis"]["kernel"] = k;
     }
     out.json("summary.json", &summary)?;
 

@@ -234,3 +234,59 @@ fn a_diverging_run_stops_naming_the_meta_step_and_the_term() {
     assert!(!msg.contains("panicked"), "{msg}");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn a_kernel_ridge_series_reports_the_kernel_and_each_functions_overlap() {
+    let q = experiment("kernel_series.toml");
+    let out = std::env::temp_dir().join(format!("occam-kernel-test-{}", std::process::id()));
+    let out_s = out.display().to_string();
+    let o = occam(&[
+        "run",
+        q.as_str(),
+        "--steps",
+        "3",
+        "--out",
+        out_s.as_str(),
+        "--set",
+        "series.functions=2",
+        "--set",
+        "learner.features=12",
+        "--set",
+        "analysis.heldout_tasks=2",
+        "--set",
+        "analysis.eval_points=600",
+        "--set",
+        "data.test=20",
+        "--set",
+        "data.samples=20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let a = &summary["analysis"];
+    assert!(
+        a["kernel"]["eigenvalues"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty()),
+        "{a}"
+    );
+    assert!(a["kernel"]["eigenvalues_by_degree"].is_object(), "{a}");
+    let functions = a["functions"].as_array().unwrap();
+    assert_eq!(functions.len(), 2);
+    for f in functions {
+        assert!(
+            f["analysis"]["kernel_eigen_overlap"]["top_1"].is_number(),
+            "{f}"
+        );
+        assert!(f["analysis"]["linear_fit"]["r2"].is_number(), "{f}");
+        assert!(
+            f["analysis"]["learner_error"]["in_sample_mse"].is_number(),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        a["normalised_inner_products"].as_array().map(|m| m.len()),
+        Some(2)
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
