@@ -93,6 +93,9 @@ pub struct GridMap<'a> {
     pub nx: usize,
     /// Cells up.
     pub ny: usize,
+    /// Scattered points (x, y, value) drawn instead of grid cells when not
+    /// empty (pairwise projections of higher-dimensional domains).
+    pub points: Vec<(f64, f64, f64)>,
 }
 
 /// Draws one or more [`GridMap`]s as panels (up to three per row).
@@ -100,7 +103,13 @@ pub fn grid_maps(path: &Path, maps: &[GridMap<'_>]) -> PlotResult {
     register_font();
     let cols = maps.len().clamp(1, 3);
     let rows = maps.len().div_ceil(cols).max(1);
-    let root = BitMapBackend::new(path, (900 * cols as u32, 560 * rows as u32)).into_drawing_area();
+    // Equal axis ranges (disk, square, projections) get a square plot area.
+    let square = maps
+        .first()
+        .is_some_and(|m| ((m.x.2 - m.x.1) - (m.y.2 - m.y.1)).abs() < 1e-9);
+    let width = if square { 680 } else { 900 };
+    let root =
+        BitMapBackend::new(path, (width * cols as u32, 560 * rows as u32)).into_drawing_area();
     root.fill(&WHITE)?;
     for (area, map) in root.split_evenly((rows, cols)).iter().zip(maps) {
         grid_map(area, map)?;
@@ -113,11 +122,13 @@ fn grid_map(
     root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
     map: &GridMap<'_>,
 ) -> PlotResult {
-    let (main, bar) = root.split_horizontally(760);
+    let (width, _) = root.dim_in_pixel();
+    let (main, bar) = root.split_horizontally(width.saturating_sub(140));
     let finite: Vec<f64> = map
         .values
         .iter()
         .copied()
+        .chain(map.points.iter().map(|p| p.2))
         .filter(|v| v.is_finite())
         .collect();
     let lo = finite.iter().copied().fold(f64::MAX, f64::min);
@@ -139,6 +150,11 @@ fn grid_map(
         .y_desc(map.y.0)
         .disable_mesh()
         .draw()?;
+    chart.draw_series(
+        map.points
+            .iter()
+            .map(|&(x, y, v)| Circle::new((x, y), 2, colour(v).filled())),
+    )?;
     let dx = (map.x.2 - map.x.1) / map.nx as f64;
     let dy = (map.y.2 - map.y.1) / map.ny as f64;
     chart.draw_series(

@@ -500,38 +500,81 @@ fn function_plot(
     domain: InputDomain,
     out: &Output,
 ) -> Result<(), Failure> {
-    let (nx, ny) = (180, 90);
-    let (pts, inside, xl, yl) = map_grid(domain, nx, ny);
-    let mut panels: Vec<Vec<f64>> = Vec::new();
-    for engine in engines {
-        let values = engine.evaluate(gpu, &pts)?;
-        panels.push(
-            values
+    let d = domain.dim();
+    let planar = matches!(domain, InputDomain::Disk | InputDomain::Square)
+        || domain == (InputDomain::Sphere { dim: 3 })
+        || domain == (InputDomain::Gaussian { dim: 2 });
+    let (nx, ny) = if domain == (InputDomain::Sphere { dim: 3 }) {
+        (180, 90)
+    } else {
+        (120, 120)
+    };
+    let mut titles = Vec::new();
+    let mut panels: Vec<(Vec<f64>, Vec<(f64, f64, f64)>, Axis, Axis)> = Vec::new();
+    let name = |j: usize| {
+        if engines.len() == 1 {
+            format!("{} — learned function f_θ (seed {})", exp.name, exp.seed)
+        } else {
+            format!("{} — function {j} (seed {})", exp.name, exp.seed)
+        }
+    };
+    if planar {
+        let (pts, inside, xl, yl) = map_grid(domain, nx, ny);
+        for (j, engine) in engines.iter().enumerate() {
+            let values = engine.evaluate(gpu, &pts)?;
+            let values = values
                 .iter()
                 .zip(&inside)
                 .map(|(v, &ok)| if ok { *v } else { f64::NAN })
-                .collect(),
-        );
-    }
-    let titles: Vec<String> = (0..panels.len())
-        .map(|j| {
-            if panels.len() == 1 {
-                format!("{} — learned function f_θ (seed {})", exp.name, exp.seed)
-            } else {
-                format!("{} — function {j} (seed {})", exp.name, exp.seed)
+                .collect();
+            panels.push((values, Vec::new(), xl, yl));
+            titles.push(name(j));
+        }
+    } else {
+        // Higher dimensions: the evaluation points projected on pairs of
+        // coordinates, coloured by the function (the first two functions of a
+        // series, up to six pairs each).
+        let points = domain.sample(&mut stream(exp.seed, Purpose::Evaluation, 1), 3000);
+        let pairs: Vec<(usize, usize)> = (0..d)
+            .flat_map(|i| ((i + 1)..d).map(move |j| (i, j)))
+            .take(6)
+            .collect();
+        let lim = if matches!(domain, InputDomain::Gaussian { .. }) {
+            3.0
+        } else {
+            1.0
+        };
+        const AXES: [&str; 8] = ["x₀", "x₁", "x₂", "x₃", "x₄", "x₅", "x₆", "x₇"];
+        for (j, engine) in engines.iter().enumerate().take(2) {
+            let values = engine.evaluate(gpu, &points)?;
+            for &(a, b) in &pairs {
+                let scatter = points
+                    .chunks(d)
+                    .zip(&values)
+                    .map(|(p, v)| (p[a], p[b], *v))
+                    .collect();
+                let label = |i: usize| AXES.get(i).copied().unwrap_or("x");
+                panels.push((
+                    Vec::new(),
+                    scatter,
+                    (label(a), -lim, lim),
+                    (label(b), -lim, lim),
+                ));
+                titles.push(format!("{} — (x{a}, x{b})", name(j)));
             }
-        })
-        .collect();
+        }
+    }
     let maps: Vec<plots::GridMap<'_>> = panels
         .iter()
         .zip(&titles)
-        .map(|(v, t)| plots::GridMap {
+        .map(|((v, pts, x, y), t)| plots::GridMap {
             title: t,
-            x: xl,
-            y: yl,
+            x: *x,
+            y: *y,
             values: v,
-            nx,
-            ny,
+            nx: if v.is_empty() { 0 } else { nx },
+            ny: if v.is_empty() { 0 } else { ny },
+            points: pts.clone(),
         })
         .collect();
     let path = out.path("function.png");
