@@ -445,6 +445,9 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
 /// An axis of a map: label, low end, high end.
 type Axis = (&'static str, f64, f64);
 
+/// One panel of function.png: grid values, or scattered (x, y, value) points, and its axes.
+type Panel = (Vec<f64>, Vec<(f64, f64, f64)>, Axis, Axis);
+
 /// Points of a regular grid over the domain's map, which lie inside the
 /// domain, and the map's axes.
 fn map_grid(domain: InputDomain, nx: usize, ny: usize) -> (Vec<f64>, Vec<bool>, Axis, Axis) {
@@ -510,7 +513,7 @@ fn function_plot(
         (120, 120)
     };
     let mut titles = Vec::new();
-    let mut panels: Vec<(Vec<f64>, Vec<(f64, f64, f64)>, Axis, Axis)> = Vec::new();
+    let mut panels: Vec<Panel> = Vec::new();
     let name = |j: usize| {
         if engines.len() == 1 {
             format!("{} — learned function f_θ (seed {})", exp.name, exp.seed)
