@@ -63,6 +63,29 @@ fn task(p: &MetaProblem, seed: u64, minibatch: Option<usize>) -> TaskData {
     }
 }
 
+/// Relative difference between ⟨∂L/∂θ, u⟩ and the central difference
+/// (L(θ + hu) − L(θ − hu)) / 2h of the reference meta-loss, h = 1e-6.
+fn directional_error(
+    p: &MetaProblem,
+    theta: &[f64],
+    tasks: &[TaskData],
+    orth: &Orthogonality,
+    grad: &[f64],
+    u: &[f64],
+) -> (f64, f64, f64) {
+    let h = 1e-6;
+    let at = |s: f64| -> Vec<f64> { theta.iter().zip(u).map(|(t, d)| t + s * d).collect() };
+    let fd = (meta_loss(p, &at(h), tasks, orth).unwrap().total()
+        - meta_loss(p, &at(-h), tasks, orth).unwrap().total())
+        / (2.0 * h);
+    let analytic: f64 = grad.iter().zip(u).map(|(a, b)| a * b).sum();
+    (
+        (fd - analytic).abs() / fd.abs().max(analytic.abs()),
+        analytic,
+        fd,
+    )
+}
+
 fn check(hidden: Activation, minibatch: Option<usize>, seed: u64) {
     let p = problem(hidden);
     let mut rng = support::rng(seed);
@@ -75,16 +98,9 @@ fn check(hidden: Activation, minibatch: Option<usize>, seed: u64) {
     let grad = meta_step(&p, &theta, &tasks, &orth).unwrap();
     assert!(grad.terms.generalisation > 0.0 && grad.terms.distribution > 0.0);
     assert!(grad.terms.std_reward < 0.0 && grad.terms.orthogonality > 0.0);
-    let h = 1e-6;
     for dir in 0..3 {
         let u = support::uniform(&mut rng, theta.len(), -1.0, 1.0);
-        let shifted =
-            |s: f64| -> Vec<f64> { theta.iter().zip(&u).map(|(t, d)| t + s * d).collect() };
-        let fd = (meta_loss(&p, &shifted(h), &tasks, &orth).unwrap().total()
-            - meta_loss(&p, &shifted(-h), &tasks, &orth).unwrap().total())
-            / (2.0 * h);
-        let analytic: f64 = grad.theta_bar.iter().zip(&u).map(|(a, b)| a * b).sum();
-        let rel = (fd - analytic).abs() / fd.abs().max(analytic.abs());
+        let (rel, analytic, fd) = directional_error(&p, &theta, &tasks, &orth, &grad.theta_bar, &u);
         assert!(
             rel < 1e-6,
             "{hidden} learner, minibatch {minibatch:?}, direction {dir}: analytic {analytic} vs finite difference {fd} (rel {rel:e})"
@@ -145,16 +161,8 @@ fn reference_closed_form_meta_gradient_matches_finite_differences() {
         let orth = Orthogonality::default();
         let grad = meta_step(&p, &theta, &tasks, &orth).unwrap();
         let u = support::uniform(&mut rng, theta.len(), -1.0, 1.0);
-        let at = |s: f64| -> Vec<f64> { theta.iter().zip(&u).map(|(t, d)| t + s * d).collect() };
-        let h = 1e-6;
-        let fd = (meta_loss(&p, &at(h), &tasks, &orth).unwrap().total()
-            - meta_loss(&p, &at(-h), &tasks, &orth).unwrap().total())
-            / (2.0 * h);
-        let analytic: f64 = grad.theta_bar.iter().zip(&u).map(|(a, b)| a * b).sum();
-        assert!(
-            (fd - analytic).abs() < 1e-6 * fd.abs().max(analytic.abs()),
-            "{map:?}: {analytic} vs {fd}"
-        );
+        let (rel, analytic, fd) = directional_error(&p, &theta, &tasks, &orth, &grad.theta_bar, &u);
+        assert!(rel < 1e-6, "{map:?}: {analytic} vs {fd}");
     }
 }
 
@@ -194,14 +202,6 @@ fn reference_adversarial_meta_gradient_matches_finite_differences() {
     let grad = meta_step(&p, &theta, &tasks, &orth).unwrap();
     assert!(grad.terms.adversary < 0.0);
     let u = support::uniform(&mut rng, theta.len(), -1.0, 1.0);
-    let at = |s: f64| -> Vec<f64> { theta.iter().zip(&u).map(|(t, d)| t + s * d).collect() };
-    let h = 1e-6;
-    let fd = (meta_loss(&p, &at(h), &tasks, &orth).unwrap().total()
-        - meta_loss(&p, &at(-h), &tasks, &orth).unwrap().total())
-        / (2.0 * h);
-    let analytic: f64 = grad.theta_bar.iter().zip(&u).map(|(a, b)| a * b).sum();
-    assert!(
-        (fd - analytic).abs() < 1e-6 * fd.abs().max(analytic.abs()),
-        "{analytic} vs {fd}"
-    );
+    let (rel, analytic, fd) = directional_error(&p, &theta, &tasks, &orth, &grad.theta_bar, &u);
+    assert!(rel < 1e-6, "{analytic} vs {fd}");
 }

@@ -1,6 +1,8 @@
 //! Analyses of a learned function: its decomposition into real spherical
 //! harmonics on S², and least-squares helpers.
 
+use occam_ops::ridge::{cholesky, cholesky_solve};
+
 /// Real spherical harmonics of degrees 0..=lmax at the unit vector (x, y, z),
 /// orthonormal for the uniform probability measure on S² (mean of Y² is 1),
 /// ordered by degree, then order m = −l..l.
@@ -42,7 +44,8 @@ pub fn real_spherical_harmonics(x: f64, y: f64, z: f64, lmax: usize) -> Vec<f64>
 }
 
 /// Solves the least-squares problem min ‖A c − b‖ (A is rows × cols,
-/// row-major) through the normal equations with a Cholesky factorisation.
+/// row-major) through the normal equations with the ridge op's Cholesky
+/// factorisation.
 /// Returns `None` when AᵀA is not positive definite.
 pub fn least_squares(a: &[f64], b: &[f64], cols: usize) -> Option<Vec<f64>> {
     let rows = b.len();
@@ -57,38 +60,9 @@ pub fn least_squares(a: &[f64], b: &[f64], cols: usize) -> Option<Vec<f64>> {
             }
         }
     }
-    // Cholesky: ata = L Lᵀ, lower triangle in place.
-    for j in 0..cols {
-        let mut d = ata[j * cols + j];
-        for k in 0..j {
-            d -= ata[j * cols + k] * ata[j * cols + k];
-        }
-        if d <= 0.0 || !d.is_finite() {
-            return None;
-        }
-        let d = d.sqrt();
-        ata[j * cols + j] = d;
-        for i in (j + 1)..cols {
-            let mut v = ata[i * cols + j];
-            for k in 0..j {
-                v -= ata[i * cols + k] * ata[j * cols + k];
-            }
-            ata[i * cols + j] = v / d;
-        }
-    }
+    cholesky(&mut ata, cols).ok()?;
     let mut y = atb;
-    for i in 0..cols {
-        for k in 0..i {
-            y[i] -= ata[i * cols + k] * y[k];
-        }
-        y[i] /= ata[i * cols + i];
-    }
-    for i in (0..cols).rev() {
-        for k in (i + 1)..cols {
-            y[i] -= ata[k * cols + i] * y[k];
-        }
-        y[i] /= ata[i * cols + i];
-    }
+    cholesky_solve(&ata, cols, &mut y);
     Some(y)
 }
 

@@ -21,7 +21,10 @@ pub struct RidgeSolution {
     pub y: Vec<f64>,
 }
 
-fn cholesky(a: &mut [f64], k: usize) -> std::result::Result<(), usize> {
+/// Cholesky factorisation A = L Lᵀ of a symmetric k × k matrix in place (row-major;
+/// only the lower triangle is read; the upper triangle is zeroed). `Err(j)`
+/// names the 1-based column whose pivot is not positive.
+pub fn cholesky(a: &mut [f64], k: usize) -> std::result::Result<(), usize> {
     for j in 0..k {
         let mut d = a[j * k + j];
         for q in 0..j {
@@ -46,8 +49,8 @@ fn cholesky(a: &mut [f64], k: usize) -> std::result::Result<(), usize> {
     Ok(())
 }
 
-/// Solves (L Lᵀ) x = b in place.
-fn cholesky_solve(l: &[f64], k: usize, x: &mut [f64]) {
+/// Solves (L Lᵀ) x = b in place, with L from [`cholesky`].
+pub fn cholesky_solve(l: &[f64], k: usize, x: &mut [f64]) {
     for i in 0..k {
         let s: f64 = (0..i).map(|q| l[i * k + q] * x[q]).sum();
         x[i] = (x[i] - s) / l[i * k + i];

@@ -6,7 +6,7 @@
 mod cpu;
 mod gpu;
 
-pub use cpu::{RidgeCpu, RidgeSolution};
+pub use cpu::{RidgeCpu, RidgeSolution, cholesky, cholesky_solve};
 pub use gpu::RidgeGpu;
 
 /// Sizes of a batched ridge problem.
