@@ -35,6 +35,7 @@ fn problem(hidden: Activation, steps: usize) -> MetaProblem {
             steps,
             lr: 0.1,
             checkpoint_every: 1,
+            constrained: false,
         }),
         weights: MetaLossWeights {
             generalisation: 100.0,
@@ -54,6 +55,7 @@ fn tasks(p: &MetaProblem, s: StepSizes, full_batch: bool, seed: u64) -> Vec<Task
         .map(|_| TaskData {
             features: Vec::new(),
             adversary_features: Vec::new(),
+            constraints: Default::default(),
             x_tr: support::uniform(&mut rng, s.train * 3, -1.0, 1.0),
             x_te: support::uniform(&mut rng, s.test * 3, -1.0, 1.0),
             w0: p
@@ -322,6 +324,7 @@ fn ridge_tasks(p: &MetaProblem, s: StepSizes, seed: u64) -> Vec<TaskData> {
             u: support::uniform(&mut rng, s.samples, -1.0, 1.0),
             features: support::uniform(&mut rng, values, -1.5, 1.5),
             adversary_features: Vec::new(),
+            constraints: Default::default(),
         })
         .collect()
 }
@@ -437,5 +440,61 @@ fn gpu_adversarial_pair_matches_reference() {
             std::slice::from_ref(&want.theta_bar),
         );
         assert!(err < 5e-3, "adversarial meta-gradient error {err:e}");
+    }
+}
+
+#[test]
+fn gpu_constrained_learner_matches_reference_and_keeps_its_mask() {
+    for (positive, seed) in [(false, 100), (true, 101)] {
+        let mut p = problem(Activation::Relu, 11);
+        if let Learner::Gd(g) = &mut p.learner {
+            g.constrained = true;
+        }
+        let s = StepSizes {
+            tasks: 2,
+            train: 10,
+            test: 13,
+            batch: 6,
+            samples: 17,
+        };
+        let mut rng = support::rng(seed);
+        let theta: Vec<f64> = p
+            .meta
+            .init_pytorch(&mut rng)
+            .into_iter()
+            .map(|v| f64::from(v as f32))
+            .collect();
+        let spec = p.gd().unwrap().spec.clone();
+        let mut data = tasks(&p, s, false, seed + 1);
+        for t in &mut data {
+            let (h, d) = (spec.sizes[1], spec.sizes[0]);
+            let mut mask = vec![1.0; spec.n_params()];
+            let mut signs = vec![0.0; spec.n_params()];
+            for unit in 0..h {
+                mask[unit * (d + 1) + unit % d] = 0.0;
+                if positive {
+                    for i in 0..d {
+                        signs[unit * (d + 1) + i] = 1.0;
+                    }
+                }
+            }
+            t.constraints = occam_meta::learner::Constraints {
+                mask,
+                signs: if positive { signs } else { Vec::new() },
+            };
+            t.w0 = t.constraints.apply(&t.w0);
+        }
+        let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
+        for gpu in support::gpus() {
+            let (_, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
+            let err = rel_error(
+                std::slice::from_ref(&grad),
+                std::slice::from_ref(&want.theta_bar),
+            );
+            assert!(
+                err < TOL,
+                "positive {positive}: constrained meta-gradient error {err:e}"
+            );
+        }
     }
 }

@@ -30,6 +30,7 @@ fn problem(hidden: Activation) -> MetaProblem {
             steps: 12,
             lr: 0.2,
             checkpoint_every: 1,
+            constrained: false,
         }),
         weights: MetaLossWeights {
             generalisation: 10.0,
@@ -55,6 +56,7 @@ fn task(p: &MetaProblem, seed: u64, minibatch: Option<usize>) -> TaskData {
     TaskData {
         features: Vec::new(),
         adversary_features: Vec::new(),
+        constraints: Default::default(),
         x_tr: support::uniform(&mut rng, m * 3, -1.0, 1.0),
         x_te: support::uniform(&mut rng, big_m * 3, -1.0, 1.0),
         w0: p.gd().unwrap().spec.init_pytorch(&mut rng),
@@ -156,6 +158,7 @@ fn reference_closed_form_meta_gradient_matches_finite_differences() {
                 u: support::uniform(&mut rng, 9, -1.0, 1.0),
                 features: j.clone(),
                 adversary_features: Vec::new(),
+                constraints: Default::default(),
             })
             .collect();
         let orth = Orthogonality::default();
@@ -196,6 +199,7 @@ fn reference_adversarial_meta_gradient_matches_finite_differences() {
             u: support::uniform(&mut rng, 9, -1.0, 1.0),
             features: support::uniform(&mut rng, 36, -1.5, 1.5),
             adversary_features: Vec::new(),
+            constraints: Default::default(),
         })
         .collect();
     let orth = Orthogonality::default();
@@ -204,4 +208,71 @@ fn reference_adversarial_meta_gradient_matches_finite_differences() {
     let u = support::uniform(&mut rng, theta.len(), -1.0, 1.0);
     let (rel, analytic, fd) = directional_error(&p, &theta, &tasks, &orth, &grad.theta_bar, &u);
     assert!(rel < 1e-6, "{analytic} vs {fd}");
+}
+
+/// A mask letting each hidden unit of the first layer see 2 of the 3 inputs
+/// (bias always on), and optionally positive first-layer weights.
+fn mushroom_constraints(
+    spec: &MlpSpec,
+    positive: bool,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> occam_meta::learner::Constraints {
+    let p = spec.n_params();
+    let (h, d) = (spec.sizes[1], spec.sizes[0]);
+    let mut mask = vec![1.0; p];
+    let mut signs = vec![0.0; p];
+    for unit in 0..h {
+        let off = rng.random_range(0..d);
+        mask[unit * (d + 1) + off] = 0.0;
+        if positive {
+            for i in 0..d {
+                signs[unit * (d + 1) + i] = 1.0;
+            }
+        }
+    }
+    occam_meta::learner::Constraints {
+        mask,
+        signs: if positive { signs } else { Vec::new() },
+    }
+}
+
+#[test]
+fn reference_meta_gradient_with_masks_and_positivity_matches_finite_differences() {
+    for (positive, seed) in [(false, 90), (true, 91)] {
+        let p = problem(Activation::Tanh);
+        let mut rng = support::rng(seed);
+        let theta = p.meta.init_pytorch(&mut rng);
+        let spec = p.gd().unwrap().spec.clone();
+        let mut tasks = vec![task(&p, seed + 1, Some(4)), task(&p, seed + 2, Some(4))];
+        for t in &mut tasks {
+            t.constraints = mushroom_constraints(&spec, positive, &mut rng);
+            t.w0 = t.constraints.apply(&t.w0);
+        }
+        let orth = Orthogonality::default();
+        let grad = meta_step(&p, &theta, &tasks, &orth).unwrap();
+        for dir in 0..3 {
+            let u = support::uniform(&mut rng, theta.len(), -1.0, 1.0);
+            let (rel, analytic, fd) =
+                directional_error(&p, &theta, &tasks, &orth, &grad.theta_bar, &u);
+            assert!(
+                rel < 1e-6,
+                "positive {positive}, direction {dir}: {analytic} vs {fd} ({rel:e})"
+            );
+        }
+        // The mask stays exact and the signs hold through training.
+        let t = &tasks[0];
+        let z: Vec<f64> = (0..6).map(|i| (i as f64 * 0.3).sin()).collect();
+        let ws =
+            occam_meta::learner::train(&spec, &t.w0, &t.x_tr, &z, &t.batches, 0.2, &t.constraints);
+        for w in &ws {
+            for (i, &m) in t.constraints.mask.iter().enumerate() {
+                if m == 0.0 {
+                    assert_eq!(w[i], 0.0, "masked parameter {i} moved");
+                }
+            }
+            for (i, &s) in t.constraints.signs.iter().enumerate() {
+                assert!(s == 0.0 || w[i] * s >= 0.0, "parameter {i} broke its sign");
+            }
+        }
+    }
 }

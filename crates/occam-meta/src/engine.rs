@@ -11,9 +11,9 @@ use crate::problem::{
 };
 use occam_gpu::{Gpu, GpuTensor};
 use occam_ops::{
-    ActivationGpu, DenseGpu, DenseShape, EnergyGpu, GatherGpu, MseGpu, MseShape, OpError,
-    OptimizerGpu, OptimizerKind, OrthogonalityGpu, Result, RidgeGpu, RidgeShape, SinkhornGpu,
-    StdRewardGpu, StepCursor,
+    ActivationGpu, ConstraintGpu, DenseGpu, DenseShape, EnergyGpu, GatherGpu, MseGpu, MseShape,
+    OpError, OptimizerGpu, OptimizerKind, OrthogonalityGpu, Result, RidgeGpu, RidgeShape,
+    SinkhornGpu, StdRewardGpu, StepCursor,
 };
 
 /// The distribution term's kernels.
@@ -316,6 +316,17 @@ struct GdState {
     g_bar: GpuTensor,
     g_bar_dot: GpuTensor,
     scratch_batch: GpuTensor,
+    /// Connectivity masks, sign constraints, the masked direction v_m and the
+    /// constrained step, per layer (only for a constrained learner).
+    constraints: Option<GdConstraints>,
+}
+
+/// GPU state of a constrained learner's masks and signs.
+struct GdConstraints {
+    mask: Vec<GpuTensor>,
+    signs: Vec<GpuTensor>,
+    v_m: Vec<GpuTensor>,
+    step: Vec<ConstraintGpu>,
 }
 
 impl GdState {
@@ -377,6 +388,18 @@ impl GdState {
             g_bar: gpu.zeros("g_bar", tasks * n)?,
             g_bar_dot: gpu.zeros("g_bar_dot", tasks * n)?,
             scratch_batch: gpu.zeros("z_bar scratch", tasks * n)?,
+            constraints: if learner.constrained {
+                Some(GdConstraints {
+                    mask: per_layer("mask", &block)?,
+                    signs: per_layer("signs", &block)?,
+                    v_m: per_layer("masked v", &block)?,
+                    step: (0..depth)
+                        .map(|l| ConstraintGpu::new(gpu, block(l), learner.lr))
+                        .collect::<Result<_>>()?,
+                })
+            } else {
+                None
+            },
         })
     }
 }
@@ -405,6 +428,7 @@ impl GdState {
                 .collect();
             gpu.write(&self.w[l], &w0)?;
         }
+        self.load_constraints(gpu, tasks, spec)?;
         let idx: Vec<u32> = (0..learner.steps)
             .flat_map(|step| {
                 tasks
@@ -447,14 +471,9 @@ impl GdState {
         for t in 0..learner.steps {
             self.cursor.set(enc, t)?;
             self.inner_gradient(enc, io)?;
-            for ((w, g), (sgd, h)) in self
-                .w
-                .iter()
-                .zip(&self.grad)
-                .zip(self.inner_sgd.iter().zip(&self.history))
-            {
-                sgd.step(enc, w, g)?;
-                if (t + 1) % k == 0 && t + 1 < learner.steps {
+            self.step_weights(enc)?;
+            if (t + 1) % k == 0 && t + 1 < learner.steps {
+                for (w, h) in self.w.iter().zip(&self.history) {
                     enc.copy(w, 0, h, (t + 1) / k * w.len(), w.len())?;
                 }
             }
@@ -497,9 +516,7 @@ impl GdState {
                     if t + 1 < end {
                         self.cursor.set(enc, t)?;
                         self.inner_gradient(enc, io)?;
-                        for ((w, g), sgd) in self.w.iter().zip(&self.grad).zip(&self.inner_sgd) {
-                            sgd.step(enc, w, g)?;
-                        }
+                        self.step_weights(enc)?;
                     }
                 }
             }
@@ -519,8 +536,27 @@ impl GdState {
     /// One step of the reverse sweep at the current w = w_t (cursor at t).
     fn adjoint_step(&self, enc: &mut occam_gpu::Encoder<'_>, io: &LearnerIo<'_>) -> Result<()> {
         self.inner_gradient(enc, io)?;
+        // The direction the step's tangent passes see: v, or M ⊙ P'(u) ⊙ v
+        // (with v itself replaced by P'(u) ⊙ v) under constraints.
+        let direction = match &self.constraints {
+            None => &self.v,
+            Some(c) => {
+                for l in 0..self.w.len() {
+                    c.step[l].adjoint(
+                        enc,
+                        &c.mask[l],
+                        &c.signs[l],
+                        &self.grad[l],
+                        &self.w[l],
+                        &self.v[l],
+                        &c.v_m[l],
+                    )?;
+                }
+                &c.v_m
+            }
+        };
         self.train_net
-            .tangent_forward(enc, &self.w, &self.xb, &self.v)?;
+            .tangent_forward(enc, &self.w, &self.xb, direction)?;
         self.mse_inner.tangent_backward(
             enc,
             self.train_net.output(),
@@ -537,7 +573,7 @@ impl GdState {
             &self.w,
             &self.xb,
             &self.g_bar,
-            &self.v,
+            direction,
             &self.g_bar_dot,
             &self.hv,
         )?;
@@ -545,6 +581,65 @@ impl GdState {
             .backward(enc, &self.cursor, &self.idx, &self.g_bar_dot, io.z_tr_bar)?;
         for (v, (hv, sgd)) in self.v.iter().zip(self.hv.iter().zip(&self.inner_sgd)) {
             sgd.step(enc, v, hv)?;
+        }
+        Ok(())
+    }
+
+    /// Uploads each task's mask and signs (all-ones and all-free where a task
+    /// gives none); refuses constrained tasks for an unconstrained learner.
+    fn load_constraints(
+        &self,
+        gpu: &Gpu,
+        tasks: &[TaskData],
+        spec: &crate::mlp::MlpSpec,
+    ) -> Result<()> {
+        let Some(c) = &self.constraints else {
+            return match tasks.iter().position(|t| !t.constraints.is_empty()) {
+                Some(b) => Err(unsupported(format!(
+                    "task {b} has connectivity constraints, but the learner was not built as constrained"
+                ))),
+                None => Ok(()),
+            };
+        };
+        let p = spec.n_params();
+        for (b, t) in tasks.iter().enumerate() {
+            let (m, s) = (&t.constraints.mask, &t.constraints.signs);
+            if !(m.is_empty() || m.len() == p) || !(s.is_empty() || s.len() == p) {
+                return Err(unsupported(format!(
+                    "task {b}'s mask or signs do not cover the learner's {p} parameters"
+                )));
+            }
+        }
+        for l in 0..spec.depth() {
+            let (off, len) = (spec.offset(l), spec.block_len(l));
+            let pick = |v: &Vec<f64>, default: f32| -> Vec<f32> {
+                if v.is_empty() {
+                    vec![default; len]
+                } else {
+                    v[off..off + len].iter().map(|&a| a as f32).collect()
+                }
+            };
+            let mask: Vec<f32> = tasks
+                .iter()
+                .flat_map(|t| pick(&t.constraints.mask, 1.0))
+                .collect();
+            let signs: Vec<f32> = tasks
+                .iter()
+                .flat_map(|t| pick(&t.constraints.signs, 0.0))
+                .collect();
+            gpu.write(&c.mask[l], &mask)?;
+            gpu.write(&c.signs[l], &signs)?;
+        }
+        Ok(())
+    }
+
+    /// w ← w − η ∇L (into place), or w ← P(w − η M ⊙ ∇L) under constraints.
+    fn step_weights(&self, enc: &mut occam_gpu::Encoder<'_>) -> Result<()> {
+        for (l, (w, g)) in self.w.iter().zip(&self.grad).enumerate() {
+            match &self.constraints {
+                None => self.inner_sgd[l].step(enc, w, g)?,
+                Some(c) => c.step[l].step(enc, &c.mask[l], &c.signs[l], g, w)?,
+            }
         }
         Ok(())
     }

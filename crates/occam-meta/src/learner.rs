@@ -25,6 +25,61 @@ pub fn loss_gradient(spec: &MlpSpec, w: &[f64], xb: &[f64], zb: &[f64]) -> (Vec<
     (spec.backward(w, &tr, &g_bar).0, loss)
 }
 
+/// Structural constraints on a learner's parameters (flat, one entry per
+/// parameter, or empty for none): DESIGN.md §2's masks and projections.
+/// A step is w_{t+1} = P(w_t − η M ⊙ ∇L_t) with P(w)_i = s_i |w_i| where
+/// s_i ≠ 0 and w_i where s_i = 0.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Constraints {
+    /// M: 1 where a parameter is trained, 0 where it stays at zero.
+    pub mask: Vec<f64>,
+    /// s: +1 / −1 where a parameter's sign is fixed, 0 where it is free.
+    pub signs: Vec<f64>,
+}
+
+impl Constraints {
+    /// True when there is neither a mask nor a sign constraint.
+    pub fn is_empty(&self) -> bool {
+        self.mask.is_empty() && self.signs.is_empty()
+    }
+
+    /// M ⊙ v.
+    pub fn masked(&self, v: &[f64]) -> Vec<f64> {
+        if self.mask.is_empty() {
+            return v.to_vec();
+        }
+        v.iter().zip(&self.mask).map(|(a, m)| a * m).collect()
+    }
+
+    /// P(w).
+    pub fn project(&self, w: &[f64]) -> Vec<f64> {
+        if self.signs.is_empty() {
+            return w.to_vec();
+        }
+        w.iter()
+            .zip(&self.signs)
+            .map(|(&a, &s)| if s == 0.0 { a } else { s * a.abs() })
+            .collect()
+    }
+
+    /// P'(w) ⊙ v: the projection's derivative (s_i · sign(w_i) where constrained).
+    pub fn project_adjoint(&self, w: &[f64], v: &[f64]) -> Vec<f64> {
+        if self.signs.is_empty() {
+            return v.to_vec();
+        }
+        w.iter()
+            .zip(&self.signs)
+            .zip(v)
+            .map(|((&a, &s), &b)| if s == 0.0 { b } else { s * a.signum() * b })
+            .collect()
+    }
+
+    /// A valid starting point: P(M ⊙ w0).
+    pub fn apply(&self, w0: &[f64]) -> Vec<f64> {
+        self.project(&self.masked(w0))
+    }
+}
+
 /// Trains from `w0` on (x_tr, z_tr) with one batch of row indices per step;
 /// returns w_0 … w_T.
 pub fn train(
@@ -34,6 +89,7 @@ pub fn train(
     z_tr: &[f64],
     batches: &[Vec<usize>],
     lr: f64,
+    constraints: &Constraints,
 ) -> Vec<Vec<f64>> {
     let mut ws = vec![w0.to_vec()];
     for idx in batches {
@@ -41,12 +97,17 @@ pub fn train(
         let xb = gather_rows(x_tr, spec.d_in(), idx);
         let zb: Vec<f64> = idx.iter().map(|&i| z_tr[i]).collect();
         let (grad, _) = loss_gradient(spec, w, &xb, &zb);
-        ws.push(w.iter().zip(&grad).map(|(w, g)| w - lr * g).collect());
+        let grad = constraints.masked(&grad);
+        let pre: Vec<f64> = w.iter().zip(&grad).map(|(w, g)| w - lr * g).collect();
+        ws.push(constraints.project(&pre));
     }
     ws
 }
 
 /// The reverse sweep: given w̄_T = ∂L/∂w_T, returns (∂L/∂z_tr, ∂L/∂w_0).
+/// With constraints, each step is differentiated through P and M:
+/// v' = P'(w_pre) ⊙ v, z̄_i += η (2/n) ⟨∇g(x_i), M ⊙ v'⟩, w̄_t = v' − η H_t (M ⊙ v').
+#[allow(clippy::too_many_arguments)]
 pub fn adjoint(
     spec: &MlpSpec,
     ws: &[Vec<f64>],
@@ -54,6 +115,7 @@ pub fn adjoint(
     z_tr: &[f64],
     batches: &[Vec<usize>],
     lr: f64,
+    constraints: &Constraints,
     w_bar_final: &[f64],
 ) -> (Vec<f64>, Vec<f64>) {
     let mut z_bar = vec![0.0; z_tr.len()];
@@ -66,8 +128,15 @@ pub fn adjoint(
         let tr = spec.forward(w, &xb);
         let g = tr.a.last().unwrap();
         let g_bar: Vec<f64> = g.iter().zip(&zb).map(|(g, z)| 2.0 / n * (g - z)).collect();
-        let (_, _, s_bar) = spec.backward(w, &tr, &g_bar);
-        let tangent = spec.tangent_forward(w, &tr, &v);
+        let (grad, _, s_bar) = spec.backward(w, &tr, &g_bar);
+        // Through the projection: v' = P'(w_pre) ⊙ v, then the step sees M ⊙ v'.
+        if !constraints.signs.is_empty() {
+            let grad = constraints.masked(&grad);
+            let pre: Vec<f64> = w.iter().zip(&grad).map(|(w, g)| w - lr * g).collect();
+            v = constraints.project_adjoint(&pre, &v);
+        }
+        let v_m = constraints.masked(&v);
+        let tangent = spec.tangent_forward(w, &tr, &v_m);
         // ġ_i = ⟨∇_w g(x_i), v⟩; the loss gradient's tangent is ḡ̇ = (2/n) ġ.
         let g_bar_dot: Vec<f64> = tangent
             .a
@@ -76,7 +145,7 @@ pub fn adjoint(
             .iter()
             .map(|gd| 2.0 / n * gd)
             .collect();
-        let hv = spec.tangent_backward(w, &tr, &g_bar, &s_bar, &v, &tangent, &g_bar_dot);
+        let hv = spec.tangent_backward(w, &tr, &g_bar, &s_bar, &v_m, &tangent, &g_bar_dot);
         for (k, &i) in idx.iter().enumerate() {
             z_bar[i] += lr * g_bar_dot[k];
         }

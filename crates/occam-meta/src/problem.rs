@@ -2,6 +2,7 @@
 //! the learner and its training, the meta-loss, and the random data of one
 //! meta-step.
 
+use crate::learner::Constraints;
 use crate::mlp::MlpSpec;
 
 /// Which labels the distribution term compares with the target samples.
@@ -57,6 +58,9 @@ pub struct GdLearner {
     /// reverse sweep (memory ⌈T/k⌉ + k weight sets instead of T + 1); 1 keeps
     /// every w_t. Both give the same meta-gradient.
     pub checkpoint_every: usize,
+    /// Whether the tasks carry connectivity masks and sign constraints
+    /// (`TaskData::constraints`); the engine allocates their buffers up front.
+    pub constrained: bool,
 }
 
 /// How a closed-form learner turns inputs into features Φ.
@@ -217,6 +221,9 @@ pub struct TaskData {
     pub features: Vec<f64>,
     /// The adversary's random feature matrix, likewise.
     pub adversary_features: Vec<f64>,
+    /// Connectivity mask and sign constraints of a gradient-descent learner
+    /// (empty: a fully connected, unconstrained learner).
+    pub constraints: Constraints,
     /// Samples of the target label distribution.
     pub u: Vec<f64>,
 }

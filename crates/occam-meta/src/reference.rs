@@ -105,6 +105,7 @@ fn task_step(
                 z_tr,
                 &task.batches,
                 learner.lr,
+                &task.constraints,
             );
             let w_final = ws.last().unwrap().clone();
             let test_trace = learner.spec.forward(&w_final, &task.x_te);
@@ -119,6 +120,7 @@ fn task_step(
                     &z_tr,
                     &task.batches,
                     learner.lr,
+                    &task.constraints,
                     &w_bar_final,
                 )
                 .0
@@ -253,7 +255,15 @@ pub fn learner_errors(
         let (z_tr, z_te) = (labels(&task.x_tr), labels(&task.x_te));
         let (g_tr, g_te) = match &problem.learner {
             Learner::Gd(g) => {
-                let ws = train(&g.spec, &task.w0, &task.x_tr, &z_tr, &task.batches, g.lr);
+                let ws = train(
+                    &g.spec,
+                    &task.w0,
+                    &task.x_tr,
+                    &z_tr,
+                    &task.batches,
+                    g.lr,
+                    &task.constraints,
+                );
                 let w = ws.last().expect("w_T");
                 (
                     g.spec

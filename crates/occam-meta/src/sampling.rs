@@ -3,6 +3,7 @@
 //! a ChaCha8 generator seeded from (run seed, purpose, index) through
 //! SplitMix64, so a run is reproducible on any machine.
 
+use crate::learner::Constraints;
 use crate::mlp::MlpSpec;
 use crate::problem::TaskData;
 use rand::{Rng, SeedableRng};
@@ -221,6 +222,7 @@ impl TaskSampler {
             u,
             features,
             adversary_features,
+            constraints: Constraints::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod check;
+pub mod constraint;
 pub mod dense;
 pub mod energy;
 mod error;
@@ -19,6 +20,7 @@ pub mod sinkhorn;
 pub mod std_reward;
 
 pub use activation::{Activation, ActivationCpu, ActivationGpu};
+pub use constraint::ConstraintGpu;
 pub use dense::{DenseCpu, DenseGpu, DenseShape};
 pub use energy::EnergyGpu;
 pub use error::{OpError, Result};

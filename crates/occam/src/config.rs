@@ -579,6 +579,7 @@ fn resolve_learner(
                     "learner.checkpoint_every",
                     l.checkpoint_every.unwrap_or(1),
                 )?,
+                constrained: false,
             };
             Ok((LearnerKind::Gd(gd), Some(spec), steps, batching))
         }

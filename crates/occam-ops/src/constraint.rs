@@ -1,0 +1,112 @@
+//! Gradient-descent steps under a connectivity mask and sign constraints, and
+//! their adjoint (`shaders/constraint.wgsl`). CPU twin:
+//! `occam_meta::learner::Constraints` with `train` / `adjoint`.
+
+use crate::error::{OpError, Result, check_len};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use std::sync::Arc;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConstraintParams {
+    len: u32,
+    lr: f32,
+    _pad: [u32; 2],
+}
+
+/// A constrained step over a parameter tensor of `len` values.
+pub struct ConstraintGpu {
+    len: usize,
+    params: wgpu::Buffer,
+    forward: Arc<Kernel>,
+    backward: Arc<Kernel>,
+}
+
+impl ConstraintGpu {
+    /// Kernels for steps of size `lr` on `len` parameters.
+    pub fn new(gpu: &Gpu, len: usize, lr: f64) -> Result<ConstraintGpu> {
+        let len32 = u32::try_from(len).map_err(|_| OpError::InvalidShape {
+            op: "constraint",
+            message: format!("{len} parameters do not fit in 32 bits"),
+        })?;
+        Ok(ConstraintGpu {
+            len,
+            params: gpu.uniform(
+                "constraint params",
+                &ConstraintParams {
+                    len: len32,
+                    lr: lr as f32,
+                    _pad: [0; 2],
+                },
+            ),
+            forward: gpu.kernel("constraint", "constraint_forward", &[])?,
+            backward: gpu.kernel("constraint", "constraint_backward", &[])?,
+        })
+    }
+
+    fn check(&self, tensors: &[(&str, &GpuTensor)]) -> Result<()> {
+        tensors
+            .iter()
+            .try_for_each(|(n, t)| check_len("constraint", n, t.len(), self.len))
+    }
+
+    /// w ← P(w − η M ⊙ g).
+    pub fn step(
+        &self,
+        enc: &mut Encoder<'_>,
+        mask: &GpuTensor,
+        signs: &GpuTensor,
+        g: &GpuTensor,
+        w: &GpuTensor,
+    ) -> Result<()> {
+        self.check(&[("mask", mask), ("signs", signs), ("g", g), ("w", w)])?;
+        enc.dispatch(
+            &self.forward,
+            &[
+                ("p", &self.params),
+                ("mask", mask.buffer()),
+                ("signs", signs.buffer()),
+                ("g", g.buffer()),
+                ("w", w.buffer()),
+            ],
+            [workgroups_for(self.len, 64), 1, 1],
+        )?;
+        Ok(())
+    }
+
+    /// v ← P'(w − η M ⊙ g) ⊙ v and v_m = M ⊙ v, for the step from w = w_t with gradient g.
+    #[allow(clippy::too_many_arguments)]
+    pub fn adjoint(
+        &self,
+        enc: &mut Encoder<'_>,
+        mask: &GpuTensor,
+        signs: &GpuTensor,
+        g: &GpuTensor,
+        w: &GpuTensor,
+        v: &GpuTensor,
+        v_m: &GpuTensor,
+    ) -> Result<()> {
+        self.check(&[
+            ("mask", mask),
+            ("signs", signs),
+            ("g", g),
+            ("w", w),
+            ("v", v),
+            ("v_m", v_m),
+        ])?;
+        enc.dispatch(
+            &self.backward,
+            &[
+                ("p", &self.params),
+                ("mask", mask.buffer()),
+                ("signs", signs.buffer()),
+                ("g", g.buffer()),
+                ("w_in", w.buffer()),
+                ("v", v.buffer()),
+                ("v_m", v_m.buffer()),
+            ],
+            [workgroups_for(self.len, 64), 1, 1],
+        )?;
+        Ok(())
+    }
+}
