@@ -8,6 +8,7 @@
 //! - [`gpu_mlp`], [`engine`]: the same meta-step on the GPU.
 
 pub mod analysis;
+pub mod connectivity;
 pub mod engine;
 pub mod gpu_mlp;
 pub mod learner;

@@ -3,6 +3,7 @@
 //! a ChaCha8 generator seeded from (run seed, purpose, index) through
 //! SplitMix64, so a run is reproducible on any machine.
 
+use crate::connectivity::Connectivity;
 use crate::learner::Constraints;
 use crate::mlp::MlpSpec;
 use crate::problem::TaskData;
@@ -80,6 +81,8 @@ pub enum Purpose {
     Orthogonality = 5,
     /// A run's fixed random features.
     Features = 6,
+    /// A run's fixed connectivity.
+    Connectivity = 7,
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -156,6 +159,8 @@ pub struct TaskSampler {
     pub features: FeatureDraw,
     /// The adversary's random feature matrix, likewise.
     pub adversary_features: FeatureDraw,
+    /// The first layer's connectivity, with the run's fixed draw when it has one.
+    pub connectivity: Option<(Connectivity, Option<Constraints>)>,
 }
 
 /// Where a task's random feature matrix J comes from.
@@ -212,6 +217,16 @@ impl TaskSampler {
         let batches = (0..self.steps)
             .map(|_| self.batching.draw(rng, self.train))
             .collect();
+        let constraints = match (&self.connectivity, &self.learner) {
+            (Some((_, Some(fixed))), _) => fixed.clone(),
+            (Some((c, None)), Some(spec)) => c.constraints(rng, spec),
+            _ => Constraints::default(),
+        };
+        let w0 = if constraints.is_empty() {
+            w0
+        } else {
+            constraints.apply(&w0)
+        };
         let features = self.features.draw(rng);
         let adversary_features = self.adversary_features.draw(rng);
         TaskData {
@@ -222,7 +237,7 @@ impl TaskSampler {
             u,
             features,
             adversary_features,
-            constraints: Constraints::default(),
+            constraints,
         }
     }
 

@@ -3,6 +3,7 @@
 //! typo is an error naming the key, never a silent default.
 
 use crate::cli::Failure;
+use occam_meta::connectivity::{Connectivity, Scheme, SignRule, read_connections};
 use occam_meta::engine::StepSizes;
 use occam_meta::mlp::MlpSpec;
 use occam_meta::problem::{
@@ -54,6 +55,48 @@ pub struct Experiment {
     /// `loss.adversary`.
     #[serde(default)]
     pub adversary: Option<Learner>,
+    /// Sparse connectivity of an mlp_gd learner's first layer.
+    #[serde(default)]
+    pub connectivity: Option<ConnectivityConfig>,
+    /// The folder of the experiment file (connectome paths are relative to it).
+    #[serde(skip)]
+    pub base_dir: std::path::PathBuf,
+}
+
+/// `[connectivity]`: which inputs each first-layer unit of an mlp_gd learner
+/// sees, and the signs of those synapses. A fresh draw per task and
+/// meta-step unless `fixed`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectivityConfig {
+    /// `random` (k of d uniformly), `weighted` (k of d with `probabilities`),
+    /// `grouped` (the paper's two-stage scheme) or `file` (a connectome CSV).
+    pub scheme: String,
+    /// random, weighted: inputs per hidden unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_per_unit: Option<usize>,
+    /// weighted: sampling weight of each input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probabilities: Option<Vec<f64>>,
+    /// grouped: a partition of the inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<Vec<usize>>>,
+    /// grouped: per group, probabilities over the other d − 1 inputs (index order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_probabilities: Option<Vec<Vec<f64>>>,
+    /// file: CSV rows `unit,input[,sign]`, relative to the experiment file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// `free`, `positive` or `negative` first-layer weights (a file's signs win).
+    #[serde(default = "free")]
+    pub signs: String,
+    /// One connectivity for the whole run.
+    #[serde(default)]
+    pub fixed: bool,
+}
+
+fn free() -> String {
+    "free".into()
 }
 
 /// `[series]`: learn `functions` functions one after another, each penalised
@@ -227,6 +270,10 @@ pub struct Analysis {
     /// Fresh learner inits and datasets for the held-out generalisation error.
     #[serde(default = "twenty")]
     pub heldout_tasks: usize,
+    /// Named groups of inputs: the learned function is also fitted on each
+    /// group's sum (e.g. [[0, 1], [2, 3, 4]] for x0+x1 and x2+x3+x4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<Vec<usize>>>,
 }
 
 impl Default for Analysis {
@@ -234,6 +281,7 @@ impl Default for Analysis {
         Analysis {
             eval_points: five_thousand(),
             heldout_tasks: twenty(),
+            groups: None,
         }
     }
 }
@@ -453,6 +501,10 @@ impl Experiment {
             distribution_on,
             adversary,
         };
+        let mut problem = problem;
+        if let (Some(_), LearnerKind::Gd(g)) = (&self.connectivity, &mut problem.learner) {
+            g.constrained = true;
+        }
         let draw = |learner: Option<&RidgeLearner>, which: u64| match learner {
             Some(RidgeLearner {
                 features: map @ FeatureMap::RandomRelu { resample, .. },
@@ -475,6 +527,27 @@ impl Experiment {
             0,
         );
         let adversary_features = draw(problem.adversary.as_ref().map(|(r, _)| r), 1);
+        let connectivity = match (&self.connectivity, &learner_spec) {
+            (None, _) => None,
+            (Some(_), None) => return Err(bad("connectivity", "applies to mlp_gd learners only")),
+            (Some(c), Some(spec)) => {
+                let conn = resolve_connectivity(c, spec, &self.base_dir)?;
+                let fixed = conn.fixed.then(|| {
+                    conn.constraints(&mut stream(self.seed, Purpose::Connectivity, 0), spec)
+                });
+                Some((conn, fixed))
+            }
+        };
+        if let Some(groups) = &self.analysis.groups {
+            for (g, group) in groups.iter().enumerate() {
+                if group.is_empty() || group.iter().any(|&i| i >= d) {
+                    return Err(bad(
+                        &format!("analysis.groups[{g}]"),
+                        format!("must list inputs of 0..{d}"),
+                    ));
+                }
+            }
+        }
         let sampler = TaskSampler {
             domain,
             train,
@@ -485,6 +558,7 @@ impl Experiment {
             learner: learner_spec,
             features,
             adversary_features,
+            connectivity,
         };
         Ok(Resolved {
             problem,
@@ -614,6 +688,134 @@ fn resolve_learner(
             format!("unknown learner {other:?}; accepted: mlp_gd, ridge, kernel_ridge"),
         )),
     }
+}
+
+fn resolve_connectivity(
+    c: &ConnectivityConfig,
+    spec: &MlpSpec,
+    base: &std::path::Path,
+) -> Result<Connectivity, Failure> {
+    let d = spec.sizes[0];
+    if spec.depth() < 2 {
+        return Err(bad("connectivity", "needs a learner with a hidden layer"));
+    }
+    let k = |required: bool| -> Result<usize, Failure> {
+        match c.inputs_per_unit {
+            Some(k) if k >= 1 && k <= d => Ok(k),
+            Some(k) => Err(bad(
+                "connectivity.inputs_per_unit",
+                format!("{k} is not in 1..={d}"),
+            )),
+            None if required => Err(bad(
+                "connectivity.inputs_per_unit",
+                format!("is required for scheme = {:?}", c.scheme),
+            )),
+            None => Ok(0),
+        }
+    };
+    let scheme = match c.scheme.as_str() {
+        "random" => Scheme::Random { k: k(true)? },
+        "weighted" => {
+            let p = c.probabilities.clone().ok_or_else(|| {
+                bad(
+                    "connectivity.probabilities",
+                    "is required for scheme = \"weighted\"",
+                )
+            })?;
+            if p.len() != d
+                || p.iter().any(|v| !(v.is_finite() && *v >= 0.0))
+                || p.iter().filter(|v| **v > 0.0).count() < k(true)?
+            {
+                return Err(bad(
+                    "connectivity.probabilities",
+                    format!(
+                        "needs {d} non-negative weights, at least inputs_per_unit of them positive"
+                    ),
+                ));
+            }
+            Scheme::Weighted {
+                k: k(true)?,
+                probabilities: p,
+            }
+        }
+        "grouped" => {
+            let groups = c.groups.clone().ok_or_else(|| {
+                bad(
+                    "connectivity.groups",
+                    "is required for scheme = \"grouped\"",
+                )
+            })?;
+            let mut seen = vec![false; d];
+            for &i in groups.iter().flatten() {
+                if i >= d || seen[i] {
+                    return Err(bad(
+                        "connectivity.groups",
+                        format!("must partition the inputs 0..{d}"),
+                    ));
+                }
+                seen[i] = true;
+            }
+            if seen.iter().any(|s| !s) {
+                return Err(bad(
+                    "connectivity.groups",
+                    format!("must partition the inputs 0..{d}"),
+                ));
+            }
+            let probabilities = c.group_probabilities.clone().ok_or_else(|| {
+                bad(
+                    "connectivity.group_probabilities",
+                    "is required for scheme = \"grouped\"",
+                )
+            })?;
+            if probabilities.len() != groups.len()
+                || probabilities.iter().any(|p| {
+                    p.len() != d - 1
+                        || p.iter().any(|v| !(v.is_finite() && *v >= 0.0))
+                        || p.iter().sum::<f64>() <= 0.0
+                })
+            {
+                return Err(bad(
+                    "connectivity.group_probabilities",
+                    format!("needs one list of {} non-negative weights per group", d - 1),
+                ));
+            }
+            Scheme::Grouped {
+                groups,
+                probabilities,
+            }
+        }
+        "file" => {
+            let file = c
+                .file
+                .as_ref()
+                .ok_or_else(|| bad("connectivity.file", "is required for scheme = \"file\""))?;
+            let path = base.join(file);
+            let connections = read_connections(&path, spec.sizes[1], d).map_err(Failure::input)?;
+            Scheme::File { connections }
+        }
+        other => {
+            return Err(bad(
+                "connectivity.scheme",
+                format!("unknown scheme {other:?}; accepted: random, weighted, grouped, file"),
+            ));
+        }
+    };
+    let signs = match c.signs.as_str() {
+        "free" => SignRule::Free,
+        "positive" => SignRule::Positive,
+        "negative" => SignRule::Negative,
+        other => {
+            return Err(bad(
+                "connectivity.signs",
+                format!("{other:?}; accepted: free, positive, negative"),
+            ));
+        }
+    };
+    Ok(Connectivity {
+        scheme,
+        signs,
+        fixed: c.fixed || matches!(c.scheme.as_str(), "file"),
+    })
 }
 
 /// Sets `a.b.c = value` in the table; the value is parsed as TOML (so

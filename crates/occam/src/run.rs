@@ -159,6 +159,7 @@ fn function_summary(
     f: &Learned,
     domain: InputDomain,
     eval_points: &[f64],
+    groups: Option<&Vec<Vec<usize>>>,
 ) -> (Value, Value) {
     let w = &r.problem.weights;
     let last = &f.last;
@@ -187,9 +188,25 @@ fn function_summary(
             "b_over_a": mse_a.zip(mse_b).map(|(a, b)| b / a),
         });
     }
-    if let Some((r2, c)) = linear_fit(eval_points, &f.values, domain.dim()) {
-        analysis["linear_fit"] =
-            json!({ "r2": r2, "coefficients": &c[..domain.dim()], "intercept": c[domain.dim()] });
+    let d = domain.dim();
+    if let Some((r2, c)) = linear_fit(eval_points, &f.values, d) {
+        // Share of the fitted variance carried by each input: c_i² Var(x_i) / Σ_j c_j² Var(x_j).
+        let var = |i: usize| {
+            let xs: Vec<f64> = eval_points.chunks(d).map(|p| p[i]).collect();
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64
+        };
+        let parts: Vec<f64> = (0..d).map(|i| c[i] * c[i] * var(i)).collect();
+        let total: f64 = parts.iter().sum();
+        analysis["linear_fit"] = json!({
+            "r2": r2,
+            "coefficients": &c[..d],
+            "intercept": c[d],
+            "variance_shares": parts.iter().map(|p| if total > 0.0 { p / total } else { 0.0 }).collect::<Vec<_>>(),
+        });
+    }
+    if let Some(groups) = groups {
+        analysis["group_fit"] = group_fit(eval_points, &f.values, d, groups);
     }
     if domain == (InputDomain::Sphere { dim: 3 })
         && let Some(fr) = harmonic_degree_fractions(eval_points, &f.values, 4)
@@ -294,6 +311,44 @@ fn kernel_overlap(f: &[f64], basis: &[Vec<f64>]) -> Value {
     Value::Object(shares)
 }
 
+/// How well the function is explained by the sums of named input groups:
+/// R² of an affine fit on the sums (with its coefficients) and of a
+/// quadratic one (sums, their squares and products).
+fn group_fit(points: &[f64], values: &[f64], d: usize, groups: &[Vec<usize>]) -> Value {
+    let sums: Vec<Vec<f64>> = points
+        .chunks(d)
+        .map(|p| {
+            groups
+                .iter()
+                .map(|g| g.iter().map(|&i| p[i]).sum())
+                .collect()
+        })
+        .collect();
+    let k = groups.len();
+    let affine: Vec<f64> = sums.iter().flatten().copied().collect();
+    let quadratic: Vec<f64> = sums
+        .iter()
+        .flat_map(|s| {
+            let mut row = s.clone();
+            for a in 0..k {
+                for b in a..k {
+                    row.push(s[a] * s[b]);
+                }
+            }
+            row
+        })
+        .collect();
+    let q = k + k * (k + 1) / 2;
+    let linear = linear_fit(&affine, values, k);
+    let quad = linear_fit(&quadratic, values, q);
+    json!({
+        "groups": groups,
+        "affine_r2": linear.as_ref().map(|(r2, _)| r2),
+        "affine_coefficients": linear.as_ref().map(|(_, c)| c[..k].to_vec()),
+        "quadratic_r2": quad.map(|(r2, _)| r2),
+    })
+}
+
 /// Normalised inner products ⟨f_i, f_j⟩ / (‖f_i‖ ‖f_j‖) on the evaluation points.
 fn inner_products(functions: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
@@ -370,7 +425,8 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
     let per_function: Vec<(Value, Value)> = learned
         .iter()
         .map(|f| {
-            let (fin, mut an) = function_summary(&r, f, domain, &eval_points);
+            let (fin, mut an) =
+                function_summary(&r, f, domain, &eval_points, exp.analysis.groups.as_ref());
             if let Some((_, basis)) = &kernel {
                 an["kernel_eigen_overlap"] = kernel_overlap(&f.values, basis);
             }
@@ -431,6 +487,7 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::internal(format!("{}: {e}", loss_png.display())))?;
     function_plot(gpu, &engines, exp, domain, &out)?;
+    inputs_plot(exp, &eval_points, d, &learned, &out)?;
     eprintln!(
         "occam: {count} function(s) × {} meta-steps in {wall:.1} s on {}; held-out meta-loss {:.4e} → {:.4e}; results in {}",
         exp.meta_steps,
@@ -447,6 +504,68 @@ type Axis = (&'static str, f64, f64);
 
 /// One panel of function.png: grid values, or scattered (x, y, value) points, and its axes.
 type Panel = (Vec<f64>, Vec<(f64, f64, f64)>, Axis, Axis);
+
+/// function_inputs.png: the (last) learned function against each input and
+/// against the sum of each named input group.
+fn inputs_plot(
+    exp: &Experiment,
+    points: &[f64],
+    d: usize,
+    learned: &[Learned],
+    out: &Output,
+) -> Result<(), Failure> {
+    let values = &learned.last().expect("at least one function").values;
+    let lo = values.iter().copied().fold(f64::MAX, f64::min);
+    let hi = values.iter().copied().fold(f64::MIN, f64::max);
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 1.0, hi + 1.0)
+    };
+    const NAMES: [&str; 8] = ["x₀", "x₁", "x₂", "x₃", "x₄", "x₅", "x₆", "x₇"];
+    let mut panels: Vec<(String, Vec<(f64, f64, f64)>, (f64, f64))> = Vec::new();
+    for i in 0..d.min(8) {
+        let pts = points
+            .chunks(d)
+            .zip(values)
+            .map(|(p, v)| (p[i], *v, *v))
+            .collect();
+        let lim = points
+            .chunks(d)
+            .fold(0.0f64, |m, p| m.max(p[i].abs()))
+            .max(1e-9);
+        panels.push((format!("f against {}", NAMES[i]), pts, (-lim, lim)));
+    }
+    for group in exp.analysis.groups.iter().flatten() {
+        let pts: Vec<(f64, f64, f64)> = points
+            .chunks(d)
+            .zip(values)
+            .map(|(p, v)| (group.iter().map(|&i| p[i]).sum(), *v, *v))
+            .collect();
+        let lim = pts.iter().fold(0.0f64, |m, p| m.max(p.0.abs())).max(1e-9);
+        let name = group
+            .iter()
+            .map(|&i| format!("x{i}"))
+            .collect::<Vec<_>>()
+            .join("+");
+        panels.push((format!("f against {name}"), pts, (-lim, lim)));
+    }
+    let maps: Vec<plots::GridMap<'_>> = panels
+        .iter()
+        .map(|(title, pts, (a, b))| plots::GridMap {
+            title,
+            x: ("input", *a, *b),
+            y: ("f", lo, hi),
+            values: &[],
+            nx: 0,
+            ny: 0,
+            points: pts.clone(),
+        })
+        .collect();
+    let path = out.path("function_inputs.png");
+    plots::grid_maps(&path, &maps)
+        .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))
+}
 
 /// Points of a regular grid over the domain's map, which lie inside the
 /// domain, and the map's axes.

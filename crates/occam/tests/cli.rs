@@ -290,3 +290,68 @@ fn a_kernel_ridge_series_reports_the_kernel_and_each_functions_overlap() {
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn a_connectome_file_with_an_out_of_range_input_exits_2_naming_the_line() {
+    let dir = std::env::temp_dir().join(format!("occam-connectome-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("connectome.csv");
+    std::fs::write(&csv, "unit,input,sign\n0,1,+\n1,7,+\n").unwrap();
+    let q = experiment("mushroom_random.toml");
+    let o = occam(&[
+        "run",
+        q.as_str(),
+        "--steps",
+        "1",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+        "--set",
+        "connectivity.scheme=file",
+        "--set",
+        &format!("connectivity.file={:?}", csv.display().to_string()),
+        "--set",
+        "connectivity.inputs_per_unit=2",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let msg = stderr(&o);
+    assert!(
+        msg.contains("connectome.csv:3") && msg.contains("input index 7 is out of range"),
+        "{msg}"
+    );
+    // A well-formed file runs, with its per-synapse signs.
+    std::fs::write(&csv, "0,1,+\n0,2,-\n1,0\n1,4,+\n").unwrap();
+    let o = occam(&[
+        "run",
+        q.as_str(),
+        "--steps",
+        "2",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+        "--set",
+        "connectivity.scheme=file",
+        "--set",
+        &format!("connectivity.file={:?}", csv.display().to_string()),
+        "--set",
+        "learner.hidden=[2]",
+        "--set",
+        "learner.steps=3",
+        "--set",
+        "analysis.heldout_tasks=2",
+        "--set",
+        "meta_learner.hidden=[8]",
+        "--set",
+        "data.test=20",
+        "--set",
+        "data.samples=20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/summary.json")).unwrap())
+            .unwrap();
+    assert!(
+        summary["analysis"]["group_fit"]["affine_r2"].is_number(),
+        "{summary}"
+    );
+    assert!(dir.join("out/function_inputs.png").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
