@@ -499,6 +499,9 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A (low, high) range of an axis.
+type Range = (f64, f64);
+
 /// An axis of a map: label, low end, high end.
 type Axis = (&'static str, f64, f64);
 
@@ -523,7 +526,8 @@ fn inputs_plot(
         (lo - 1.0, hi + 1.0)
     };
     const NAMES: [&str; 8] = ["x₀", "x₁", "x₂", "x₃", "x₄", "x₅", "x₆", "x₇"];
-    let mut panels: Vec<(String, Vec<(f64, f64, f64)>, (f64, f64))> = Vec::new();
+    // (title, (x, f, f) points, x range)
+    let mut panels: Vec<(String, Vec<(f64, f64, f64)>, Range)> = Vec::new();
     for i in 0..d.min(8) {
         let pts = points
             .chunks(d)
