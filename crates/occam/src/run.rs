@@ -499,8 +499,8 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A (low, high) range of an axis.
-type Range = (f64, f64);
+/// A panel of function_inputs.png: title, (x, f, f) points, x range.
+type ScatterPanel = (String, Vec<(f64, f64, f64)>, (f64, f64));
 
 /// An axis of a map: label, low end, high end.
 type Axis = (&'static str, f64, f64);
@@ -526,8 +526,7 @@ fn inputs_plot(
         (lo - 1.0, hi + 1.0)
     };
     const NAMES: [&str; 8] = ["x₀", "x₁", "x₂", "x₃", "x₄", "x₅", "x₆", "x₇"];
-    // (title, (x, f, f) points, x range)
-    let mut panels: Vec<(String, Vec<(f64, f64, f64)>, Range)> = Vec::new();
+    let mut panels: Vec<ScatterPanel> = Vec::new();
     for i in 0..d.min(8) {
         let pts = points
             .chunks(d)
