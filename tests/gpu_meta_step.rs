@@ -80,6 +80,25 @@ fn tasks(p: &MetaProblem, s: StepSizes, full_batch: bool, seed: u64) -> Vec<Task
         .collect()
 }
 
+/// The sizes most tests use: two tasks, minibatches of 6 from 10 points.
+const SIZES: StepSizes = StepSizes {
+    tasks: 2,
+    train: 10,
+    test: 13,
+    batch: 6,
+    samples: 17,
+};
+
+/// θ at PyTorch-default initialisation, rounded to f32 so that the GPU and
+/// the f64 reference start from the same values.
+fn initial_theta(p: &MetaProblem, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<f64> {
+    p.meta
+        .init_pytorch(rng)
+        .into_iter()
+        .map(|v| f64::from(v as f32))
+        .collect()
+}
+
 /// One meta-step on the GPU without an update: its loss terms and ∂L/∂θ.
 fn gpu_step(
     gpu: &occam_gpu::Gpu,
@@ -109,12 +128,7 @@ fn check(hidden: Activation, full_batch: bool, seed: u64) {
         samples: 17,
     };
     let mut rng = support::rng(seed);
-    let theta: Vec<f64> = p
-        .meta
-        .init_pytorch(&mut rng)
-        .into_iter()
-        .map(|v| f64::from(v as f32))
-        .collect();
+    let theta = initial_theta(&p, &mut rng);
     let data = tasks(&p, s, full_batch, seed + 1);
     let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
     for gpu in support::gpus() {
@@ -163,20 +177,9 @@ fn gpu_meta_gradient_matches_reference_tanh_minibatch() {
 #[test]
 fn gpu_checkpointed_reverse_sweep_gives_the_same_meta_gradient() {
     let mut p = problem(Activation::Relu, 23);
-    let s = StepSizes {
-        tasks: 2,
-        train: 10,
-        test: 13,
-        batch: 6,
-        samples: 17,
-    };
+    let s = SIZES;
     let mut rng = support::rng(7);
-    let theta: Vec<f64> = p
-        .meta
-        .init_pytorch(&mut rng)
-        .into_iter()
-        .map(|v| f64::from(v as f32))
-        .collect();
+    let theta = initial_theta(&p, &mut rng);
     let data = tasks(&p, s, false, 8);
     for gpu in support::gpus() {
         let mut grads = Vec::new();
@@ -211,20 +214,9 @@ fn gpu_checkpointed_reverse_sweep_gives_the_same_meta_gradient() {
 fn gpu_orthogonality_term_matches_reference() {
     let mut p = problem(Activation::Tanh, 9);
     p.weights.orthogonality = 0.05;
-    let s = StepSizes {
-        tasks: 2,
-        train: 10,
-        test: 13,
-        batch: 6,
-        samples: 17,
-    };
+    let s = SIZES;
     let mut rng = support::rng(11);
-    let theta: Vec<f64> = p
-        .meta
-        .init_pytorch(&mut rng)
-        .into_iter()
-        .map(|v| f64::from(v as f32))
-        .collect();
+    let theta = initial_theta(&p, &mut rng);
     let data = tasks(&p, s, false, 12);
     let orth = Orthogonality {
         x: support::uniform(&mut rng, 31 * 3, -1.0, 1.0),
@@ -260,20 +252,9 @@ fn gpu_sinkhorn_and_std_reward_on_all_labels_match_reference() {
         scaling: 0.5,
     };
     p.distribution_on = DistributionSet::All;
-    let s = StepSizes {
-        tasks: 2,
-        train: 10,
-        test: 13,
-        batch: 6,
-        samples: 17,
-    };
+    let s = SIZES;
     let mut rng = support::rng(13);
-    let theta: Vec<f64> = p
-        .meta
-        .init_pytorch(&mut rng)
-        .into_iter()
-        .map(|v| f64::from(v as f32))
-        .collect();
+    let theta = initial_theta(&p, &mut rng);
     let data = tasks(&p, s, false, 14);
     let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
     for gpu in support::gpus() {
@@ -356,12 +337,7 @@ fn gpu_closed_form_meta_gradients_match_reference() {
             samples: 15,
         };
         let mut rng = support::rng(40 + i as u64);
-        let theta: Vec<f64> = p
-            .meta
-            .init_pytorch(&mut rng)
-            .into_iter()
-            .map(|v| f64::from(v as f32))
-            .collect();
+        let theta = initial_theta(&p, &mut rng);
         let data = ridge_tasks(&p, s, 50 + i as u64);
         let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
         for gpu in support::gpus() {
@@ -417,12 +393,7 @@ fn gpu_adversarial_pair_matches_reference() {
         samples: 15,
     };
     let mut rng = support::rng(60);
-    let theta: Vec<f64> = p
-        .meta
-        .init_pytorch(&mut rng)
-        .into_iter()
-        .map(|v| f64::from(v as f32))
-        .collect();
+    let theta = initial_theta(&p, &mut rng);
     let data = ridge_tasks(&p, s, 61);
     let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
     assert!(want.terms.adversary < 0.0);
@@ -450,20 +421,9 @@ fn gpu_constrained_learner_matches_reference_and_keeps_its_mask() {
         if let Learner::Gd(g) = &mut p.learner {
             g.constrained = true;
         }
-        let s = StepSizes {
-            tasks: 2,
-            train: 10,
-            test: 13,
-            batch: 6,
-            samples: 17,
-        };
+        let s = SIZES;
         let mut rng = support::rng(seed);
-        let theta: Vec<f64> = p
-            .meta
-            .init_pytorch(&mut rng)
-            .into_iter()
-            .map(|v| f64::from(v as f32))
-            .collect();
+        let theta = initial_theta(&p, &mut rng);
         let spec = p.gd().unwrap().spec.clone();
         let mut data = tasks(&p, s, false, seed + 1);
         for t in &mut data {
