@@ -6,11 +6,16 @@
 //! - [`problem`]: what a meta-learning problem and one meta-step's data are.
 //! - [`reference`]: the whole meta-step in f64 on the CPU — the oracle.
 //! - [`gpu_mlp`], [`engine`]: the same meta-step on the GPU.
+//! - [`connectivity`]: first-layer wiring schemes and connectome files.
+//! - [`images`]: IDX image files (MNIST's format).
+//! - [`analysis`]: harmonic decomposition, linear and group fits, kernel eigenfunctions.
+//! - [`sampling`]: seeded streams, input domains, per-task draws.
 
 pub mod analysis;
 pub mod connectivity;
 pub mod engine;
 pub mod gpu_mlp;
+pub mod images;
 pub mod learner;
 pub mod losses;
 pub mod mlp;
