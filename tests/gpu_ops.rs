@@ -9,8 +9,8 @@ mod support;
 use occam_gpu::{Gpu, GpuError};
 use occam_ops::check::rel_error;
 use occam_ops::{
-    Activation, ActivationCpu, ActivationGpu, DenseCpu, DenseGpu, DenseShape, MseCpu, MseGpu,
-    MseShape, OnGpu, OpError, Passes,
+    Activation, ActivationCpu, ActivationGpu, Conv2dCpu, Conv2dGpu, Conv2dShape, DenseCpu,
+    DenseGpu, DenseShape, MseCpu, MseGpu, MseShape, OnGpu, OpError, Passes,
 };
 
 /// f32 tolerance, as ‖gpu − cpu‖∞ / ‖cpu‖∞ per output tensor. Inputs are
@@ -314,5 +314,39 @@ fn gpu_adapter_in_use_is_reported() {
         // Printed with --show-output so CI logs name the adapter the GPU tests ran on.
         println!("GPU tests ran on: {}", gpu.adapter());
         assert!(!gpu.adapter().name.is_empty());
+    }
+}
+
+#[test]
+fn gpu_conv2d_passes_match_cpu_twin() {
+    for gpu in support::gpus() {
+        // Awkward sizes: 1×1 kernels, even kernels, padding wider than the
+        // kernel's reach, odd image sizes, several problems side by side.
+        for (i, &(batch, images, c_in, c_out, height, width, kernel, padding)) in [
+            (1, 1, 1, 1, 1, 1, 1, 0),
+            (2, 3, 2, 5, 7, 9, 3, 1),
+            (1, 2, 1, 16, 28, 28, 5, 2),
+            (1, 4, 3, 2, 6, 5, 2, 0),
+            (3, 1, 2, 3, 4, 4, 3, 2),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let shape = Conv2dShape {
+                batch,
+                images,
+                c_in,
+                c_out,
+                height,
+                width,
+                kernel,
+                padding,
+            };
+            let op = OnGpu {
+                gpu,
+                op: Conv2dGpu::new(gpu, shape).unwrap(),
+            };
+            compare_passes(&op, &Conv2dCpu { shape }, 5000 + i as u64, DENSE_TOL);
+        }
     }
 }

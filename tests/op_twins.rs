@@ -8,7 +8,10 @@ mod support;
 use occam_ops::check::{
     dot_product_test, jvp_vs_central_difference, tangent_backward_vs_central_difference,
 };
-use occam_ops::{Activation, ActivationCpu, DenseCpu, DenseShape, MseCpu, MseShape, Passes};
+use occam_ops::{
+    Activation, ActivationCpu, Conv2dCpu, Conv2dShape, DenseCpu, DenseShape, MseCpu, MseShape,
+    Passes,
+};
 
 /// Rounding-level agreement expected of the exact adjoint identity in f64.
 const DOT_TOL: f64 = 1e-12;
@@ -108,4 +111,29 @@ fn cpu_twins_reject_tensors_of_the_wrong_size() {
     };
     let err = op.forward(&[vec![0.0; 5], vec![0.0; 16]]).unwrap_err();
     assert!(err.to_string().contains("x has 5 values"), "{err}");
+}
+
+#[test]
+fn conv2d_cpu_twin_derivatives() {
+    for (i, &(batch, images, c_in, c_out, height, width, kernel, padding)) in [
+        (1, 1, 1, 1, 3, 3, 1, 0),
+        (2, 2, 2, 3, 5, 4, 3, 1),
+        (1, 3, 1, 2, 6, 6, 5, 2),
+        (1, 1, 3, 1, 4, 7, 2, 0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let shape = Conv2dShape {
+            batch,
+            images,
+            c_in,
+            c_out,
+            height,
+            width,
+            kernel,
+            padding,
+        };
+        check_op(&Conv2dCpu { shape }, 400 + i as u64);
+    }
 }

@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod check;
 pub mod constraint;
+pub mod conv2d;
 pub mod dense;
 pub mod energy;
 mod error;
@@ -21,6 +22,7 @@ pub mod std_reward;
 
 pub use activation::{Activation, ActivationCpu, ActivationGpu};
 pub use constraint::ConstraintGpu;
+pub use conv2d::{Conv2dCpu, Conv2dGpu, Conv2dShape};
 pub use dense::{DenseCpu, DenseGpu, DenseShape};
 pub use energy::EnergyGpu;
 pub use error::{OpError, Result};
