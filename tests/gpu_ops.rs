@@ -10,7 +10,8 @@ use occam_gpu::{Gpu, GpuError};
 use occam_ops::check::rel_error;
 use occam_ops::{
     Activation, ActivationCpu, ActivationGpu, Conv2dCpu, Conv2dGpu, Conv2dShape, DenseCpu,
-    DenseGpu, DenseShape, MseCpu, MseGpu, MseShape, OnGpu, OpError, Passes,
+    DenseGpu, DenseShape, MaxPoolCpu, MaxPoolGpu, MaxPoolShape, MseCpu, MseGpu, MseShape, OnGpu,
+    OpError, Passes,
 };
 
 /// f32 tolerance, as ‖gpu − cpu‖∞ / ‖cpu‖∞ per output tensor. Inputs are
@@ -348,5 +349,40 @@ fn gpu_conv2d_passes_match_cpu_twin() {
             };
             compare_passes(&op, &Conv2dCpu { shape }, 5000 + i as u64, DENSE_TOL);
         }
+    }
+}
+
+#[test]
+fn gpu_maxpool_passes_match_cpu_twin() {
+    for gpu in support::gpus() {
+        for (i, &(planes, height, width)) in [(1, 2, 2), (5, 7, 9), (32, 28, 28), (3, 14, 3)]
+            .iter()
+            .enumerate()
+        {
+            let shape = MaxPoolShape {
+                planes,
+                height,
+                width,
+            };
+            let op = OnGpu {
+                gpu,
+                op: MaxPoolGpu::new(gpu, shape).unwrap(),
+            };
+            compare_passes(&op, &MaxPoolCpu { shape }, 6000 + i as u64, ELEMENTWISE_TOL);
+        }
+        // Ties: the GPU routes to the same (first) element as the twin.
+        let shape = MaxPoolShape {
+            planes: 1,
+            height: 2,
+            width: 2,
+        };
+        let op = OnGpu {
+            gpu,
+            op: MaxPoolGpu::new(gpu, shape).unwrap(),
+        };
+        assert_eq!(
+            op.backward(&[vec![0.5; 4]], &[vec![1.0]]).unwrap()[0],
+            vec![1.0, 0.0, 0.0, 0.0]
+        );
     }
 }

@@ -9,8 +9,8 @@ use occam_ops::check::{
     dot_product_test, jvp_vs_central_difference, tangent_backward_vs_central_difference,
 };
 use occam_ops::{
-    Activation, ActivationCpu, Conv2dCpu, Conv2dShape, DenseCpu, DenseShape, MseCpu, MseShape,
-    Passes,
+    Activation, ActivationCpu, Conv2dCpu, Conv2dShape, DenseCpu, DenseShape, MaxPoolCpu,
+    MaxPoolShape, MseCpu, MseShape, Passes,
 };
 
 /// Rounding-level agreement expected of the exact adjoint identity in f64.
@@ -136,4 +136,35 @@ fn conv2d_cpu_twin_derivatives() {
         };
         check_op(&Conv2dCpu { shape }, 400 + i as u64);
     }
+}
+
+#[test]
+fn maxpool_cpu_twin_derivatives() {
+    for (i, &(planes, height, width)) in [(1, 2, 2), (3, 5, 7), (2, 8, 6)].iter().enumerate() {
+        check_op(
+            &MaxPoolCpu {
+                shape: MaxPoolShape {
+                    planes,
+                    height,
+                    width,
+                },
+            },
+            500 + i as u64,
+        );
+    }
+}
+
+#[test]
+fn maxpool_ties_go_to_the_first_maximum_of_the_window() {
+    let op = MaxPoolCpu {
+        shape: MaxPoolShape {
+            planes: 1,
+            height: 2,
+            width: 2,
+        },
+    };
+    let grads = op
+        .backward(&[vec![0.5, 0.5, 0.5, 0.5]], &[vec![1.0]])
+        .unwrap();
+    assert_eq!(grads[0], vec![1.0, 0.0, 0.0, 0.0]);
 }

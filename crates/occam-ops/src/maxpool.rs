@@ -1,0 +1,325 @@
+//! 2×2 max-pooling with stride 2 (see `shaders/maxpool.wgsl` for the math of
+//! all four passes): the CPU f64 twin and the GPU kernels. Ties go to the
+//! first maximum in the order (0,0), (0,1), (1,0), (1,1) of the window, on
+//! both sides, so results are deterministic.
+
+use crate::error::{OpError, Result, check_len};
+use crate::passes::{EncodePasses, Passes, Tensors};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
+use std::sync::Arc;
+
+/// The sizes of a max-pooling: `planes` independent H × W planes (batch ×
+/// images × channels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxPoolShape {
+    /// Independent planes.
+    pub planes: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+}
+
+impl MaxPoolShape {
+    /// Output height (odd trailing rows dropped).
+    pub fn h_out(&self) -> usize {
+        self.height / 2
+    }
+    /// Output width.
+    pub fn w_out(&self) -> usize {
+        self.width / 2
+    }
+    /// Values in the input.
+    pub fn x_len(&self) -> usize {
+        self.planes * self.height * self.width
+    }
+    /// Values in the output.
+    pub fn y_len(&self) -> usize {
+        self.planes * self.h_out() * self.w_out()
+    }
+
+    /// Index in x of the maximum of output (plane, i, j)'s window.
+    fn argmax(&self, x: &[f64], plane: usize, i: usize, j: usize) -> usize {
+        let base = plane * self.height * self.width;
+        let mut best = base + 2 * i * self.width + 2 * j;
+        for k in 1..4 {
+            let idx = base + (2 * i + k / 2) * self.width + 2 * j + k % 2;
+            if x[idx] > x[best] {
+                best = idx;
+            }
+        }
+        best
+    }
+
+    /// (output index, argmax input index) for every output.
+    fn routes(&self, x: &[f64]) -> Vec<(usize, usize)> {
+        let mut out = Vec::with_capacity(self.y_len());
+        for plane in 0..self.planes {
+            for i in 0..self.h_out() {
+                for j in 0..self.w_out() {
+                    out.push((
+                        (plane * self.h_out() + i) * self.w_out() + j,
+                        self.argmax(x, plane, i, j),
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Max-pooling in f64 on the CPU.
+#[derive(Clone, Copy, Debug)]
+pub struct MaxPoolCpu {
+    /// The sizes.
+    pub shape: MaxPoolShape,
+}
+
+impl MaxPoolCpu {
+    fn route_back(&self, x: &[f64], y_bar: &[f64]) -> Vec<f64> {
+        let mut x_bar = vec![0.0; self.shape.x_len()];
+        for (yi, xi) in self.shape.routes(x) {
+            x_bar[xi] = y_bar[yi];
+        }
+        x_bar
+    }
+}
+
+impl Passes for MaxPoolCpu {
+    fn name(&self) -> String {
+        format!("maxpool {:?}", self.shape)
+    }
+    fn input_lens(&self) -> Vec<usize> {
+        vec![self.shape.x_len()]
+    }
+    fn output_lens(&self) -> Vec<usize> {
+        vec![self.shape.y_len()]
+    }
+    fn forward(&self, x: &[Vec<f64>]) -> Result<Tensors> {
+        check_len("maxpool", "x", x[0].len(), self.shape.x_len())?;
+        let mut y = vec![0.0; self.shape.y_len()];
+        for (yi, xi) in self.shape.routes(&x[0]) {
+            y[yi] = x[0][xi];
+        }
+        Ok(vec![y])
+    }
+    fn backward(&self, x: &[Vec<f64>], y_bar: &[Vec<f64>]) -> Result<Tensors> {
+        check_len("maxpool", "x", x[0].len(), self.shape.x_len())?;
+        Ok(vec![self.route_back(&x[0], &y_bar[0])])
+    }
+    fn tangent_forward(&self, x: &[Vec<f64>], x_dot: &[Vec<f64>]) -> Result<Tensors> {
+        check_len("maxpool", "x", x[0].len(), self.shape.x_len())?;
+        let mut y_dot = vec![0.0; self.shape.y_len()];
+        for (yi, xi) in self.shape.routes(&x[0]) {
+            y_dot[yi] = x_dot[0][xi];
+        }
+        Ok(vec![y_dot])
+    }
+    fn tangent_backward(
+        &self,
+        x: &[Vec<f64>],
+        _y_bar: &[Vec<f64>],
+        _x_dot: &[Vec<f64>],
+        y_bar_dot: &[Vec<f64>],
+    ) -> Result<Tensors> {
+        check_len("maxpool", "x", x[0].len(), self.shape.x_len())?;
+        Ok(vec![self.route_back(&x[0], &y_bar_dot[0])])
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PoolParams {
+    planes: u32,
+    height: u32,
+    width: u32,
+    h_out: u32,
+    w_out: u32,
+    _pad: [u32; 3],
+}
+
+/// Max-pooling on the GPU.
+pub struct MaxPoolGpu {
+    shape: MaxPoolShape,
+    params: wgpu::Buffer,
+    max_groups: u32,
+    forward: Arc<Kernel>,
+    backward: Arc<Kernel>,
+    tangent_forward: Arc<Kernel>,
+    tangent_backward: Arc<Kernel>,
+}
+
+impl MaxPoolGpu {
+    /// Compiles (or fetches) the kernels for `shape`.
+    pub fn new(gpu: &Gpu, shape: MaxPoolShape) -> Result<MaxPoolGpu> {
+        if shape.planes == 0
+            || shape.height < 2
+            || shape.width < 2
+            || u32::try_from(shape.x_len()).is_err()
+        {
+            return Err(OpError::InvalidShape {
+                op: "maxpool",
+                message: format!("impossible shape {shape:?}"),
+            });
+        }
+        let params = PoolParams {
+            planes: shape.planes as u32,
+            height: shape.height as u32,
+            width: shape.width as u32,
+            h_out: shape.h_out() as u32,
+            w_out: shape.w_out() as u32,
+            _pad: [0; 3],
+        };
+        let k = |entry: &str| gpu.kernel("maxpool", entry, &[]);
+        Ok(MaxPoolGpu {
+            shape,
+            params: gpu.uniform("maxpool params", &params),
+            max_groups: gpu.limits().max_compute_workgroups_per_dimension,
+            forward: k("maxpool_forward")?,
+            backward: k("maxpool_backward")?,
+            tangent_forward: k("maxpool_tangent_forward")?,
+            tangent_backward: k("maxpool_tangent_backward")?,
+        })
+    }
+
+    fn run(
+        &self,
+        enc: &mut Encoder<'_>,
+        kernel: &Kernel,
+        tensors: &[(&str, &GpuTensor, usize)],
+        n: usize,
+    ) -> Result<()> {
+        let groups = n.div_ceil(64) as u32;
+        let gx = groups.clamp(1, self.max_groups);
+        let mut binds: Vec<(&str, &wgpu::Buffer)> = vec![("p", &self.params)];
+        for (name, t, len) in tensors {
+            check_len("maxpool", name, t.len(), *len)?;
+            binds.push((name, t.buffer()));
+        }
+        enc.dispatch(kernel, &binds, [gx, groups.div_ceil(gx).max(1), 1])?;
+        Ok(())
+    }
+
+    /// y = max over each window.
+    pub fn forward(&self, enc: &mut Encoder<'_>, x: &GpuTensor, y: &GpuTensor) -> Result<()> {
+        let s = self.shape;
+        self.run(
+            enc,
+            &self.forward,
+            &[("x", x, s.x_len()), ("y", y, s.y_len())],
+            s.y_len(),
+        )
+    }
+
+    /// x̄: ȳ routed to each window's argmax.
+    pub fn backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &GpuTensor,
+        y_bar: &GpuTensor,
+        x_bar: &GpuTensor,
+    ) -> Result<()> {
+        let s = self.shape;
+        self.run(
+            enc,
+            &self.backward,
+            &[
+                ("x", x, s.x_len()),
+                ("y_bar", y_bar, s.y_len()),
+                ("x_bar", x_bar, s.x_len()),
+            ],
+            s.x_len(),
+        )
+    }
+
+    /// ẏ = ẋ at each window's argmax.
+    pub fn tangent_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &GpuTensor,
+        x_dot: &GpuTensor,
+        y_dot: &GpuTensor,
+    ) -> Result<()> {
+        let s = self.shape;
+        self.run(
+            enc,
+            &self.tangent_forward,
+            &[
+                ("x", x, s.x_len()),
+                ("x_dot", x_dot, s.x_len()),
+                ("y_dot", y_dot, s.y_len()),
+            ],
+            s.y_len(),
+        )
+    }
+
+    /// x̄̇: ȳ̇ routed to each window's argmax.
+    pub fn tangent_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &GpuTensor,
+        y_bar_dot: &GpuTensor,
+        x_bar_dot: &GpuTensor,
+    ) -> Result<()> {
+        let s = self.shape;
+        self.run(
+            enc,
+            &self.tangent_backward,
+            &[
+                ("x", x, s.x_len()),
+                ("y_bar_dot", y_bar_dot, s.y_len()),
+                ("x_bar_dot", x_bar_dot, s.x_len()),
+            ],
+            s.x_len(),
+        )
+    }
+}
+
+impl EncodePasses for MaxPoolGpu {
+    fn name(&self) -> String {
+        format!("maxpool {:?}", self.shape)
+    }
+    fn input_lens(&self) -> Vec<usize> {
+        vec![self.shape.x_len()]
+    }
+    fn output_lens(&self) -> Vec<usize> {
+        vec![self.shape.y_len()]
+    }
+    fn encode_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        y: &[&GpuTensor],
+    ) -> Result<()> {
+        self.forward(enc, x[0], y[0])
+    }
+    fn encode_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        y_bar: &[&GpuTensor],
+        x_bar: &[&GpuTensor],
+    ) -> Result<()> {
+        self.backward(enc, x[0], y_bar[0], x_bar[0])
+    }
+    fn encode_tangent_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        x_dot: &[&GpuTensor],
+        y_dot: &[&GpuTensor],
+    ) -> Result<()> {
+        self.tangent_forward(enc, x[0], x_dot[0], y_dot[0])
+    }
+    fn encode_tangent_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        _y_bar: &[&GpuTensor],
+        _x_dot: &[&GpuTensor],
+        y_bar_dot: &[&GpuTensor],
+        x_bar_dot: &[&GpuTensor],
+    ) -> Result<()> {
+        self.tangent_backward(enc, x[0], y_bar_dot[0], x_bar_dot[0])
+    }
+}
