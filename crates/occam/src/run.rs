@@ -592,10 +592,16 @@ fn map_grid(domain: InputDomain, nx: usize, ny: usize) -> (Vec<f64>, Vec<bool>, 
         );
     }
     let d = domain.dim();
+    // Gaussian inputs: ±3 standard deviations; the others live in [−1, 1]².
+    let lim = if matches!(domain, InputDomain::Gaussian { .. }) {
+        3.0
+    } else {
+        1.0
+    };
     for j in 0..ny {
         for i in 0..nx {
-            let x = -1.0 + (i as f64 + 0.5) * 2.0 / nx as f64;
-            let y = -1.0 + (j as f64 + 0.5) * 2.0 / ny as f64;
+            let x = lim * (-1.0 + (i as f64 + 0.5) * 2.0 / nx as f64);
+            let y = lim * (-1.0 + (j as f64 + 0.5) * 2.0 / ny as f64);
             let mut p = vec![0.0; d];
             p[0] = x;
             p[1] = y;
@@ -615,7 +621,7 @@ fn map_grid(domain: InputDomain, nx: usize, ny: usize) -> (Vec<f64>, Vec<bool>, 
             pts.extend(p);
         }
     }
-    (pts, inside, ("x₀", -1.0, 1.0), ("x₁", -1.0, 1.0))
+    (pts, inside, ("x₀", -lim, lim), ("x₁", -lim, lim))
 }
 
 fn function_plot(
