@@ -1,6 +1,7 @@
 //! Occam's meta-learning engine.
 //!
 //! - [`mlp`]: MLP shapes, parameter layout, PyTorch-default init, CPU passes.
+//! - [`net`]: networks as layer lists (conv, pool, dense, activation), CPU passes.
 //! - [`learner`]: unrolled gradient descent and its exact reverse sweep (CPU).
 //! - [`losses`]: the meta-loss terms (CPU).
 //! - [`problem`]: what a meta-learning problem and one meta-step's data are.
@@ -19,6 +20,7 @@ pub mod images;
 pub mod learner;
 pub mod losses;
 pub mod mlp;
+pub mod net;
 pub mod problem;
 pub mod reference;
 pub mod sampling;
