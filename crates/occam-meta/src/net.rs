@@ -196,6 +196,7 @@ impl NetOp<'_> {
     }
 
     /// The activations entering each layer, and the output.
+    #[allow(clippy::needless_range_loop)] // each layer reads the activation the previous one pushed
     fn trace(&self, x: &[f64], theta: &[f64]) -> Result<Vec<Vec<f64>>> {
         let off = self.offsets();
         let mut acts = vec![x.to_vec()];
