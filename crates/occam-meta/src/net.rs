@@ -242,11 +242,11 @@ impl Passes for NetOp<'_> {
     fn tangent_forward(&self, x: &[Vec<f64>], x_dot: &[Vec<f64>]) -> Result<Tensors> {
         let (off, acts) = (self.offsets(), self.trace(&x[0], &x[1])?);
         let mut dot = x_dot[0].clone();
-        for l in 0..self.spec.layers.len() {
+        for (l, act) in acts.iter().enumerate().take(self.spec.layers.len()) {
             let op = self.spec.op(&self.plan, l, self.n);
             let dirs = self.layer_inputs(l, &dot, &x_dot[1], &off);
             dot = op
-                .tangent_forward(&self.layer_inputs(l, &acts[l], &x[1], &off), &dirs)?
+                .tangent_forward(&self.layer_inputs(l, act, &x[1], &off), &dirs)?
                 .swap_remove(0);
         }
         Ok(vec![dot])
