@@ -12,6 +12,7 @@ pub mod dense;
 pub mod energy;
 mod error;
 pub mod gather;
+mod launch;
 pub mod maxpool;
 pub mod mse;
 pub mod optimizer;

@@ -4,6 +4,7 @@
 //! both sides, so results are deterministic.
 
 use crate::error::{OpError, Result, check_len};
+use crate::launch::{dispatch_checked, spread_grid};
 use crate::passes::{EncodePasses, Passes, Tensors};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
 use std::sync::Arc;
@@ -189,15 +190,8 @@ impl MaxPoolGpu {
         tensors: &[(&str, &GpuTensor, usize)],
         n: usize,
     ) -> Result<()> {
-        let groups = n.div_ceil(64) as u32;
-        let gx = groups.clamp(1, self.max_groups);
-        let mut binds: Vec<(&str, &wgpu::Buffer)> = vec![("p", &self.params)];
-        for (name, t, len) in tensors {
-            check_len("maxpool", name, t.len(), *len)?;
-            binds.push((name, t.buffer()));
-        }
-        enc.dispatch(kernel, &binds, [gx, groups.div_ceil(gx).max(1), 1])?;
-        Ok(())
+        let grid = spread_grid(n, 64, self.max_groups);
+        dispatch_checked(enc, "maxpool", kernel, &self.params, tensors, grid)
     }
 
     /// y = max over each window.

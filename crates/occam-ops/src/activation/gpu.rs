@@ -1,7 +1,8 @@
 //! The activation op's GPU kernels (`shaders/activation.wgsl`).
 
 use super::Activation;
-use crate::error::{OpError, Result, check_len};
+use crate::error::{OpError, Result};
+use crate::launch::{dispatch_checked, spread_grid};
 use crate::passes::EncodePasses;
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
 use std::sync::Arc;
@@ -36,10 +37,11 @@ impl ActivationGpu {
         })?;
         // Spread workgroups over x and y so that large tensors stay under the
         // per-dimension dispatch limit; the shader flattens (x, y) back.
-        let groups = len32.div_ceil(WORKGROUP);
-        let max = gpu.limits().max_compute_workgroups_per_dimension;
-        let gx = groups.clamp(1, max);
-        let grid = [gx, groups.div_ceil(gx).max(1), 1];
+        let grid = spread_grid(
+            len,
+            WORKGROUP,
+            gpu.limits().max_compute_workgroups_per_dimension,
+        );
         let constants = [("ACT", f64::from(act.code()))];
         let k = |entry: &str| gpu.kernel("activation", entry, &constants);
         Ok(ActivationGpu {
@@ -66,13 +68,9 @@ impl ActivationGpu {
         kernel: &Kernel,
         tensors: &[(&str, &GpuTensor)],
     ) -> Result<()> {
-        for (name, t) in tensors {
-            check_len("activation", name, t.len(), self.len)?;
-        }
-        let mut binds: Vec<(&str, &wgpu::Buffer)> = vec![("p", &self.params)];
-        binds.extend(tensors.iter().map(|(n, t)| (*n, t.buffer())));
-        enc.dispatch(kernel, &binds, self.grid)?;
-        Ok(())
+        let checked: Vec<(&str, &GpuTensor, usize)> =
+            tensors.iter().map(|(n, t)| (*n, *t, self.len)).collect();
+        dispatch_checked(enc, "activation", kernel, &self.params, &checked, self.grid)
     }
 
     /// a = σ(s).

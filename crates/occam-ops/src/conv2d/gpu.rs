@@ -1,7 +1,8 @@
 //! The convolution's GPU kernels (`shaders/conv2d.wgsl`).
 
 use super::Conv2dShape;
-use crate::error::{OpError, Result, check_len};
+use crate::error::{OpError, Result};
+use crate::launch::{dispatch_checked, spread_grid};
 use crate::passes::EncodePasses;
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
 use std::sync::Arc;
@@ -92,13 +93,6 @@ impl Conv2dGpu {
         self.shape
     }
 
-    /// Workgroups of 64 covering `n` elements, spread over x and y.
-    fn grid(&self, n: usize) -> [u32; 3] {
-        let groups = n.div_ceil(64) as u32;
-        let gx = groups.clamp(1, self.max_groups);
-        [gx, groups.div_ceil(gx).max(1), 1]
-    }
-
     fn run(
         &self,
         enc: &mut Encoder<'_>,
@@ -106,13 +100,8 @@ impl Conv2dGpu {
         tensors: &[(&str, &GpuTensor, usize)],
         n: usize,
     ) -> Result<()> {
-        let mut binds: Vec<(&str, &wgpu::Buffer)> = vec![("p", &self.params)];
-        for (name, t, len) in tensors {
-            check_len("conv2d", name, t.len(), *len)?;
-            binds.push((name, t.buffer()));
-        }
-        enc.dispatch(kernel, &binds, self.grid(n))?;
-        Ok(())
+        let grid = spread_grid(n, 64, self.max_groups);
+        dispatch_checked(enc, "conv2d", kernel, &self.params, tensors, grid)
     }
 
     /// y = conv(x, w) + bias.
