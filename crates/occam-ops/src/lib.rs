@@ -33,7 +33,7 @@ pub use maxpool::{MaxPoolCpu, MaxPoolGpu, MaxPoolShape};
 pub use mse::{MseCpu, MseGpu, MseShape};
 pub use optimizer::{OptimizerGpu, OptimizerKind};
 pub use orthogonality::OrthogonalityGpu;
-pub use passes::{EncodePasses, OnGpu, Passes, Tensors};
+pub use passes::{Bilinear, EncodePasses, OnGpu, Passes, Tensors};
 pub use ridge::{RidgeCpu, RidgeGpu, RidgeShape, RidgeSolution};
 pub use sinkhorn::SinkhornGpu;
 pub use std_reward::StdRewardGpu;

@@ -8,7 +8,7 @@
 //! - tangent forward:  ẏ = (∂f/∂x) ẋ                         (JVP)
 //! - tangent backward: x̄̇ = d/dε [(∂f/∂x)ᵀ ȳ] at x + εẋ, ȳ + εȳ̇  (JVP of the VJP)
 
-use crate::error::Result;
+use crate::error::{Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 
 /// A list of flat tensors, in the op's declared order.
@@ -36,6 +36,84 @@ pub trait Passes {
         x_dot: &[Vec<f64>],
         y_bar_dot: &[Vec<f64>],
     ) -> Result<Tensors>;
+}
+
+/// An op linear in its input x and, separately, in its weights w — the
+/// bias being a weight fed a constant input (1 for x, 0 for a tangent ẋ).
+/// Its four passes follow from the product and its transpose alone:
+/// y = B(x, w), x̄, w̄ = Bᵀ(x, w; ȳ), ẏ = B(ẋ, w) + B(x, ẇ),
+/// x̄̇, w̄̇ = Bᵀ(x, w; ȳ̇) + Bᵀ(ẋ, ẇ; ȳ). Dense layers and convolutions are such ops.
+pub trait Bilinear {
+    /// The op's name, for messages (e.g. `dense`).
+    const OP: &'static str;
+    /// The op and its shape, for messages.
+    fn describe(&self) -> String;
+    /// Lengths of x, w and y.
+    fn lens(&self) -> (usize, usize, usize);
+    /// B(x, w) with the bias weights multiplied by `bias_input`.
+    fn product(&self, x: &[f64], w: &[f64], bias_input: f64) -> Vec<f64>;
+    /// (x̄, w̄) of B for cotangent ȳ, with the bias input `bias_input`.
+    fn transpose_products(
+        &self,
+        x: &[f64],
+        w: &[f64],
+        y_bar: &[f64],
+        bias_input: f64,
+    ) -> (Vec<f64>, Vec<f64>);
+}
+
+fn check_bilinear<T: Bilinear>(op: &T, x: &[Vec<f64>]) -> Result<()> {
+    let (xl, wl, _) = op.lens();
+    check_len(T::OP, "x", x[0].len(), xl)?;
+    check_len(T::OP, "w", x[1].len(), wl)
+}
+
+fn add(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
+    a.into_iter().zip(b).map(|(p, q)| p + q).collect()
+}
+
+impl<T: Bilinear> Passes for T {
+    fn name(&self) -> String {
+        self.describe()
+    }
+    fn input_lens(&self) -> Vec<usize> {
+        let (x, w, _) = self.lens();
+        vec![x, w]
+    }
+    fn output_lens(&self) -> Vec<usize> {
+        vec![self.lens().2]
+    }
+    fn forward(&self, x: &[Vec<f64>]) -> Result<Tensors> {
+        check_bilinear(self, x)?;
+        Ok(vec![self.product(&x[0], &x[1], 1.0)])
+    }
+    fn backward(&self, x: &[Vec<f64>], y_bar: &[Vec<f64>]) -> Result<Tensors> {
+        check_bilinear(self, x)?;
+        check_len(T::OP, "y_bar", y_bar[0].len(), self.lens().2)?;
+        let (x_bar, w_bar) = self.transpose_products(&x[0], &x[1], &y_bar[0], 1.0);
+        Ok(vec![x_bar, w_bar])
+    }
+    fn tangent_forward(&self, x: &[Vec<f64>], x_dot: &[Vec<f64>]) -> Result<Tensors> {
+        check_bilinear(self, x)?;
+        check_bilinear(self, x_dot)?;
+        Ok(vec![add(
+            self.product(&x_dot[0], &x[1], 0.0),
+            self.product(&x[0], &x_dot[1], 1.0),
+        )])
+    }
+    fn tangent_backward(
+        &self,
+        x: &[Vec<f64>],
+        y_bar: &[Vec<f64>],
+        x_dot: &[Vec<f64>],
+        y_bar_dot: &[Vec<f64>],
+    ) -> Result<Tensors> {
+        check_bilinear(self, x)?;
+        check_bilinear(self, x_dot)?;
+        let (xb1, wb1) = self.transpose_products(&x[0], &x[1], &y_bar_dot[0], 1.0);
+        let (xb2, wb2) = self.transpose_products(&x_dot[0], &x_dot[1], &y_bar[0], 0.0);
+        Ok(vec![add(xb1, xb2), add(wb1, wb2)])
+    }
 }
 
 /// The four passes recorded on a GPU encoder, tensors in the same order as [`Passes`].

@@ -1,8 +1,7 @@
 //! CPU f64 twin of the convolution.
 
 use super::Conv2dShape;
-use crate::error::{Result, check_len};
-use crate::passes::{Passes, Tensors};
+use crate::passes::Bilinear;
 
 /// The convolution's four passes in f64 on the CPU.
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +52,18 @@ impl Conv2dCpu {
             }
         }
     }
+}
+
+impl Bilinear for Conv2dCpu {
+    const OP: &'static str = "conv2d";
+
+    fn describe(&self) -> String {
+        format!("conv2d {:?}", self.shape)
+    }
+
+    fn lens(&self) -> (usize, usize, usize) {
+        (self.shape.x_len(), self.shape.w_len(), self.shape.y_len())
+    }
 
     /// y = conv(x, w) with the bias multiplied by `bias_input`.
     fn product(&self, x: &[f64], w: &[f64], bias_input: f64) -> Vec<f64> {
@@ -79,57 +90,5 @@ impl Conv2dCpu {
             None => w_bar[wi] += y_bar[yi] * bias_input,
         });
         (x_bar, w_bar)
-    }
-
-    fn check(&self, x: &[Vec<f64>]) -> Result<()> {
-        check_len("conv2d", "x", x[0].len(), self.shape.x_len())?;
-        check_len("conv2d", "w", x[1].len(), self.shape.w_len())
-    }
-}
-
-fn add(a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
-    a.into_iter().zip(b).map(|(p, q)| p + q).collect()
-}
-
-impl Passes for Conv2dCpu {
-    fn name(&self) -> String {
-        format!("conv2d {:?}", self.shape)
-    }
-    fn input_lens(&self) -> Vec<usize> {
-        vec![self.shape.x_len(), self.shape.w_len()]
-    }
-    fn output_lens(&self) -> Vec<usize> {
-        vec![self.shape.y_len()]
-    }
-    fn forward(&self, x: &[Vec<f64>]) -> Result<Tensors> {
-        self.check(x)?;
-        Ok(vec![self.product(&x[0], &x[1], 1.0)])
-    }
-    fn backward(&self, x: &[Vec<f64>], y_bar: &[Vec<f64>]) -> Result<Tensors> {
-        self.check(x)?;
-        check_len("conv2d", "y_bar", y_bar[0].len(), self.shape.y_len())?;
-        let (xb, wb) = self.transpose_products(&x[0], &x[1], &y_bar[0], 1.0);
-        Ok(vec![xb, wb])
-    }
-    fn tangent_forward(&self, x: &[Vec<f64>], x_dot: &[Vec<f64>]) -> Result<Tensors> {
-        self.check(x)?;
-        self.check(x_dot)?;
-        Ok(vec![add(
-            self.product(&x_dot[0], &x[1], 0.0),
-            self.product(&x[0], &x_dot[1], 1.0),
-        )])
-    }
-    fn tangent_backward(
-        &self,
-        x: &[Vec<f64>],
-        y_bar: &[Vec<f64>],
-        x_dot: &[Vec<f64>],
-        y_bar_dot: &[Vec<f64>],
-    ) -> Result<Tensors> {
-        self.check(x)?;
-        self.check(x_dot)?;
-        let (xb1, wb1) = self.transpose_products(&x[0], &x[1], &y_bar_dot[0], 1.0);
-        let (xb2, wb2) = self.transpose_products(&x_dot[0], &x_dot[1], &y_bar[0], 0.0);
-        Ok(vec![add(xb1, xb2), add(wb1, wb2)])
     }
 }
