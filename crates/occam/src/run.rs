@@ -11,7 +11,7 @@ use occam_meta::analysis::{
     harmonic_degree_fractions, kernel_eigenfunctions, linear_fit, span_share,
 };
 use occam_meta::engine::GpuMetaEngine;
-use occam_meta::problem::{FeatureMap, Learner};
+use occam_meta::problem::{FeatureMap, Learner, TaskData};
 use occam_meta::problem::{LossTerms, Orthogonality};
 use occam_meta::sampling::FeatureDraw;
 use occam_meta::sampling::{InputDomain, Purpose, stream};
@@ -37,26 +37,31 @@ fn check_finite(
     Ok(())
 }
 
-/// The meta-loss on fresh held-out tasks (learner inits and datasets) at θ.
+/// The run's held-out tasks (fresh learner inits and datasets).
+fn heldout_tasks(exp: &Experiment, r: &Resolved) -> Vec<TaskData> {
+    let mut rng = stream(exp.seed, Purpose::Heldout, 0);
+    (0..exp.analysis.heldout_tasks)
+        .map(|_| r.sampler.draw(&mut rng))
+        .collect()
+}
+
+/// The meta-loss on the held-out tasks at θ.
 fn heldout(
     gpu: &Gpu,
-    exp: &Experiment,
     r: &Resolved,
+    data: &[TaskData],
     theta: &[f64],
     orth: &Orthogonality,
 ) -> Result<LossTerms, Failure> {
-    let tasks = exp.analysis.heldout_tasks;
     let mut engine = GpuMetaEngine::new(
         gpu,
         &r.problem,
-        r.step_sizes(tasks),
+        r.step_sizes(data.len()),
         theta,
         r.optimizer,
         orth,
     )?;
-    let mut rng = stream(exp.seed, Purpose::Heldout, 0);
-    let data: Vec<_> = (0..tasks).map(|_| r.sampler.draw(&mut rng)).collect();
-    engine.load(gpu, &data)?;
+    engine.load(gpu, data)?;
     engine.step(gpu, false)?;
     Ok(engine.read_terms(gpu)?)
 }
@@ -91,7 +96,8 @@ fn learn_function(
     bar: &ProgressBar,
 ) -> Result<(Learned, GpuMetaEngine), Failure> {
     let theta0 = r.initial_theta(exp.seed, j);
-    let initial_heldout = heldout(gpu, exp, r, &theta0, orth)?;
+    let heldout_data = heldout_tasks(exp, r);
+    let initial_heldout = heldout(gpu, r, &heldout_data, &theta0, orth)?;
     let mut engine = GpuMetaEngine::new(
         gpu,
         &r.problem,
@@ -133,12 +139,8 @@ fn learn_function(
     gpu.wait("finishing a function")?;
     let wall = start.elapsed().as_secs_f64();
     let theta = engine.read_theta(gpu)?;
-    let final_heldout = heldout(gpu, exp, r, &theta, orth)?;
-    let mut rng = stream(exp.seed, Purpose::Heldout, 0);
-    let fresh: Vec<_> = (0..exp.analysis.heldout_tasks)
-        .map(|_| r.sampler.draw(&mut rng))
-        .collect();
-    let learner_errors = occam_meta::reference::learner_errors(&r.problem, &theta, &fresh)?;
+    let final_heldout = heldout(gpu, r, &heldout_data, &theta, orth)?;
+    let learner_errors = occam_meta::reference::learner_errors(&r.problem, &theta, &heldout_data)?;
     let values = engine.evaluate(gpu, eval_points)?;
     let on_orth_points = engine.evaluate(gpu, &orth.x)?;
     let learned = Learned {
