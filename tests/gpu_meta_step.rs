@@ -5,7 +5,7 @@
 mod support;
 
 use occam_meta::engine::{GpuMetaEngine, StepSizes};
-use occam_meta::mlp::MlpSpec;
+use occam_meta::net::NetSpec;
 use occam_meta::problem::{
     DistributionKind, DistributionSet, GdLearner, Learner, MetaLossWeights, MetaProblem,
     Orthogonality, TaskData,
@@ -21,17 +21,9 @@ const TOL: f64 = 1e-3;
 
 fn problem(hidden: Activation, steps: usize) -> MetaProblem {
     MetaProblem {
-        meta: MlpSpec {
-            sizes: vec![3, 16, 16, 1],
-            hidden: Activation::Relu,
-            output: Activation::Identity,
-        },
+        meta: NetSpec::mlp(&[3, 16, 16, 1], Activation::Relu, Activation::Identity),
         learner: Learner::Gd(GdLearner {
-            spec: MlpSpec {
-                sizes: vec![3, 7, 5, 1],
-                hidden,
-                output: Activation::Identity,
-            },
+            spec: NetSpec::mlp(&[3, 7, 5, 1], hidden, Activation::Identity),
             steps,
             lr: 0.1,
             checkpoint_every: 1,
@@ -281,7 +273,9 @@ fn gpu_sinkhorn_and_std_reward_on_all_labels_match_reference() {
 fn ridge_problem(features: occam_meta::problem::FeatureMap, lambda: f64) -> MetaProblem {
     let mut p = problem(Activation::Relu, 1);
     p.learner = Learner::Ridge(occam_meta::problem::RidgeLearner { features, lambda });
-    p.meta.output = Activation::Cos;
+    p.meta
+        .layers
+        .push(occam_meta::net::Layer::Act(Activation::Cos));
     p.distribution = DistributionKind::Sinkhorn {
         blur: 0.05,
         scaling: 0.5,
@@ -427,7 +421,7 @@ fn gpu_constrained_learner_matches_reference_and_keeps_its_mask() {
         let spec = p.gd().unwrap().spec.clone();
         let mut data = tasks(&p, s, false, seed + 1);
         for t in &mut data {
-            let (h, d) = (spec.sizes[1], spec.sizes[0]);
+            let (d, h) = spec.first_dense().unwrap();
             let mut mask = vec![1.0; spec.n_params()];
             let mut signs = vec![0.0; spec.n_params()];
             for unit in 0..h {

@@ -5,7 +5,7 @@
 
 mod support;
 
-use occam_meta::mlp::MlpSpec;
+use occam_meta::net::NetSpec;
 use occam_meta::problem::{
     DistributionKind, DistributionSet, GdLearner, Learner, MetaLossWeights, MetaProblem,
     Orthogonality, TaskData,
@@ -16,17 +16,9 @@ use rand::Rng;
 
 fn problem(hidden: Activation) -> MetaProblem {
     MetaProblem {
-        meta: MlpSpec {
-            sizes: vec![3, 8, 8, 1],
-            hidden: Activation::Relu,
-            output: Activation::Cos,
-        },
+        meta: NetSpec::mlp(&[3, 8, 8, 1], Activation::Relu, Activation::Cos),
         learner: Learner::Gd(GdLearner {
-            spec: MlpSpec {
-                sizes: vec![3, 5, 4, 1],
-                hidden,
-                output: Activation::Identity,
-            },
+            spec: NetSpec::mlp(&[3, 5, 4, 1], hidden, Activation::Identity),
             steps: 12,
             lr: 0.2,
             checkpoint_every: 1,
@@ -213,12 +205,12 @@ fn reference_adversarial_meta_gradient_matches_finite_differences() {
 /// A mask letting each hidden unit of the first layer see 2 of the 3 inputs
 /// (bias always on), and optionally positive first-layer weights.
 fn mushroom_constraints(
-    spec: &MlpSpec,
+    spec: &NetSpec,
     positive: bool,
     rng: &mut rand_chacha::ChaCha8Rng,
 ) -> occam_meta::learner::Constraints {
     let p = spec.n_params();
-    let (h, d) = (spec.sizes[1], spec.sizes[0]);
+    let (d, h) = spec.first_dense().unwrap();
     let mut mask = vec![1.0; p];
     let mut signs = vec![0.0; p];
     for unit in 0..h {

@@ -236,6 +236,76 @@ pub fn span_share(f: &[f64], basis: &[Vec<f64>], count: usize) -> f64 {
         / norm
 }
 
+/// How well learned labels split a two-class image set by class: the
+/// fraction of images whose label lies within 0.1 and within 0.5 of the class
+/// identity (0 for the smaller class label, 1 for the larger), taking
+/// whichever orientation — identity or 1 − identity — agrees more.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DigitAgreement {
+    /// True when the labels follow 1 − identity.
+    pub flipped: bool,
+    /// Fraction within 0.1.
+    pub within_0_1: f64,
+    /// Fraction within 0.5.
+    pub within_0_5: f64,
+    /// The two class labels, smaller first, and the mean learned label of each.
+    pub class_means: [(u8, f64); 2],
+    /// |label − target| per image, in the orientation chosen.
+    pub distance: Vec<f64>,
+}
+
+/// [`DigitAgreement`] of `values` (one per image) against `classes`; None
+/// unless there are exactly two distinct classes.
+pub fn digit_agreement(values: &[f64], classes: &[u8]) -> Option<DigitAgreement> {
+    let mut distinct: Vec<u8> = classes.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != 2 || values.len() != classes.len() {
+        return None;
+    }
+    let identity = |c: u8| if c == distinct[1] { 1.0 } else { 0.0 };
+    let score = |flipped: bool| {
+        let distance: Vec<f64> = values
+            .iter()
+            .zip(classes)
+            .map(|(v, &c)| {
+                let t = identity(c);
+                (v - if flipped { 1.0 - t } else { t }).abs()
+            })
+            .collect();
+        let frac = |tol: f64| {
+            distance.iter().filter(|&&d| d <= tol).count() as f64 / distance.len() as f64
+        };
+        (frac(0.5), frac(0.1), distance)
+    };
+    let (straight, flipped) = (score(false), score(true));
+    let (flip, (within_0_5, within_0_1, distance)) =
+        if flipped.0 > straight.0 || (flipped.0 == straight.0 && flipped.1 > straight.1) {
+            (true, flipped)
+        } else {
+            (false, straight)
+        };
+    let mean = |c: u8| {
+        let picked: Vec<f64> = values
+            .iter()
+            .zip(classes)
+            .filter(|(_, k)| **k == c)
+            .map(|(v, _)| *v)
+            .collect();
+        picked.iter().sum::<f64>() / picked.len() as f64
+    };
+    Some(DigitAgreement {
+        flipped: flip,
+        within_0_1,
+        within_0_5,
+        class_means: [
+            (distinct[0], mean(distinct[0])),
+            (distinct[1], mean(distinct[1])),
+        ],
+        distance,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,5 +406,20 @@ mod tests {
         ]) {
             assert!((got - want).abs() < 0.02, "{frac:?}");
         }
+    }
+
+    #[test]
+    fn digit_agreement_picks_the_orientation_that_agrees_more() {
+        let classes = [0u8, 0, 1, 1, 1];
+        // Labels near 1 − digit, one of them off by 0.3.
+        let a = digit_agreement(&[0.95, 1.0, 0.0, 0.3, 0.05], &classes).unwrap();
+        assert!(a.flipped);
+        assert_eq!((a.within_0_5, a.within_0_1), (1.0, 0.8));
+        assert_eq!(a.class_means[0].0, 0);
+        assert!((a.class_means[1].1 - 0.35 / 3.0).abs() < 1e-12);
+        let b = digit_agreement(&[0.0, 0.2, 0.9, 1.0, 0.4], &classes).unwrap();
+        assert!(!b.flipped);
+        assert_eq!((b.within_0_5, b.within_0_1), (0.8, 0.6));
+        assert!(digit_agreement(&[0.0, 1.0, 2.0], &[0, 1, 2]).is_none());
     }
 }

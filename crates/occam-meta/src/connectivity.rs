@@ -4,7 +4,7 @@
 //! grouped scheme) or read from a connectome table (CSV).
 
 use crate::learner::Constraints;
-use crate::mlp::MlpSpec;
+use crate::net::NetSpec;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
@@ -139,8 +139,13 @@ impl Connectivity {
 
     /// The constraints of a learner with this connectivity (mask and signs on
     /// the first layer; bias and later layers free), flat over its parameters.
-    pub fn constraints(&self, rng: &mut ChaCha8Rng, spec: &MlpSpec) -> Constraints {
-        let (d, h, p) = (spec.sizes[0], spec.sizes[1], spec.n_params());
+    /// The first layer must be dense on vector inputs (the caller checks,
+    /// see [`NetSpec::first_dense`]).
+    pub fn constraints(&self, rng: &mut ChaCha8Rng, spec: &NetSpec) -> Constraints {
+        let (d, h) = spec
+            .first_dense()
+            .expect("connectivity needs a dense first layer on vector inputs");
+        let p = spec.n_params();
         let mut mask = vec![1.0; p];
         let mut signs = vec![0.0; p];
         let rule = match self.signs {
@@ -237,12 +242,8 @@ mod tests {
     use crate::sampling::{Purpose, stream};
     use occam_ops::Activation;
 
-    fn spec() -> MlpSpec {
-        MlpSpec {
-            sizes: vec![5, 100, 1],
-            hidden: Activation::Relu,
-            output: Activation::Identity,
-        }
+    fn spec() -> NetSpec {
+        NetSpec::mlp(&[5, 100, 1], Activation::Relu, Activation::Identity)
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! read-back inside it (DESIGN.md §1–§2, §6). Tasks of a meta-batch run side
 //! by side as the batch dimension of every learner op.
 
-use crate::gpu_mlp::GpuMlp;
+use crate::gpu_net::GpuNet;
 use crate::problem::{
     DistributionKind, DistributionSet, FeatureMap, GdLearner, Learner, LossTerms, MetaProblem,
     Orthogonality, RidgeLearner, TaskData,
@@ -124,7 +124,7 @@ pub struct StepSizes {
 pub struct GpuMetaEngine {
     problem: MetaProblem,
     sizes: StepSizes,
-    meta: GpuMlp,
+    meta: GpuNet,
     theta: Vec<GpuTensor>,
     theta_bar: Vec<GpuTensor>,
     meta_opt: Vec<OptimizerGpu>,
@@ -293,8 +293,8 @@ struct AdversarySlot {
 
 /// GPU state of a learner trained by unrolled gradient descent.
 struct GdState {
-    train_net: GpuMlp,
-    test_net: GpuMlp,
+    train_net: GpuNet,
+    test_net: GpuNet,
     inner_sgd: Vec<OptimizerGpu>,
     xb: GpuTensor,
     zb: GpuTensor,
@@ -342,7 +342,7 @@ impl GdState {
         if spec.d_in() != d || spec.d_out() != 1 {
             return Err(unsupported(format!(
                 "the learner {:?} must take the meta-learner's {d} inputs and have one output",
-                spec.sizes
+                spec.layers
             )));
         }
         let depth = spec.depth();
@@ -358,8 +358,8 @@ impl GdState {
         };
         let block = |l: usize| tasks * spec.block_len(l);
         Ok(GdState {
-            train_net: GpuMlp::new(gpu, spec, tasks, n, "learner")?,
-            test_net: GpuMlp::new(gpu, spec, tasks, big_m, "learner test")?,
+            train_net: GpuNet::new(gpu, spec, tasks, n, true, "learner")?,
+            test_net: GpuNet::new(gpu, spec, tasks, big_m, false, "learner test")?,
             inner_sgd: (0..depth)
                 .map(|l| OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: learner.lr }, block(l)))
                 .collect::<Result<_>>()?,
@@ -591,7 +591,7 @@ impl GdState {
         &self,
         gpu: &Gpu,
         tasks: &[TaskData],
-        spec: &crate::mlp::MlpSpec,
+        spec: &crate::net::NetSpec,
     ) -> Result<()> {
         let Some(c) = &self.constraints else {
             return match tasks.iter().position(|t| !t.constraints.is_empty()) {
@@ -679,7 +679,7 @@ fn unsupported(message: String) -> OpError {
 
 impl GpuMetaEngine {
     /// Allocates everything for `problem` at `sizes`, with meta-parameters
-    /// `theta` (flat, [`crate::mlp::MlpSpec`] layout) and optimiser `optimizer`.
+    /// `theta` (flat, [`crate::net::NetSpec`] layout) and optimiser `optimizer`.
     pub fn new(
         gpu: &Gpu,
         problem: &MetaProblem,
@@ -701,7 +701,7 @@ impl GpuMetaEngine {
         if meta_spec.d_out() != 1 {
             return Err(unsupported(format!(
                 "the meta-learner {:?} must have one output",
-                meta_spec.sizes
+                meta_spec.layers
             )));
         }
         let k_orth = if w.orthogonality != 0.0 && !orth.earlier.is_empty() {
@@ -753,7 +753,7 @@ impl GpuMetaEngine {
             Learner::Ridge(r) => LearnerState::Ridge(Box::new(RidgeState::new(gpu, r, sizes, d)?)),
         };
         let engine = GpuMetaEngine {
-            meta: GpuMlp::new(gpu, meta_spec, 1, rows, "meta")?,
+            meta: GpuNet::new(gpu, meta_spec, 1, rows, false, "meta")?,
             theta_bar: (0..meta_spec.depth())
                 .map(|l| Ok(gpu.zeros(&format!("theta_bar {l}"), meta_spec.block_len(l))?))
                 .collect::<Result<_>>()?,
@@ -1016,12 +1016,15 @@ impl GpuMetaEngine {
                 } else {
                     (&self.z_te, &self.z_te_bar)
                 };
-                self.dist.forward(enc, zs, &self.u, &self.dist_loss)?;
-                if let Some((op, loss)) = &self.dist_train {
-                    op.forward(enc, &self.z_tr, &self.u, loss)?;
-                    op.backward(enc, &self.z_tr, &self.u, &self.z_tr_bar)?;
+                // (Left out at weight 0: its loss buffer stays 0.)
+                if self.problem.weights.distribution != 0.0 {
+                    self.dist.forward(enc, zs, &self.u, &self.dist_loss)?;
+                    if let Some((op, loss)) = &self.dist_train {
+                        op.forward(enc, &self.z_tr, &self.u, loss)?;
+                        op.backward(enc, &self.z_tr, &self.u, &self.z_tr_bar)?;
+                    }
+                    self.dist.backward(enc, zs, &self.u, zs_bar)?;
                 }
-                self.dist.backward(enc, zs, &self.u, zs_bar)?;
                 if let Some((op, loss)) = &self.spread {
                     op.forward(enc, zs, loss)?;
                     op.backward(enc, zs, zs_bar)?;
@@ -1127,7 +1130,7 @@ impl GpuMetaEngine {
         })
     }
 
-    /// Reads back ∂L/∂θ of the last step, flat in the [`crate::mlp::MlpSpec`] layout.
+    /// Reads back ∂L/∂θ of the last step, flat in the [`crate::net::NetSpec`] layout.
     pub fn read_theta_bar(&self, gpu: &Gpu) -> Result<Vec<f64>> {
         self.read_layers(gpu, &self.theta_bar)
     }
@@ -1152,15 +1155,36 @@ impl GpuMetaEngine {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let net = GpuMlp::new(gpu, &self.problem.meta, 1, n, "evaluation")?;
-        let x = gpu.upload(
-            "evaluation points",
-            &points.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-        )?;
-        let mut enc = gpu.encoder();
-        net.forward(&mut enc, &self.theta, &x)?;
-        enc.submit()?;
-        Ok(gpu.read(net.output())?.into_iter().map(f64::from).collect())
+        // In chunks, so that no layer's values exceed 2^25 floats.
+        let per_row = self
+            .problem
+            .meta
+            .shapes()
+            .iter()
+            .map(|(c, h, w)| c * h * w)
+            .max()
+            .unwrap_or(1);
+        let chunk = ((1usize << 25) / per_row).clamp(1, n);
+        let mut out = Vec::with_capacity(n);
+        for rows in points.chunks(chunk * d) {
+            let net = GpuNet::new(
+                gpu,
+                &self.problem.meta,
+                1,
+                rows.len() / d,
+                false,
+                "evaluation",
+            )?;
+            let x = gpu.upload(
+                "evaluation points",
+                &rows.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            )?;
+            let mut enc = gpu.encoder();
+            net.forward(&mut enc, &self.theta, &x)?;
+            enc.submit()?;
+            out.extend(gpu.read(net.output())?.into_iter().map(f64::from));
+        }
+        Ok(out)
     }
 
     /// Evaluates the meta-learner f_θ on the loaded points (train then test,

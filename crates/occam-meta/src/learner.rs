@@ -6,7 +6,7 @@
 //! L_t = (1/n) Σ_{i∈B_t} (g_w(x_i) − z_i)². Reverse sweep with v = w̄_{t+1}:
 //! z̄_i += η (2/n) ⟨∇_w g(x_i), v⟩ for i ∈ B_t, and w̄_t = v − η H_t v.
 
-use crate::mlp::MlpSpec;
+use crate::net::NetSpec;
 
 /// Rows `idx` of a row-major matrix with `width` columns.
 pub fn gather_rows(x: &[f64], width: usize, idx: &[usize]) -> Vec<f64> {
@@ -16,13 +16,13 @@ pub fn gather_rows(x: &[f64], width: usize, idx: &[usize]) -> Vec<f64> {
 }
 
 /// ∇_w L_t at `w` on the batch (xb, zb), and L_t itself.
-pub fn loss_gradient(spec: &MlpSpec, w: &[f64], xb: &[f64], zb: &[f64]) -> (Vec<f64>, f64) {
+pub fn loss_gradient(spec: &NetSpec, w: &[f64], xb: &[f64], zb: &[f64]) -> (Vec<f64>, f64) {
     let tr = spec.forward(w, xb);
-    let g = tr.a.last().unwrap();
+    let g = tr.output();
     let n = zb.len() as f64;
     let g_bar: Vec<f64> = g.iter().zip(zb).map(|(g, z)| 2.0 / n * (g - z)).collect();
     let loss = g.iter().zip(zb).map(|(g, z)| (g - z).powi(2)).sum::<f64>() / n;
-    (spec.backward(w, &tr, &g_bar).0, loss)
+    (spec.backward(w, &tr, &g_bar), loss)
 }
 
 /// Structural constraints on a learner's parameters (flat, one entry per
@@ -83,7 +83,7 @@ impl Constraints {
 /// Trains from `w0` on (x_tr, z_tr) with one batch of row indices per step;
 /// returns w_0 … w_T.
 pub fn train(
-    spec: &MlpSpec,
+    spec: &NetSpec,
     w0: &[f64],
     x_tr: &[f64],
     z_tr: &[f64],
@@ -109,7 +109,7 @@ pub fn train(
 /// v' = P'(w_pre) ⊙ v, z̄_i += η (2/n) ⟨∇g(x_i), M ⊙ v'⟩, w̄_t = v' − η H_t (M ⊙ v').
 #[allow(clippy::too_many_arguments)]
 pub fn adjoint(
-    spec: &MlpSpec,
+    spec: &NetSpec,
     ws: &[Vec<f64>],
     x_tr: &[f64],
     z_tr: &[f64],
@@ -126,9 +126,9 @@ pub fn adjoint(
         let zb: Vec<f64> = idx.iter().map(|&i| z_tr[i]).collect();
         let n = zb.len() as f64;
         let tr = spec.forward(w, &xb);
-        let g = tr.a.last().unwrap();
+        let g = tr.output();
         let g_bar: Vec<f64> = g.iter().zip(&zb).map(|(g, z)| 2.0 / n * (g - z)).collect();
-        let (grad, _, s_bar) = spec.backward(w, &tr, &g_bar);
+        let grad = spec.backward(w, &tr, &g_bar);
         // Through the projection: v' = P'(w_pre) ⊙ v, then the step sees M ⊙ v'.
         if !constraints.signs.is_empty() {
             let grad = constraints.masked(&grad);
@@ -138,14 +138,8 @@ pub fn adjoint(
         let v_m = constraints.masked(&v);
         let tangent = spec.tangent_forward(w, &tr, &v_m);
         // ġ_i = ⟨∇_w g(x_i), v⟩; the loss gradient's tangent is ḡ̇ = (2/n) ġ.
-        let g_bar_dot: Vec<f64> = tangent
-            .a
-            .last()
-            .unwrap()
-            .iter()
-            .map(|gd| 2.0 / n * gd)
-            .collect();
-        let hv = spec.tangent_backward(w, &tr, &g_bar, &s_bar, &v_m, &tangent, &g_bar_dot);
+        let g_bar_dot: Vec<f64> = tangent.iter().map(|gd| 2.0 / n * gd).collect();
+        let hv = spec.tangent_backward(w, &tr, &g_bar, &v_m, &g_bar_dot);
         for (k, &i) in idx.iter().enumerate() {
             z_bar[i] += lr * g_bar_dot[k];
         }

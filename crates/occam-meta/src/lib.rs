@@ -1,12 +1,12 @@
 //! Occam's meta-learning engine.
 //!
-//! - [`mlp`]: MLP shapes, parameter layout, PyTorch-default init, CPU passes.
-//! - [`net`]: networks as layer lists (conv, pool, dense, activation), CPU passes.
+//! - [`net`]: networks as layer lists (conv, pool, dense, activation; MLPs
+//!   are one case): parameter layout, PyTorch-default init, CPU passes.
 //! - [`learner`]: unrolled gradient descent and its exact reverse sweep (CPU).
 //! - [`losses`]: the meta-loss terms (CPU).
 //! - [`problem`]: what a meta-learning problem and one meta-step's data are.
 //! - [`reference`]: the whole meta-step in f64 on the CPU — the oracle.
-//! - [`gpu_mlp`], [`engine`]: the same meta-step on the GPU.
+//! - [`gpu_net`], [`engine`]: the same meta-step on the GPU.
 //! - [`connectivity`]: first-layer wiring schemes and connectome files.
 //! - [`images`]: IDX image files (MNIST's format).
 //! - [`analysis`]: harmonic decomposition, linear and group fits, kernel eigenfunctions.
@@ -15,11 +15,10 @@
 pub mod analysis;
 pub mod connectivity;
 pub mod engine;
-pub mod gpu_mlp;
+pub mod gpu_net;
 pub mod images;
 pub mod learner;
 pub mod losses;
-pub mod mlp;
 pub mod net;
 pub mod problem;
 pub mod reference;

@@ -53,6 +53,24 @@ struct Plan {
 }
 
 impl NetSpec {
+    /// An MLP: dense layers of widths `sizes[1..]` on `sizes[0]` inputs, the
+    /// hidden activation after every dense layer but the last and the output
+    /// activation after the last (identity activations are left out).
+    pub fn mlp(sizes: &[usize], hidden: Activation, output: Activation) -> NetSpec {
+        let mut layers = Vec::new();
+        for (l, &d_out) in sizes.iter().enumerate().skip(1) {
+            layers.push(Layer::Dense { d_out });
+            let act = if l + 1 == sizes.len() { output } else { hidden };
+            if act != Activation::Identity {
+                layers.push(Layer::Act(act));
+            }
+        }
+        NetSpec {
+            input: (sizes[0], 1, 1),
+            layers,
+        }
+    }
+
     fn plan(&self) -> Plan {
         let mut shapes = vec![self.input];
         let mut params = Vec::new();
@@ -66,8 +84,8 @@ impl NetSpec {
                 } => (
                     (
                         c_out,
-                        h + 2 * padding + 1 - kernel,
-                        w + 2 * padding + 1 - kernel,
+                        (h + 2 * padding + 1).saturating_sub(kernel),
+                        (w + 2 * padding + 1).saturating_sub(kernel),
                     ),
                     c_out * (c * kernel * kernel + 1),
                 ),
@@ -81,9 +99,58 @@ impl NetSpec {
         Plan { shapes, params }
     }
 
+    /// The shape entering each layer, then the output's: `layers.len() + 1` entries.
+    pub fn shapes(&self) -> Vec<(usize, usize, usize)> {
+        self.plan().shapes
+    }
+
+    /// Checks that every layer has something to work on: a convolution's
+    /// kernel fits its padded input, a pooled plane is at least 2 × 2, no
+    /// size is zero. The message names the layer.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let (c, h, w) = self.input;
+        if c == 0 || h == 0 || w == 0 {
+            return Err(format!("the input shape {:?} has a zero size", self.input));
+        }
+        if self.layers.is_empty() {
+            return Err("the network has no layers".into());
+        }
+        let plan = self.plan();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (c, h, w) = plan.shapes[l];
+            let bad = match *layer {
+                Layer::Conv {
+                    c_out,
+                    kernel,
+                    padding,
+                } => {
+                    c_out == 0
+                        || kernel == 0
+                        || h + 2 * padding < kernel
+                        || w + 2 * padding < kernel
+                }
+                Layer::Pool => h < 2 || w < 2,
+                Layer::Dense { d_out } => d_out == 0,
+                Layer::Act(_) => false,
+            };
+            if bad {
+                return Err(format!(
+                    "layer {l} ({layer:?}) cannot act on an input of shape {:?}",
+                    (c, h, w)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Values of one input.
     pub fn input_len(&self) -> usize {
         self.input.0 * self.input.1 * self.input.2
+    }
+
+    /// Values of one input (the same as [`NetSpec::input_len`]).
+    pub fn d_in(&self) -> usize {
+        self.input_len()
     }
 
     /// Values of one output.
@@ -92,10 +159,50 @@ impl NetSpec {
         c * h * w
     }
 
+    /// Values of one output (the same as [`NetSpec::output_len`]).
+    pub fn d_out(&self) -> usize {
+        self.output_len()
+    }
+
+    /// Indices (into `layers`) of the layers with parameters, in order.
+    pub fn param_layers(&self) -> Vec<usize> {
+        let plan = self.plan();
+        (0..self.layers.len())
+            .filter(|&l| plan.params[l] > 0)
+            .collect()
+    }
+
+    /// Number of parameter blocks (conv and dense layers).
+    pub fn depth(&self) -> usize {
+        self.param_layers().len()
+    }
+
+    /// Length of parameter block `p` (the p-th conv or dense layer).
+    pub fn block_len(&self, p: usize) -> usize {
+        let plan = self.plan();
+        plan.params[self.param_layers()[p]]
+    }
+
+    /// Start of parameter block `p` in the flat parameters.
+    pub fn offset(&self, p: usize) -> usize {
+        (0..p).map(|q| self.block_len(q)).sum()
+    }
+
     /// Total number of parameters (each parameterised layer's block, in order;
     /// a block is `out × (fan_in + 1)` with the bias last, as in the ops).
     pub fn n_params(&self) -> usize {
         self.plan().params.iter().sum()
+    }
+
+    /// (inputs, units) of the first layer when it is a dense layer on vector
+    /// inputs — the layer connectivity schemes wire.
+    pub fn first_dense(&self) -> Option<(usize, usize)> {
+        match self.layers.first() {
+            Some(&Layer::Dense { d_out }) if self.input.1 == 1 && self.input.2 == 1 => {
+                Some((self.input.0, d_out))
+            }
+            _ => None,
+        }
     }
 
     /// PyTorch's defaults (nn.Conv2d / nn.Linear): weights and biases uniform
@@ -168,6 +275,70 @@ impl NetSpec {
             n,
         }
     }
+
+    /// The forward pass on the inputs `x` (rows × [`NetSpec::d_in`]), keeping
+    /// every layer's input for the other passes.
+    pub fn forward(&self, theta: &[f64], x: &[f64]) -> NetTrace {
+        let n = x.len() / self.d_in();
+        let acts = self
+            .as_op(n)
+            .trace(x, theta)
+            .expect("the trace's shapes follow the spec");
+        NetTrace { n, acts }
+    }
+
+    /// ∂L/∂θ for the output cotangent ḡ.
+    pub fn backward(&self, theta: &[f64], tr: &NetTrace, g_bar: &[f64]) -> Vec<f64> {
+        self.as_op(tr.n)
+            .backward_from(&tr.acts, theta, g_bar)
+            .expect("shapes follow the spec")
+            .1
+    }
+
+    /// ⟨∇_θ g, v⟩ at every input (inputs held fixed).
+    pub fn tangent_forward(&self, theta: &[f64], tr: &NetTrace, v: &[f64]) -> Vec<f64> {
+        let zero = vec![0.0; tr.acts[0].len()];
+        self.as_op(tr.n)
+            .tangents(&tr.acts, theta, &zero, v)
+            .expect("shapes follow the spec")
+            .pop()
+            .expect("an output tangent")
+    }
+
+    /// The derivative of [`NetSpec::backward`]'s ∂L/∂θ along (v, ḡ̇), inputs held fixed.
+    pub fn tangent_backward(
+        &self,
+        theta: &[f64],
+        tr: &NetTrace,
+        g_bar: &[f64],
+        v: &[f64],
+        g_bar_dot: &[f64],
+    ) -> Vec<f64> {
+        let zero = vec![0.0; tr.acts[0].len()];
+        self.as_op(tr.n)
+            .tangent_backward_from(&tr.acts, theta, g_bar, &zero, v, g_bar_dot)
+            .expect("shapes follow the spec")
+            .1
+    }
+}
+
+/// The values entering each layer of one forward pass, and the output last.
+#[derive(Clone, Debug)]
+pub struct NetTrace {
+    n: usize,
+    acts: Vec<Vec<f64>>,
+}
+
+impl NetTrace {
+    /// The network's output.
+    pub fn output(&self) -> &[f64] {
+        self.acts.last().expect("an output")
+    }
+
+    /// Takes the output out of the trace.
+    pub fn into_output(mut self) -> Vec<f64> {
+        self.acts.pop().expect("an output")
+    }
 }
 
 /// A [`NetSpec`] on a fixed number of inputs, as a [`Passes`] op.
@@ -209,6 +380,95 @@ impl NetOp<'_> {
         }
         Ok(acts)
     }
+
+    /// (x̄, θ̄) from a trace.
+    fn backward_from(
+        &self,
+        acts: &[Vec<f64>],
+        theta: &[f64],
+        y_bar: &[f64],
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        Ok(self.cotangents(acts, theta, y_bar)?.swap_remove(0))
+    }
+
+    /// The primal cotangents: entry l is (cotangent entering layer l, θ̄), the
+    /// last entry ȳ itself.
+    fn cotangents(
+        &self,
+        acts: &[Vec<f64>],
+        theta: &[f64],
+        y_bar: &[f64],
+    ) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
+        let off = self.offsets();
+        let layers = self.spec.layers.len();
+        let mut theta_bar = vec![0.0; self.spec.n_params()];
+        let mut bars = vec![(Vec::new(), Vec::new()); layers + 1];
+        bars[layers].0 = y_bar.to_vec();
+        for l in (0..layers).rev() {
+            let op = self.spec.op(&self.plan, l, self.n);
+            let mut g = op.backward(
+                &self.layer_inputs(l, &acts[l], theta, &off),
+                &[bars[l + 1].0.clone()],
+            )?;
+            if self.plan.params[l] > 0 {
+                theta_bar[off[l]..off[l + 1]]
+                    .copy_from_slice(&g.pop().expect("a parameter cotangent"));
+            }
+            bars[l].0 = g.pop().expect("an input cotangent");
+        }
+        bars[0].1 = theta_bar;
+        Ok(bars)
+    }
+
+    /// The tangents entering each layer, and the output's, along (ẋ, θ̇).
+    fn tangents(
+        &self,
+        acts: &[Vec<f64>],
+        theta: &[f64],
+        x_dot: &[f64],
+        theta_dot: &[f64],
+    ) -> Result<Vec<Vec<f64>>> {
+        let off = self.offsets();
+        let mut dots = vec![x_dot.to_vec()];
+        for l in 0..self.spec.layers.len() {
+            let op = self.spec.op(&self.plan, l, self.n);
+            let dirs = self.layer_inputs(l, &dots[l], theta_dot, &off);
+            dots.push(
+                op.tangent_forward(&self.layer_inputs(l, &acts[l], theta, &off), &dirs)?
+                    .swap_remove(0),
+            );
+        }
+        Ok(dots)
+    }
+
+    /// (x̄̇, θ̄̇) from a trace.
+    fn tangent_backward_from(
+        &self,
+        acts: &[Vec<f64>],
+        theta: &[f64],
+        y_bar: &[f64],
+        x_dot: &[f64],
+        theta_dot: &[f64],
+        y_bar_dot: &[f64],
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let off = self.offsets();
+        let dots = self.tangents(acts, theta, x_dot, theta_dot)?;
+        let bars = self.cotangents(acts, theta, y_bar)?;
+        let mut theta_bar_dot = vec![0.0; self.spec.n_params()];
+        let mut bar_dot = y_bar_dot.to_vec();
+        for l in (0..self.spec.layers.len()).rev() {
+            let op = self.spec.op(&self.plan, l, self.n);
+            let prim = self.layer_inputs(l, &acts[l], theta, &off);
+            let dirs = self.layer_inputs(l, &dots[l], theta_dot, &off);
+            let mut g = op.tangent_backward(&prim, &[bars[l + 1].0.clone()], &dirs, &[bar_dot])?;
+            if self.plan.params[l] > 0 {
+                theta_bar_dot[off[l]..off[l + 1]]
+                    .copy_from_slice(&g.pop().expect("a parameter tangent"));
+            }
+            bar_dot = g.pop().expect("an input tangent");
+        }
+        Ok((bar_dot, theta_bar_dot))
+    }
 }
 
 impl Passes for NetOp<'_> {
@@ -225,31 +485,14 @@ impl Passes for NetOp<'_> {
         Ok(vec![self.trace(&x[0], &x[1])?.pop().expect("an output")])
     }
     fn backward(&self, x: &[Vec<f64>], y_bar: &[Vec<f64>]) -> Result<Tensors> {
-        let (off, acts) = (self.offsets(), self.trace(&x[0], &x[1])?);
-        let mut theta_bar = vec![0.0; self.spec.n_params()];
-        let mut bar = y_bar[0].clone();
-        for l in (0..self.spec.layers.len()).rev() {
-            let op = self.spec.op(&self.plan, l, self.n);
-            let mut g = op.backward(&self.layer_inputs(l, &acts[l], &x[1], &off), &[bar])?;
-            if self.plan.params[l] > 0 {
-                theta_bar[off[l]..off[l + 1]]
-                    .copy_from_slice(&g.pop().expect("a parameter cotangent"));
-            }
-            bar = g.pop().expect("an input cotangent");
-        }
-        Ok(vec![bar, theta_bar])
+        let acts = self.trace(&x[0], &x[1])?;
+        let (x_bar, theta_bar) = self.backward_from(&acts, &x[1], &y_bar[0])?;
+        Ok(vec![x_bar, theta_bar])
     }
     fn tangent_forward(&self, x: &[Vec<f64>], x_dot: &[Vec<f64>]) -> Result<Tensors> {
-        let (off, acts) = (self.offsets(), self.trace(&x[0], &x[1])?);
-        let mut dot = x_dot[0].clone();
-        for (l, act) in acts.iter().enumerate().take(self.spec.layers.len()) {
-            let op = self.spec.op(&self.plan, l, self.n);
-            let dirs = self.layer_inputs(l, &dot, &x_dot[1], &off);
-            dot = op
-                .tangent_forward(&self.layer_inputs(l, act, &x[1], &off), &dirs)?
-                .swap_remove(0);
-        }
-        Ok(vec![dot])
+        let acts = self.trace(&x[0], &x[1])?;
+        let mut dots = self.tangents(&acts, &x[1], &x_dot[0], &x_dot[1])?;
+        Ok(vec![dots.pop().expect("an output tangent")])
     }
     fn tangent_backward(
         &self,
@@ -258,54 +501,25 @@ impl Passes for NetOp<'_> {
         x_dot: &[Vec<f64>],
         y_bar_dot: &[Vec<f64>],
     ) -> Result<Tensors> {
-        let (off, acts) = (self.offsets(), self.trace(&x[0], &x[1])?);
-        let layers = self.spec.layers.len();
-        // Tangents entering each layer, and the primal cotangents leaving it.
-        let mut dots = vec![x_dot[0].clone()];
-        for l in 0..layers {
-            let op = self.spec.op(&self.plan, l, self.n);
-            let dirs = self.layer_inputs(l, &dots[l], &x_dot[1], &off);
-            dots.push(
-                op.tangent_forward(&self.layer_inputs(l, &acts[l], &x[1], &off), &dirs)?
-                    .swap_remove(0),
-            );
-        }
-        let mut bars = vec![Vec::new(); layers + 1];
-        bars[layers] = y_bar[0].clone();
-        for l in (0..layers).rev() {
-            let op = self.spec.op(&self.plan, l, self.n);
-            bars[l] = op
-                .backward(
-                    &self.layer_inputs(l, &acts[l], &x[1], &off),
-                    &[bars[l + 1].clone()],
-                )?
-                .swap_remove(0);
-        }
-        let mut theta_bar_dot = vec![0.0; self.spec.n_params()];
-        let mut bar_dot = y_bar_dot[0].clone();
-        for l in (0..layers).rev() {
-            let op = self.spec.op(&self.plan, l, self.n);
-            let prim = self.layer_inputs(l, &acts[l], &x[1], &off);
-            let dirs = self.layer_inputs(l, &dots[l], &x_dot[1], &off);
-            let mut g = op.tangent_backward(&prim, &[bars[l + 1].clone()], &dirs, &[bar_dot])?;
-            if self.plan.params[l] > 0 {
-                theta_bar_dot[off[l]..off[l + 1]]
-                    .copy_from_slice(&g.pop().expect("a parameter tangent"));
-            }
-            bar_dot = g.pop().expect("an input tangent");
-        }
-        Ok(vec![bar_dot, theta_bar_dot])
+        let acts = self.trace(&x[0], &x[1])?;
+        let (a, b) = self.tangent_backward_from(
+            &acts,
+            &x[1],
+            &y_bar[0],
+            &x_dot[0],
+            &x_dot[1],
+            &y_bar_dot[0],
+        )?;
+        Ok(vec![a, b])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mlp::MlpSpec;
     use crate::sampling::{Purpose, stream};
     use occam_ops::check::{
-        dot_product_test, jvp_vs_central_difference, rel_error,
-        tangent_backward_vs_central_difference,
+        dot_product_test, jvp_vs_central_difference, tangent_backward_vs_central_difference,
     };
 
     fn random(n: usize, seed: u64) -> Vec<f64> {
@@ -343,27 +557,37 @@ mod tests {
     }
 
     #[test]
-    fn a_layer_list_mlp_matches_the_mlp_spec() {
-        let mlp = MlpSpec {
-            sizes: vec![3, 5, 4, 1],
-            hidden: Activation::Tanh,
-            output: Activation::Identity,
-        };
+    fn an_mlp_has_the_dense_block_layout_and_passes_the_derivative_checks() {
+        let net = NetSpec::mlp(&[3, 5, 4, 1], Activation::Tanh, Activation::Identity);
+        // Identity output left out: dense, tanh, dense, tanh, dense.
+        assert_eq!(net.layers.len(), 5);
+        assert_eq!(net.depth(), 3);
+        assert_eq!(
+            (0..3).map(|p| net.block_len(p)).collect::<Vec<_>>(),
+            [5 * 4, 4 * 6, 5]
+        );
+        assert_eq!(net.offset(2), 44);
+        assert_eq!(net.first_dense(), Some((3, 5)));
+        // One hidden unit by hand: y = w2 · tanh(W1 x + b1) + b2 on a 1-1-1 net.
+        let tiny = NetSpec::mlp(&[1, 1, 1], Activation::Tanh, Activation::Identity);
+        let y = tiny.forward(&[0.5, 0.1, 2.0, -0.3], &[0.7]).into_output();
+        assert!((y[0] - (2.0 * (0.5f64 * 0.7 + 0.1).tanh() - 0.3)).abs() < 1e-15);
+        let op = net.as_op(7);
+        let lens = op.input_lens();
+        let x = vec![random(lens[0], 11), random(lens[1], 12)];
+        let u = vec![random(lens[0], 13), random(lens[1], 14)];
+        let v = vec![random(7, 15)];
+        assert!(dot_product_test(&op, &x, &u, &v).unwrap() < 1e-12);
+        assert!(jvp_vs_central_difference(&op, &x, &u, 1e-5).unwrap() < 1e-7);
+    }
+
+    #[test]
+    fn impossible_layer_lists_are_refused_naming_the_layer() {
         let net = NetSpec {
-            input: (3, 1, 1),
-            layers: vec![
-                Layer::Dense { d_out: 5 },
-                Layer::Act(Activation::Tanh),
-                Layer::Dense { d_out: 4 },
-                Layer::Act(Activation::Tanh),
-                Layer::Dense { d_out: 1 },
-            ],
+            input: (1, 3, 3),
+            layers: vec![Layer::Pool, Layer::Pool, Layer::Dense { d_out: 1 }],
         };
-        assert_eq!(net.n_params(), mlp.n_params());
-        let theta = random(mlp.n_params(), 7);
-        let x = random(7 * 3, 8);
-        let y_net = net.as_op(7).forward(&[x.clone(), theta.clone()]).unwrap();
-        let y_mlp = mlp.forward(&theta, &x).a.pop().unwrap();
-        assert!(rel_error(&y_net, &[y_mlp]) < 1e-14);
+        let err = net.validate().unwrap_err();
+        assert!(err.contains("layer 1"), "{err}");
     }
 }

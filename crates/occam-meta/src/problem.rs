@@ -3,7 +3,7 @@
 //! meta-step.
 
 use crate::learner::Constraints;
-use crate::mlp::MlpSpec;
+use crate::net::NetSpec;
 
 /// Which labels the distribution term compares with the target samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub struct MetaLossWeights {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GdLearner {
     /// Its architecture (output activation identity in the paper).
-    pub spec: MlpSpec,
+    pub spec: NetSpec,
     /// Inner steps T.
     pub steps: usize,
     /// Inner learning rate η.
@@ -175,7 +175,7 @@ pub enum Learner {
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetaProblem {
     /// The meta-learner f_θ.
-    pub meta: MlpSpec,
+    pub meta: NetSpec,
     /// The learner.
     pub learner: Learner,
     /// Meta-loss coefficients.

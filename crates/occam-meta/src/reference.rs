@@ -90,7 +90,7 @@ fn task_step(
     // Labels for every point in one forward pass: [train; test; orthogonality set].
     let x_all: Vec<f64> = [&task.x_tr[..], &task.x_te[..], &orth.x[..]].concat();
     let meta_trace = problem.meta.forward(theta, &x_all);
-    let z = meta_trace.a.last().unwrap();
+    let z = meta_trace.output();
     let (z_tr, z_te, z_orth) = (&z[..m], &z[m..m + big_m], &z[m + big_m..]);
     let mut z_bar = vec![0.0; z.len()];
 
@@ -109,10 +109,10 @@ fn task_step(
             );
             let w_final = ws.last().unwrap().clone();
             let test_trace = learner.spec.forward(&w_final, &task.x_te);
-            let g_te = test_trace.a.last().unwrap().clone();
+            let g_te = test_trace.output().to_vec();
             let z_tr = z_tr.to_vec();
             let pullback = move |g_bar: &[f64]| {
-                let (w_bar_final, _, _) = learner.spec.backward(&w_final, &test_trace, g_bar);
+                let w_bar_final = learner.spec.backward(&w_final, &test_trace, g_bar);
                 adjoint(
                     &learner.spec,
                     &ws,
@@ -217,7 +217,7 @@ fn task_step(
         }
     }
 
-    let (theta_bar, _, _) = problem.meta.backward(theta, &meta_trace, &z_bar);
+    let theta_bar = problem.meta.backward(theta, &meta_trace, &z_bar);
     Ok((terms, theta_bar))
 }
 
@@ -239,14 +239,7 @@ pub fn learner_errors(
     tasks: &[TaskData],
 ) -> Result<(f64, f64)> {
     let d = problem.meta.d_in();
-    let labels = |x: &[f64]| {
-        problem
-            .meta
-            .forward(theta, x)
-            .a
-            .pop()
-            .expect("an output layer")
-    };
+    let labels = |x: &[f64]| problem.meta.forward(theta, x).into_output();
     let mse = |a: &[f64], b: &[f64]| {
         a.iter().zip(b).map(|(p, q)| (p - q).powi(2)).sum::<f64>() / a.len() as f64
     };
@@ -266,16 +259,8 @@ pub fn learner_errors(
                 );
                 let w = ws.last().expect("w_T");
                 (
-                    g.spec
-                        .forward(w, &task.x_tr)
-                        .a
-                        .pop()
-                        .expect("an output layer"),
-                    g.spec
-                        .forward(w, &task.x_te)
-                        .a
-                        .pop()
-                        .expect("an output layer"),
+                    g.spec.forward(w, &task.x_tr).into_output(),
+                    g.spec.forward(w, &task.x_te).into_output(),
                 )
             }
             Learner::Ridge(r) => {

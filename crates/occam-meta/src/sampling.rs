@@ -5,7 +5,7 @@
 
 use crate::connectivity::Connectivity;
 use crate::learner::Constraints;
-use crate::mlp::MlpSpec;
+use crate::net::NetSpec;
 use crate::problem::TaskData;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -28,6 +28,17 @@ pub enum InputDomain {
         /// Dimension d.
         dim: usize,
     },
+    /// A fixed set of images (channels × height × width values each, held
+    /// by the [`TaskSampler`]'s `pool`): every task draws its training and
+    /// test images from it without replacement.
+    Images {
+        /// Channels.
+        channels: usize,
+        /// Height.
+        height: usize,
+        /// Width.
+        width: usize,
+    },
 }
 
 impl InputDomain {
@@ -36,6 +47,11 @@ impl InputDomain {
         match *self {
             InputDomain::Sphere { dim } | InputDomain::Gaussian { dim } => dim,
             InputDomain::Disk | InputDomain::Square => 2,
+            InputDomain::Images {
+                channels,
+                height,
+                width,
+            } => channels * height * width,
         }
     }
 
@@ -60,6 +76,9 @@ impl InputDomain {
                 InputDomain::Gaussian { dim } => {
                     out.extend((0..dim).map(|_| -> f64 { StandardNormal.sample(rng) }))
                 }
+                // A set of images has no distribution to sample from: the
+                // sampler draws from its pool instead (see TaskSampler::draw).
+                InputDomain::Images { .. } => return Vec::new(),
             }
         }
         out
@@ -154,13 +173,15 @@ pub struct TaskSampler {
     pub steps: usize,
     /// The gradient-descent learner's architecture, for w_0 (None for a
     /// closed-form learner).
-    pub learner: Option<MlpSpec>,
+    pub learner: Option<NetSpec>,
     /// The random feature matrix J of a random-feature learner.
     pub features: FeatureDraw,
     /// The adversary's random feature matrix, likewise.
     pub adversary_features: FeatureDraw,
     /// The first layer's connectivity, with the run's fixed draw when it has one.
     pub connectivity: Option<(Connectivity, Option<Constraints>)>,
+    /// For [`InputDomain::Images`]: the images, one row of `dim` values each.
+    pub pool: Option<std::sync::Arc<Vec<f64>>>,
 }
 
 /// Where a task's random feature matrix J comes from.
@@ -205,8 +226,25 @@ impl TaskSampler {
     /// so that the GPU and the f64 reference see identical inputs.
     pub fn draw(&self, rng: &mut ChaCha8Rng) -> TaskData {
         let r = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|a| f64::from(a as f32)).collect() };
-        let x_tr = r(self.domain.sample(rng, self.train));
-        let x_te = r(self.domain.sample(rng, self.test));
+        let (x_tr, x_te) = match &self.pool {
+            Some(pool) => {
+                // A random split of the pool: the first `train` chosen images
+                // train, the next `test` test.
+                let d = self.domain.dim();
+                let count = pool.len() / d;
+                let chosen = rand::seq::index::sample(rng, count, self.train + self.test);
+                let rows: Vec<f64> = chosen
+                    .iter()
+                    .flat_map(|i| pool[i * d..(i + 1) * d].iter().copied())
+                    .collect();
+                let (tr, te) = rows.split_at(self.train * d);
+                (r(tr.to_vec()), r(te.to_vec()))
+            }
+            None => (
+                r(self.domain.sample(rng, self.train)),
+                r(self.domain.sample(rng, self.test)),
+            ),
+        };
         let u = r((0..self.samples)
             .map(|_| rng.random_range(-1.0..1.0))
             .collect());

@@ -5,7 +5,8 @@
 use crate::cli::Failure;
 use occam_meta::connectivity::{Connectivity, Scheme, SignRule, read_connections};
 use occam_meta::engine::StepSizes;
-use occam_meta::mlp::MlpSpec;
+use occam_meta::images::ImageSet;
+use occam_meta::net::NetSpec;
 use occam_meta::problem::{
     DistributionKind, DistributionSet, FeatureMap, GdLearner, Learner as LearnerKind,
     MetaLossWeights, MetaProblem, RidgeLearner,
@@ -129,11 +130,27 @@ fn ten() -> usize {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inputs {
-    /// `sphere`, `disk`, `square` or `gaussian`.
+    /// `sphere`, `disk`, `square`, `gaussian` or `images`.
     pub domain: String,
     /// Dimension (sphere: ambient dimension, e.g. 3 for S²; ignored for disk/square).
     #[serde(default = "two")]
     pub dim: usize,
+    /// images: an IDX images file (MNIST's format, gzipped or not), relative
+    /// to the experiment file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<String>,
+    /// images: the matching IDX labels file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
+    /// images: keep only these labels (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digits: Option<Vec<u8>>,
+    /// images: keep the first this many (after `digits`; default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+    /// images: pixels are mapped linearly from [0, 255] to this range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_range: Option<[f64; 2]>,
 }
 
 fn two() -> usize {
@@ -156,12 +173,19 @@ pub struct Data {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetaLearner {
-    /// Hidden layer widths.
-    pub hidden: Vec<usize>,
-    /// Hidden activation.
-    pub activation: String,
-    /// Output activation: `identity`, `cos`, `relu6/6`, `tanh`, `relu`.
-    pub output: String,
+    /// An MLP's hidden layer widths (or give `layers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Vec<usize>>,
+    /// An MLP's hidden activation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<String>,
+    /// An MLP's output activation: `identity`, `cos`, `relu6/6`, `tanh`, `relu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Any network as a layer list (see [`crate::layers`]), instead of
+    /// `hidden`, `activation` and `output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<String>>,
 }
 
 /// `[optimizer]`.
@@ -179,9 +203,13 @@ pub struct Optimizer {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Learner {
-    /// `mlp_gd` (an MLP trained by unrolled gradient descent), `ridge`
-    /// (linear ridge regression) or `kernel_ridge` (ridge on random ReLU features).
+    /// `mlp_gd` (an MLP trained by unrolled gradient descent), `net_gd`
+    /// (any layer list, e.g. a CNN, trained likewise), `ridge` (linear ridge
+    /// regression) or `kernel_ridge` (ridge on random ReLU features).
     pub kind: String,
+    /// net_gd: the network as a layer list (see [`crate::layers`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<String>>,
     /// mlp_gd: hidden layer widths.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidden: Option<Vec<usize>>,
@@ -300,6 +328,9 @@ pub struct Resolved {
     pub problem: MetaProblem,
     /// How each task's data is drawn.
     pub sampler: TaskSampler,
+    /// The image set of an `images` domain: its label per image (the pixels
+    /// are the sampler's pool).
+    pub image_labels: Option<Vec<u8>>,
     /// Optimiser of θ.
     pub optimizer: OptimizerKind,
 }
@@ -375,6 +406,26 @@ impl Experiment {
                     e.into_inner().message()
                 ))
             })?;
+        let mut exp = exp;
+        // Data paths are relative to the experiment file; the resolved
+        // configuration written with the results carries them resolved.
+        exp.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = exp.base_dir.clone();
+        let resolve = |p: &mut Option<String>| {
+            if let Some(v) = p {
+                let joined = base.join(&*v);
+                *v = joined
+                    .canonicalize()
+                    .unwrap_or(joined)
+                    .to_string_lossy()
+                    .into_owned();
+            }
+        };
+        resolve(&mut exp.inputs.images);
+        resolve(&mut exp.inputs.labels);
+        if let Some(c) = &mut exp.connectivity {
+            resolve(&mut c.file);
+        }
         Ok(exp)
     }
 
@@ -388,6 +439,7 @@ impl Experiment {
         positive("meta_steps", self.meta_steps)?;
         positive("tasks", self.tasks)?;
         positive("log_every", self.log_every)?;
+        let (mut pool, mut image_labels) = (None, None);
         let domain = match self.inputs.domain.as_str() {
             "sphere" => InputDomain::Sphere {
                 dim: positive("inputs.dim", self.inputs.dim)?,
@@ -397,27 +449,80 @@ impl Experiment {
             },
             "disk" => InputDomain::Disk,
             "square" => InputDomain::Square,
+            "images" => {
+                let set = self.load_images()?;
+                let range = self.inputs.pixel_range.unwrap_or([-1.0, 1.0]);
+                if !(range[0].is_finite() && range[1].is_finite() && range[0] < range[1]) {
+                    return Err(bad("inputs.pixel_range", "must be [lo, hi] with lo < hi"));
+                }
+                let pixels: Vec<f64> = set
+                    .normalised(range[0], range[1])
+                    .into_iter()
+                    .map(|v| f64::from(v as f32))
+                    .collect();
+                pool = Some(std::sync::Arc::new(pixels));
+                if self.series.is_some() {
+                    return Err(bad(
+                        "series",
+                        "an orthogonal series needs a sampled input domain, not images",
+                    ));
+                }
+                image_labels = Some(set.labels.clone());
+                InputDomain::Images {
+                    channels: 1,
+                    height: set.rows,
+                    width: set.cols,
+                }
+            }
             other => {
                 return Err(bad(
                     "inputs.domain",
-                    format!("unknown domain {other:?}; accepted: sphere, disk, square, gaussian"),
+                    format!(
+                        "unknown domain {other:?}; accepted: sphere, disk, square, gaussian, images"
+                    ),
                 ));
             }
         };
+        if !matches!(domain, InputDomain::Images { .. }) {
+            for (key, set) in [
+                ("images", self.inputs.images.is_some()),
+                ("labels", self.inputs.labels.is_some()),
+                ("digits", self.inputs.digits.is_some()),
+                ("count", self.inputs.count.is_some()),
+                ("pixel_range", self.inputs.pixel_range.is_some()),
+            ] {
+                if set {
+                    return Err(bad(
+                        &format!("inputs.{key}"),
+                        "applies to domain = \"images\" only",
+                    ));
+                }
+            }
+        }
         let d = domain.dim();
+        let input_shape = match domain {
+            InputDomain::Images {
+                channels,
+                height,
+                width,
+            } => (channels, height, width),
+            _ => (d, 1, 1),
+        };
         let train = positive("data.train", self.data.train)?;
         let test = positive("data.test", self.data.test)?;
         let samples = positive("data.samples", self.data.samples)?;
-        let mut meta_sizes = vec![d];
-        for (i, &h) in self.meta_learner.hidden.iter().enumerate() {
-            meta_sizes.push(positive(&format!("meta_learner.hidden[{i}]"), h)?);
+        if let Some(pool) = &pool {
+            let available = pool.len() / d;
+            if train + test > available {
+                return Err(bad(
+                    "data.train",
+                    format!(
+                        "{train} training + {test} test images per task, but the image set has {available}"
+                    ),
+                ));
+            }
         }
-        meta_sizes.push(1);
-        let meta = MlpSpec {
-            sizes: meta_sizes,
-            hidden: activation("meta_learner.activation", &self.meta_learner.activation)?,
-            output: activation("meta_learner.output", &self.meta_learner.output)?,
-        };
+        let meta = resolve_meta_learner(&self.meta_learner, input_shape)?;
         let lr = finite("optimizer.lr", self.optimizer.lr)?;
         let optimizer = match self.optimizer.kind.as_str() {
             "adam" => OptimizerKind::Adam {
@@ -436,7 +541,7 @@ impl Experiment {
             }
         };
         let l = &self.learner;
-        let (learner, learner_spec, steps, batching) = resolve_learner(l, d, train)?;
+        let (learner, learner_spec, steps, batching) = resolve_learner(l, input_shape, train)?;
         let loss = &self.loss;
         let distribution = match loss.distribution_kind.as_str() {
             "energy" => DistributionKind::Energy,
@@ -478,7 +583,7 @@ impl Experiment {
             }
             Some(b) => {
                 let weight = finite("loss.adversary", loss.adversary)?;
-                match resolve_learner(b, d, train)
+                match resolve_learner(b, input_shape, train)
                     .map_err(|e| Failure::input(e.message.replacen("learner.", "adversary.", 1)))?
                 {
                     (LearnerKind::Ridge(r), ..) => Some((r, weight)),
@@ -529,7 +634,12 @@ impl Experiment {
         let adversary_features = draw(problem.adversary.as_ref().map(|(r, _)| r), 1);
         let connectivity = match (&self.connectivity, &learner_spec) {
             (None, _) => None,
-            (Some(_), None) => return Err(bad("connectivity", "applies to mlp_gd learners only")),
+            (Some(_), None) => {
+                return Err(bad(
+                    "connectivity",
+                    "applies to mlp_gd and net_gd learners only",
+                ));
+            }
             (Some(c), Some(spec)) => {
                 let conn = resolve_connectivity(c, spec, &self.base_dir)?;
                 let fixed = conn.fixed.then(|| {
@@ -559,10 +669,12 @@ impl Experiment {
             features,
             adversary_features,
             connectivity,
+            pool,
         };
         Ok(Resolved {
             problem,
             sampler,
+            image_labels,
             optimizer,
         })
     }
@@ -572,12 +684,19 @@ impl Experiment {
 /// architecture (for its initialisation), its inner steps and minibatch rule.
 fn resolve_learner(
     l: &Learner,
-    d: usize,
+    input: (usize, usize, usize),
     train: usize,
-) -> Result<(LearnerKind, Option<MlpSpec>, usize, Batching), Failure> {
+) -> Result<(LearnerKind, Option<NetSpec>, usize, Batching), Failure> {
+    let d = input.0 * input.1 * input.2;
+    let mlp_keys = [
+        ("hidden", l.hidden.is_some()),
+        ("activation", l.activation.is_some()),
+    ];
+    let net_keys = [("layers", l.layers.is_some())];
     let gd_keys = [
         ("hidden", l.hidden.is_some()),
         ("activation", l.activation.is_some()),
+        ("layers", l.layers.is_some()),
         ("steps", l.steps.is_some()),
         ("lr", l.lr.is_some()),
         ("batch", l.batch.is_some()),
@@ -609,29 +728,36 @@ fn resolve_learner(
         }
     };
     match l.kind.as_str() {
-        "mlp_gd" => {
+        "mlp_gd" | "net_gd" => {
             reject(&ridge_keys)?;
             reject(&kernel_keys)?;
-            require("hidden", l.hidden.is_some())?;
-            require("activation", l.activation.is_some())?;
             require("steps", l.steps.is_some())?;
             require("lr", l.lr.is_some())?;
-            let hidden = activation(
-                "learner.activation",
-                l.activation.as_deref().unwrap_or_default(),
-            )?;
-            if !matches!(hidden, Activation::Relu | Activation::Tanh) {
-                return Err(bad("learner.activation", "must be relu or tanh"));
-            }
-            let mut sizes = vec![d];
-            for (i, &h) in l.hidden.iter().flatten().enumerate() {
-                sizes.push(positive(&format!("learner.hidden[{i}]"), h)?);
-            }
-            sizes.push(1);
-            let spec = MlpSpec {
-                sizes,
-                hidden,
-                output: Activation::Identity,
+            let spec = if l.kind == "mlp_gd" {
+                reject(&net_keys)?;
+                require("hidden", l.hidden.is_some())?;
+                require("activation", l.activation.is_some())?;
+                let hidden = activation(
+                    "learner.activation",
+                    l.activation.as_deref().unwrap_or_default(),
+                )?;
+                if !matches!(hidden, Activation::Relu | Activation::Tanh) {
+                    return Err(bad("learner.activation", "must be relu or tanh"));
+                }
+                let mut sizes = vec![d];
+                for (i, &h) in l.hidden.iter().flatten().enumerate() {
+                    sizes.push(positive(&format!("learner.hidden[{i}]"), h)?);
+                }
+                sizes.push(1);
+                NetSpec::mlp(&sizes, hidden, Activation::Identity)
+            } else {
+                reject(&mlp_keys)?;
+                require("layers", l.layers.is_some())?;
+                crate::layers::parse_net(
+                    "learner.layers",
+                    input,
+                    l.layers.as_deref().unwrap_or_default(),
+                )?
             };
             let steps = positive("learner.steps", l.steps.unwrap_or_default())?;
             let batching = match (l.batch.unwrap_or(0), l.replacement.unwrap_or(true)) {
@@ -685,17 +811,125 @@ fn resolve_learner(
         }
         other => Err(bad(
             "learner.kind",
-            format!("unknown learner {other:?}; accepted: mlp_gd, ridge, kernel_ridge"),
+            format!("unknown learner {other:?}; accepted: mlp_gd, net_gd, ridge, kernel_ridge"),
         )),
+    }
+}
+
+/// The meta-learner of `[meta_learner]`: an MLP (`hidden`, `activation`,
+/// `output`) or a layer list (`layers`).
+fn resolve_meta_learner(m: &MetaLearner, input: (usize, usize, usize)) -> Result<NetSpec, Failure> {
+    match (&m.layers, &m.hidden) {
+        (Some(layers), None) => {
+            for (key, set) in [
+                ("activation", m.activation.is_some()),
+                ("output", m.output.is_some()),
+            ] {
+                if set {
+                    return Err(bad(
+                        &format!("meta_learner.{key}"),
+                        "does not apply with meta_learner.layers (put activations in the list)",
+                    ));
+                }
+            }
+            crate::layers::parse_net("meta_learner.layers", input, layers)
+        }
+        (None, Some(hidden)) => {
+            if input.1 != 1 || input.2 != 1 {
+                return Err(bad(
+                    "meta_learner.hidden",
+                    "an MLP meta-learner needs vector inputs; give meta_learner.layers for images",
+                ));
+            }
+            let mut sizes = vec![input.0];
+            for (i, &h) in hidden.iter().enumerate() {
+                sizes.push(positive(&format!("meta_learner.hidden[{i}]"), h)?);
+            }
+            sizes.push(1);
+            let need = |key: &str, v: &Option<String>| -> Result<Activation, Failure> {
+                let key = format!("meta_learner.{key}");
+                activation(
+                    &key,
+                    v.as_deref()
+                        .ok_or_else(|| bad(&key, "is required with meta_learner.hidden"))?,
+                )
+            };
+            Ok(NetSpec::mlp(
+                &sizes,
+                need("activation", &m.activation)?,
+                need("output", &m.output)?,
+            ))
+        }
+        (Some(_), Some(_)) => Err(bad(
+            "meta_learner.layers",
+            "give either layers or hidden/activation/output, not both",
+        )),
+        (None, None) => Err(bad(
+            "meta_learner.hidden",
+            "is required (or give meta_learner.layers)",
+        )),
+    }
+}
+
+impl Experiment {
+    /// The image set of `[inputs]` with domain = "images", filtered and cut.
+    fn load_images(&self) -> Result<ImageSet, Failure> {
+        let i = &self.inputs;
+        let path = |key: &str, v: &Option<String>| -> Result<std::path::PathBuf, Failure> {
+            let v = v.as_ref().ok_or_else(|| {
+                bad(
+                    &format!("inputs.{key}"),
+                    "is required for domain = \"images\"",
+                )
+            })?;
+            Ok(self.base_dir.join(v))
+        };
+        let (images, labels) = (path("images", &i.images)?, path("labels", &i.labels)?);
+        let set = ImageSet::load(&images, &labels).map_err(|e| bad("inputs.images", e))?;
+        let keep: Vec<u8> = match &i.digits {
+            Some(d) if d.is_empty() => {
+                return Err(bad("inputs.digits", "must list at least one label"));
+            }
+            Some(d) => d.clone(),
+            None => (0..=u8::MAX).collect(),
+        };
+        if let Some(0) = i.count {
+            return Err(bad("inputs.count", "must be positive"));
+        }
+        let set = set.select(&keep, i.count);
+        if set.is_empty() {
+            return Err(bad(
+                "inputs.digits",
+                format!("no image of {} has one of these labels", images.display()),
+            ));
+        }
+        if let Some(c) = i.count
+            && set.len() < c
+        {
+            return Err(bad(
+                "inputs.count",
+                format!(
+                    "asks for {c} images, but {} has only {} with these labels",
+                    images.display(),
+                    set.len()
+                ),
+            ));
+        }
+        Ok(set)
     }
 }
 
 fn resolve_connectivity(
     c: &ConnectivityConfig,
-    spec: &MlpSpec,
+    spec: &NetSpec,
     base: &std::path::Path,
 ) -> Result<Connectivity, Failure> {
-    let d = spec.sizes[0];
+    let Some((d, hidden)) = spec.first_dense() else {
+        return Err(bad(
+            "connectivity",
+            "needs a learner whose first layer is dense",
+        ));
+    };
     if spec.depth() < 2 {
         return Err(bad("connectivity", "needs a learner with a hidden layer"));
     }
@@ -790,7 +1024,7 @@ fn resolve_connectivity(
                 .as_ref()
                 .ok_or_else(|| bad("connectivity.file", "is required for scheme = \"file\""))?;
             let path = base.join(file);
-            let connections = read_connections(&path, spec.sizes[1], d).map_err(Failure::input)?;
+            let connections = read_connections(&path, hidden, d).map_err(Failure::input)?;
             Scheme::File { connections }
         }
         other => {

@@ -33,13 +33,7 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
                 r.problem
                     .meta
                     .init_pytorch(&mut stream(exp.seed, Purpose::MetaInit, 1));
-            let h = r
-                .problem
-                .meta
-                .forward(&other, &x)
-                .a
-                .pop()
-                .expect("an output layer");
+            let h = r.problem.meta.forward(&other, &x).into_output();
             Orthogonality {
                 x,
                 earlier: vec![h],
@@ -186,29 +180,45 @@ fn dump(
     let mut labels = Vec::new();
     for task in tasks {
         let x_all = [&task.x_tr[..], &task.x_te[..]].concat();
-        labels.extend(
-            r.problem
-                .meta
-                .forward(theta, &x_all)
-                .a
-                .last()
-                .unwrap()
-                .iter()
-                .copied(),
-        );
+        labels.extend(r.problem.meta.forward(theta, &x_all).output());
     }
     npy("labels.npy", vec![t, m + big_m], &labels)?;
     npy("theta.npy", vec![theta.len() as u64], theta)?;
     npy("theta_grad_gpu.npy", vec![theta.len() as u64], gpu_grad)?;
     npy("theta_grad_cpu.npy", vec![theta.len() as u64], cpu_grad)?;
-    let layers = |spec: &occam_meta::mlp::MlpSpec| -> Vec<serde_json::Value> {
-        (0..spec.depth())
-            .map(|l| {
-                json!({
-                    "offset": spec.offset(l),
-                    "shape": [spec.sizes[l + 1], spec.sizes[l] + 1],
-                    "activation": spec.activation(l).as_str(),
-                })
+    let layers = |spec: &occam_meta::net::NetSpec| -> Vec<serde_json::Value> {
+        use occam_meta::net::Layer;
+        let shapes = spec.shapes();
+        let mut offset = 0;
+        spec.layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                let (c, h, w) = shapes[l];
+                let (kind, block) = match *layer {
+                    Layer::Conv {
+                        c_out,
+                        kernel,
+                        padding,
+                    } => (
+                        json!({ "conv": { "c_out": c_out, "kernel": kernel, "padding": padding } }),
+                        Some(json!([c_out, c * kernel * kernel + 1])),
+                    ),
+                    Layer::Dense { d_out } => (
+                        json!({ "dense": d_out }),
+                        Some(json!([d_out, c * h * w + 1])),
+                    ),
+                    Layer::Pool => (json!("maxpool 2x2"), None),
+                    Layer::Act(a) => (json!(a.as_str()), None),
+                };
+                let mut v = json!({ "layer": kind, "input_shape": [c, h, w] });
+                if let Some(block) = block {
+                    let len = block[0].as_u64().unwrap_or(0) * block[1].as_u64().unwrap_or(0);
+                    v["offset"] = json!(offset);
+                    v["block_shape"] = block;
+                    offset += len;
+                }
+                v
             })
             .collect()
     };
@@ -226,7 +236,7 @@ fn dump(
                 .flat_map(|x| x.batches.iter().flatten().map(|&i| i as f64))
                 .collect();
             npy("minibatch_indices.npy", vec![t, steps, batch], &idx)?;
-            json!({ "kind": "mlp_gd", "sizes": g.spec.sizes, "layers": layers(&g.spec), "steps": steps, "lr": g.lr })
+            json!({ "kind": "gd", "layers": layers(&g.spec), "steps": steps, "lr": g.lr })
         }
         Learner::Ridge(rl) => {
             let k = rl.features.random_values(r.sampler.domain.dim()) as u64;
@@ -246,8 +256,8 @@ fn dump(
             "experiment": exp.name,
             "seed": exp.seed,
             "configuration": toml::from_str::<serde_json::Value>(&exp.to_toml()).ok(),
-            "parameter_layout": "each layer is a row-major [d_out, d_in + 1] block (bias in the last column); blocks are concatenated",
-            "meta_learner": { "sizes": r.problem.meta.sizes, "layers": layers(&r.problem.meta) },
+            "parameter_layout": "each dense layer is a row-major [d_out, d_in + 1] block and each conv layer a [c_out, c_in*k*k + 1] block (bias in the last column; kernel values in (c_in, ky, kx) order); blocks are concatenated at their offsets",
+            "meta_learner": { "layers": layers(&r.problem.meta) },
             "learner": learner,
             "labels": "f_theta on [x_train; x_test] per task",
             "meta_loss": "a * mean_j (z_te,j - g(x_te,j))^2 + b * D(z_S, target_samples) - s * std(z_S), averaged over tasks",

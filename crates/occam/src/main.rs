@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod devices;
 mod gradcheck;
+mod layers;
 mod output;
 mod plots;
 mod run;

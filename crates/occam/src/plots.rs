@@ -191,3 +191,66 @@ fn grid_map(
     }))?;
     Ok(())
 }
+
+/// One tile of [`image_grid`]: a grey-scale image and its caption.
+pub struct Tile {
+    /// Pixels, row-major, `height` rows of `width` values in [lo, hi].
+    pub pixels: Vec<f64>,
+    /// Caption under the image.
+    pub caption: String,
+}
+
+/// Grey-scale images in rows of `columns`, each with its caption, under a
+/// heading per section (e.g. "examples" and "largest disagreements").
+pub fn image_grid(
+    path: &Path,
+    sections: &[(String, Vec<Tile>)],
+    (height, width): (usize, usize),
+    (lo, hi): (f64, f64),
+    columns: usize,
+) -> PlotResult {
+    register_font();
+    const SCALE: usize = 4;
+    let (cell_w, cell_h) = (width * SCALE + 16, height * SCALE + 30);
+    let heading = 34;
+    let rows: Vec<usize> = sections
+        .iter()
+        .map(|(_, t)| t.len().div_ceil(columns))
+        .collect();
+    let total_h = sections.len() * heading + rows.iter().sum::<usize>() * cell_h + 10;
+    let root = BitMapBackend::new(path, ((columns * cell_w + 10) as u32, total_h as u32))
+        .into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut y0 = 0i32;
+    for ((title, tiles), nrows) in sections.iter().zip(&rows) {
+        root.draw(&Text::new(
+            title.clone(),
+            (10, y0 + 8),
+            ("sans-serif", 20).into_font(),
+        ))?;
+        y0 += heading as i32;
+        for (i, tile) in tiles.iter().enumerate() {
+            let x = 10 + (i % columns * cell_w) as i32;
+            let y = y0 + (i / columns * cell_h) as i32;
+            for (p, v) in tile.pixels.iter().enumerate() {
+                let g = (255.0 * ((v - lo) / (hi - lo)).clamp(0.0, 1.0)) as u8;
+                let (px, py) = (
+                    x + (p % width * SCALE) as i32,
+                    y + (p / width * SCALE) as i32,
+                );
+                root.draw(&Rectangle::new(
+                    [(px, py), (px + SCALE as i32, py + SCALE as i32)],
+                    RGBColor(g, g, g).filled(),
+                ))?;
+            }
+            root.draw(&Text::new(
+                tile.caption.clone(),
+                (x, y + (height * SCALE) as i32 + 4),
+                ("sans-serif", 15).into_font(),
+            ))?;
+        }
+        y0 += (nrows * cell_h) as i32;
+    }
+    root.present()?;
+    Ok(())
+}

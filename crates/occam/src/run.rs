@@ -8,7 +8,7 @@ use crate::plots;
 use indicatif::{ProgressBar, ProgressStyle};
 use occam_gpu::Gpu;
 use occam_meta::analysis::{
-    harmonic_degree_fractions, kernel_eigenfunctions, linear_fit, span_share,
+    digit_agreement, harmonic_degree_fractions, kernel_eigenfunctions, linear_fit, span_share,
 };
 use occam_meta::engine::GpuMetaEngine;
 use occam_meta::problem::{FeatureMap, Learner, TaskData};
@@ -53,17 +53,33 @@ fn heldout(
     theta: &[f64],
     orth: &Orthogonality,
 ) -> Result<LossTerms, Failure> {
-    let mut engine = GpuMetaEngine::new(
-        gpu,
-        &r.problem,
-        r.step_sizes(data.len()),
-        theta,
-        r.optimizer,
-        orth,
-    )?;
-    engine.load(gpu, data)?;
-    engine.step(gpu, false)?;
-    Ok(engine.read_terms(gpu)?)
+    // Image tasks one at a time (thousands of images per task); others side by side.
+    let per_engine = if r.image_labels.is_some() {
+        1
+    } else {
+        data.len()
+    };
+    let mut sum = LossTerms::default();
+    for chunk in data.chunks(per_engine) {
+        let mut engine = GpuMetaEngine::new(
+            gpu,
+            &r.problem,
+            r.step_sizes(chunk.len()),
+            theta,
+            r.optimizer,
+            orth,
+        )?;
+        engine.load(gpu, chunk)?;
+        engine.step(gpu, false)?;
+        let t = engine.read_terms(gpu)?;
+        let share = chunk.len() as f64 / data.len() as f64;
+        sum.generalisation += share * t.generalisation;
+        sum.distribution += share * t.distribution;
+        sum.std_reward += share * t.std_reward;
+        sum.orthogonality += share * t.orthogonality;
+        sum.adversary += share * t.adversary;
+    }
+    Ok(sum)
 }
 
 fn raw(weighted: f64, weight: f64) -> Option<f64> {
@@ -126,6 +142,7 @@ fn learn_function(
                 "distribution": terms.distribution,
                 "orthogonality": terms.orthogonality,
                 "adversary": terms.adversary,
+                "std_reward": terms.std_reward,
                 "generalisation_mse": raw(terms.generalisation, w.generalisation),
                 "distribution_loss": raw(terms.distribution, w.distribution),
                 "wall_s": start.elapsed().as_secs_f64(),
@@ -191,6 +208,19 @@ fn function_summary(
         });
     }
     let d = domain.dim();
+    if let Some(classes) = &r.image_labels {
+        if let Some(a) = digit_agreement(&f.values, classes) {
+            analysis["digit_agreement"] = json!({
+                "orientation": if a.flipped { "1 - identity" } else { "identity" },
+                "identity": format!("0 for label {}, 1 for label {}", a.class_means[0].0, a.class_means[1].0),
+                "within_0_1": a.within_0_1,
+                "within_0_5": a.within_0_5,
+                "images": classes.len(),
+                "mean_label": { a.class_means[0].0.to_string(): a.class_means[0].1, a.class_means[1].0.to_string(): a.class_means[1].1 },
+            });
+        }
+        return (fin, analysis);
+    }
     if let Some((r2, c)) = linear_fit(eval_points, &f.values, d) {
         // Share of the fitted variance carried by each input: c_i² Var(x_i) / Σ_j c_j² Var(x_j).
         let var = |i: usize| {
@@ -372,15 +402,27 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
     out.text("config.toml", &exp.to_toml())?;
     let domain = r.sampler.domain;
     let d = domain.dim();
-    let eval_points = domain.sample(
-        &mut stream(exp.seed, Purpose::Evaluation, 0),
-        exp.analysis.eval_points,
-    );
-    out.npy(
-        "eval_inputs.npy",
-        &[exp.analysis.eval_points as u64, d as u64],
-        &eval_points,
-    )?;
+    // Images: the learned function on every image of the set (digits.npy
+    // gives their classes); other domains: on fresh evaluation points.
+    let eval_points = match (&r.sampler.pool, &r.image_labels) {
+        (Some(pool), Some(classes)) => {
+            let digits: Vec<f64> = classes.iter().map(|&c| f64::from(c)).collect();
+            out.npy("digits.npy", &[digits.len() as u64], &digits)?;
+            pool.to_vec()
+        }
+        _ => {
+            let x = domain.sample(
+                &mut stream(exp.seed, Purpose::Evaluation, 0),
+                exp.analysis.eval_points,
+            );
+            out.npy(
+                "eval_inputs.npy",
+                &[exp.analysis.eval_points as u64, d as u64],
+                &x,
+            )?;
+            x
+        }
+    };
     let (count, orth_x) = match &exp.series {
         Some(s) => {
             let x = domain.sample(&mut stream(exp.seed, Purpose::Orthogonality, 0), s.points);
@@ -488,8 +530,12 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
         &curves,
     )
     .map_err(|e| Failure::internal(format!("{}: {e}", loss_png.display())))?;
-    function_plot(gpu, &engines, exp, domain, &out)?;
-    inputs_plot(exp, &eval_points, d, &learned, &out)?;
+    if let Some(classes) = &r.image_labels {
+        images_plot(exp, domain, &eval_points, classes, &learned[0].values, &out)?;
+    } else {
+        function_plot(gpu, &engines, exp, domain, &out)?;
+        inputs_plot(exp, &eval_points, d, &learned, &out)?;
+    }
     eprintln!(
         "occam: {count} function(s) × {} meta-steps in {wall:.1} s on {}; held-out meta-loss {:.4e} → {:.4e}; results in {}",
         exp.meta_steps,
@@ -499,6 +545,62 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
         out.dir().display()
     );
     Ok(())
+}
+
+/// images.png: example images of each class with their learned labels, and
+/// the images whose labels are furthest from their class identity.
+fn images_plot(
+    exp: &Experiment,
+    domain: InputDomain,
+    images: &[f64],
+    classes: &[u8],
+    values: &[f64],
+    out: &Output,
+) -> Result<(), Failure> {
+    let InputDomain::Images { height, width, .. } = domain else {
+        return Ok(());
+    };
+    let d = domain.dim();
+    let range = exp.inputs.pixel_range.unwrap_or([-1.0, 1.0]);
+    let tile = |i: usize| plots::Tile {
+        pixels: images[i * d..(i + 1) * d].to_vec(),
+        caption: format!("{}: f = {:.3}", classes[i], values[i]),
+    };
+    let mut distinct = classes.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let per_class = (16 / distinct.len().max(1)).max(1);
+    let examples: Vec<plots::Tile> = distinct
+        .iter()
+        .flat_map(|&c| {
+            (0..classes.len())
+                .filter(move |&i| classes[i] == c)
+                .take(per_class)
+        })
+        .map(tile)
+        .collect();
+    let mut sections = vec![(
+        format!("{} — learned labels of example images (label: f)", exp.name),
+        examples,
+    )];
+    if let Some(a) = digit_agreement(values, classes) {
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_by(|&i, &j| a.distance[j].total_cmp(&a.distance[i]));
+        sections.push((
+            format!(
+                "largest disagreements with {} (orientation chosen by agreement)",
+                if a.flipped {
+                    "1 − identity"
+                } else {
+                    "identity"
+                }
+            ),
+            order.into_iter().take(16).map(tile).collect(),
+        ));
+    }
+    let path = out.path("images.png");
+    plots::image_grid(&path, &sections, (height, width), (range[0], range[1]), 8)
+        .map_err(|e| Failure::internal(format!("{}: {e}", path.display())))
 }
 
 /// A panel of function_inputs.png: title, (x, f, f) points, x range.

@@ -355,3 +355,78 @@ fn a_connectome_file_with_an_out_of_range_input_exits_2_naming_the_line() {
     assert!(dir.join("out/function_inputs.png").is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// mnist01 in miniature: tasks of 50 images, a 2-channel CNN meta-learner
+/// and a 3-step CNN learner.
+const TINY_MNIST: [&str; 14] = [
+    "--set",
+    "data.train=20",
+    "--set",
+    "data.test=30",
+    "--set",
+    "learner.steps=3",
+    "--set",
+    "learner.batch=5",
+    "--set",
+    "meta_learner.layers=[\"conv 2 5x5 pad 2\", \"relu\", \"pool\", \"pool\", \"dense 1\", \"relu6/6\"]",
+    "--set",
+    "learner.layers=[\"conv 2 3x3 pad 1\", \"relu\", \"pool\", \"dense 1\"]",
+    "--set",
+    "analysis.heldout_tasks=1",
+];
+
+#[test]
+fn a_tiny_image_run_reports_digit_agreement_and_gradchecks() {
+    let out = std::env::temp_dir().join(format!("occam-cli-mnist-{}", std::process::id()));
+    let m = experiment("mnist01.toml");
+    let mut args = vec!["run", &m, "--steps", "2", "--out", out.to_str().unwrap()];
+    args.extend(TINY_MNIST);
+    let o = occam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let agreement = &summary["analysis"]["digit_agreement"];
+    assert_eq!(agreement["images"], 2000, "{summary}");
+    let within = agreement["within_0_5"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&within));
+    for file in [
+        "images.png",
+        "digits.npy",
+        "function.npy",
+        "loss.png",
+        "config.toml",
+    ] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    // The resolved configuration names the image files by full path.
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("mnist01-images-idx3-ubyte.gz") && config.contains("/assets/"));
+
+    let mut args = vec!["gradcheck", &m];
+    args.extend(TINY_MNIST);
+    let o = occam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("PASS") || String::from_utf8_lossy(&o.stdout).contains("PASS"));
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn bad_image_inputs_and_layer_lists_exit_2_naming_the_key() {
+    let m = experiment("mnist01.toml");
+    for (set, key) in [
+        (
+            "meta_learner.layers=[\"conv 16 5x5\", \"sigmoid\"]",
+            "meta_learner.layers[1]",
+        ),
+        ("learner.layers=[\"dense 2\"]", "learner.layers"),
+        ("inputs.digits=[7]", "inputs.digits"),
+        ("inputs.count=5000", "inputs.count"),
+        ("inputs.images=\"missing.idx\"", "inputs.images"),
+        ("data.test=1500", "data.train"),
+        ("learner.hidden=[4]", "learner.hidden"),
+    ] {
+        let o = occam(&["run", &m, "--set", set, "--out", "/tmp/never-written"]);
+        assert_eq!(o.status.code(), Some(2), "{set}: {}", stderr(&o));
+        assert!(stderr(&o).contains(key), "{set}: {}", stderr(&o));
+    }
+}
