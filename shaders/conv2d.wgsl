@@ -8,8 +8,12 @@
 //                      w̄[o,c,u,v] = Σ_{n,i,j} ȳ[n,o,i,j] x̃[n,c,i+u−p,j+v−p],  w̄[o,bias] = Σ ȳ[n,o,·,·]
 //   tangent forward    ẏ = conv(ẋ, w) (bias input 0) + conv(x, ẇ)
 //   tangent backward   x̄̇ = convᵀ(ȳ̇, w) + convᵀ(ȳ, ẇ),   w̄̇ = corr(x, ȳ̇) + corr(ẋ, ȳ) (bias input 0 for ẋ)
-// One thread per output element of each pass, summing in a fixed order
-// (deterministic). Not yet tiled through workgroup memory.
+// conv2d_forward is tiled: a workgroup computes 64 output pixels of one
+// image for a block of 8 output channels, staging those channels' k×k
+// weights of one input channel at a time in workgroup memory (k ≤ 7), so
+// each input value read feeds 8 multiply-adds. The other passes (and
+// conv2d_forward_naive, the baseline and the fallback for k > 7) use one
+// thread per output element. Every sum runs in a fixed order (deterministic).
 
 struct ConvParams {
     batch: u32,
@@ -78,8 +82,77 @@ fn decode(e: u32, channels: u32, rows: u32, cols: u32) -> array<u32, 5> {
     return array<u32, 5>(b, n, c, i, j);
 }
 
+// Weights of 8 output channels (two vec4s) at each of up to 7×7 kernel taps.
+var<workgroup> w_tile: array<vec4<f32>, 98>;
+
 @compute @workgroup_size(64, 1, 1)
-fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn conv2d_forward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lane: u32,
+) {
+    let plane = p.h_out * p.w_out;
+    let tiles = (plane + 63u) / 64u;
+    let blocks = (p.c_out + 7u) / 8u;
+    let wid = wg.x + wg.y * nwg.x;
+    if wid >= p.batch * p.images * blocks * tiles { return; }
+    let tile = wid % tiles;
+    let o0 = ((wid / tiles) % blocks) * 8u;
+    let n = (wid / (tiles * blocks)) % p.images;
+    let b = wid / (tiles * blocks * p.images);
+    let e = tile * 64u + lane;
+    let live = e < plane;
+    let i = e / p.w_out;
+    let j = e % p.w_out;
+    let k = p.kernel;
+    let kk = k * k;
+    // Bias first, as in the naive kernel.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    for (var t = 0u; t < 8u; t++) {
+        let o = min(o0 + t, p.c_out - 1u);
+        let bias = w[w_index(b, o, p.fan - 1u)];
+        if t < 4u { acc0[t] = bias; } else { acc1[t - 4u] = bias; }
+    }
+    for (var c = 0u; c < p.c_in; c++) {
+        workgroupBarrier();
+        // Stage w[o0 .. o0+8, c, ·, ·]: 2·kk vec4s, channels past c_out as 0.
+        for (var q = lane; q < 2u * kk; q += 64u) {
+            let half = q / kk;
+            let tap = q % kk;
+            var v = vec4<f32>(0.0);
+            for (var t = 0u; t < 4u; t++) {
+                let o = o0 + half * 4u + t;
+                if o < p.c_out { v[t] = w[w_index(b, o, c * kk + tap)]; }
+            }
+            w_tile[half * 49u + tap] = v;
+        }
+        workgroupBarrier();
+        if live {
+            for (var u = 0u; u < k; u++) {
+                for (var v = 0u; v < k; v++) {
+                    let xv = x_val(x_index(b, n, c, i32(i + u) - i32(p.padding), i32(j + v) - i32(p.padding)));
+                    let tap = u * k + v;
+                    acc0 = fma(w_tile[tap], vec4<f32>(xv), acc0);
+                    acc1 = fma(w_tile[49u + tap], vec4<f32>(xv), acc1);
+                }
+            }
+        }
+    }
+    if live {
+        for (var t = 0u; t < 8u; t++) {
+            let o = o0 + t;
+            if o < p.c_out {
+                var val = 0.0;
+                if t < 4u { val = acc0[t]; } else { val = acc1[t - 4u]; }
+                y[y_index(b, n, o, i, j)] = val;
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn conv2d_forward_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let e = element(gid, nwg);
     if e >= p.batch * p.images * p.c_out * p.h_out * p.w_out { return; }
     let d = decode(e, p.c_out, p.h_out, p.w_out);

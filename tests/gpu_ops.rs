@@ -329,6 +329,11 @@ fn gpu_conv2d_passes_match_cpu_twin() {
             (1, 2, 1, 16, 28, 28, 5, 2),
             (1, 4, 3, 2, 6, 5, 2, 0),
             (3, 1, 2, 3, 4, 4, 3, 2),
+            // Output-channel blocks of 8 and pixel tiles of 64 not filled
+            // exactly; a 9×9 kernel takes the untiled fallback.
+            (1, 2, 3, 9, 12, 12, 5, 2),
+            (2, 1, 2, 17, 10, 11, 7, 3),
+            (1, 1, 1, 2, 10, 10, 9, 4),
         ]
         .iter()
         .enumerate()
@@ -349,6 +354,48 @@ fn gpu_conv2d_passes_match_cpu_twin() {
             };
             compare_passes(&op, &Conv2dCpu { shape }, 5000 + i as u64, DENSE_TOL);
         }
+    }
+}
+
+#[test]
+fn gpu_conv2d_tiled_forward_equals_the_naive_kernel_bit_for_bit() {
+    // Both sum the bias, then c, u, v in order with fused multiply-adds.
+    for gpu in support::gpus() {
+        let shape = Conv2dShape {
+            batch: 2,
+            images: 3,
+            c_in: 3,
+            c_out: 11,
+            height: 13,
+            width: 9,
+            kernel: 5,
+            padding: 2,
+        };
+        let op = Conv2dGpu::new(gpu, shape).unwrap();
+        let mut rng = support::rng(77);
+        let up = |n: usize, rng: &mut rand_chacha::ChaCha8Rng| {
+            let v: Vec<f32> = support::uniform(rng, n, -1.0, 1.0)
+                .into_iter()
+                .map(|a| a as f32)
+                .collect();
+            gpu.upload("conv test", &v).unwrap()
+        };
+        let x = up(shape.x_len(), &mut rng);
+        let w = up(shape.w_len(), &mut rng);
+        let (y1, y2) = (
+            gpu.zeros("y tiled", shape.y_len()).unwrap(),
+            gpu.zeros("y naive", shape.y_len()).unwrap(),
+        );
+        let mut enc = gpu.encoder();
+        op.forward(&mut enc, &x, &w, &y1).unwrap();
+        op.forward_naive(&mut enc, &x, &w, &y2).unwrap();
+        enc.submit().unwrap();
+        assert_eq!(
+            gpu.read(&y1).unwrap(),
+            gpu.read(&y2).unwrap(),
+            "on {}",
+            gpu.adapter().name
+        );
     }
 }
 

@@ -24,12 +24,16 @@ struct ConvParams {
     _pad: u32,
 }
 
+/// Largest kernel size the tiled forward kernel stages (its workgroup tile holds 7×7 taps).
+const MAX_TILED_KERNEL: usize = 7;
+
 /// A convolution of one shape on the GPU: its kernels and parameter block.
 pub struct Conv2dGpu {
     shape: Conv2dShape,
     params: wgpu::Buffer,
     max_groups: u32,
     forward: Arc<Kernel>,
+    forward_naive: Arc<Kernel>,
     backward_input: Arc<Kernel>,
     backward_params: Arc<Kernel>,
     tangent_forward: Arc<Kernel>,
@@ -80,6 +84,7 @@ impl Conv2dGpu {
             params: gpu.uniform("conv2d params", &params),
             max_groups: gpu.limits().max_compute_workgroups_per_dimension,
             forward: k("conv2d_forward")?,
+            forward_naive: k("conv2d_forward_naive")?,
             backward_input: k("conv2d_backward_input")?,
             backward_params: k("conv2d_backward_params")?,
             tangent_forward: k("conv2d_tangent_forward")?,
@@ -104,8 +109,38 @@ impl Conv2dGpu {
         dispatch_checked(enc, "conv2d", kernel, &self.params, tensors, grid)
     }
 
-    /// y = conv(x, w) + bias.
+    /// y = conv(x, w) + bias: the tiled kernel (kernels up to 7×7; larger
+    /// ones fall back to the naive kernel).
     pub fn forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        y: &GpuTensor,
+    ) -> Result<()> {
+        let s = self.shape;
+        if s.kernel > MAX_TILED_KERNEL {
+            return self.forward_naive(enc, x, w, y);
+        }
+        let tiles = (s.h_out() * s.w_out()).div_ceil(64);
+        let groups = s.batch * s.images * s.c_out.div_ceil(8) * tiles;
+        dispatch_checked(
+            enc,
+            "conv2d",
+            &self.forward,
+            &self.params,
+            &[
+                ("x", x, s.x_len()),
+                ("w", w, s.w_len()),
+                ("y", y, s.y_len()),
+            ],
+            spread_grid(groups * 64, 64, self.max_groups),
+        )
+    }
+
+    /// y = conv(x, w) + bias, one thread per output (the baseline of the
+    /// tiled kernel).
+    pub fn forward_naive(
         &self,
         enc: &mut Encoder<'_>,
         x: &GpuTensor,
@@ -115,7 +150,7 @@ impl Conv2dGpu {
         let s = self.shape;
         self.run(
             enc,
-            &self.forward,
+            &self.forward_naive,
             &[
                 ("x", x, s.x_len()),
                 ("w", w, s.w_len()),
