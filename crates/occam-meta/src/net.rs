@@ -388,36 +388,36 @@ impl NetOp<'_> {
         theta: &[f64],
         y_bar: &[f64],
     ) -> Result<(Vec<f64>, Vec<f64>)> {
-        Ok(self.cotangents(acts, theta, y_bar)?.swap_remove(0))
+        let (mut bars, theta_bar) = self.cotangents(acts, theta, y_bar)?;
+        Ok((bars.swap_remove(0), theta_bar))
     }
 
-    /// The primal cotangents: entry l is (cotangent entering layer l, θ̄), the
-    /// last entry ȳ itself.
+    /// The primal cotangents entering each layer (the last entry ȳ itself),
+    /// and θ̄.
     fn cotangents(
         &self,
         acts: &[Vec<f64>],
         theta: &[f64],
         y_bar: &[f64],
-    ) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
+    ) -> Result<(Vec<Vec<f64>>, Vec<f64>)> {
         let off = self.offsets();
         let layers = self.spec.layers.len();
         let mut theta_bar = vec![0.0; self.spec.n_params()];
-        let mut bars = vec![(Vec::new(), Vec::new()); layers + 1];
-        bars[layers].0 = y_bar.to_vec();
+        let mut bars = vec![Vec::new(); layers + 1];
+        bars[layers] = y_bar.to_vec();
         for l in (0..layers).rev() {
             let op = self.spec.op(&self.plan, l, self.n);
             let mut g = op.backward(
                 &self.layer_inputs(l, &acts[l], theta, &off),
-                &[bars[l + 1].0.clone()],
+                &[bars[l + 1].clone()],
             )?;
             if self.plan.params[l] > 0 {
                 theta_bar[off[l]..off[l + 1]]
                     .copy_from_slice(&g.pop().expect("a parameter cotangent"));
             }
-            bars[l].0 = g.pop().expect("an input cotangent");
+            bars[l] = g.pop().expect("an input cotangent");
         }
-        bars[0].1 = theta_bar;
-        Ok(bars)
+        Ok((bars, theta_bar))
     }
 
     /// The tangents entering each layer, and the output's, along (ẋ, θ̇).
@@ -453,14 +453,14 @@ impl NetOp<'_> {
     ) -> Result<(Vec<f64>, Vec<f64>)> {
         let off = self.offsets();
         let dots = self.tangents(acts, theta, x_dot, theta_dot)?;
-        let bars = self.cotangents(acts, theta, y_bar)?;
+        let (bars, _) = self.cotangents(acts, theta, y_bar)?;
         let mut theta_bar_dot = vec![0.0; self.spec.n_params()];
         let mut bar_dot = y_bar_dot.to_vec();
         for l in (0..self.spec.layers.len()).rev() {
             let op = self.spec.op(&self.plan, l, self.n);
             let prim = self.layer_inputs(l, &acts[l], theta, &off);
             let dirs = self.layer_inputs(l, &dots[l], theta_dot, &off);
-            let mut g = op.tangent_backward(&prim, &[bars[l + 1].0.clone()], &dirs, &[bar_dot])?;
+            let mut g = op.tangent_backward(&prim, &[bars[l + 1].clone()], &dirs, &[bar_dot])?;
             if self.plan.params[l] > 0 {
                 theta_bar_dot[off[l]..off[l + 1]]
                     .copy_from_slice(&g.pop().expect("a parameter tangent"));

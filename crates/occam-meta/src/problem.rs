@@ -273,4 +273,13 @@ impl LossTerms {
             ("adversary", self.adversary),
         ]
     }
+
+    /// self += scale · other, term by term (averaging over tasks).
+    pub fn add_scaled(&mut self, other: &LossTerms, scale: f64) {
+        self.generalisation += scale * other.generalisation;
+        self.distribution += scale * other.distribution;
+        self.std_reward += scale * other.std_reward;
+        self.orthogonality += scale * other.orthogonality;
+        self.adversary += scale * other.adversary;
+    }
 }

@@ -33,11 +33,7 @@ pub fn meta_step(
     let scale = 1.0 / tasks.len() as f64;
     for task in tasks {
         let (t, g) = task_step(problem, theta, task, orth)?;
-        terms.generalisation += scale * t.generalisation;
-        terms.distribution += scale * t.distribution;
-        terms.std_reward += scale * t.std_reward;
-        terms.orthogonality += scale * t.orthogonality;
-        terms.adversary += scale * t.adversary;
+        terms.add_scaled(&t, scale);
         for (a, b) in theta_bar.iter_mut().zip(g) {
             *a += scale * b;
         }

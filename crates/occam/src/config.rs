@@ -397,8 +397,8 @@ impl Experiment {
         for o in overrides {
             apply_override(&mut table, o)?;
         }
-        let exp: Experiment =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let mut exp: Experiment = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
                 let key = e.path().to_string();
                 Failure::input(format!(
                     "{}: {key}: {}",
@@ -406,7 +406,6 @@ impl Experiment {
                     e.into_inner().message()
                 ))
             })?;
-        let mut exp = exp;
         // Data paths are relative to the experiment file; the resolved
         // configuration written with the results carries them resolved.
         exp.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();

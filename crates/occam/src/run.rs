@@ -71,13 +71,8 @@ fn heldout(
         )?;
         engine.load(gpu, chunk)?;
         engine.step(gpu, false)?;
-        let t = engine.read_terms(gpu)?;
         let share = chunk.len() as f64 / data.len() as f64;
-        sum.generalisation += share * t.generalisation;
-        sum.distribution += share * t.distribution;
-        sum.std_reward += share * t.std_reward;
-        sum.orthogonality += share * t.orthogonality;
-        sum.adversary += share * t.adversary;
+        sum.add_scaled(&engine.read_terms(gpu)?, share);
     }
     Ok(sum)
 }

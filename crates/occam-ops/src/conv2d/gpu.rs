@@ -122,20 +122,10 @@ impl Conv2dGpu {
         if s.kernel > MAX_TILED_KERNEL {
             return self.forward_naive(enc, x, w, y);
         }
+        // One 64-thread workgroup per (image, block of 8 channels, tile of 64 pixels).
         let tiles = (s.h_out() * s.w_out()).div_ceil(64);
         let groups = s.batch * s.images * s.c_out.div_ceil(8) * tiles;
-        dispatch_checked(
-            enc,
-            "conv2d",
-            &self.forward,
-            &self.params,
-            &[
-                ("x", x, s.x_len()),
-                ("w", w, s.w_len()),
-                ("y", y, s.y_len()),
-            ],
-            spread_grid(groups * 64, 64, self.max_groups),
-        )
+        self.run_forward(enc, &self.forward, groups * 64, x, w, y)
     }
 
     /// y = conv(x, w) + bias, one thread per output (the baseline of the
@@ -147,16 +137,29 @@ impl Conv2dGpu {
         w: &GpuTensor,
         y: &GpuTensor,
     ) -> Result<()> {
+        self.run_forward(enc, &self.forward_naive, self.shape.y_len(), x, w, y)
+    }
+
+    /// Dispatches a forward kernel on `threads` threads.
+    fn run_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        kernel: &Kernel,
+        threads: usize,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        y: &GpuTensor,
+    ) -> Result<()> {
         let s = self.shape;
         self.run(
             enc,
-            &self.forward_naive,
+            kernel,
             &[
                 ("x", x, s.x_len()),
                 ("w", w, s.w_len()),
                 ("y", y, s.y_len()),
             ],
-            s.y_len(),
+            threads,
         )
     }
 
