@@ -60,6 +60,7 @@ fn problem(checkpoint_every: usize) -> MetaProblem {
             lr: 0.3,
             checkpoint_every,
             constrained: false,
+            fused: true,
         }),
         weights: MetaLossWeights {
             generalisation: 1.0,

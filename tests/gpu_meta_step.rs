@@ -28,6 +28,7 @@ fn problem(hidden: Activation, steps: usize) -> MetaProblem {
             lr: 0.1,
             checkpoint_every: 1,
             constrained: false,
+            fused: true,
         }),
         weights: MetaLossWeights {
             generalisation: 100.0,
@@ -449,6 +450,96 @@ fn gpu_constrained_learner_matches_reference_and_keeps_its_mask() {
                 err < TOL,
                 "positive {positive}: constrained meta-gradient error {err:e}"
             );
+        }
+    }
+}
+
+/// Masks out one input of every first-layer unit and (optionally) fixes the
+/// signs of the first layer's weights, in every task.
+fn constrain(p: &MetaProblem, data: &mut [TaskData], positive: bool) {
+    let spec = p.gd().unwrap().spec.clone();
+    let (d, h) = spec.first_dense().unwrap();
+    for t in data {
+        let mut mask = vec![1.0; spec.n_params()];
+        let mut signs = vec![0.0; spec.n_params()];
+        for unit in 0..h {
+            mask[unit * (d + 1) + (unit + 1) % d] = 0.0;
+            for i in 0..d {
+                signs[unit * (d + 1) + i] = if positive { 1.0 } else { 0.0 };
+            }
+        }
+        t.constraints = occam_meta::learner::Constraints {
+            mask,
+            signs: if positive { signs } else { Vec::new() },
+        };
+        t.w0 = t.constraints.apply(&t.w0);
+    }
+}
+
+#[test]
+fn fused_and_per_step_unrolls_give_the_same_meta_gradient() {
+    use occam_meta::engine::UnrollExecution;
+    // (activation, full batch, checkpoint interval, constraints: None / Some(positive))
+    let variants = [
+        (Activation::Relu, true, 1, None),
+        (Activation::Tanh, false, 1, None),
+        (Activation::Relu, false, 4, None),
+        (Activation::Tanh, false, 3, Some(false)),
+        (Activation::Relu, false, 1, Some(true)),
+    ];
+    for (i, &(act, full_batch, k, constraints)) in variants.iter().enumerate() {
+        let mut p = problem(act, 13);
+        let s = StepSizes {
+            batch: if full_batch { SIZES.train } else { SIZES.batch },
+            ..SIZES
+        };
+        let seed = 200 + i as u64;
+        let mut rng = support::rng(seed);
+        let theta = initial_theta(&p, &mut rng);
+        if let Learner::Gd(g) = &mut p.learner {
+            g.checkpoint_every = k;
+            g.constrained = constraints.is_some();
+        }
+        let mut data = tasks(&p, s, full_batch, seed + 1);
+        if let Some(positive) = constraints {
+            constrain(&p, &mut data, positive);
+        }
+        let want = meta_step(&p, &theta, &data, &Orthogonality::default())
+            .unwrap()
+            .theta_bar;
+        for gpu in support::gpus() {
+            let mut grads = Vec::new();
+            for fused in [true, false] {
+                if let Learner::Gd(g) = &mut p.learner {
+                    g.fused = fused;
+                }
+                let mut engine = GpuMetaEngine::new(
+                    gpu,
+                    &p,
+                    s,
+                    &theta,
+                    OptimizerKind::Sgd { lr: 0.0 },
+                    &Orthogonality::default(),
+                )
+                .unwrap();
+                let execution = engine.unroll_execution();
+                assert_eq!(
+                    matches!(execution, UnrollExecution::Fused { .. }),
+                    fused,
+                    "variant {i} on {}: {execution}",
+                    gpu.adapter()
+                );
+                engine.load(gpu, &data).unwrap();
+                engine.step(gpu, false).unwrap();
+                grads.push(engine.read_theta_bar(gpu).unwrap());
+            }
+            let what = format!("variant {i} on {}", gpu.adapter());
+            let between = rel_error(&grads[..1], &grads[1..]);
+            assert!(between < 1e-5, "{what}: fused vs per-step {between:e}");
+            for g in &grads {
+                let err = rel_error(std::slice::from_ref(g), std::slice::from_ref(&want));
+                assert!(err < TOL, "{what}: {err:e} against the reference");
+            }
         }
     }
 }

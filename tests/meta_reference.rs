@@ -23,6 +23,7 @@ fn problem(hidden: Activation) -> MetaProblem {
             lr: 0.2,
             checkpoint_every: 1,
             constrained: false,
+            fused: true,
         }),
         weights: MetaLossWeights {
             generalisation: 10.0,

@@ -4,6 +4,7 @@
 //! read-back inside it (DESIGN.md §1–§2, §6). Tasks of a meta-batch run side
 //! by side as the batch dimension of every learner op.
 
+use crate::fused::FusedUnroll;
 use crate::gpu_net::GpuNet;
 use crate::problem::{
     DistributionKind, DistributionSet, FeatureMap, GdLearner, Learner, LossTerms, MetaProblem,
@@ -118,6 +119,37 @@ pub struct StepSizes {
     pub batch: usize,
     /// Target-distribution samples per task.
     pub samples: usize,
+}
+
+/// How a learner's inner loop runs on the GPU.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UnrollExecution {
+    /// One dispatch for the unroll and one for the reverse sweep.
+    Fused {
+        /// Floating-point operations of the unroll (all tasks).
+        unroll_flops: f64,
+        /// Floating-point operations of the reverse sweep (all tasks).
+        sweep_flops: f64,
+    },
+    /// Step-by-step kernels.
+    PerStep {
+        /// Why the fused kernels do not apply.
+        reason: String,
+    },
+    /// A closed-form learner: no unroll.
+    ClosedForm,
+}
+
+impl std::fmt::Display for UnrollExecution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnrollExecution::Fused { .. } => {
+                write!(f, "fused (one dispatch per unroll and per sweep)")
+            }
+            UnrollExecution::PerStep { reason } => write!(f, "step by step ({reason})"),
+            UnrollExecution::ClosedForm => write!(f, "closed form"),
+        }
+    }
 }
 
 /// All GPU state of a meta-learning run: parameters, optimiser state, ops and scratch.
@@ -319,6 +351,8 @@ struct GdState {
     /// Connectivity masks, sign constraints, the masked direction v_m and the
     /// constrained step, per layer (only for a constrained learner).
     constraints: Option<GdConstraints>,
+    /// The fused unroll and sweep, or why the learner runs step by step.
+    fused: std::result::Result<FusedUnroll, String>,
 }
 
 /// GPU state of a constrained learner's masks and signs.
@@ -357,7 +391,18 @@ impl GdState {
                 .collect()
         };
         let block = |l: usize| tasks * spec.block_len(l);
+        let fused = match FusedUnroll::plan(gpu, learner, tasks, m, n) {
+            Ok(shape) => Ok(FusedUnroll::new(gpu, spec, shape)?),
+            Err(reason) => Err(reason),
+        };
+        // The per-step path's checkpoints are not needed when the unroll is fused.
+        let (checkpoints, k) = if fused.is_ok() {
+            (0, 1)
+        } else {
+            (checkpoints, k)
+        };
         Ok(GdState {
+            fused,
             train_net: GpuNet::new(gpu, spec, tasks, n, true, "learner")?,
             test_net: GpuNet::new(gpu, spec, tasks, big_m, false, "learner test")?,
             inner_sgd: (0..depth)
@@ -429,6 +474,9 @@ impl GdState {
             gpu.write(&self.w[l], &w0)?;
         }
         self.load_constraints(gpu, tasks, spec)?;
+        if let Ok(f) = &self.fused {
+            f.load(gpu, tasks)?;
+        }
         let idx: Vec<u32> = (0..learner.steps)
             .flat_map(|step| {
                 tasks
@@ -464,6 +512,9 @@ impl GdState {
         io: &LearnerIo<'_>,
         learner: &GdLearner,
     ) -> Result<()> {
+        if let Ok(f) = &self.fused {
+            return f.record_unroll(enc, (io.x_tr, io.z_tr, &self.idx), &self.w);
+        }
         let k = Self::checkpoint_every(learner);
         for (w, h) in self.w.iter().zip(&self.history) {
             enc.copy(w, 0, h, 0, w.len())?;
@@ -502,6 +553,9 @@ impl GdState {
     ) -> Result<()> {
         self.test_net
             .backward(enc, &self.w, io.x_te, io.test_g_bar, &self.v)?;
+        if let Ok(f) = &self.fused {
+            return f.record_adjoint(enc, (io.x_tr, io.z_tr, &self.idx), &self.v, io.z_tr_bar);
+        }
         let k = Self::checkpoint_every(learner);
         for c in (0..learner.steps.div_ceil(k)).rev() {
             let (start, end) = (c * k, ((c + 1) * k).min(learner.steps));
@@ -1185,6 +1239,25 @@ impl GpuMetaEngine {
             out.extend(gpu.read(net.output())?.into_iter().map(f64::from));
         }
         Ok(out)
+    }
+
+    /// How the learner's unroll and reverse sweep run on this adapter.
+    pub fn unroll_execution(&self) -> UnrollExecution {
+        match &self.learner {
+            LearnerState::Gd(gd) => match &gd.fused {
+                Ok(f) => {
+                    let (unroll_flops, sweep_flops) = f.flops();
+                    UnrollExecution::Fused {
+                        unroll_flops,
+                        sweep_flops,
+                    }
+                }
+                Err(reason) => UnrollExecution::PerStep {
+                    reason: reason.clone(),
+                },
+            },
+            LearnerState::Ridge(_) => UnrollExecution::ClosedForm,
+        }
     }
 
     /// Evaluates the meta-learner f_θ on the loaded points (train then test,

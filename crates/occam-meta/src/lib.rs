@@ -6,7 +6,8 @@
 //! - [`losses`]: the meta-loss terms (CPU).
 //! - [`problem`]: what a meta-learning problem and one meta-step's data are.
 //! - [`reference`]: the whole meta-step in f64 on the CPU — the oracle.
-//! - [`gpu_net`], [`engine`]: the same meta-step on the GPU.
+//! - [`gpu_net`], [`engine`]: the same meta-step on the GPU; small learners'
+//!   unrolls run fused, one dispatch each way (`fused`).
 //! - [`connectivity`]: first-layer wiring schemes and connectome files.
 //! - [`images`]: IDX image files (MNIST's format).
 //! - [`analysis`]: harmonic decomposition, linear and group fits, kernel eigenfunctions.
@@ -15,6 +16,7 @@
 pub mod analysis;
 pub mod connectivity;
 pub mod engine;
+mod fused;
 pub mod gpu_net;
 pub mod images;
 pub mod learner;

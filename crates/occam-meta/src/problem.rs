@@ -61,6 +61,11 @@ pub struct GdLearner {
     /// Whether the tasks carry connectivity masks and sign constraints
     /// (`TaskData::constraints`); the engine allocates their buffers up front.
     pub constrained: bool,
+    /// Run the unroll and the reverse sweep each as one fused dispatch (one
+    /// workgroup per task, DESIGN.md §6) when the learner fits the adapter;
+    /// false, or a learner that does not fit, runs them step by step. Both
+    /// give the same meta-gradient up to f32 rounding.
+    pub fused: bool,
 }
 
 /// How a closed-form learner turns inputs into features Φ.

@@ -21,6 +21,7 @@ pub mod passes;
 pub mod ridge;
 pub mod sinkhorn;
 pub mod std_reward;
+pub mod unroll;
 
 pub use activation::{Activation, ActivationCpu, ActivationGpu};
 pub use constraint::ConstraintGpu;
@@ -37,3 +38,4 @@ pub use passes::{Bilinear, EncodePasses, OnGpu, Passes, Tensors};
 pub use ridge::{RidgeCpu, RidgeGpu, RidgeShape, RidgeSolution};
 pub use sinkhorn::SinkhornGpu;
 pub use std_reward::StdRewardGpu;
+pub use unroll::{UnrollGpu, UnrollShape};

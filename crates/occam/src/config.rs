@@ -232,6 +232,11 @@ pub struct Learner {
     /// rest in the reverse sweep (bounded memory for long unrolls); 1 keeps every w_t.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_every: Option<usize>,
+    /// mlp_gd, net_gd: run the unroll and its reverse sweep as one fused
+    /// dispatch each when the learner fits the adapter (default true); false
+    /// forces the step-by-step kernels (for comparison and profiling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fused: Option<bool>,
     /// ridge, kernel_ridge: the ridge λ.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lambda: Option<f64>,
@@ -701,6 +706,7 @@ fn resolve_learner(
         ("batch", l.batch.is_some()),
         ("replacement", l.replacement.is_some()),
         ("checkpoint_every", l.checkpoint_every.is_some()),
+        ("fused", l.fused.is_some()),
     ];
     let ridge_keys = [("lambda", l.lambda.is_some()), ("bias", l.bias.is_some())];
     let kernel_keys = [
@@ -779,6 +785,7 @@ fn resolve_learner(
                     l.checkpoint_every.unwrap_or(1),
                 )?,
                 constrained: false,
+                fused: l.fused.unwrap_or(true),
             };
             Ok((LearnerKind::Gd(gd), Some(spec), steps, batching))
         }

@@ -1,0 +1,201 @@
+//! The fused execution of a gradient-descent learner (DESIGN.md §6): the
+//! whole unroll and the whole reverse sweep as one dispatch each, one
+//! workgroup per task ([`occam_ops::unroll`]). The engine uses it whenever
+//! the learner is a chain of dense layers and activations that fits the
+//! adapter's workgroup limits, and falls back to the per-step kernels
+//! otherwise; [`FusedUnroll::plan`] says which, and why.
+
+use crate::net::{Layer, NetSpec};
+use crate::problem::{GdLearner, TaskData};
+use occam_gpu::{Encoder, Gpu, GpuTensor};
+use occam_ops::Result;
+use occam_ops::unroll::{UnrollGpu, UnrollInputs, UnrollLayer, UnrollShape};
+
+/// The fused unroll's op and its layer-major buffers: parameter layer l of
+/// task b at `tasks · offset(l) + b · block_len(l)`, which is the per-layer
+/// buffers `[tasks, block_len(l)]` laid end to end.
+pub(crate) struct FusedUnroll {
+    op: UnrollGpu,
+    /// w_0 on load, w_T after the unroll.
+    w: GpuTensor,
+    hist: GpuTensor,
+    /// w̄_T before the sweep, w̄_0 after it.
+    v: GpuTensor,
+    mask: GpuTensor,
+    signs: GpuTensor,
+    /// (offset, length) of each parameter block in one task's parameters.
+    blocks: Vec<(usize, usize)>,
+}
+
+/// The learner's layers as the fused kernels see them, or why it has none.
+fn layers(spec: &NetSpec) -> std::result::Result<Vec<UnrollLayer>, String> {
+    let (d, h, w) = spec.input;
+    if h != 1 || w != 1 {
+        return Err("the learner takes images".into());
+    }
+    let mut width = d;
+    spec.layers
+        .iter()
+        .map(|layer| match *layer {
+            Layer::Dense { d_out } => {
+                let l = UnrollLayer::Dense { d_in: width, d_out };
+                width = d_out;
+                Ok(l)
+            }
+            Layer::Act(act) => Ok(UnrollLayer::Act { width, act }),
+            Layer::Conv { .. } | Layer::Pool => {
+                Err("the learner has convolution or pooling layers".into())
+            }
+        })
+        .collect()
+}
+
+impl FusedUnroll {
+    /// The fused kernels' shape for `learner` on `tasks` tasks of `train`
+    /// points and `batch`-row minibatches, or why it must run step by step.
+    pub(crate) fn plan(
+        gpu: &Gpu,
+        learner: &GdLearner,
+        tasks: usize,
+        train: usize,
+        batch: usize,
+    ) -> std::result::Result<UnrollShape, String> {
+        if !learner.fused {
+            return Err("fused = false in the configuration".into());
+        }
+        let shape = UnrollShape {
+            tasks,
+            batch,
+            train,
+            steps: learner.steps,
+            every: learner.checkpoint_every.min(learner.steps.max(1)),
+            lr: learner.lr,
+            constrained: learner.constrained,
+            layers: layers(&learner.spec)?,
+        };
+        match shape.unfit_reason(gpu.limits()) {
+            Some(reason) => Err(reason),
+            None => Ok(shape),
+        }
+    }
+
+    /// Kernels and buffers for `shape` (from [`FusedUnroll::plan`]).
+    pub(crate) fn new(gpu: &Gpu, spec: &NetSpec, shape: UnrollShape) -> Result<FusedUnroll> {
+        let all = shape.tasks * shape.n_params();
+        let side = if shape.constrained { all } else { 1 };
+        Ok(FusedUnroll {
+            w: gpu.zeros("fused w", all)?,
+            hist: gpu.zeros("fused w checkpoints", shape.checkpoints() * all)?,
+            v: gpu.zeros("fused v", all)?,
+            mask: gpu.upload("fused mask", &vec![1.0; side])?,
+            signs: gpu.zeros("fused signs", side)?,
+            blocks: (0..spec.depth())
+                .map(|l| (spec.offset(l), spec.block_len(l)))
+                .collect(),
+            op: UnrollGpu::new(gpu, shape)?,
+        })
+    }
+
+    /// One task-major flat vector per task → the layer-major layout.
+    fn layer_major(&self, per_task: &mut dyn Iterator<Item = &[f64]>) -> Vec<f32> {
+        let rows: Vec<&[f64]> = per_task.collect();
+        self.blocks
+            .iter()
+            .flat_map(|&(off, len)| {
+                rows.iter()
+                    .flat_map(move |r| r[off..off + len].iter().map(|&v| v as f32))
+            })
+            .collect()
+    }
+
+    /// Uploads every task's w_0 and, for a constrained learner, its mask and
+    /// signs (all trained and free where a task gives none).
+    pub(crate) fn load(&self, gpu: &Gpu, tasks: &[TaskData]) -> Result<()> {
+        gpu.write(
+            &self.w,
+            &self.layer_major(&mut tasks.iter().map(|t| t.w0.as_slice())),
+        )?;
+        if self.op.shape().constrained {
+            let p = self.op.shape().n_params();
+            let ones = vec![1.0; p];
+            let zeros = vec![0.0; p];
+            let pick = |v: &'_ Vec<f64>, default: &'_ Vec<f64>| -> Vec<f64> {
+                if v.is_empty() {
+                    default.clone()
+                } else {
+                    v.clone()
+                }
+            };
+            let masks: Vec<Vec<f64>> = tasks
+                .iter()
+                .map(|t| pick(&t.constraints.mask, &ones))
+                .collect();
+            let signs: Vec<Vec<f64>> = tasks
+                .iter()
+                .map(|t| pick(&t.constraints.signs, &zeros))
+                .collect();
+            gpu.write(
+                &self.mask,
+                &self.layer_major(&mut masks.iter().map(Vec::as_slice)),
+            )?;
+            gpu.write(
+                &self.signs,
+                &self.layer_major(&mut signs.iter().map(Vec::as_slice)),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn inputs<'a>(
+        &'a self,
+        x: &'a GpuTensor,
+        z: &'a GpuTensor,
+        idx: &'a GpuTensor,
+    ) -> UnrollInputs<'a> {
+        UnrollInputs {
+            x,
+            z,
+            idx,
+            mask: &self.mask,
+            signs: &self.signs,
+        }
+    }
+
+    /// The whole unroll w_0 → w_T, then w_T copied into the per-layer buffers `w`.
+    pub(crate) fn record_unroll(
+        &self,
+        enc: &mut Encoder<'_>,
+        (x, z, idx): (&GpuTensor, &GpuTensor, &GpuTensor),
+        w: &[GpuTensor],
+    ) -> Result<()> {
+        self.op
+            .forward(enc, &self.inputs(x, z, idx), &self.w, &self.hist)?;
+        let tasks = self.op.shape().tasks;
+        for (&(off, _), layer) in self.blocks.iter().zip(w) {
+            enc.copy(&self.w, tasks * off, layer, 0, layer.len())?;
+        }
+        Ok(())
+    }
+
+    /// The whole reverse sweep from w̄_T (the per-layer buffers `v`), adding
+    /// every step's share into `z_bar`.
+    pub(crate) fn record_adjoint(
+        &self,
+        enc: &mut Encoder<'_>,
+        (x, z, idx): (&GpuTensor, &GpuTensor, &GpuTensor),
+        v: &[GpuTensor],
+        z_bar: &GpuTensor,
+    ) -> Result<()> {
+        let tasks = self.op.shape().tasks;
+        for (&(off, _), layer) in self.blocks.iter().zip(v) {
+            enc.copy(layer, 0, &self.v, tasks * off, layer.len())?;
+        }
+        self.op
+            .backward(enc, &self.inputs(x, z, idx), &self.hist, &self.v, z_bar)
+    }
+
+    /// Floating-point operations of one unroll and one reverse sweep.
+    pub(crate) fn flops(&self) -> (f64, f64) {
+        (self.op.forward_flops(), self.op.backward_flops())
+    }
+}

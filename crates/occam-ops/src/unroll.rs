@@ -1,0 +1,407 @@
+//! A whole unrolled gradient-descent learner in one dispatch per pass
+//! (`shaders/unroll.wgsl`, DESIGN.md §6): one workgroup per task runs all T
+//! inner steps (`forward`) or the whole reverse sweep (`backward`), with the
+//! weights and adjoint vectors in workgroup memory. It serves learners that
+//! are chains of dense layers and activations with at most
+//! [`UnrollShape::MAX_PARAMS`] parameters; anything else runs step by step.
+//! Its CPU twin is the f64 unroll of `occam_meta::learner` (the reference
+//! meta-step), against which the tests hold it.
+
+use crate::activation::Activation;
+use crate::error::{OpError, Result, check_len};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
+use std::sync::Arc;
+
+/// One layer of a fused learner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnrollLayer {
+    /// Dense layer, weights `[d_out, d_in + 1]` with the bias last.
+    Dense {
+        /// Input width.
+        d_in: usize,
+        /// Output width.
+        d_out: usize,
+    },
+    /// Elementwise activation on `width` values.
+    Act {
+        /// Values per row.
+        width: usize,
+        /// σ.
+        act: Activation,
+    },
+}
+
+impl UnrollLayer {
+    fn widths(self) -> (usize, usize) {
+        match self {
+            UnrollLayer::Dense { d_in, d_out } => (d_in, d_out),
+            UnrollLayer::Act { width, .. } => (width, width),
+        }
+    }
+
+    fn params(self) -> usize {
+        match self {
+            UnrollLayer::Dense { d_in, d_out } => d_out * (d_in + 1),
+            UnrollLayer::Act { .. } => 0,
+        }
+    }
+}
+
+/// Sizes of a fused unroll.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnrollShape {
+    /// Independent tasks (one workgroup each).
+    pub tasks: usize,
+    /// Rows per minibatch.
+    pub batch: usize,
+    /// Training rows per task.
+    pub train: usize,
+    /// Inner steps T.
+    pub steps: usize,
+    /// Keep w_t every `every` steps (recomputing the rest in the sweep).
+    pub every: usize,
+    /// Inner learning rate η.
+    pub lr: f64,
+    /// Masked / sign-constrained steps (DESIGN.md §2).
+    pub constrained: bool,
+    /// The learner's layers, input first.
+    pub layers: Vec<UnrollLayer>,
+}
+
+impl UnrollShape {
+    /// Most parameters per task the shader's workgroup arrays hold.
+    pub const MAX_PARAMS: usize = 1024;
+    /// Most layers (dense and activation) the uniform block describes.
+    pub const MAX_LAYERS: usize = 16;
+    /// Workgroup memory the kernels declare, in bytes (four arrays of MAX_PARAMS f32).
+    pub const WORKGROUP_BYTES: u32 = 4 * 4 * Self::MAX_PARAMS as u32;
+
+    /// Parameters per task.
+    pub fn n_params(&self) -> usize {
+        self.layers.iter().map(|l| l.params()).sum()
+    }
+
+    /// Input width.
+    pub fn d_in(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.widths().0)
+    }
+
+    /// Checkpoints kept: ⌈T / every⌉.
+    pub fn checkpoints(&self) -> usize {
+        self.steps.div_ceil(self.every.max(1)).max(1)
+    }
+
+    /// Scratch values per task: n × (input width + every layer's output width).
+    pub fn values_per_task(&self) -> usize {
+        self.batch * (self.d_in() + self.layers.iter().map(|l| l.widths().1).sum::<usize>())
+    }
+
+    /// Why this learner cannot run fused on an adapter with `limits`, or
+    /// `None` when it can.
+    pub fn unfit_reason(&self, limits: &wgpu::Limits) -> Option<String> {
+        let p = self.n_params();
+        if self.layers.is_empty() || self.layers.len() > Self::MAX_LAYERS {
+            return Some(format!(
+                "{} layers (the fused kernels take 1 to {})",
+                self.layers.len(),
+                Self::MAX_LAYERS
+            ));
+        }
+        if p > Self::MAX_PARAMS {
+            return Some(format!(
+                "{p} parameters per task (the fused kernels hold at most {})",
+                Self::MAX_PARAMS
+            ));
+        }
+        if self.layers.last().map(|l| l.widths().1) != Some(1) {
+            return Some("the learner does not end in one output".into());
+        }
+        if self
+            .layers
+            .windows(2)
+            .any(|w| w[0].widths().1 != w[1].widths().0)
+        {
+            return Some("the layer widths do not chain".into());
+        }
+        if limits.max_compute_workgroup_storage_size < Self::WORKGROUP_BYTES {
+            return Some(format!(
+                "the adapter offers {} bytes of workgroup memory, the fused kernels need {}",
+                limits.max_compute_workgroup_storage_size,
+                Self::WORKGROUP_BYTES
+            ));
+        }
+        if self.tasks > limits.max_compute_workgroups_per_dimension as usize {
+            return Some(format!(
+                "{} tasks exceed the adapter's {} workgroups per dispatch dimension",
+                self.tasks, limits.max_compute_workgroups_per_dimension
+            ));
+        }
+        if self.steps == 0 || self.batch == 0 || self.every == 0 {
+            return Some("no inner steps, an empty minibatch or a zero checkpoint interval".into());
+        }
+        let largest = [
+            self.tasks * self.values_per_task(),
+            self.checkpoints() * self.tasks * p,
+            self.tasks * self.seg_len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        let bytes = largest as u64 * 4;
+        if bytes > limits.max_storage_buffer_binding_size || largest >= 1 << 32 {
+            return Some(format!(
+                "a scratch buffer of {bytes} bytes exceeds the adapter's storage binding limit"
+            ));
+        }
+        None
+    }
+
+    fn seg_len(&self) -> usize {
+        if self.every > 1 {
+            self.every * self.n_params()
+        } else {
+            0
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct UnrollParams {
+    tasks: u32,
+    n: u32,
+    m: u32,
+    d: u32,
+    steps: u32,
+    every: u32,
+    n_layers: u32,
+    n_params: u32,
+    lr: f32,
+    constrained: u32,
+    vals_per_task: u32,
+    seg_len: u32,
+    layers: [[u32; 4]; 2 * UnrollShape::MAX_LAYERS],
+}
+
+/// The fused unroll's kernels, parameters and per-task scratch.
+pub struct UnrollGpu {
+    shape: UnrollShape,
+    params: wgpu::Buffer,
+    forward: Arc<Kernel>,
+    backward: Arc<Kernel>,
+    vals: GpuTensor,
+    bars: GpuTensor,
+    dots: GpuTensor,
+    bardots: GpuTensor,
+    seg: GpuTensor,
+}
+
+/// The data every pass of the fused unroll reads.
+pub struct UnrollInputs<'a> {
+    /// Training inputs `[tasks, train, d]`.
+    pub x: &'a GpuTensor,
+    /// Training labels `[tasks, train]`.
+    pub z: &'a GpuTensor,
+    /// Minibatch rows `[steps, tasks, batch]` (u32).
+    pub idx: &'a GpuTensor,
+    /// Mask, layer-major like the parameters (any length-1 tensor when unconstrained).
+    pub mask: &'a GpuTensor,
+    /// Fixed signs, layer-major (any length-1 tensor when unconstrained).
+    pub signs: &'a GpuTensor,
+}
+
+impl UnrollGpu {
+    /// Kernels and scratch for `shape`; fails with the reason when the
+    /// learner does not fit the adapter (see [`UnrollShape::unfit_reason`]).
+    pub fn new(gpu: &Gpu, shape: UnrollShape) -> Result<UnrollGpu> {
+        if let Some(reason) = shape.unfit_reason(gpu.limits()) {
+            return Err(OpError::InvalidShape {
+                op: "unroll",
+                message: reason,
+            });
+        }
+        let u = |v: usize| v as u32; // every size was bounded by unfit_reason
+        let mut layers = [[0u32; 4]; 2 * UnrollShape::MAX_LAYERS];
+        let (mut p_off, mut v_off) = (0, shape.batch * shape.d_in());
+        let mut v_in = 0;
+        for (l, layer) in shape.layers.iter().enumerate() {
+            let (d_in, d_out) = layer.widths();
+            let (kind, act) = match layer {
+                UnrollLayer::Dense { .. } => (0, 0),
+                UnrollLayer::Act { act, .. } => (1, act.code()),
+            };
+            layers[2 * l] = [kind, act, u(d_in), u(d_out)];
+            layers[2 * l + 1] = [u(p_off), u(layer.params()), u(v_in), u(v_off)];
+            p_off += layer.params();
+            v_in = v_off;
+            v_off += shape.batch * d_out;
+        }
+        let params = UnrollParams {
+            tasks: u(shape.tasks),
+            n: u(shape.batch),
+            m: u(shape.train),
+            d: u(shape.d_in()),
+            steps: u(shape.steps),
+            every: u(shape.every),
+            n_layers: u(shape.layers.len()),
+            n_params: u(shape.n_params()),
+            lr: shape.lr as f32,
+            constrained: u32::from(shape.constrained),
+            vals_per_task: u(shape.values_per_task()),
+            seg_len: u(shape.seg_len()),
+            layers,
+        };
+        let scratch = shape.tasks * shape.values_per_task();
+        Ok(UnrollGpu {
+            params: gpu.uniform("unroll params", &params),
+            forward: gpu.kernel("unroll", "unroll_forward", &[])?,
+            backward: gpu.kernel("unroll", "unroll_backward", &[])?,
+            vals: gpu.zeros("unroll values", scratch)?,
+            bars: gpu.zeros("unroll cotangents", scratch)?,
+            dots: gpu.zeros("unroll tangents", scratch)?,
+            bardots: gpu.zeros("unroll tangent cotangents", scratch)?,
+            seg: gpu.zeros("unroll segment", (shape.tasks * shape.seg_len()).max(1))?,
+            shape,
+        })
+    }
+
+    /// The shape this op was built for.
+    pub fn shape(&self) -> &UnrollShape {
+        &self.shape
+    }
+
+    fn check_inputs(&self, io: &UnrollInputs<'_>) -> Result<()> {
+        let s = &self.shape;
+        let p = s.tasks * s.n_params();
+        check_len("unroll", "x", io.x.len(), s.tasks * s.train * s.d_in())?;
+        check_len("unroll", "z", io.z.len(), s.tasks * s.train)?;
+        check_len("unroll", "idx", io.idx.len(), s.steps * s.tasks * s.batch)?;
+        let side = if s.constrained { p } else { io.mask.len() };
+        check_len("unroll", "mask", io.mask.len(), side)?;
+        check_len("unroll", "signs", io.signs.len(), side)
+    }
+
+    /// w ← w_T from w = w_0 (layer-major `[tasks · P]`), keeping w_t for
+    /// every t ≡ 0 (mod every) in `hist` (`[checkpoints, tasks · P]`).
+    pub fn forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        io: &UnrollInputs<'_>,
+        w: &GpuTensor,
+        hist: &GpuTensor,
+    ) -> Result<()> {
+        self.check_inputs(io)?;
+        let p = self.shape.tasks * self.shape.n_params();
+        check_len("unroll", "w", w.len(), p)?;
+        check_len("unroll", "hist", hist.len(), self.shape.checkpoints() * p)?;
+        enc.dispatch(
+            &self.forward,
+            &[
+                ("p", &self.params),
+                ("x", io.x.buffer()),
+                ("z", io.z.buffer()),
+                ("idx", io.idx.buffer()),
+                ("mask", io.mask.buffer()),
+                ("signs", io.signs.buffer()),
+                ("w", w.buffer()),
+                ("hist", hist.buffer()),
+                ("vals", self.vals.buffer()),
+                ("bars", self.bars.buffer()),
+            ],
+            [self.shape.tasks as u32, 1, 1],
+        )?;
+        Ok(())
+    }
+
+    /// The reverse sweep: from v = w̄_T, adds η (2/n) ⟨∇g, d⟩ of every step
+    /// into `z_bar` (`[tasks, train]`) and leaves w̄_0 in v.
+    pub fn backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        io: &UnrollInputs<'_>,
+        hist: &GpuTensor,
+        v: &GpuTensor,
+        z_bar: &GpuTensor,
+    ) -> Result<()> {
+        self.check_inputs(io)?;
+        let s = &self.shape;
+        let p = s.tasks * s.n_params();
+        check_len("unroll", "hist", hist.len(), s.checkpoints() * p)?;
+        check_len("unroll", "v", v.len(), p)?;
+        check_len("unroll", "z_bar", z_bar.len(), s.tasks * s.train)?;
+        enc.dispatch(
+            &self.backward,
+            &[
+                ("p", &self.params),
+                ("x", io.x.buffer()),
+                ("z", io.z.buffer()),
+                ("idx", io.idx.buffer()),
+                ("mask", io.mask.buffer()),
+                ("signs", io.signs.buffer()),
+                ("hist", hist.buffer()),
+                ("vals", self.vals.buffer()),
+                ("bars", self.bars.buffer()),
+                ("dots", self.dots.buffer()),
+                ("bardots", self.bardots.buffer()),
+                ("seg", self.seg.buffer()),
+                ("v", v.buffer()),
+                ("z_bar", z_bar.buffer()),
+            ],
+            [s.tasks as u32, 1, 1],
+        )?;
+        Ok(())
+    }
+
+    /// Floating-point operations of one forward dispatch (multiply-adds count 2).
+    pub fn forward_flops(&self) -> f64 {
+        let s = &self.shape;
+        (s.tasks * s.steps) as f64 * self.gradient_flops()
+    }
+
+    /// Floating-point operations of one backward dispatch, recomputation included.
+    pub fn backward_flops(&self) -> f64 {
+        let s = &self.shape;
+        let recompute = s.steps.saturating_sub(s.checkpoints());
+        let recompute = if s.every > 1 { recompute } else { 0 };
+        let per_step = self.gradient_flops() + self.tangent_flops();
+        s.tasks as f64 * (s.steps as f64 * per_step + recompute as f64 * self.gradient_flops())
+    }
+
+    /// One inner step: per dense layer the forward product, ∇W and (past the
+    /// first layer) the input cotangents, 2·n·d_in·d_out each; the step itself.
+    fn gradient_flops(&self) -> f64 {
+        let n = self.shape.batch as f64;
+        self.shape
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| match *layer {
+                UnrollLayer::Dense { d_in, d_out } => {
+                    let mm = 2.0 * n * (d_in * d_out) as f64;
+                    2.0 * mm + if l > 0 { mm } else { 0.0 }
+                }
+                UnrollLayer::Act { width, .. } => 2.0 * n * width as f64,
+            })
+            .sum::<f64>()
+            + 2.0 * self.shape.n_params() as f64
+    }
+
+    /// The tangent forward and tangent backward of one step (each dense layer
+    /// past the first does twice the primal's products).
+    fn tangent_flops(&self) -> f64 {
+        let n = self.shape.batch as f64;
+        self.shape
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| match *layer {
+                UnrollLayer::Dense { d_in, d_out } => {
+                    let mm = 2.0 * n * (d_in * d_out) as f64;
+                    if l > 0 { 6.0 * mm } else { 2.0 * mm }
+                }
+                UnrollLayer::Act { width, .. } => 5.0 * n * width as f64,
+            })
+            .sum::<f64>()
+            + 2.0 * self.shape.n_params() as f64
+    }
+}
