@@ -156,6 +156,8 @@ impl Gpu {
                     label: Some("occam"),
                 }),
             profiler: None,
+            scope: String::new(),
+            skipped: false,
         }
     }
 
@@ -173,6 +175,9 @@ pub struct Encoder<'a> {
     gpu: &'a Gpu,
     encoder: wgpu::CommandEncoder,
     profiler: Option<&'a mut Profiler>,
+    scope: String,
+    /// The last dispatch was empty and recorded nothing.
+    skipped: bool,
 }
 
 impl Encoder<'_> {
@@ -228,7 +233,8 @@ impl Encoder<'_> {
                 limit_name: "max_compute_workgroups_per_dimension",
             });
         }
-        if workgroups.contains(&0) {
+        self.skipped = workgroups.contains(&0);
+        if self.skipped {
             return Ok(());
         }
         let bind_group = self
@@ -242,7 +248,7 @@ impl Encoder<'_> {
         let timestamp_writes = self
             .profiler
             .as_deref_mut()
-            .and_then(|p| p.next_pass(&kernel.name()));
+            .and_then(|p| p.next_pass(&kernel.name(), &self.scope));
         let mut pass = self
             .encoder
             .begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -253,6 +259,22 @@ impl Encoder<'_> {
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
         Ok(())
+    }
+
+    /// Names the scope (e.g. a phase of the meta-step) of the dispatches
+    /// recorded from now on, for the profiler.
+    pub fn set_scope(&mut self, scope: &str) {
+        self.scope = scope.to_string();
+    }
+
+    /// Attaches a count of floating-point operations to the dispatch just
+    /// recorded (multiply-adds count 2), when a profiler is attached.
+    pub fn note_flops(&mut self, flops: f64) {
+        if let Some(p) = self.profiler.as_deref_mut()
+            && !self.skipped
+        {
+            p.note_flops(flops);
+        }
     }
 
     /// Records a copy of `len` f32 values from `from[from_offset..]` to

@@ -13,8 +13,21 @@ use crate::tensor::read_bytes;
 pub struct KernelTime {
     /// `shader::entry`.
     pub kernel: String,
+    /// The scope the dispatch was recorded in ([`crate::Encoder::set_scope`]), e.g. a phase.
+    pub scope: String,
+    /// Nanoseconds from the first profiled pass's start to this pass's start.
+    pub start_nanos: f64,
     /// Nanoseconds between the pass's start and end timestamps.
     pub nanos: f64,
+    /// Floating-point operations the op counted for this dispatch, when it did.
+    pub flops: Option<f64>,
+}
+
+/// What the profiler knows of one dispatch before its timestamps are read.
+struct Entry {
+    kernel: String,
+    scope: String,
+    flops: Option<f64>,
 }
 
 /// Timestamp queries for up to `capacity` dispatches of one submission.
@@ -22,8 +35,10 @@ pub struct Profiler {
     query_set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
     capacity: u32,
-    labels: Vec<String>,
+    labels: Vec<Entry>,
     period_ns: f64,
+    /// Dispatches recorded past `capacity` (not timed).
+    untimed: usize,
 }
 
 impl Profiler {
@@ -50,24 +65,47 @@ impl Profiler {
             resolve,
             capacity,
             labels: Vec::new(),
+            untimed: 0,
             period_ns: f64::from(gpu.queue.get_timestamp_period()),
         })
     }
 
     pub(crate) fn reset(&mut self) {
         self.labels.clear();
+        self.untimed = 0;
+    }
+
+    /// Dispatches of the last profiled submission that were past capacity
+    /// and went untimed.
+    pub fn untimed(&self) -> usize {
+        self.untimed
+    }
+
+    /// Attaches a FLOP count to the last timed dispatch.
+    pub(crate) fn note_flops(&mut self, flops: f64) {
+        if self.untimed == 0
+            && let Some(last) = self.labels.last_mut()
+        {
+            last.flops = Some(flops);
+        }
     }
 
     /// Timestamp writes for the next pass, or `None` once capacity is used up.
     pub(crate) fn next_pass(
         &mut self,
         label: &str,
+        scope: &str,
     ) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
         let i = self.labels.len() as u32;
         if i >= self.capacity {
+            self.untimed += 1;
             return None;
         }
-        self.labels.push(label.to_string());
+        self.labels.push(Entry {
+            kernel: label.to_string(),
+            scope: scope.to_string(),
+            flops: None,
+        });
         Some(wgpu::ComputePassTimestampWrites {
             query_set: &self.query_set,
             beginning_of_pass_write_index: Some(2 * i),
@@ -94,13 +132,17 @@ impl Profiler {
             "profiler timestamps",
         )?;
         let ticks: &[u64] = bytemuck::cast_slice(&bytes);
+        let first = ticks.iter().step_by(2).copied().min().unwrap_or(0);
         Ok(self
             .labels
             .iter()
             .enumerate()
-            .map(|(i, label)| KernelTime {
-                kernel: label.clone(),
+            .map(|(i, e)| KernelTime {
+                kernel: e.kernel.clone(),
+                scope: e.scope.clone(),
+                start_nanos: ticks[2 * i].saturating_sub(first) as f64 * self.period_ns,
                 nanos: ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * self.period_ns,
+                flops: e.flops,
             })
             .collect())
     }

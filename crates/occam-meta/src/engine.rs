@@ -982,6 +982,27 @@ impl GpuMetaEngine {
         Ok(times)
     }
 
+    /// Like [`GpuMetaEngine::step`] (one submission), with every dispatch
+    /// timed by `profiler` and scoped by its phase; waits and returns each
+    /// dispatch's GPU time and counted FLOPs.
+    pub fn step_profiled(
+        &mut self,
+        gpu: &Gpu,
+        update: bool,
+        profiler: &mut occam_gpu::Profiler,
+    ) -> Result<Vec<occam_gpu::KernelTime>> {
+        self.prepare(gpu, update);
+        {
+            let mut enc = gpu.profiled_encoder(profiler);
+            for phase in Phase::ALL {
+                enc.set_scope(phase.name());
+                self.record(&mut enc, phase, update)?;
+            }
+            enc.submit()?;
+        }
+        Ok(profiler.read(gpu)?)
+    }
+
     fn prepare(&mut self, gpu: &Gpu, update: bool) {
         if update {
             self.meta_step_count += 1;

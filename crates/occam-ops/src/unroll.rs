@@ -310,6 +310,7 @@ impl UnrollGpu {
             ],
             [self.shape.tasks as u32, 1, 1],
         )?;
+        enc.note_flops(self.forward_flops());
         Ok(())
     }
 
@@ -349,6 +350,7 @@ impl UnrollGpu {
             ],
             [s.tasks as u32, 1, 1],
         )?;
+        enc.note_flops(self.backward_flops());
         Ok(())
     }
 

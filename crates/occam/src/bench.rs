@@ -1,21 +1,103 @@
-//! `occam bench`: meta-steps per second after warm-up, and where one
-//! meta-step's time goes, phase by phase, as JSON.
+//! `occam bench`: steady-state meta-steps per second (after warm-up, median
+//! and spread), where one meta-step's GPU time goes kernel by kernel
+//! (timestamp queries) with counted FLOPs and the achieved GFLOP/s, the
+//! phase split, and optionally a Chrome-trace JSON of one meta-step.
 
 use crate::cli::{BenchArgs, Failure};
 use crate::config::Experiment;
-use occam_gpu::Gpu;
-use occam_meta::engine::GpuMetaEngine;
+use occam_gpu::{Gpu, KernelTime, Profiler};
+use occam_meta::engine::{GpuMetaEngine, UnrollExecution};
 use occam_meta::problem::Orthogonality;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+/// Most dispatches one profiled meta-step times (2 timestamps each; wgpu
+/// allows 4096 queries per set). Past it, dispatches run untimed and the
+/// report says how many.
+const PROFILED_DISPATCHES: u32 = 2048;
+
+/// The q-quantile of sorted values (nearest rank).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-/// Times `args.steps` meta-steps (after one warm-up) and one phase-by-phase step.
+/// Per-kernel totals of one profiled meta-step, largest GPU time first.
+fn kernel_table(times: &[KernelTime]) -> (Vec<Value>, f64, f64) {
+    #[derive(Default)]
+    struct Sum {
+        dispatches: usize,
+        nanos: f64,
+        flops: f64,
+        counted: bool,
+    }
+    let mut by_kernel: BTreeMap<&str, Sum> = BTreeMap::new();
+    for t in times {
+        let s = by_kernel.entry(&t.kernel).or_default();
+        s.dispatches += 1;
+        s.nanos += t.nanos;
+        if let Some(f) = t.flops {
+            s.flops += f;
+            s.counted = true;
+        }
+    }
+    let total: f64 = times.iter().map(|t| t.nanos).sum();
+    let flops: f64 = times.iter().filter_map(|t| t.flops).sum();
+    let mut rows: Vec<(&str, Sum)> = by_kernel.into_iter().collect();
+    rows.sort_by(|a, b| b.1.nanos.total_cmp(&a.1.nanos));
+    let table = rows
+        .into_iter()
+        .map(|(kernel, s)| {
+            json!({
+                "kernel": kernel,
+                "dispatches": s.dispatches,
+                "gpu_ms": s.nanos / 1e6,
+                "share": if total > 0.0 { s.nanos / total } else { 0.0 },
+                "flops": if s.counted { Some(s.flops) } else { None },
+                "gflop_s": if s.counted && s.nanos > 0.0 { Some(s.flops / s.nanos) } else { None },
+            })
+        })
+        .collect();
+    (table, total, flops)
+}
+
+/// Chrome-trace JSON (chrome://tracing, Perfetto) of one profiled
+/// meta-step: each dispatch on the "kernels" track, each phase on its own.
+fn chrome_trace(times: &[KernelTime], adapter: &str) -> Value {
+    let mut events = vec![
+        json!({"ph": "M", "name": "process_name", "pid": 1, "args": {"name": format!("occam on {adapter}")}}),
+        json!({"ph": "M", "name": "thread_name", "pid": 1, "tid": 1, "args": {"name": "phases"}}),
+        json!({"ph": "M", "name": "thread_name", "pid": 1, "tid": 2, "args": {"name": "kernels"}}),
+    ];
+    let mut phases: Vec<(String, f64, f64)> = Vec::new();
+    for t in times {
+        let (start, end) = (t.start_nanos, t.start_nanos + t.nanos);
+        match phases.last_mut() {
+            Some((name, _, e)) if *name == t.scope => *e = e.max(end),
+            _ => phases.push((t.scope.clone(), start, end)),
+        }
+        events.push(json!({
+            "ph": "X", "pid": 1, "tid": 2, "name": t.kernel, "cat": t.scope,
+            "ts": start / 1e3, "dur": t.nanos / 1e3,
+            "args": { "flops": t.flops },
+        }));
+    }
+    for (name, start, end) in phases {
+        events.push(json!({
+            "ph": "X", "pid": 1, "tid": 1, "name": name, "cat": "phase",
+            "ts": start / 1e3, "dur": (end - start) / 1e3,
+        }));
+    }
+    json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+}
+
+/// Times `args.steps` meta-steps after `args.warmup` warm-up steps (each
+/// timed step draws and uploads its data and runs one meta-step, as a run
+/// does), then profiles one meta-step kernel by kernel and one phase by phase.
 pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchArgs) -> Result<(), Failure> {
+    if args.steps == 0 {
+        return Err(Failure::input("--steps must be at least 1"));
+    }
     let r = exp.resolve()?;
     let theta = r.initial_theta(exp.seed, 0);
     let sizes = r.step_sizes(exp.tasks);
@@ -28,31 +110,74 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchArgs) -> Result<(), Failur
         &Orthogonality::default(),
     )?;
     let mut step_times = Vec::new();
-    for step in 0..=args.steps {
-        engine.load(gpu, &r.sampler.meta_step(exp.seed, step as u64, exp.tasks))?;
+    for step in 0..args.warmup + args.steps {
         gpu.wait("bench")?;
         let start = Instant::now();
+        engine.load(gpu, &r.sampler.meta_step(exp.seed, step as u64, exp.tasks))?;
         engine.step(gpu, true)?;
         gpu.wait("bench")?;
-        if step > 0 {
+        if step >= args.warmup {
             step_times.push(start.elapsed().as_secs_f64());
         }
     }
-    let (lo, hi) = step_times
-        .iter()
-        .fold((f64::MAX, 0.0f64), |(a, b), &t| (a.min(t), b.max(t)));
-    let med = median(&mut step_times);
+    step_times.sort_by(f64::total_cmp);
+    let med = quantile(&step_times, 0.5);
+    let adapter = gpu.adapter();
+
+    let kernels = match Profiler::new(gpu, PROFILED_DISPATCHES) {
+        Some(mut profiler) => {
+            let times = engine.step_profiled(gpu, true, &mut profiler)?;
+            let (table, total_ns, flops) = kernel_table(&times);
+            if let Some(path) = &args.trace {
+                let trace = chrome_trace(&times, &adapter.name);
+                std::fs::write(path, serde_json::to_string(&trace).expect("JSON")).map_err(
+                    |e| Failure::input(format!("--trace {}: cannot write: {e}", path.display())),
+                )?;
+            }
+            json!({
+                "source": "timestamp queries around every dispatch of one meta-step (one submission)",
+                "gpu_ms": total_ns / 1e6,
+                "counted_flops": flops,
+                "gflop_s": if total_ns > 0.0 { flops / total_ns } else { 0.0 },
+                "untimed_dispatches": profiler.untimed(),
+                "kernels": table,
+            })
+        }
+        None => {
+            if let Some(path) = &args.trace {
+                return Err(Failure::input(format!(
+                    "--trace {}: the adapter {} has no timestamp queries (try --backend vulkan)",
+                    path.display(),
+                    adapter.name
+                )));
+            }
+            json!({ "source": "unavailable: the adapter has no timestamp queries" })
+        }
+    };
     let phases = engine.step_timed(gpu, true)?;
     let total: f64 = phases.iter().map(|(_, t)| t).sum();
+    let execution = engine.unroll_execution();
     let report = json!({
         "experiment": exp.name,
-        "adapter": { "name": gpu.adapter().name, "backend": gpu.adapter().backend.to_string(), "device_type": gpu.adapter().device_type },
+        "adapter": { "name": adapter.name, "backend": adapter.backend.to_string(), "device_type": adapter.device_type },
         "tasks": exp.tasks,
+        "unroll": execution.to_string(),
+        "fused": matches!(execution, UnrollExecution::Fused { .. }),
+        "warmup_meta_steps": args.warmup,
         "timed_meta_steps": args.steps,
-        "meta_step_s": { "median": med, "min": lo, "max": hi },
+        "meta_step_s": {
+            "median": med,
+            "min": step_times[0],
+            "q1": quantile(&step_times, 0.25),
+            "q3": quantile(&step_times, 0.75),
+            "max": step_times[step_times.len() - 1],
+        },
         "meta_steps_per_s": 1.0 / med,
+        "timing": "wall clock per meta-step: draw and upload the data, record, submit, wait",
+        "per_kernel": kernels,
         "phases_s": phases.iter().map(|(p, t)| json!({ "phase": p.name(), "s": t, "share": t / total })).collect::<Vec<_>>(),
         "phase_timing": "one meta-step submitted phase by phase, waiting after each (wall clock)",
+        "trace": args.trace.as_ref().map(|p| p.display().to_string()),
     });
     println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
     Ok(())

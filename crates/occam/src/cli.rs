@@ -37,9 +37,16 @@ pub enum Command {
 pub struct BenchArgs {
     /// The experiment file (TOML).
     pub experiment: std::path::PathBuf,
-    /// Meta-steps to time after one warm-up step.
+    /// Meta-steps to time, after the warm-up.
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
+    /// Untimed meta-steps first (pipeline compilation, caches).
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Write a Chrome-trace JSON of one profiled meta-step (open it in
+    /// chrome://tracing or ui.perfetto.dev).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<std::path::PathBuf>,
     /// Override any key of the file, e.g. --set tasks=16.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,

@@ -430,3 +430,59 @@ fn bad_image_inputs_and_layer_lists_exit_2_naming_the_key() {
         assert!(stderr(&o).contains(key), "{set}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn bench_reports_kernels_with_flops_and_writes_a_chrome_trace() {
+    let q = experiment("quickstart.toml");
+    let dir = std::env::temp_dir().join(format!("occam-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("trace.json");
+    for fused in [true, false] {
+        let mut args = vec![
+            "--backend",
+            "vulkan",
+            "bench",
+            &q,
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+        ];
+        let set = format!("learner.fused={fused}");
+        let trace_arg = trace.display().to_string();
+        args.extend(["--set", &set, "--trace", &trace_arg]);
+        args.extend(TINY);
+        let o = occam(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(report["fused"], fused, "{report}");
+        let m = &report["meta_step_s"];
+        assert!(m["min"].as_f64().unwrap() <= m["median"].as_f64().unwrap());
+        assert!(m["median"].as_f64().unwrap() <= m["max"].as_f64().unwrap());
+        let kernels = report["per_kernel"]["kernels"].as_array().unwrap();
+        let names: Vec<&str> = kernels
+            .iter()
+            .map(|k| k["kernel"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names.contains(&"unroll::unroll_forward"),
+            fused,
+            "{names:?}"
+        );
+        assert!(names.contains(&"dense::dense_forward"), "{names:?}");
+        assert!(report["per_kernel"]["counted_flops"].as_f64().unwrap() > 1e5);
+        for k in kernels {
+            assert!(k["gpu_ms"].as_f64().unwrap() >= 0.0, "{k}");
+        }
+        let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+        let events = t["traceEvents"].as_array().unwrap();
+        let spans: Vec<&serde_json::Value> = events.iter().filter(|e| e["ph"] == "X").collect();
+        // Every dispatch of the profiled step, plus one span per phase.
+        let dispatches: u64 = kernels
+            .iter()
+            .map(|k| k["dispatches"].as_u64().unwrap())
+            .sum();
+        assert_eq!(spans.len() as u64, dispatches + 5, "{t}");
+        assert!(spans.iter().all(|e| e["dur"].as_f64().unwrap() >= 0.0));
+    }
+}

@@ -106,7 +106,15 @@ impl Conv2dGpu {
         n: usize,
     ) -> Result<()> {
         let grid = spread_grid(n, 64, self.max_groups);
-        dispatch_checked(enc, "conv2d", kernel, &self.params, tensors, grid)
+        dispatch_checked(enc, "conv2d", kernel, &self.params, tensors, grid)?;
+        // Tangent passes compute two products, the others one.
+        let products = if kernel.entry().starts_with("conv2d_tangent") {
+            2.0
+        } else {
+            1.0
+        };
+        enc.note_flops(products * self.shape.product_flops());
+        Ok(())
     }
 
     /// y = conv(x, w) + bias: the tiled kernel (kernels up to 7×7; larger

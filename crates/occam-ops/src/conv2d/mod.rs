@@ -45,6 +45,11 @@ impl Conv2dShape {
     pub fn fan(&self) -> usize {
         self.c_in * self.kernel * self.kernel + 1
     }
+    /// Floating-point operations of one convolution over every image and
+    /// problem (a multiply-add counts 2); each pass costs one or two of these.
+    pub fn product_flops(&self) -> f64 {
+        2.0 * self.y_len() as f64 * self.fan() as f64
+    }
     /// Values in `x`.
     pub fn x_len(&self) -> usize {
         self.batch * self.images * self.c_in * self.height * self.width

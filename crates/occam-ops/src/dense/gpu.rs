@@ -113,6 +113,7 @@ impl DenseGpu {
             ],
             self.grid(s.rows, s.d_out),
         )?;
+        enc.note_flops(s.product_flops());
         Ok(())
     }
 
@@ -140,6 +141,7 @@ impl DenseGpu {
             ],
             [workgroups_for(s.rows * s.d_out, 64), 1, s.batch as u32],
         )?;
+        enc.note_flops(s.product_flops());
         Ok(())
     }
 
@@ -173,6 +175,7 @@ impl DenseGpu {
                 ],
                 self.grid(s.rows, s.d_in),
             )?;
+            enc.note_flops(s.product_flops());
         }
         enc.dispatch(
             &self.backward_params,
@@ -184,6 +187,7 @@ impl DenseGpu {
             ],
             self.grid(s.d_out, s.d_in + 1),
         )?;
+        enc.note_flops(s.product_flops());
         Ok(())
     }
 
@@ -217,6 +221,7 @@ impl DenseGpu {
             ],
             self.grid(s.rows, s.d_out),
         )?;
+        enc.note_flops(2.0 * s.product_flops());
         Ok(())
     }
 
@@ -259,6 +264,7 @@ impl DenseGpu {
                 ],
                 self.grid(s.rows, s.d_in),
             )?;
+            enc.note_flops(2.0 * s.product_flops());
         }
         enc.dispatch(
             &self.tangent_backward_params,
@@ -272,6 +278,7 @@ impl DenseGpu {
             ],
             self.grid(s.d_out, s.d_in + 1),
         )?;
+        enc.note_flops(2.0 * s.product_flops());
         Ok(())
     }
 }

@@ -25,6 +25,12 @@ pub struct DenseShape {
 }
 
 impl DenseShape {
+    /// Floating-point operations of one product [x, 1] wᵀ over every problem
+    /// (a multiply-add counts 2); each pass costs one or two of these.
+    pub fn product_flops(&self) -> f64 {
+        2.0 * (self.batch * self.rows * self.d_out) as f64 * (self.d_in + 1) as f64
+    }
+
     /// Values in `x`.
     pub fn x_len(&self) -> usize {
         self.batch * self.rows * self.d_in

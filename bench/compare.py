@@ -1,0 +1,69 @@
+"""Runs Occam (`occam bench`), the PyTorch reference and the JAX reference on
+the same experiment files, interleaved round by round so that machine noise
+hits all three alike, and prints each one's per-meta-step time (median over
+rounds of each round's median) and the ratios.
+
+    python bench/compare.py [EXPERIMENT.toml ...] [--steps N] [--rounds R]
+"""
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ["experiments/mlp_gd.toml", "experiments/kernel_sphere.toml",
+           "experiments/mushroom_random.toml"]
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    # occam bench prints one pretty JSON object; the references print one line.
+    return json.loads(out[out.index("{"):])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("experiments", nargs="*", default=DEFAULT)
+    ap.add_argument("--steps", type=int, default=10, help="timed meta-steps per round")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--occam", default=str(ROOT / "target/release/occam"))
+    ap.add_argument("--json", help="also write the results here")
+    a = ap.parse_args()
+    py = sys.executable
+    rows, adapter = [], None
+    for exp in a.experiments:
+        times = {"occam": [], "pytorch": [], "jax": []}
+        for _ in range(a.rounds):
+            o = run_json([a.occam, "bench", exp, "--steps", str(a.steps),
+                          "--warmup", str(a.warmup)])
+            adapter = f"{o['adapter']['name']} ({o['adapter']['backend']})"
+            times["occam"].append(o["meta_step_s"]["median"])
+            for impl, script in (("pytorch", "torch_ref.py"), ("jax", "jax_ref.py")):
+                r = run_json([py, str(ROOT / "bench" / script), exp, "--steps",
+                              str(a.steps), "--warmup", str(a.warmup)])
+                times[impl].append(r["meta_step_s"]["median"])
+        med = {k: statistics.median(v) for k, v in times.items()}
+        rows.append({"experiment": Path(exp).stem, "fused": o["fused"], **{
+            f"{k}_ms": 1e3 * v for k, v in med.items()},
+            "pytorch_over_occam": med["pytorch"] / med["occam"],
+            "jax_over_occam": med["jax"] / med["occam"], "rounds": times})
+    print(f"adapter: {adapter}; machine: {platform.machine()}, "
+          f"{len(__import__('os').sched_getaffinity(0))} cores; "
+          f"{datetime.date.today()}; {a.rounds} rounds x {a.steps} meta-steps")
+    print(f"{'experiment':<18}{'occam ms':>10}{'pytorch ms':>12}{'jax ms':>10}"
+          f"{'pytorch/occam':>15}{'jax/occam':>11}")
+    for r in rows:
+        print(f"{r['experiment']:<18}{r['occam_ms']:>10.2f}{r['pytorch_ms']:>12.2f}"
+              f"{r['jax_ms']:>10.2f}{r['pytorch_over_occam']:>15.2f}{r['jax_over_occam']:>11.2f}")
+    if a.json:
+        Path(a.json).write_text(json.dumps({"adapter": adapter, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
