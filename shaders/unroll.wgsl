@@ -30,7 +30,10 @@
 // σ is chosen per layer (act code as in activation.wgsl):
 //   0 identity, 1 relu, 2 tanh, 3 cos, 4 relu6/6 (derivative 0 at the kinks).
 
-const WG: u32 = 64u;
+// Threads per workgroup (one workgroup per task). The host sets 8 on software
+// adapters, where a workgroup is one SIMD batch on one core and every barrier
+// switches between the batches of a larger group, and 64 elsewhere.
+override WG: u32 = 64u;
 const MAX_PARAMS: u32 = 1024u;
 const MAX_LAYERS: u32 = 16u;
 
@@ -233,7 +236,7 @@ fn step_weights(b: u32, lid: u32) {
     sync();
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn unroll_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
@@ -401,7 +404,7 @@ fn adjoint_step(b: u32, t: u32, lid: u32) {
     sync();
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn unroll_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,

@@ -252,10 +252,11 @@ impl UnrollGpu {
             layers,
         };
         let scratch = shape.tasks * shape.values_per_task();
+        let constants = [("WG", f64::from(Self::threads(gpu)))];
         Ok(UnrollGpu {
             params: gpu.uniform("unroll params", &params),
-            forward: gpu.kernel("unroll", "unroll_forward", &[])?,
-            backward: gpu.kernel("unroll", "unroll_backward", &[])?,
+            forward: gpu.kernel("unroll", "unroll_forward", &constants)?,
+            backward: gpu.kernel("unroll", "unroll_backward", &constants)?,
             vals: gpu.zeros("unroll values", scratch)?,
             bars: gpu.zeros("unroll cotangents", scratch)?,
             dots: gpu.zeros("unroll tangents", scratch)?,
@@ -263,6 +264,13 @@ impl UnrollGpu {
             seg: gpu.zeros("unroll segment", (shape.tasks * shape.seg_len()).max(1))?,
             shape,
         })
+    }
+
+    /// Threads per workgroup: 8 on software adapters (one 256-bit SIMD batch:
+    /// a larger group makes every barrier switch between batches, which costs
+    /// ~7× in the unroll on llvmpipe), 64 on hardware.
+    pub fn threads(gpu: &Gpu) -> u32 {
+        if gpu.adapter().is_software { 8 } else { 64 }
     }
 
     /// The shape this op was built for.
