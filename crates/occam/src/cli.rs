@@ -88,12 +88,20 @@ pub struct GradcheckArgs {
 pub struct RunArgs {
     /// The experiment file (TOML), e.g. experiments/mlp_gd.toml.
     pub experiment: std::path::PathBuf,
-    /// Output folder (default: runs/NAME-seedSEED).
+    /// Output folder (default: runs/NAME-seedSEED; with --seeds, the folder
+    /// that holds one NAME-seedS folder per seed).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
     /// Run seed (overrides the file's `seed`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seeds")]
     pub seed: Option<u64>,
+    /// Several independent runs together on one device: `A..B` (both
+    /// included) or `3,7,11`; each writes OUT/NAME-seedS (OUT defaults to runs).
+    #[arg(long, value_name = "A..B")]
+    pub seeds: Option<String>,
+    /// With --seeds: how many runs share the device at once.
+    #[arg(long, default_value_t = 4, requires = "seeds")]
+    pub jobs: usize,
     /// Meta-steps (overrides the file's `meta_steps`).
     #[arg(long)]
     pub steps: Option<usize>,

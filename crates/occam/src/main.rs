@@ -12,6 +12,7 @@ mod layers;
 mod output;
 mod plots;
 mod run;
+mod seeds;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -45,6 +46,19 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
     if let Some(steps) = args.steps {
         overrides.push(format!("meta_steps={steps}"));
     }
+    if let Some(spec) = &args.seeds {
+        let mut runs = Vec::new();
+        for seed in seeds::parse(spec)? {
+            let mut o = overrides.clone();
+            o.push(format!("seed={seed}"));
+            let exp = config::Experiment::load(&args.experiment, &o)?;
+            exp.resolve()?;
+            let out = seeds::folder(args.out.as_deref(), &exp.name, seed);
+            runs.push((exp, out));
+        }
+        let gpu = open_gpu(cli)?;
+        return seeds::run_all(&gpu, &runs, args.jobs);
+    }
     let exp = config::Experiment::load(&args.experiment, &overrides)?;
     exp.resolve()?;
     let out = args
@@ -52,7 +66,7 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(format!("runs/{}-seed{}", exp.name, exp.seed)));
     let gpu = open_gpu(cli)?;
-    run::run(&gpu, &exp, &out)
+    run::run(&gpu, &exp, &out, true)
 }
 
 fn gradcheck_command(cli: &cli::Cli, args: &cli::GradcheckArgs) -> Result<(), cli::Failure> {

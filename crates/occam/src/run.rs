@@ -391,7 +391,9 @@ fn inner_products(functions: &[Vec<f64>]) -> Vec<Vec<f64>> {
 }
 
 /// Runs the experiment and writes everything into `out`.
-pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
+/// Runs `exp` and writes every output into `out`; `progress` shows a
+/// progress bar on stderr.
+pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path, progress: bool) -> Result<(), Failure> {
     let r = exp.resolve()?;
     let out = Output::create(out)?;
     out.text("config.toml", &exp.to_toml())?;
@@ -427,7 +429,11 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path) -> Result<(), Failure> {
         None => (1, Vec::new()),
     };
 
-    let bar = ProgressBar::new((count * exp.meta_steps) as u64);
+    let bar = if progress {
+        ProgressBar::new((count * exp.meta_steps) as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template(
             "{elapsed_precise} [{bar:30}] {pos}/{len} meta-loss {msg} ETA {eta}",

@@ -486,3 +486,41 @@ fn bench_reports_kernels_with_flops_and_writes_a_chrome_trace() {
         assert!(spans.iter().all(|e| e["dur"].as_f64().unwrap() >= 0.0));
     }
 }
+
+#[test]
+fn seeds_run_side_by_side_each_in_its_own_folder_with_the_single_run_numbers() {
+    let q = experiment("quickstart.toml");
+    let base = std::env::temp_dir().join(format!("occam-seeds-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let together = base.join("together");
+    let alone = base.join("alone");
+    let mut args = vec!["run", &q, "--steps", "3", "--seeds", "3..5", "--jobs", "2"];
+    let together_arg = together.display().to_string();
+    args.extend(["--out", &together_arg]);
+    args.extend(TINY);
+    let o = occam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let alone_arg = alone.display().to_string();
+    let mut single = vec![
+        "run", &q, "--steps", "3", "--seed", "4", "--out", &alone_arg,
+    ];
+    single.extend(TINY);
+    let o = occam(&single);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for seed in [3, 4, 5] {
+        let dir = together.join(format!("quickstart-seed{seed}"));
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["seed"], seed);
+        assert!(dir.join("config.toml").exists() && dir.join("loss.png").exists());
+    }
+    let read = |d: &Path| std::fs::read(d.join("function.npy")).unwrap();
+    assert_eq!(read(&together.join("quickstart-seed4")), read(&alone));
+    assert_ne!(
+        read(&together.join("quickstart-seed3")),
+        read(&together.join("quickstart-seed4"))
+    );
+    let o = occam(&["run", &q, "--seeds", "5..2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--seeds"), "{}", stderr(&o));
+}

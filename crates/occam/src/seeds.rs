@@ -1,0 +1,94 @@
+//! `occam run --seeds A..B`: several independent meta-learning runs of one
+//! experiment together on one device. Each seed's run is exactly the run
+//! `--seed S` would make (same numbers, bit for bit), written to its own
+//! folder; up to `--jobs` of them run at once on worker threads that share
+//! the device, so one run's CPU work (sampling, recording, analysis)
+//! overlaps the others' GPU work.
+
+use crate::cli::Failure;
+use crate::config::Experiment;
+use occam_gpu::Gpu;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Parses `A..B` (A to B, both included) or a comma list `3,7,11`.
+pub fn parse(spec: &str) -> Result<Vec<u64>, Failure> {
+    let bad = |why: &str| Failure::input(format!("--seeds {spec:?}: {why}"));
+    let num = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| bad("expected A..B (both included) or a comma list of seeds"))
+    };
+    let seeds: Vec<u64> = match spec.split_once("..") {
+        Some((a, b)) => {
+            let (a, b) = (num(a)?, num(b.trim_start_matches('='))?);
+            if b < a {
+                return Err(bad("the range is empty (B < A)"));
+            }
+            (a..=b).collect()
+        }
+        None => spec.split(',').map(num).collect::<Result<_, _>>()?,
+    };
+    let mut sorted = seeds.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != seeds.len() {
+        return Err(bad("a seed is repeated"));
+    }
+    Ok(seeds)
+}
+
+/// The output folder of one seed: `BASE/NAME-seedS` (BASE defaults to `runs`).
+pub fn folder(base: Option<&Path>, name: &str, seed: u64) -> PathBuf {
+    base.unwrap_or(Path::new("runs"))
+        .join(format!("{name}-seed{seed}"))
+}
+
+/// Runs every experiment (one per seed) into its folder, `jobs` at a time.
+/// Every run goes to its end; the first failure (by seed order) is returned.
+pub fn run_all(gpu: &Gpu, runs: &[(Experiment, PathBuf)], jobs: usize) -> Result<(), Failure> {
+    let next = AtomicUsize::new(0);
+    let failures: Mutex<Vec<(usize, Failure)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, runs.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some((exp, out)) = runs.get(i) else { break };
+                    if let Err(e) = crate::run::run(gpu, exp, out, false) {
+                        eprintln!("occam: seed {}: error: {}", exp.seed, e.message);
+                        failures.lock().expect("no panics").push((i, e));
+                    }
+                }
+            });
+        }
+    });
+    let mut failures = failures.into_inner().expect("no panics");
+    failures.sort_by_key(|(i, _)| *i);
+    match failures.into_iter().next() {
+        Some((i, e)) => Err(Failure {
+            message: format!("seed {}: {}", runs[i].0.seed, e.message),
+            exit_code: e.exit_code,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn seed_ranges_and_lists_parse_and_bad_ones_are_refused() {
+        assert_eq!(parse("0..3").unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(parse("5..=6").unwrap(), vec![5, 6]);
+        assert_eq!(parse("7").unwrap(), vec![7]);
+        assert_eq!(parse("3, 1,9").unwrap(), vec![3, 1, 9]);
+        for bad in ["4..2", "a..b", "1,,2", "", "1,1", "-1..2"] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.exit_code, 2, "{bad}");
+            assert!(e.message.contains("--seeds"), "{}", e.message);
+        }
+    }
+}
