@@ -130,6 +130,8 @@ pub enum UnrollExecution {
         unroll_flops: f64,
         /// Floating-point operations of the reverse sweep (all tasks).
         sweep_flops: f64,
+        /// w_t is kept every this many steps (the rest recomputed).
+        checkpoint_every: usize,
     },
     /// Step-by-step kernels.
     PerStep {
@@ -143,9 +145,12 @@ pub enum UnrollExecution {
 impl std::fmt::Display for UnrollExecution {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UnrollExecution::Fused { .. } => {
-                write!(f, "fused (one dispatch per unroll and per sweep)")
-            }
+            UnrollExecution::Fused {
+                checkpoint_every, ..
+            } => write!(
+                f,
+                "fused (one dispatch per unroll and per sweep; w_t kept every {checkpoint_every} steps)"
+            ),
             UnrollExecution::PerStep { reason } => write!(f, "step by step ({reason})"),
             UnrollExecution::ClosedForm => write!(f, "closed form"),
         }
@@ -1271,6 +1276,7 @@ impl GpuMetaEngine {
                     UnrollExecution::Fused {
                         unroll_flops,
                         sweep_flops,
+                        checkpoint_every: f.checkpoint_every(),
                     }
                 }
                 Err(reason) => UnrollExecution::PerStep {

@@ -50,6 +50,17 @@ fn layers(spec: &NetSpec) -> std::result::Result<Vec<UnrollLayer>, String> {
         .collect()
 }
 
+/// The checkpoint interval to use: `every`, or a larger one when ⌈T/every⌉
+/// checkpoints of `per_checkpoint` floats would not fit `limit` floats (the
+/// sweep then recomputes more, with the same result bit for bit).
+fn fitting_interval(steps: usize, every: usize, per_checkpoint: usize, limit: usize) -> usize {
+    if per_checkpoint == 0 || steps.div_ceil(every) * per_checkpoint <= limit {
+        return every;
+    }
+    let most = (limit / per_checkpoint).max(1);
+    every.max(steps.div_ceil(most))
+}
+
 impl FusedUnroll {
     /// The fused kernels' shape for `learner` on `tasks` tasks of `train`
     /// points and `batch`-row minibatches, or why it must run step by step.
@@ -63,7 +74,7 @@ impl FusedUnroll {
         if !learner.fused {
             return Err("fused = false in the configuration".into());
         }
-        let shape = UnrollShape {
+        let mut shape = UnrollShape {
             tasks,
             batch,
             train,
@@ -73,6 +84,12 @@ impl FusedUnroll {
             constrained: learner.constrained,
             layers: layers(&learner.spec)?,
         };
+        shape.every = fitting_interval(
+            learner.steps,
+            shape.every,
+            tasks * shape.n_params(),
+            gpu.limits().max_storage_buffer_binding_size as usize / 4,
+        );
         match shape.unfit_reason(gpu.limits()) {
             Some(reason) => Err(reason),
             None => Ok(shape),
@@ -194,8 +211,33 @@ impl FusedUnroll {
             .backward(enc, &self.inputs(x, z, idx), &self.hist, &self.v, z_bar)
     }
 
+    /// The checkpoint interval in use (larger than configured when the
+    /// configured one did not fit the adapter).
+    pub(crate) fn checkpoint_every(&self) -> usize {
+        self.op.shape().every
+    }
+
     /// Floating-point operations of one unroll and one reverse sweep.
     pub(crate) fn flops(&self) -> (f64, f64) {
         (self.op.forward_flops(), self.op.backward_flops())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fitting_interval;
+
+    #[test]
+    fn the_checkpoint_interval_grows_only_as_far_as_the_buffer_limit_needs() {
+        // 200 steps of 1000 floats: every w_t fits 300 000 floats.
+        assert_eq!(fitting_interval(200, 1, 1000, 300_000), 1);
+        // 50 checkpoints fit 50 000 floats: every 4th step.
+        assert_eq!(fitting_interval(200, 1, 1000, 50_000), 4);
+        assert!(200usize.div_ceil(4) * 1000 <= 50_000);
+        // A configured interval larger than needed is kept.
+        assert_eq!(fitting_interval(200, 10, 1000, 50_000), 10);
+        // Not even one checkpoint fits: the largest interval (the engine's
+        // limit checks then refuse the shape with their own message).
+        assert_eq!(fitting_interval(200, 1, 1000, 10), 200);
     }
 }
