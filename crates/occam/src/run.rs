@@ -485,6 +485,7 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path, progress: bool) -> Result<()
         "adapter": { "name": info.name, "backend": info.backend.to_string(), "device_type": info.device_type },
         "meta_steps": exp.meta_steps,
         "tasks": exp.tasks,
+        "unroll": engines[0].unroll_execution().to_string(),
         "wall_s": wall,
         "meta_steps_per_s": (count * exp.meta_steps) as f64 / wall,
         "final": per_function.last().expect("at least one function").0.clone(),
