@@ -457,3 +457,96 @@ fn dense_tangent_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(
         }
     }
 }
+
+// ------------------------------------------------------- untiled variants --
+// One thread per output element, operands read straight from global memory;
+// the same math as the tiled passes above. The host picks them when a tiled
+// grid would be mostly padding (a dimension much smaller than the 64×64 tile
+// or the 16-deep slice, e.g. a layer with one output), and keeps them as the
+// benchmark baseline.
+
+// x̄_rk = Σ_o ȳ_ro w_ok.
+@compute @workgroup_size(64, 1, 1)
+fn dense_backward_input_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let b = gid.z;
+    let r = gid.x / p.d_in;
+    let k = gid.x % p.d_in;
+    if r >= p.rows { return; }
+    var s = 0.0;
+    for (var o = 0u; o < p.d_out; o++) {
+        s = fma(y_bar[(b * p.rows + r) * p.d_out + o], w[(b * p.d_out + o) * (p.d_in + 1u) + k], s);
+    }
+    let idx = (b * p.rows + r) * p.d_in + k;
+    x_bar[idx] = select(s, x_bar[idx] + s, ACCUMULATE);
+}
+
+// w̄_ok = Σ_r ȳ_ro x̃_rk.
+@compute @workgroup_size(64, 1, 1)
+fn dense_backward_params_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let b = gid.z;
+    let o = gid.x / (p.d_in + 1u);
+    let k = gid.x % (p.d_in + 1u);
+    if o >= p.d_out { return; }
+    var s = 0.0;
+    for (var r = 0u; r < p.rows; r++) {
+        let xk = select(1.0, x[(b * p.rows + r) * p.d_in + min(k, p.d_in - 1u)], k < p.d_in);
+        s = fma(y_bar[(b * p.rows + r) * p.d_out + o], xk, s);
+    }
+    let idx = (b * p.d_out + o) * (p.d_in + 1u) + k;
+    w_bar[idx] = select(s, w_bar[idx] + s, ACCUMULATE);
+}
+
+// ẏ_ro = Σ_k (ẋ_rk w_ok + x_rk ẇ_ok) + ẇ_o,d_in.
+@compute @workgroup_size(64, 1, 1)
+fn dense_tangent_forward_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let b = gid.z;
+    let r = gid.x / p.d_out;
+    let o = gid.x % p.d_out;
+    if r >= p.rows { return; }
+    let wrow = (b * p.d_out + o) * (p.d_in + 1u);
+    let xrow = (b * p.rows + r) * p.d_in;
+    var s = w_dot[wrow + p.d_in];
+    for (var k = 0u; k < p.d_in; k++) {
+        s = fma(x_dot[xrow + k], w[wrow + k], s);
+        s = fma(x[xrow + k], w_dot[wrow + k], s);
+    }
+    let idx = (b * p.rows + r) * p.d_out + o;
+    y_dot[idx] = select(s, y_dot[idx] + s, ACCUMULATE);
+}
+
+// x̄̇_rk = Σ_o (ȳ̇_ro w_ok + ȳ_ro ẇ_ok).
+@compute @workgroup_size(64, 1, 1)
+fn dense_tangent_backward_input_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let b = gid.z;
+    let r = gid.x / p.d_in;
+    let k = gid.x % p.d_in;
+    if r >= p.rows { return; }
+    var s = 0.0;
+    for (var o = 0u; o < p.d_out; o++) {
+        let yi = (b * p.rows + r) * p.d_out + o;
+        let wi = (b * p.d_out + o) * (p.d_in + 1u) + k;
+        s = fma(y_bar_dot[yi], w[wi], s);
+        s = fma(y_bar[yi], w_dot[wi], s);
+    }
+    let idx = (b * p.rows + r) * p.d_in + k;
+    x_bar_dot[idx] = select(s, x_bar_dot[idx] + s, ACCUMULATE);
+}
+
+// w̄̇_ok = Σ_r (ȳ̇_ro x̃_rk + ȳ_ro ẋ̃_rk), ẋ̃ = [ẋ, 0].
+@compute @workgroup_size(64, 1, 1)
+fn dense_tangent_backward_params_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let b = gid.z;
+    let o = gid.x / (p.d_in + 1u);
+    let k = gid.x % (p.d_in + 1u);
+    if o >= p.d_out { return; }
+    let kk = min(k, p.d_in - 1u);
+    var s = 0.0;
+    for (var r = 0u; r < p.rows; r++) {
+        let yi = (b * p.rows + r) * p.d_out + o;
+        let xi = (b * p.rows + r) * p.d_in + kk;
+        s = fma(y_bar_dot[yi], select(1.0, x[xi], k < p.d_in), s);
+        s = fma(y_bar[yi], select(0.0, x_dot[xi], k < p.d_in), s);
+    }
+    let idx = (b * p.d_out + o) * (p.d_in + 1u) + k;
+    w_bar_dot[idx] = select(s, w_bar_dot[idx] + s, ACCUMULATE);
+}

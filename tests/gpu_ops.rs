@@ -10,8 +10,8 @@ use occam_gpu::{Gpu, GpuError};
 use occam_ops::check::rel_error;
 use occam_ops::{
     Activation, ActivationCpu, ActivationGpu, Conv2dCpu, Conv2dGpu, Conv2dShape, DenseCpu,
-    DenseGpu, DenseShape, MaxPoolCpu, MaxPoolGpu, MaxPoolShape, MseCpu, MseGpu, MseShape, OnGpu,
-    OpError, Passes,
+    DenseGpu, DenseKernels, DenseShape, MaxPoolCpu, MaxPoolGpu, MaxPoolShape, MseCpu, MseGpu,
+    MseShape, OnGpu, OpError, Passes,
 };
 
 /// f32 tolerance, as ‖gpu − cpu‖∞ / ‖cpu‖∞ per output tensor. Inputs are
@@ -86,11 +86,14 @@ fn gpu_dense_passes_match_cpu_twin() {
                 d_in,
                 d_out,
             };
-            let op = OnGpu {
-                gpu,
-                op: DenseGpu::new(gpu, shape, false).unwrap(),
-            };
-            compare_passes(&op, &DenseCpu { shape }, 1000 + i as u64, DENSE_TOL);
+            // Both kernel sets on every shape (Auto picks per pass between them).
+            for kernels in [DenseKernels::Tiled, DenseKernels::Naive] {
+                let op = OnGpu {
+                    gpu,
+                    op: DenseGpu::with_kernels(gpu, shape, false, kernels).unwrap(),
+                };
+                compare_passes(&op, &DenseCpu { shape }, 1000 + i as u64, DENSE_TOL);
+            }
         }
     }
 }
@@ -204,12 +207,21 @@ fn gpu_dense_naive_baseline_and_accumulate_mode_agree_with_the_tiled_kernel() {
         let x = f32s(support::uniform(&mut rng, shape.x_len(), -1.0, 1.0));
         let w = f32s(support::uniform(&mut rng, shape.w_len(), -1.0, 1.0));
         let y0 = f32s(support::uniform(&mut rng, shape.y_len(), -1.0, 1.0));
-        let overwrite = DenseGpu::new(gpu, shape, false).unwrap();
-        let accumulate = DenseGpu::new(gpu, shape, true).unwrap();
+        let tiled_kernels = DenseKernels::Tiled;
+        let overwrite = DenseGpu::with_kernels(gpu, shape, false, tiled_kernels).unwrap();
+        let accumulate = DenseGpu::with_kernels(gpu, shape, true, tiled_kernels).unwrap();
+        let accumulate_naive =
+            DenseGpu::with_kernels(gpu, shape, true, DenseKernels::Naive).unwrap();
         let tiled = run_forward(gpu, &overwrite, &x, &w, &y0, false);
         let naive = run_forward(gpu, &overwrite, &x, &w, &y0, true);
         let summed = run_forward(gpu, &accumulate, &x, &w, &y0, false);
+        let summed_naive = run_forward(gpu, &accumulate_naive, &x, &w, &y0, false);
         for i in 0..tiled.len() {
+            let want = tiled[i] + y0[i];
+            assert!(
+                (summed_naive[i] - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "untiled accumulate differs at {i}"
+            );
             assert!(
                 (tiled[i] - naive[i]).abs() <= 1e-5 * (1.0 + tiled[i].abs()),
                 "naive differs at {i}: {} vs {}",

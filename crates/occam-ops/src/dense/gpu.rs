@@ -18,17 +18,45 @@ struct DenseParams {
 /// Output block of one workgroup of the tiled kernels (see the shader).
 const TILE: usize = 64;
 
+/// Depth of one staged slice of the tiled kernels.
+const SLICE: usize = 16;
+
+/// Which kernels a dense layer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenseKernels {
+    /// Per pass: tiled, unless its grid would be mostly padding (more than
+    /// 4× the useful multiply-adds), then untiled.
+    Auto,
+    /// Always the tiled kernels.
+    Tiled,
+    /// Always the untiled kernels (one thread per output).
+    Naive,
+}
+
+/// One pass's tiled and untiled kernels, and which one runs.
+struct PassKernels {
+    tiled: Arc<Kernel>,
+    naive: Arc<Kernel>,
+    use_naive: bool,
+}
+
 /// A dense layer of one shape on the GPU: its kernels and parameter block.
 pub struct DenseGpu {
     shape: DenseShape,
     params: wgpu::Buffer,
-    forward: Arc<Kernel>,
-    forward_naive: Arc<Kernel>,
-    backward_input: Arc<Kernel>,
-    backward_params: Arc<Kernel>,
-    tangent_forward: Arc<Kernel>,
-    tangent_backward_input: Arc<Kernel>,
-    tangent_backward_params: Arc<Kernel>,
+    forward: PassKernels,
+    backward_input: PassKernels,
+    backward_params: PassKernels,
+    tangent_forward: PassKernels,
+    tangent_backward_input: PassKernels,
+    tangent_backward_params: PassKernels,
+}
+
+/// Whether a tiled m × n output with depth k would compute more than 4×
+/// the useful multiply-adds (64 × 64 tiles, 16-deep slices).
+fn mostly_padding(m: usize, n: usize, k: usize) -> bool {
+    let padded = m.div_ceil(TILE) * TILE * n.div_ceil(TILE) * TILE * k.div_ceil(SLICE) * SLICE;
+    padded > 4 * m * n * k.max(1)
 }
 
 fn to_u32(what: &str, v: usize) -> Result<u32> {
@@ -42,6 +70,17 @@ impl DenseGpu {
     /// Compiles (or fetches from the cache) the kernels for `shape`. With
     /// `accumulate`, every pass adds into its outputs instead of overwriting them.
     pub fn new(gpu: &Gpu, shape: DenseShape, accumulate: bool) -> Result<DenseGpu> {
+        Self::with_kernels(gpu, shape, accumulate, DenseKernels::Auto)
+    }
+
+    /// Like [`DenseGpu::new`], choosing the kernels explicitly (tests and
+    /// benchmarks compare the tiled and untiled ones).
+    pub fn with_kernels(
+        gpu: &Gpu,
+        shape: DenseShape,
+        accumulate: bool,
+        kernels: DenseKernels,
+    ) -> Result<DenseGpu> {
         if shape.batch == 0 || shape.d_out == 0 {
             return Err(OpError::InvalidShape {
                 op: "dense",
@@ -55,17 +94,35 @@ impl DenseGpu {
             d_out: to_u32("d_out", shape.d_out)?,
         };
         let constants = [("ACCUMULATE", if accumulate { 1.0 } else { 0.0 })];
-        let k = |entry: &str| gpu.kernel("dense", entry, &constants);
+        let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+        // The (M, N, K) of each pass's product.
+        let (rows, d_in, d_out) = (shape.rows, shape.d_in, shape.d_out);
+        let pass = |entry: &str, (m, n, k): (usize, usize, usize)| -> Result<PassKernels> {
+            let fits = (m * n).div_ceil(64) <= max;
+            let use_naive = fits
+                && match kernels {
+                    DenseKernels::Auto => mostly_padding(m, n, k),
+                    DenseKernels::Tiled => false,
+                    DenseKernels::Naive => true,
+                };
+            Ok(PassKernels {
+                tiled: gpu.kernel("dense", entry, &constants)?,
+                naive: gpu.kernel("dense", &format!("{entry}_naive"), &constants)?,
+                use_naive,
+            })
+        };
+        let rows_out = (rows, d_out, d_in + 1);
+        let rows_in = (rows, d_in, d_out);
+        let params_out = (d_out, d_in + 1, rows);
         Ok(DenseGpu {
             shape,
             params: gpu.uniform("dense params", &params),
-            forward: k("dense_forward")?,
-            forward_naive: k("dense_forward_naive")?,
-            backward_input: k("dense_backward_input")?,
-            backward_params: k("dense_backward_params")?,
-            tangent_forward: k("dense_tangent_forward")?,
-            tangent_backward_input: k("dense_tangent_backward_input")?,
-            tangent_backward_params: k("dense_tangent_backward_params")?,
+            forward: pass("dense_forward", rows_out)?,
+            backward_input: pass("dense_backward_input", rows_in)?,
+            backward_params: pass("dense_backward_params", params_out)?,
+            tangent_forward: pass("dense_tangent_forward", rows_out)?,
+            tangent_backward_input: pass("dense_tangent_backward_input", rows_in)?,
+            tangent_backward_params: pass("dense_tangent_backward_params", params_out)?,
         })
     }
 
@@ -74,13 +131,39 @@ impl DenseGpu {
         self.shape
     }
 
-    /// Workgroups covering an `m × n` output per problem.
-    fn grid(&self, m: usize, n: usize) -> [u32; 3] {
-        [
-            workgroups_for(n, TILE),
-            workgroups_for(m, TILE),
-            self.shape.batch as u32,
-        ]
+    /// Records `pass` over an `m × n` output per problem with its chosen
+    /// kernel, and notes its FLOPs (`products` products of the layer's size).
+    fn launch(
+        &self,
+        enc: &mut Encoder<'_>,
+        pass: &PassKernels,
+        binds: &[(&str, &wgpu::Buffer)],
+        (m, n): (usize, usize),
+        products: f64,
+    ) -> Result<()> {
+        self.record(enc, pass, pass.use_naive, binds, (m, n), products)
+    }
+
+    fn record(
+        &self,
+        enc: &mut Encoder<'_>,
+        pass: &PassKernels,
+        naive: bool,
+        binds: &[(&str, &wgpu::Buffer)],
+        (m, n): (usize, usize),
+        products: f64,
+    ) -> Result<()> {
+        let batch = self.shape.batch as u32;
+        let mut all = vec![("p", &self.params)];
+        all.extend_from_slice(binds);
+        if naive {
+            enc.dispatch(&pass.naive, &all, [workgroups_for(m * n, 64), 1, batch])?;
+        } else {
+            let grid = [workgroups_for(n, TILE), workgroups_for(m, TILE), batch];
+            enc.dispatch(&pass.tiled, &all, grid)?;
+        }
+        enc.note_flops(products * self.shape.product_flops());
+        Ok(())
     }
 
     fn check(&self, pairs: &[(&str, &GpuTensor, usize)]) -> Result<()> {
@@ -89,7 +172,7 @@ impl DenseGpu {
             .try_for_each(|(name, t, n)| check_len("dense", name, t.len(), *n))
     }
 
-    /// y = [x, 1] wᵀ (tiled kernel).
+    /// y = [x, 1] wᵀ.
     pub fn forward(
         &self,
         enc: &mut Encoder<'_>,
@@ -103,21 +186,12 @@ impl DenseGpu {
             ("w", w, s.w_len()),
             ("y", y, s.y_len()),
         ])?;
-        enc.dispatch(
-            &self.forward,
-            &[
-                ("p", &self.params),
-                ("x", x.buffer()),
-                ("w", w.buffer()),
-                ("y", y.buffer()),
-            ],
-            self.grid(s.rows, s.d_out),
-        )?;
-        enc.note_flops(s.product_flops());
-        Ok(())
+        let binds = [("x", x.buffer()), ("w", w.buffer()), ("y", y.buffer())];
+        self.launch(enc, &self.forward, &binds, (s.rows, s.d_out), 1.0)
     }
 
-    /// y = [x, 1] wᵀ with the untiled baseline kernel (for benchmarks).
+    /// y = [x, 1] wᵀ with the untiled kernel, whatever the shape (the
+    /// benchmark baseline of the tiled one).
     pub fn forward_naive(
         &self,
         enc: &mut Encoder<'_>,
@@ -131,18 +205,8 @@ impl DenseGpu {
             ("w", w, s.w_len()),
             ("y", y, s.y_len()),
         ])?;
-        enc.dispatch(
-            &self.forward_naive,
-            &[
-                ("p", &self.params),
-                ("x", x.buffer()),
-                ("w", w.buffer()),
-                ("y", y.buffer()),
-            ],
-            [workgroups_for(s.rows * s.d_out, 64), 1, s.batch as u32],
-        )?;
-        enc.note_flops(s.product_flops());
-        Ok(())
+        let binds = [("x", x.buffer()), ("w", w.buffer()), ("y", y.buffer())];
+        self.record(enc, &self.forward, true, &binds, (s.rows, s.d_out), 1.0)
     }
 
     /// x̄ = ȳ w[:, :d_in] (skipped when `x_bar` is `None`, e.g. for a first
@@ -165,30 +229,25 @@ impl DenseGpu {
         ])?;
         if let Some(x_bar) = x_bar {
             self.check(&[("x_bar", x_bar, s.x_len())])?;
-            enc.dispatch(
-                &self.backward_input,
-                &[
-                    ("p", &self.params),
-                    ("w", w.buffer()),
-                    ("y_bar", y_bar.buffer()),
-                    ("x_bar", x_bar.buffer()),
-                ],
-                self.grid(s.rows, s.d_in),
-            )?;
-            enc.note_flops(s.product_flops());
-        }
-        enc.dispatch(
-            &self.backward_params,
-            &[
-                ("p", &self.params),
-                ("x", x.buffer()),
+            let binds = [
+                ("w", w.buffer()),
                 ("y_bar", y_bar.buffer()),
-                ("w_bar", w_bar.buffer()),
-            ],
-            self.grid(s.d_out, s.d_in + 1),
-        )?;
-        enc.note_flops(s.product_flops());
-        Ok(())
+                ("x_bar", x_bar.buffer()),
+            ];
+            self.launch(enc, &self.backward_input, &binds, (s.rows, s.d_in), 1.0)?;
+        }
+        let binds = [
+            ("x", x.buffer()),
+            ("y_bar", y_bar.buffer()),
+            ("w_bar", w_bar.buffer()),
+        ];
+        self.launch(
+            enc,
+            &self.backward_params,
+            &binds,
+            (s.d_out, s.d_in + 1),
+            1.0,
+        )
     }
 
     /// ẏ = [ẋ, 0] wᵀ + [x, 1] ẇᵀ.
@@ -209,20 +268,14 @@ impl DenseGpu {
             ("w_dot", w_dot, s.w_len()),
             ("y_dot", y_dot, s.y_len()),
         ])?;
-        enc.dispatch(
-            &self.tangent_forward,
-            &[
-                ("p", &self.params),
-                ("x", x.buffer()),
-                ("w", w.buffer()),
-                ("x_dot", x_dot.buffer()),
-                ("w_dot", w_dot.buffer()),
-                ("y_dot", y_dot.buffer()),
-            ],
-            self.grid(s.rows, s.d_out),
-        )?;
-        enc.note_flops(2.0 * s.product_flops());
-        Ok(())
+        let binds = [
+            ("x", x.buffer()),
+            ("w", w.buffer()),
+            ("x_dot", x_dot.buffer()),
+            ("w_dot", w_dot.buffer()),
+            ("y_dot", y_dot.buffer()),
+        ];
+        self.launch(enc, &self.tangent_forward, &binds, (s.rows, s.d_out), 2.0)
     }
 
     /// x̄̇ = ȳ̇ w + ȳ ẇ (skipped when `x_bar_dot` is `None`) and
@@ -252,34 +305,25 @@ impl DenseGpu {
         ])?;
         if let Some(x_bar_dot) = x_bar_dot {
             self.check(&[("x_bar_dot", x_bar_dot, s.x_len())])?;
-            enc.dispatch(
-                &self.tangent_backward_input,
-                &[
-                    ("p", &self.params),
-                    ("w", w.buffer()),
-                    ("w_dot", w_dot.buffer()),
-                    ("y_bar", y_bar.buffer()),
-                    ("y_bar_dot", y_bar_dot.buffer()),
-                    ("x_bar_dot", x_bar_dot.buffer()),
-                ],
-                self.grid(s.rows, s.d_in),
-            )?;
-            enc.note_flops(2.0 * s.product_flops());
-        }
-        enc.dispatch(
-            &self.tangent_backward_params,
-            &[
-                ("p", &self.params),
-                ("x", x.buffer()),
-                ("x_dot", x_dot.buffer()),
+            let binds = [
+                ("w", w.buffer()),
+                ("w_dot", w_dot.buffer()),
                 ("y_bar", y_bar.buffer()),
                 ("y_bar_dot", y_bar_dot.buffer()),
-                ("w_bar_dot", w_bar_dot.buffer()),
-            ],
-            self.grid(s.d_out, s.d_in + 1),
-        )?;
-        enc.note_flops(2.0 * s.product_flops());
-        Ok(())
+                ("x_bar_dot", x_bar_dot.buffer()),
+            ];
+            let pass = &self.tangent_backward_input;
+            self.launch(enc, pass, &binds, (s.rows, s.d_in), 2.0)?;
+        }
+        let binds = [
+            ("x", x.buffer()),
+            ("x_dot", x_dot.buffer()),
+            ("y_bar", y_bar.buffer()),
+            ("y_bar_dot", y_bar_dot.buffer()),
+            ("w_bar_dot", w_bar_dot.buffer()),
+        ];
+        let pass = &self.tangent_backward_params;
+        self.launch(enc, pass, &binds, (s.d_out, s.d_in + 1), 2.0)
     }
 }
 

@@ -9,7 +9,7 @@ mod cpu;
 mod gpu;
 
 pub use cpu::DenseCpu;
-pub use gpu::DenseGpu;
+pub use gpu::{DenseGpu, DenseKernels};
 
 /// The sizes of a batched dense layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
