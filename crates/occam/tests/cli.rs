@@ -469,7 +469,11 @@ fn bench_reports_kernels_with_flops_and_writes_a_chrome_trace() {
             fused,
             "{names:?}"
         );
-        assert!(names.contains(&"dense::dense_forward"), "{names:?}");
+        // Tiled or untiled, whichever suits the tiny layers.
+        assert!(
+            names.iter().any(|n| n.starts_with("dense::dense_forward")),
+            "{names:?}"
+        );
         assert!(report["per_kernel"]["counted_flops"].as_f64().unwrap() > 1e5);
         for k in kernels {
             assert!(k["gpu_ms"].as_f64().unwrap() >= 0.0, "{k}");
