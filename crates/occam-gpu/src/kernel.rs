@@ -158,6 +158,7 @@ impl Gpu {
             profiler: None,
             scope: String::new(),
             skipped: false,
+            pass: None,
         }
     }
 
@@ -178,6 +179,11 @@ pub struct Encoder<'a> {
     scope: String,
     /// The last dispatch was empty and recorded nothing.
     skipped: bool,
+    /// The compute pass that consecutive dispatches share (without a
+    /// profiler), ended by the next copy, clear or submission. wgpu still
+    /// orders dependent dispatches inside it; one pass per dispatch costs
+    /// software adapters a fixed overhead each.
+    pass: Option<wgpu::ComputePass<'static>>,
 }
 
 impl Encoder<'_> {
@@ -245,20 +251,42 @@ impl Encoder<'_> {
                 layout: &kernel.layout,
                 entries: &entries,
             });
-        let timestamp_writes = self
-            .profiler
-            .as_deref_mut()
-            .and_then(|p| p.next_pass(&kernel.name(), &self.scope));
-        let mut pass = self
-            .encoder
-            .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&kernel.entry),
-                timestamp_writes,
-            });
+        if self.profiler.is_some() {
+            // Timed: a pass of its own, with timestamps at its start and end.
+            self.end_pass();
+            let timestamp_writes = self
+                .profiler
+                .as_deref_mut()
+                .and_then(|p| p.next_pass(&kernel.name(), &self.scope));
+            let mut pass = self
+                .encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(&kernel.entry),
+                    timestamp_writes,
+                });
+            pass.set_pipeline(&kernel.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
+            return Ok(());
+        }
+        let encoder = &mut self.encoder;
+        let pass = self.pass.get_or_insert_with(|| {
+            encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("occam dispatches"),
+                    timestamp_writes: None,
+                })
+                .forget_lifetime()
+        });
         pass.set_pipeline(&kernel.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
         Ok(())
+    }
+
+    /// Ends the shared compute pass, if one is open (before copies).
+    fn end_pass(&mut self) {
+        self.pass = None;
     }
 
     /// Names the scope (e.g. a phase of the meta-step) of the dispatches
@@ -301,6 +329,7 @@ impl Encoder<'_> {
             });
         }
         if len > 0 {
+            self.end_pass();
             self.encoder.copy_buffer_to_buffer(
                 from.buffer(),
                 from_offset as u64 * 4,
@@ -314,6 +343,7 @@ impl Encoder<'_> {
 
     /// Records setting every value of `tensor` to zero.
     pub fn clear(&mut self, tensor: &GpuTensor) {
+        self.end_pass();
         self.encoder.clear_buffer(tensor.buffer(), 0, None);
     }
 
@@ -326,12 +356,14 @@ impl Encoder<'_> {
         to_offset: u64,
         bytes: u64,
     ) {
+        self.end_pass();
         self.encoder
             .copy_buffer_to_buffer(from, from_offset, to, to_offset, bytes);
     }
 
     /// Submits everything recorded, without waiting for it to finish.
     pub fn submit(mut self) -> Result<()> {
+        self.end_pass();
         if let Some(p) = self.profiler.as_deref_mut() {
             p.resolve(&mut self.encoder);
         }
