@@ -8,6 +8,7 @@ feature kernel ridge) and mushroom_random (masked 5-100-1 learner unrolled
 by minibatch SGD with replacement).
 """
 
+import argparse
 import json
 import statistics
 import sys
@@ -134,3 +135,13 @@ def time_steps(step, cfg, seed, steps, warmup):
         "experiment": cfg.name, "meta_step_s": {
             "median": statistics.median(times), "min": min(times), "max": max(times)},
         "timed_meta_steps": steps, "last_meta_loss": float(loss)}))
+
+
+def parse_args(doc):
+    """The references' shared command line: EXPERIMENT [--steps] [--warmup] [--seed]."""
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("experiment")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args()

@@ -4,7 +4,6 @@ Occam's meta-step, written for this project.
     python bench/jax_ref.py experiments/mlp_gd.toml [--steps N] [--warmup N] [--seed S]
 """
 
-import argparse
 import functools
 
 import jax
@@ -115,12 +114,7 @@ def optimiser_step(cfg, theta, state, grads):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("experiment")
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
+    a = common.parse_args(__doc__)
     cfg = common.load(a.experiment)
     theta = [jnp.asarray(w) for w in common.meta_init(cfg, np.random.default_rng(a.seed + 1))]
     state = {"t": 0, "m": [jnp.zeros_like(w) for w in theta],

@@ -4,7 +4,6 @@ in the paper's own code) of Occam's meta-step, written for this project.
     python bench/torch_ref.py experiments/mlp_gd.toml [--steps N] [--warmup N] [--seed S]
 """
 
-import argparse
 
 import numpy as np
 import torch
@@ -59,12 +58,7 @@ def sinkhorn(x, y, blur, scaling):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("experiment")
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
+    a = common.parse_args(__doc__)
     cfg = common.load(a.experiment)
     torch.manual_seed(a.seed)
     theta = [torch.tensor(w, requires_grad=True)
@@ -72,8 +66,10 @@ def main():
     opt = (torch.optim.Adam(theta, lr=cfg.meta_lr) if cfg.optimizer == "adam"
            else torch.optim.Adagrad(theta, lr=cfg.meta_lr))
     out_act = torch.cos if cfg.meta_output == "cos" else (lambda v: v)
-    gen = torch.Generator().manual_seed(a.seed + 2)
-    fixed_j = torch.randn(cfg.dim, cfg.features, generator=gen)
+    # The random features' J, drawn as jax_ref.py draws it (same numbers).
+    fixed_j = torch.from_numpy(np.random.default_rng(a.seed + 2)
+                               .standard_normal((cfg.dim, max(cfg.features, 1)))
+                               .astype(np.float32))
 
     def step(d):
         x_tr, x_te = torch.from_numpy(d["x_tr"]), torch.from_numpy(d["x_te"])

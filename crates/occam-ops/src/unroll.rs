@@ -377,9 +377,10 @@ impl UnrollGpu {
         s.tasks as f64 * (s.steps as f64 * per_step + recompute as f64 * self.gradient_flops())
     }
 
-    /// One inner step: per dense layer the forward product, ∇W and (past the
-    /// first layer) the input cotangents, 2·n·d_in·d_out each; the step itself.
-    fn gradient_flops(&self) -> f64 {
+    /// Σ over layers of (products per dense layer × 2·n·d_in·d_out, with
+    /// `first` products for the first layer and `later` for the others; flops
+    /// per activation value × n·width), plus 2·P for the parameter update.
+    fn step_flops(&self, first: f64, later: f64, per_act_value: f64) -> f64 {
         let n = self.shape.batch as f64;
         self.shape
             .layers
@@ -387,31 +388,24 @@ impl UnrollGpu {
             .enumerate()
             .map(|(l, layer)| match *layer {
                 UnrollLayer::Dense { d_in, d_out } => {
-                    let mm = 2.0 * n * (d_in * d_out) as f64;
-                    2.0 * mm + if l > 0 { mm } else { 0.0 }
+                    let products = if l > 0 { later } else { first };
+                    products * 2.0 * n * (d_in * d_out) as f64
                 }
-                UnrollLayer::Act { width, .. } => 2.0 * n * width as f64,
+                UnrollLayer::Act { width, .. } => per_act_value * n * width as f64,
             })
             .sum::<f64>()
             + 2.0 * self.shape.n_params() as f64
     }
 
+    /// One inner step: per dense layer the forward product, ∇W and (past the
+    /// first layer) the input cotangents; the step itself.
+    fn gradient_flops(&self) -> f64 {
+        self.step_flops(2.0, 3.0, 2.0)
+    }
+
     /// The tangent forward and tangent backward of one step (each dense layer
     /// past the first does twice the primal's products).
     fn tangent_flops(&self) -> f64 {
-        let n = self.shape.batch as f64;
-        self.shape
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(l, layer)| match *layer {
-                UnrollLayer::Dense { d_in, d_out } => {
-                    let mm = 2.0 * n * (d_in * d_out) as f64;
-                    if l > 0 { 6.0 * mm } else { 2.0 * mm }
-                }
-                UnrollLayer::Act { width, .. } => 5.0 * n * width as f64,
-            })
-            .sum::<f64>()
-            + 2.0 * self.shape.n_params() as f64
+        self.step_flops(2.0, 6.0, 5.0)
     }
 }
