@@ -16,10 +16,7 @@ struct EnergyParams {
     weight: f32,
 }
 
-// Threads per workgroup (a power of two ≤ 256): the host sets fewer on
-// software adapters, where every barrier switches between a group's SIMD
-// batches (Gpu::reduction_threads), and 256 elsewhere.
-override WG: u32 = 256u;
+const WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> p: EnergyParams;
 @group(0) @binding(1) var<storage, read> z: array<f32>;          // [tasks, n]
@@ -27,9 +24,9 @@ override WG: u32 = 256u;
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>; // [tasks]
 @group(0) @binding(4) var<storage, read_write> z_bar: array<f32>;
 
-var<workgroup> partial: array<f32, 256>;
+var<workgroup> partial: array<f32, WG>;
 
-@compute @workgroup_size(WG, 1, 1)
+@compute @workgroup_size(256, 1, 1)
 fn energy_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let b = wg.x;
     let nf = f32(p.n);

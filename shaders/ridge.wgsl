@@ -23,10 +23,7 @@ struct RidgeParams {
     _pad2: u32,
 }
 
-// Threads per workgroup (a power of two ≤ 256): the host sets fewer on
-// software adapters, where every barrier switches between a group's SIMD
-// batches (Gpu::reduction_threads), and 256 elsewhere.
-override WG: u32 = 256u;
+const WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> p: RidgeParams;
 @group(0) @binding(1) var<storage, read> phi_tr: array<f32>;        // [tasks, m, k]
@@ -47,7 +44,7 @@ fn l_index(b: u32, i: u32, j: u32) -> u32 {
     return (b * p.k + i) * p.k + j;
 }
 
-@compute @workgroup_size(WG, 1, 1)
+@compute @workgroup_size(256, 1, 1)
 fn ridge_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let b = wg.x;
     let k = p.k;
@@ -129,7 +126,7 @@ fn ridge_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     }
 }
 
-@compute @workgroup_size(WG, 1, 1)
+@compute @workgroup_size(256, 1, 1)
 fn ridge_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let b = wg.x;
     let k = p.k;

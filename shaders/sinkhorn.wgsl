@@ -29,10 +29,7 @@ struct SinkhornParams {
     _pad1: u32,
 }
 
-// Threads per workgroup (a power of two ≤ 256): the host sets fewer on
-// software adapters, where every barrier switches between a group's SIMD
-// batches (Gpu::reduction_threads), and 256 elsewhere.
-override WG: u32 = 256u;
+const WG: u32 = 256u;
 const NONE: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> p: SinkhornParams;
@@ -43,7 +40,7 @@ const NONE: u32 = 0xffffffffu;
 @group(0) @binding(5) var<storage, read> work_in: array<f32>;
 @group(0) @binding(6) var<storage, read_write> z_bar: array<f32>;
 
-var<workgroup> red: array<f32, 256>;
+var<workgroup> red: array<f32, WG>;
 var<workgroup> shared_value: f32;
 
 fn task_len() -> u32 { return 5u * (p.n + p.m); }
@@ -135,7 +132,7 @@ fn settle(b: u32, t: u32, replace: bool) {
     storageBarrier();
 }
 
-@compute @workgroup_size(WG, 1, 1)
+@compute @workgroup_size(256, 1, 1)
 fn sinkhorn_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let b = wg.x;
     var lo = 3.0e38;

@@ -89,20 +89,6 @@ impl Gpu {
         &self.limits
     }
 
-    /// Threads per workgroup for kernels that run one workgroup per task
-    /// with tree reductions and many barriers (Sinkhorn, energy, ridge): 256
-    /// on hardware; 32 on software adapters, where a workgroup runs as SIMD
-    /// batches on one core and every barrier switches between them (the
-    /// Sinkhorn forward of mushroom_random: 77 → 25 ms on llvmpipe).
-    pub fn reduction_threads(&self) -> u32 {
-        if self.adapter().is_software { 32 } else { 256 }
-    }
-
-    /// The override constants that set [`Gpu::reduction_threads`] as `WG`.
-    pub fn reduction_constants(&self) -> [(&'static str, f64); 1] {
-        [("WG", f64::from(self.reduction_threads()))]
-    }
-
     /// True when the device can time kernels with timestamp queries.
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)

@@ -46,7 +46,7 @@ impl EnergyGpu {
             n,
             n_u,
             params: gpu.uniform("energy params", &params),
-            forward: gpu.kernel("energy", "energy_forward", &gpu.reduction_constants())?,
+            forward: gpu.kernel("energy", "energy_forward", &[])?,
             backward: gpu.kernel("energy", "energy_backward", &[])?,
         })
     }

@@ -63,7 +63,7 @@ impl SinkhornGpu {
             m,
             params: gpu.uniform("sinkhorn params", &params),
             work: gpu.zeros("sinkhorn potentials", tasks * 5 * (n + m))?,
-            forward: gpu.kernel("sinkhorn", "sinkhorn_forward", &gpu.reduction_constants())?,
+            forward: gpu.kernel("sinkhorn", "sinkhorn_forward", &[])?,
             backward: gpu.kernel("sinkhorn", "sinkhorn_backward", &[])?,
         })
     }

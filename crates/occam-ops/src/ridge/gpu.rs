@@ -61,8 +61,8 @@ impl RidgeGpu {
             sol: gpu.zeros("ridge weights", tasks * features)?,
             scratch: gpu.zeros("ridge adjoint", tasks * features)?,
             status: gpu.zeros("ridge status", tasks)?,
-            forward: gpu.kernel("ridge", "ridge_forward", &gpu.reduction_constants())?,
-            backward: gpu.kernel("ridge", "ridge_backward", &gpu.reduction_constants())?,
+            forward: gpu.kernel("ridge", "ridge_forward", &[])?,
+            backward: gpu.kernel("ridge", "ridge_backward", &[])?,
         })
     }
 
