@@ -10,12 +10,13 @@
 // sign s_i ≠ 0 (P = id when the learner is unconstrained).
 //
 //   forward  (unroll_forward)   w_0 → w_T, keeping w_t at every t ≡ 0 (mod k)
+//                               (steps t0 ≤ t < t1 of `range` per dispatch)
 //   backward (unroll_backward)  the reverse sweep from v = w̄_T:
 //     for t = T−1 … 0 (w_t recomputed from its checkpoint):
 //       v ← P'(u) ⊙ v,  d = M ⊙ v                     (d = v when unconstrained)
 //       z̄_i += η (2/n) ⟨∇_w g(x_i), d⟩ for i ∈ B_t    (summed over repeats of a row)
 //       v ← v − η H_t d,  H_t = ∇²_w L_t(w_t)
-//     leaving w̄_0 in v.
+//     leaving w̄_0 in v (checkpoint segments c0 ≤ c < c1 of `range` per dispatch).
 // ⟨∇g, d⟩ and H_t d come from one forward-over-reverse pass (DESIGN.md §2):
 //   primal      s_l = W_l a_{l−1} + b_l, a_l = σ(s_l);  δ_L = (2/n) r,
 //               ∇W_l = δ_l ã_{l−1}ᵀ (ã = [a, 1]),  δ_{l−1} = W_lᵀ δ_l, through σ: σ'(s) δ
@@ -71,6 +72,20 @@ struct UnrollParams {
 @group(0) @binding(12) var<storage, read_write> seg: array<f32>; // [tasks, k, P]
 @group(0) @binding(13) var<storage, read_write> v: array<f32>;   // layer-major, as w
 @group(0) @binding(14) var<storage, read_write> z_bar: array<f32>; // [tasks, m]
+
+// The part of the unroll one dispatch runs: steps t0 ≤ t < t1 (forward) or
+// checkpoint segments c0 ≤ c < c1, last first (backward). w and v carry the
+// state from one dispatch to the next. One dispatch covers everything on
+// hardware; software adapters split the work because llvmpipe stops every
+// loop of an invocation after 65535 loop iterations in all.
+struct Range {
+    t0: u32,
+    t1: u32,
+    c0: u32,
+    c1: u32,
+}
+
+@group(0) @binding(15) var<uniform> range: Range;
 
 var<workgroup> w_s: array<f32, MAX_PARAMS>;  // w_t
 var<workgroup> g_s: array<f32, MAX_PARAMS>;  // ∇L_t, then the direction d
@@ -244,7 +259,7 @@ fn unroll_forward(
     let b = wid.x;
     load_w_from_w(b, lid);
     let tp = p.tasks * p.n_params;
-    for (var t = 0u; t < p.steps; t++) {
+    for (var t = range.t0; t < range.t1; t++) {
         if t % p.every == 0u {
             store_w_to_hist(b, lid, (t / p.every) * tp);
         }
@@ -418,10 +433,9 @@ fn unroll_backward(
     }
     sync();
     let tp = p.tasks * p.n_params;
-    let checkpoints = (p.steps + p.every - 1u) / p.every;
     let seg_base = b * p.seg_len;
-    for (var ci = 0u; ci < checkpoints; ci++) {
-        let c = checkpoints - 1u - ci;
+    for (var ci = range.c0; ci < range.c1; ci++) {
+        let c = range.c1 - 1u - (ci - range.c0);
         let start = c * p.every;
         let end = min(start + p.every, p.steps);
         load_w_from_hist(b, lid, c * tp);

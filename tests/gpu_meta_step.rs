@@ -543,3 +543,162 @@ fn fused_and_per_step_unrolls_give_the_same_meta_gradient() {
         }
     }
 }
+
+/// Unrolls as long as the paper's: mlp_gd's learner (3-20-20-1, 200 full-batch
+/// steps on 30 points) and mushroom_random's (5-100-1 with a 2-input mask, 50
+/// minibatch steps of 30 from 50 points). On software adapters these need
+/// several dispatches per pass (llvmpipe ends an invocation's loops after
+/// 65535 iterations); the meta-gradient must still match the reference.
+#[test]
+fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
+    use occam_meta::engine::UnrollExecution;
+    use occam_ops::unroll::{UnrollLayer, UnrollShape};
+    let relu = Activation::Relu;
+    let cases = [
+        (
+            NetSpec::mlp(&[3, 20, 20, 1], relu, Activation::Identity),
+            200,
+            0.025,
+            30,
+            30,
+            false,
+        ),
+        (
+            NetSpec::mlp(&[5, 100, 1], relu, Activation::Identity),
+            50,
+            0.05,
+            50,
+            30,
+            true,
+        ),
+    ];
+    for (i, (spec, steps, lr, train, batch, masked)) in cases.into_iter().enumerate() {
+        let d = spec.d_in();
+        // The plan splits both passes under the software budget.
+        let (mut layers, mut width) = (Vec::new(), d);
+        for l in &spec.layers {
+            layers.push(match *l {
+                occam_meta::net::Layer::Dense { d_out } => {
+                    let layer = UnrollLayer::Dense { d_in: width, d_out };
+                    width = d_out;
+                    layer
+                }
+                occam_meta::net::Layer::Act(act) => UnrollLayer::Act { width, act },
+                _ => unreachable!(),
+            });
+        }
+        let shape = UnrollShape {
+            tasks: 2,
+            batch,
+            train,
+            steps,
+            every: 1,
+            lr,
+            constrained: masked,
+            layers,
+        };
+        let (fwd, bwd) = shape
+            .chunks(64, Some(UnrollShape::SOFTWARE_LOOP_BUDGET))
+            .unwrap();
+        assert!(fwd.len() + bwd.len() > 2, "case {i}: {fwd:?} {bwd:?}");
+        assert_eq!((fwd[0].0, fwd.last().unwrap().1), (0, steps));
+        assert!(fwd.windows(2).all(|w| w[0].1 == w[1].0));
+        assert_eq!((bwd[0].0, bwd.last().unwrap().1), (0, steps));
+        assert!(bwd.windows(2).all(|w| w[0].1 == w[1].0));
+
+        let mut p = problem(relu, steps);
+        p.meta = NetSpec::mlp(&[d, 16, 16, 1], relu, Activation::Identity);
+        if let Learner::Gd(g) = &mut p.learner {
+            g.spec = spec.clone();
+            g.lr = lr;
+            g.constrained = masked;
+        }
+        let s = StepSizes {
+            tasks: 2,
+            train,
+            test: 40,
+            batch,
+            samples: 17,
+        };
+        let mut rng = support::rng(300 + i as u64);
+        let theta = initial_theta(&p, &mut rng);
+        let data: Vec<TaskData> = (0..s.tasks)
+            .map(|_| {
+                let w0: Vec<f64> = spec
+                    .init_pytorch(&mut rng)
+                    .into_iter()
+                    .map(|v| f64::from(v as f32))
+                    .collect();
+                let constraints = if masked {
+                    let mut mask = vec![1.0; spec.n_params()];
+                    for unit in 0..100 {
+                        for k in 0..d {
+                            if k != unit % d && k != (unit + 1) % d {
+                                mask[unit * (d + 1) + k] = 0.0;
+                            }
+                        }
+                    }
+                    occam_meta::learner::Constraints {
+                        mask,
+                        signs: Vec::new(),
+                    }
+                } else {
+                    Default::default()
+                };
+                TaskData {
+                    features: Vec::new(),
+                    adversary_features: Vec::new(),
+                    x_tr: support::uniform(&mut rng, train * d, -1.0, 1.0),
+                    x_te: support::uniform(&mut rng, s.test * d, -1.0, 1.0),
+                    w0: constraints.apply(&w0),
+                    constraints,
+                    batches: (0..steps)
+                        .map(|_| {
+                            if batch == train {
+                                (0..train).collect()
+                            } else {
+                                (0..batch).map(|_| rng.random_range(0..train)).collect()
+                            }
+                        })
+                        .collect(),
+                    u: support::uniform(&mut rng, s.samples, -1.0, 1.0),
+                }
+            })
+            .collect();
+        let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
+        for gpu in support::gpus() {
+            let mut engine = GpuMetaEngine::new(
+                gpu,
+                &p,
+                s,
+                &theta,
+                OptimizerKind::Sgd { lr: 0.0 },
+                &Orthogonality::default(),
+            )
+            .unwrap();
+            let execution = engine.unroll_execution();
+            assert!(
+                matches!(execution, UnrollExecution::Fused { .. }),
+                "case {i}: {execution}"
+            );
+            engine.load(gpu, &data).unwrap();
+            engine.step(gpu, false).unwrap();
+            let terms = engine.read_terms(gpu).unwrap();
+            let rel = (terms.generalisation - want.terms.generalisation).abs()
+                / want.terms.generalisation.abs();
+            assert!(
+                rel < 1e-4,
+                "case {i} on {}: {terms:?} vs {:?}",
+                gpu.adapter(),
+                want.terms
+            );
+            let grad = engine.read_theta_bar(gpu).unwrap();
+            let err = rel_error(&[grad], std::slice::from_ref(&want.theta_bar));
+            assert!(
+                err < TOL,
+                "case {i} on {}: meta-gradient error {err:e}",
+                gpu.adapter()
+            );
+        }
+    }
+}

@@ -90,7 +90,7 @@ impl FusedUnroll {
             tasks * shape.n_params(),
             gpu.limits().max_storage_buffer_binding_size as usize / 4,
         );
-        match shape.unfit_reason(gpu.limits()) {
+        match shape.unfit_reason(gpu.limits(), UnrollGpu::loop_budget(gpu)) {
             Some(reason) => Err(reason),
             None => Ok(shape),
         }

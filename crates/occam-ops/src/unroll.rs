@@ -69,6 +69,11 @@ pub struct UnrollShape {
 }
 
 impl UnrollShape {
+    /// Loop iterations one invocation may run on a software adapter: llvmpipe
+    /// (gallivm) ends every loop of an invocation once 65535 iterations have
+    /// run in all, so the fused passes are split into dispatches that stay
+    /// well under that.
+    pub const SOFTWARE_LOOP_BUDGET: usize = 50_000;
     /// Most parameters per task the shader's workgroup arrays hold.
     pub const MAX_PARAMS: usize = 1024;
     /// Most layers (dense and activation) the uniform block describes.
@@ -96,9 +101,14 @@ impl UnrollShape {
         self.batch * (self.d_in() + self.layers.iter().map(|l| l.widths().1).sum::<usize>())
     }
 
-    /// Why this learner cannot run fused on an adapter with `limits`, or
-    /// `None` when it can.
-    pub fn unfit_reason(&self, limits: &wgpu::Limits) -> Option<String> {
+    /// Why this learner cannot run fused on an adapter with `limits` (and,
+    /// for a software adapter, a cap of `loop_budget` loop iterations per
+    /// invocation), or `None` when it can.
+    pub fn unfit_reason(
+        &self,
+        limits: &wgpu::Limits,
+        loop_budget: Option<usize>,
+    ) -> Option<String> {
         let p = self.n_params();
         if self.layers.is_empty() || self.layers.len() > Self::MAX_LAYERS {
             return Some(format!(
@@ -153,7 +163,110 @@ impl UnrollShape {
                 "a scratch buffer of {bytes} bytes exceeds the adapter's storage binding limit"
             ));
         }
-        None
+        self.chunks(THREADS as usize, loop_budget).err()
+    }
+
+    /// Upper bound of the loop iterations one invocation of `wg` threads runs
+    /// for one inner gradient (batch gather, forward, residual, backward).
+    fn gradient_iterations(&self, wg: usize) -> usize {
+        let c = |x: usize| x.div_ceil(wg);
+        let n = self.batch;
+        c(n * self.d_in()) + c(n) + 2 + self.layer_iterations(wg)
+    }
+
+    /// Loop iterations of one sweep through the layers, forward then back
+    /// (the primal and the tangent passes have the same loops).
+    fn layer_iterations(&self, wg: usize) -> usize {
+        let c = |x: usize| x.div_ceil(wg);
+        let n = self.batch;
+        let mut it = 0;
+        for (l, layer) in self.layers.iter().enumerate() {
+            it += 2 + match *layer {
+                UnrollLayer::Dense { d_in, d_out } => {
+                    c(n * d_out) * (d_in + 1)
+                        + c(d_out * (d_in + 1)) * (n + 1)
+                        + if l > 0 { c(n * d_in) * (d_out + 1) } else { 0 }
+                }
+                UnrollLayer::Act { width, .. } => 2 * c(n * width),
+            };
+        }
+        it
+    }
+
+    /// Loop iterations of one pass over every parameter block.
+    fn params_iterations(&self, wg: usize) -> usize {
+        self.layers.len()
+            + self
+                .layers
+                .iter()
+                .map(|l| l.params().div_ceil(wg))
+                .sum::<usize>()
+    }
+
+    /// The tangent part of one reverse step: the direction, the tangent
+    /// forward and backward, z̄ and the update of v.
+    fn tangent_iterations(&self, wg: usize) -> usize {
+        let c = |x: usize| x.div_ceil(wg);
+        let n = self.batch;
+        self.params_iterations(wg)
+            + c(n)
+            + c(self.train) * (n + 1)
+            + c(self.n_params())
+            + self.layer_iterations(wg)
+    }
+
+    /// How the forward and the backward pass split into dispatches: step
+    /// ranges `[t0, t1)` and checkpoint-segment ranges `[c0, c1)`. With a
+    /// loop budget (software adapters), each dispatch's invocations stay
+    /// under it; without one, each pass is one dispatch. Fails when a single
+    /// step or segment is over the budget.
+    pub fn chunks(
+        &self,
+        wg: usize,
+        loop_budget: Option<usize>,
+    ) -> std::result::Result<Chunks, String> {
+        let (steps, segments) = (self.steps, self.checkpoints());
+        let Some(budget) = loop_budget else {
+            return Ok((vec![(0, steps)], vec![(0, segments)]));
+        };
+        let params = self.params_iterations(wg);
+        let fixed = 2 * params + 2;
+        let per_step = self.gradient_iterations(wg) + 2 * params + 1;
+        let k = self.every.min(steps.max(1));
+        let recompute = if k > 1 {
+            k * (self.n_params().div_ceil(wg) + 1)
+                + (k - 1) * (self.gradient_iterations(wg) + params)
+        } else {
+            0
+        };
+        let per_segment = params
+            + recompute
+            + k * (self.gradient_iterations(wg)
+                + self.tangent_iterations(wg)
+                + self.n_params().div_ceil(wg)
+                + 2);
+        let split = |count: usize,
+                     per: usize,
+                     what: &str|
+         -> std::result::Result<Vec<(usize, usize)>, String> {
+            let fit = budget.saturating_sub(fixed) / per.max(1);
+            if fit == 0 {
+                return Err(format!(
+                    "one {what} needs about {per} loop iterations per invocation, over the software adapter's cap ({budget} planned of 65535)"
+                ));
+            }
+            Ok((0..count.div_ceil(fit))
+                .map(|i| (i * fit, ((i + 1) * fit).min(count)))
+                .collect())
+        };
+        Ok((
+            split(steps, per_step, "inner step")?,
+            split(
+                segments,
+                per_segment,
+                "checkpoint segment of the reverse sweep",
+            )?,
+        ))
     }
 
     fn seg_len(&self) -> usize {
@@ -194,6 +307,26 @@ pub struct UnrollGpu {
     dots: GpuTensor,
     bardots: GpuTensor,
     seg: GpuTensor,
+    /// One `range` uniform per dispatch of the forward pass, and of the backward.
+    forward_ranges: Vec<wgpu::Buffer>,
+    backward_ranges: Vec<wgpu::Buffer>,
+}
+
+/// Step ranges of the forward dispatches and checkpoint-segment ranges of
+/// the backward ones.
+pub type Chunks = (Vec<(usize, usize)>, Vec<(usize, usize)>);
+
+/// Threads per workgroup of the fused kernels (the shader's `WG`).
+const THREADS: u32 = 64;
+
+/// The `range` uniform of one dispatch.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Range {
+    t0: u32,
+    t1: u32,
+    c0: u32,
+    c1: u32,
 }
 
 /// The data every pass of the fused unroll reads.
@@ -214,7 +347,8 @@ impl UnrollGpu {
     /// Kernels and scratch for `shape`; fails with the reason when the
     /// learner does not fit the adapter (see [`UnrollShape::unfit_reason`]).
     pub fn new(gpu: &Gpu, shape: UnrollShape) -> Result<UnrollGpu> {
-        if let Some(reason) = shape.unfit_reason(gpu.limits()) {
+        let budget = Self::loop_budget(gpu);
+        if let Some(reason) = shape.unfit_reason(gpu.limits(), budget) {
             return Err(OpError::InvalidShape {
                 op: "unroll",
                 message: reason,
@@ -252,7 +386,32 @@ impl UnrollGpu {
             layers,
         };
         let scratch = shape.tasks * shape.values_per_task();
-        let constants = [("WG", f64::from(Self::threads(gpu)))];
+        let constants = [("WG", f64::from(THREADS))];
+        let (forward_chunks, backward_chunks) =
+            shape
+                .chunks(THREADS as usize, budget)
+                .map_err(|message| OpError::InvalidShape {
+                    op: "unroll",
+                    message,
+                })?;
+        let range = |(a, b): (usize, usize), forward: bool| {
+            let r = if forward {
+                Range {
+                    t0: u(a),
+                    t1: u(b),
+                    c0: 0,
+                    c1: 0,
+                }
+            } else {
+                Range {
+                    t0: 0,
+                    t1: 0,
+                    c0: u(a),
+                    c1: u(b),
+                }
+            };
+            gpu.uniform("unroll range", &r)
+        };
         Ok(UnrollGpu {
             params: gpu.uniform("unroll params", &params),
             forward: gpu.kernel("unroll", "unroll_forward", &constants)?,
@@ -262,15 +421,27 @@ impl UnrollGpu {
             dots: gpu.zeros("unroll tangents", scratch)?,
             bardots: gpu.zeros("unroll tangent cotangents", scratch)?,
             seg: gpu.zeros("unroll segment", (shape.tasks * shape.seg_len()).max(1))?,
+            forward_ranges: forward_chunks.into_iter().map(|c| range(c, true)).collect(),
+            backward_ranges: backward_chunks
+                .into_iter()
+                .map(|c| range(c, false))
+                .collect(),
             shape,
         })
     }
 
-    /// Threads per workgroup: 8 on software adapters (one 256-bit SIMD batch:
-    /// a larger group makes every barrier switch between batches, which costs
-    /// ~7× in the unroll on llvmpipe), 64 on hardware.
-    pub fn threads(gpu: &Gpu) -> u32 {
-        if gpu.adapter().is_software { 8 } else { 64 }
+    /// The cap on loop iterations per invocation that the dispatches must
+    /// respect: [`UnrollShape::SOFTWARE_LOOP_BUDGET`] on software adapters,
+    /// none on hardware.
+    pub fn loop_budget(gpu: &Gpu) -> Option<usize> {
+        gpu.adapter()
+            .is_software
+            .then_some(UnrollShape::SOFTWARE_LOOP_BUDGET)
+    }
+
+    /// Dispatches per forward and per backward pass.
+    pub fn dispatches(&self) -> (usize, usize) {
+        (self.forward_ranges.len(), self.backward_ranges.len())
     }
 
     /// The shape this op was built for.
@@ -302,23 +473,27 @@ impl UnrollGpu {
         let p = self.shape.tasks * self.shape.n_params();
         check_len("unroll", "w", w.len(), p)?;
         check_len("unroll", "hist", hist.len(), self.shape.checkpoints() * p)?;
-        enc.dispatch(
-            &self.forward,
-            &[
-                ("p", &self.params),
-                ("x", io.x.buffer()),
-                ("z", io.z.buffer()),
-                ("idx", io.idx.buffer()),
-                ("mask", io.mask.buffer()),
-                ("signs", io.signs.buffer()),
-                ("w", w.buffer()),
-                ("hist", hist.buffer()),
-                ("vals", self.vals.buffer()),
-                ("bars", self.bars.buffer()),
-            ],
-            [self.shape.tasks as u32, 1, 1],
-        )?;
-        enc.note_flops(self.forward_flops());
+        let share = self.forward_flops() / self.forward_ranges.len() as f64;
+        for range in &self.forward_ranges {
+            enc.dispatch(
+                &self.forward,
+                &[
+                    ("p", &self.params),
+                    ("range", range),
+                    ("x", io.x.buffer()),
+                    ("z", io.z.buffer()),
+                    ("idx", io.idx.buffer()),
+                    ("mask", io.mask.buffer()),
+                    ("signs", io.signs.buffer()),
+                    ("w", w.buffer()),
+                    ("hist", hist.buffer()),
+                    ("vals", self.vals.buffer()),
+                    ("bars", self.bars.buffer()),
+                ],
+                [self.shape.tasks as u32, 1, 1],
+            )?;
+            enc.note_flops(share);
+        }
         Ok(())
     }
 
@@ -338,27 +513,32 @@ impl UnrollGpu {
         check_len("unroll", "hist", hist.len(), s.checkpoints() * p)?;
         check_len("unroll", "v", v.len(), p)?;
         check_len("unroll", "z_bar", z_bar.len(), s.tasks * s.train)?;
-        enc.dispatch(
-            &self.backward,
-            &[
-                ("p", &self.params),
-                ("x", io.x.buffer()),
-                ("z", io.z.buffer()),
-                ("idx", io.idx.buffer()),
-                ("mask", io.mask.buffer()),
-                ("signs", io.signs.buffer()),
-                ("hist", hist.buffer()),
-                ("vals", self.vals.buffer()),
-                ("bars", self.bars.buffer()),
-                ("dots", self.dots.buffer()),
-                ("bardots", self.bardots.buffer()),
-                ("seg", self.seg.buffer()),
-                ("v", v.buffer()),
-                ("z_bar", z_bar.buffer()),
-            ],
-            [s.tasks as u32, 1, 1],
-        )?;
-        enc.note_flops(self.backward_flops());
+        let share = self.backward_flops() / self.backward_ranges.len() as f64;
+        // The sweep runs from the last checkpoint segment back to the first.
+        for range in self.backward_ranges.iter().rev() {
+            enc.dispatch(
+                &self.backward,
+                &[
+                    ("p", &self.params),
+                    ("range", range),
+                    ("x", io.x.buffer()),
+                    ("z", io.z.buffer()),
+                    ("idx", io.idx.buffer()),
+                    ("mask", io.mask.buffer()),
+                    ("signs", io.signs.buffer()),
+                    ("hist", hist.buffer()),
+                    ("vals", self.vals.buffer()),
+                    ("bars", self.bars.buffer()),
+                    ("dots", self.dots.buffer()),
+                    ("bardots", self.bardots.buffer()),
+                    ("seg", self.seg.buffer()),
+                    ("v", v.buffer()),
+                    ("z_bar", z_bar.buffer()),
+                ],
+                [s.tasks as u32, 1, 1],
+            )?;
+            enc.note_flops(share);
+        }
         Ok(())
     }
 
