@@ -31,9 +31,7 @@
 // σ is chosen per layer (act code as in activation.wgsl):
 //   0 identity, 1 relu, 2 tanh, 3 cos, 4 relu6/6 (derivative 0 at the kinks).
 
-// Threads per workgroup (one workgroup per task). The host sets 8 on software
-// adapters, where a workgroup is one SIMD batch on one core and every barrier
-// switches between the batches of a larger group, and 64 elsewhere.
+// Threads per workgroup (one workgroup per task), set by the host.
 override WG: u32 = 64u;
 const MAX_PARAMS: u32 = 1024u;
 const MAX_LAYERS: u32 = 16u;

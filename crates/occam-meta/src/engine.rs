@@ -132,6 +132,9 @@ pub enum UnrollExecution {
         sweep_flops: f64,
         /// w_t is kept every this many steps (the rest recomputed).
         checkpoint_every: usize,
+        /// Dispatches of the unroll and of the sweep (more than one each
+        /// only on software adapters, whose invocations have a loop cap).
+        dispatches: (usize, usize),
     },
     /// Step-by-step kernels.
     PerStep {
@@ -146,10 +149,12 @@ impl std::fmt::Display for UnrollExecution {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             UnrollExecution::Fused {
-                checkpoint_every, ..
+                checkpoint_every,
+                dispatches: (unroll, sweep),
+                ..
             } => write!(
                 f,
-                "fused (one dispatch per unroll and per sweep; w_t kept every {checkpoint_every} steps)"
+                "fused ({unroll} dispatch(es) for the unroll, {sweep} for the sweep; w_t kept every {checkpoint_every} steps)"
             ),
             UnrollExecution::PerStep { reason } => write!(f, "step by step ({reason})"),
             UnrollExecution::ClosedForm => write!(f, "closed form"),
@@ -1277,6 +1282,7 @@ impl GpuMetaEngine {
                         unroll_flops,
                         sweep_flops,
                         checkpoint_every: f.checkpoint_every(),
+                        dispatches: f.dispatches(),
                     }
                 }
                 Err(reason) => UnrollExecution::PerStep {

@@ -217,6 +217,11 @@ impl FusedUnroll {
         self.op.shape().every
     }
 
+    /// Dispatches of the unroll and of the sweep.
+    pub(crate) fn dispatches(&self) -> (usize, usize) {
+        self.op.dispatches()
+    }
+
     /// Floating-point operations of one unroll and one reverse sweep.
     pub(crate) fn flops(&self) -> (f64, f64) {
         (self.op.forward_flops(), self.op.backward_flops())
