@@ -101,11 +101,29 @@ fn gpu_step(
     data: &[TaskData],
     orth: &Orthogonality,
 ) -> (occam_meta::problem::LossTerms, Vec<f64>) {
+    let (_, terms, grad) = gpu_step_showing_execution(gpu, p, s, theta, data, orth);
+    (terms, grad)
+}
+
+/// [`gpu_step`], also saying how the learner's unroll ran.
+fn gpu_step_showing_execution(
+    gpu: &occam_gpu::Gpu,
+    p: &MetaProblem,
+    s: StepSizes,
+    theta: &[f64],
+    data: &[TaskData],
+    orth: &Orthogonality,
+) -> (
+    occam_meta::engine::UnrollExecution,
+    occam_meta::problem::LossTerms,
+    Vec<f64>,
+) {
     let mut engine =
         GpuMetaEngine::new(gpu, p, s, theta, OptimizerKind::Sgd { lr: 0.0 }, orth).unwrap();
     engine.load(gpu, data).unwrap();
     engine.step(gpu, false).unwrap();
     (
+        engine.unroll_execution(),
         engine.read_terms(gpu).unwrap(),
         engine.read_theta_bar(gpu).unwrap(),
     )
@@ -513,25 +531,21 @@ fn fused_and_per_step_unrolls_give_the_same_meta_gradient() {
                 if let Learner::Gd(g) = &mut p.learner {
                     g.fused = fused;
                 }
-                let mut engine = GpuMetaEngine::new(
+                let (execution, _, grad) = gpu_step_showing_execution(
                     gpu,
                     &p,
                     s,
                     &theta,
-                    OptimizerKind::Sgd { lr: 0.0 },
+                    &data,
                     &Orthogonality::default(),
-                )
-                .unwrap();
-                let execution = engine.unroll_execution();
+                );
                 assert_eq!(
                     matches!(execution, UnrollExecution::Fused { .. }),
                     fused,
                     "variant {i} on {}: {execution}",
                     gpu.adapter()
                 );
-                engine.load(gpu, &data).unwrap();
-                engine.step(gpu, false).unwrap();
-                grads.push(engine.read_theta_bar(gpu).unwrap());
+                grads.push(grad);
             }
             let what = format!("variant {i} on {}", gpu.adapter());
             let between = rel_error(&grads[..1], &grads[1..]);
@@ -667,23 +681,12 @@ fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
             .collect();
         let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
         for gpu in support::gpus() {
-            let mut engine = GpuMetaEngine::new(
-                gpu,
-                &p,
-                s,
-                &theta,
-                OptimizerKind::Sgd { lr: 0.0 },
-                &Orthogonality::default(),
-            )
-            .unwrap();
-            let execution = engine.unroll_execution();
+            let (execution, terms, grad) =
+                gpu_step_showing_execution(gpu, &p, s, &theta, &data, &Orthogonality::default());
             assert!(
                 matches!(execution, UnrollExecution::Fused { .. }),
                 "case {i}: {execution}"
             );
-            engine.load(gpu, &data).unwrap();
-            engine.step(gpu, false).unwrap();
-            let terms = engine.read_terms(gpu).unwrap();
             let rel = (terms.generalisation - want.terms.generalisation).abs()
                 / want.terms.generalisation.abs();
             assert!(
@@ -692,7 +695,6 @@ fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
                 gpu.adapter(),
                 want.terms
             );
-            let grad = engine.read_theta_bar(gpu).unwrap();
             let err = rel_error(&[grad], std::slice::from_ref(&want.theta_bar));
             assert!(
                 err < TOL,

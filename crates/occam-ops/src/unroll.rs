@@ -473,28 +473,17 @@ impl UnrollGpu {
         let p = self.shape.tasks * self.shape.n_params();
         check_len("unroll", "w", w.len(), p)?;
         check_len("unroll", "hist", hist.len(), self.shape.checkpoints() * p)?;
-        let share = self.forward_flops() / self.forward_ranges.len() as f64;
-        for range in &self.forward_ranges {
-            enc.dispatch(
-                &self.forward,
-                &[
-                    ("p", &self.params),
-                    ("range", range),
-                    ("x", io.x.buffer()),
-                    ("z", io.z.buffer()),
-                    ("idx", io.idx.buffer()),
-                    ("mask", io.mask.buffer()),
-                    ("signs", io.signs.buffer()),
-                    ("w", w.buffer()),
-                    ("hist", hist.buffer()),
-                    ("vals", self.vals.buffer()),
-                    ("bars", self.bars.buffer()),
-                ],
-                [self.shape.tasks as u32, 1, 1],
-            )?;
-            enc.note_flops(share);
-        }
-        Ok(())
+        let extra = [("w", w.buffer())];
+        let ranges = self.forward_ranges.iter();
+        self.run(
+            enc,
+            &self.forward,
+            io,
+            hist,
+            &extra,
+            ranges,
+            self.forward_flops(),
+        )
     }
 
     /// The reverse sweep: from v = w̄_T, adds η (2/n) ⟨∇g, d⟩ of every step
@@ -513,30 +502,55 @@ impl UnrollGpu {
         check_len("unroll", "hist", hist.len(), s.checkpoints() * p)?;
         check_len("unroll", "v", v.len(), p)?;
         check_len("unroll", "z_bar", z_bar.len(), s.tasks * s.train)?;
-        let share = self.backward_flops() / self.backward_ranges.len() as f64;
+        let extra = [
+            ("dots", self.dots.buffer()),
+            ("bardots", self.bardots.buffer()),
+            ("seg", self.seg.buffer()),
+            ("v", v.buffer()),
+            ("z_bar", z_bar.buffer()),
+        ];
         // The sweep runs from the last checkpoint segment back to the first.
-        for range in self.backward_ranges.iter().rev() {
-            enc.dispatch(
-                &self.backward,
-                &[
-                    ("p", &self.params),
-                    ("range", range),
-                    ("x", io.x.buffer()),
-                    ("z", io.z.buffer()),
-                    ("idx", io.idx.buffer()),
-                    ("mask", io.mask.buffer()),
-                    ("signs", io.signs.buffer()),
-                    ("hist", hist.buffer()),
-                    ("vals", self.vals.buffer()),
-                    ("bars", self.bars.buffer()),
-                    ("dots", self.dots.buffer()),
-                    ("bardots", self.bardots.buffer()),
-                    ("seg", self.seg.buffer()),
-                    ("v", v.buffer()),
-                    ("z_bar", z_bar.buffer()),
-                ],
-                [s.tasks as u32, 1, 1],
-            )?;
+        let ranges = self.backward_ranges.iter().rev();
+        self.run(
+            enc,
+            &self.backward,
+            io,
+            hist,
+            &extra,
+            ranges,
+            self.backward_flops(),
+        )
+    }
+
+    /// Dispatches `kernel` once per range, binding what both passes read
+    /// plus `extra`, and spreads `flops` over the dispatches.
+    #[allow(clippy::too_many_arguments)]
+    fn run<'r>(
+        &self,
+        enc: &mut Encoder<'_>,
+        kernel: &Kernel,
+        io: &UnrollInputs<'_>,
+        hist: &GpuTensor,
+        extra: &[(&str, &wgpu::Buffer)],
+        ranges: impl ExactSizeIterator<Item = &'r wgpu::Buffer>,
+        flops: f64,
+    ) -> Result<()> {
+        let share = flops / ranges.len() as f64;
+        for range in ranges {
+            let mut binds = vec![
+                ("p", &self.params),
+                ("range", range),
+                ("x", io.x.buffer()),
+                ("z", io.z.buffer()),
+                ("idx", io.idx.buffer()),
+                ("mask", io.mask.buffer()),
+                ("signs", io.signs.buffer()),
+                ("hist", hist.buffer()),
+                ("vals", self.vals.buffer()),
+                ("bars", self.bars.buffer()),
+            ];
+            binds.extend_from_slice(extra);
+            enc.dispatch(kernel, &binds, [self.shape.tasks as u32, 1, 1])?;
             enc.note_flops(share);
         }
         Ok(())
