@@ -55,21 +55,23 @@ fn off_gt_ab(b: u32) -> u32 { return off_g_ab(b) + 2u * p.m; }
 fn off_gt_bb(b: u32) -> u32 { return off_g_ab(b) + 3u * p.m; }
 
 // −ε log Σ_j exp(logw + pot_j/ε − (x − y_j)²/(2ε)) over `count` points of
-// `work` starting at `src`; pot = NONE means potentials of zero.
+// `work` starting at `src`; pot = NONE means potentials of zero. One pass
+// with a running maximum (the sum is rescaled whenever the maximum grows):
+// half the loop iterations of a max pass plus a sum pass, which matters on
+// llvmpipe, where an invocation's loops all stop after 65535 iterations.
 fn softmin(eps: f32, x: f32, src: u32, count: u32, logw: f32, pot: u32) -> f32 {
     var mx = -3.0e38;
-    for (var j = 0u; j < count; j++) {
-        let d = x - work[src + j];
-        var t = logw - d * d / (2.0 * eps);
-        if pot != NONE { t += work[pot + j] / eps; }
-        mx = max(mx, t);
-    }
     var s = 0.0;
     for (var j = 0u; j < count; j++) {
         let d = x - work[src + j];
         var t = logw - d * d / (2.0 * eps);
         if pot != NONE { t += work[pot + j] / eps; }
-        s += exp(t - mx);
+        if t > mx {
+            s = s * exp(mx - t) + 1.0;
+            mx = t;
+        } else {
+            s += exp(t - mx);
+        }
     }
     return -eps * (mx + log(s));
 }
