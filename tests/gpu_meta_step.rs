@@ -566,7 +566,7 @@ fn fused_and_per_step_unrolls_give_the_same_meta_gradient() {
 #[test]
 fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
     use occam_meta::engine::UnrollExecution;
-    use occam_ops::unroll::{UnrollLayer, UnrollShape};
+    use occam_ops::unroll::UnrollShape;
     let relu = Activation::Relu;
     let cases = [
         (
@@ -589,18 +589,7 @@ fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
     for (i, (spec, steps, lr, train, batch, masked)) in cases.into_iter().enumerate() {
         let d = spec.d_in();
         // The plan splits both passes under the software budget.
-        let (mut layers, mut width) = (Vec::new(), d);
-        for l in &spec.layers {
-            layers.push(match *l {
-                occam_meta::net::Layer::Dense { d_out } => {
-                    let layer = UnrollLayer::Dense { d_in: width, d_out };
-                    width = d_out;
-                    layer
-                }
-                occam_meta::net::Layer::Act(act) => UnrollLayer::Act { width, act },
-                _ => unreachable!(),
-            });
-        }
+        let layers = spec.unroll_layers().unwrap();
         let shape = UnrollShape {
             tasks: 2,
             batch,

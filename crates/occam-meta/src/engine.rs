@@ -676,20 +676,15 @@ impl GdState {
         }
         for l in 0..spec.depth() {
             let (off, len) = (spec.offset(l), spec.block_len(l));
-            let pick = |v: &Vec<f64>, default: f32| -> Vec<f32> {
-                if v.is_empty() {
-                    vec![default; len]
-                } else {
-                    v[off..off + len].iter().map(|&a| a as f32).collect()
-                }
-            };
+            let block =
+                |v: &[f64]| -> Vec<f32> { v[off..off + len].iter().map(|&a| a as f32).collect() };
             let mask: Vec<f32> = tasks
                 .iter()
-                .flat_map(|t| pick(&t.constraints.mask, 1.0))
+                .flat_map(|t| block(&t.constraints.mask_or_ones(p)))
                 .collect();
             let signs: Vec<f32> = tasks
                 .iter()
-                .flat_map(|t| pick(&t.constraints.signs, 0.0))
+                .flat_map(|t| block(&t.constraints.signs_or_free(p)))
                 .collect();
             gpu.write(&c.mask[l], &mask)?;
             gpu.write(&c.signs[l], &signs)?;

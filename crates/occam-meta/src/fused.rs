@@ -5,11 +5,11 @@
 //! adapter's workgroup limits, and falls back to the per-step kernels
 //! otherwise; [`FusedUnroll::plan`] says which, and why.
 
-use crate::net::{Layer, NetSpec};
+use crate::net::NetSpec;
 use crate::problem::{GdLearner, TaskData};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::Result;
-use occam_ops::unroll::{UnrollGpu, UnrollInputs, UnrollLayer, UnrollShape};
+use occam_ops::unroll::{UnrollGpu, UnrollInputs, UnrollShape};
 
 /// The fused unroll's op and its layer-major buffers: parameter layer l of
 /// task b at `tasks · offset(l) + b · block_len(l)`, which is the per-layer
@@ -25,29 +25,6 @@ pub(crate) struct FusedUnroll {
     signs: GpuTensor,
     /// (offset, length) of each parameter block in one task's parameters.
     blocks: Vec<(usize, usize)>,
-}
-
-/// The learner's layers as the fused kernels see them, or why it has none.
-fn layers(spec: &NetSpec) -> std::result::Result<Vec<UnrollLayer>, String> {
-    let (d, h, w) = spec.input;
-    if h != 1 || w != 1 {
-        return Err("the learner takes images".into());
-    }
-    let mut width = d;
-    spec.layers
-        .iter()
-        .map(|layer| match *layer {
-            Layer::Dense { d_out } => {
-                let l = UnrollLayer::Dense { d_in: width, d_out };
-                width = d_out;
-                Ok(l)
-            }
-            Layer::Act(act) => Ok(UnrollLayer::Act { width, act }),
-            Layer::Conv { .. } | Layer::Pool => {
-                Err("the learner has convolution or pooling layers".into())
-            }
-        })
-        .collect()
 }
 
 /// The checkpoint interval to use: `every`, or a larger one when ⌈T/every⌉
@@ -82,7 +59,7 @@ impl FusedUnroll {
             every: learner.checkpoint_every.min(learner.steps.max(1)),
             lr: learner.lr,
             constrained: learner.constrained,
-            layers: layers(&learner.spec)?,
+            layers: learner.spec.unroll_layers()?,
         };
         shape.every = fitting_interval(
             learner.steps,
@@ -134,30 +111,21 @@ impl FusedUnroll {
         )?;
         if self.op.shape().constrained {
             let p = self.op.shape().n_params();
-            let ones = vec![1.0; p];
-            let zeros = vec![0.0; p];
-            let pick = |v: &'_ Vec<f64>, default: &'_ Vec<f64>| -> Vec<f64> {
-                if v.is_empty() {
-                    default.clone()
-                } else {
-                    v.clone()
-                }
-            };
-            let masks: Vec<Vec<f64>> = tasks
+            let masks: Vec<_> = tasks
                 .iter()
-                .map(|t| pick(&t.constraints.mask, &ones))
+                .map(|t| t.constraints.mask_or_ones(p))
                 .collect();
-            let signs: Vec<Vec<f64>> = tasks
+            let signs: Vec<_> = tasks
                 .iter()
-                .map(|t| pick(&t.constraints.signs, &zeros))
+                .map(|t| t.constraints.signs_or_free(p))
                 .collect();
             gpu.write(
                 &self.mask,
-                &self.layer_major(&mut masks.iter().map(Vec::as_slice)),
+                &self.layer_major(&mut masks.iter().map(|m| &**m)),
             )?;
             gpu.write(
                 &self.signs,
-                &self.layer_major(&mut signs.iter().map(Vec::as_slice)),
+                &self.layer_major(&mut signs.iter().map(|s| &**s)),
             )?;
         }
         Ok(())

@@ -38,6 +38,25 @@ pub struct Constraints {
 }
 
 impl Constraints {
+    /// The mask over `p` parameters: all ones (every parameter trained) when
+    /// none is given.
+    pub fn mask_or_ones(&self, p: usize) -> std::borrow::Cow<'_, [f64]> {
+        Self::or_default(&self.mask, p, 1.0)
+    }
+
+    /// The signs over `p` parameters: all 0 (free) when none are given.
+    pub fn signs_or_free(&self, p: usize) -> std::borrow::Cow<'_, [f64]> {
+        Self::or_default(&self.signs, p, 0.0)
+    }
+
+    fn or_default(v: &[f64], p: usize, default: f64) -> std::borrow::Cow<'_, [f64]> {
+        if v.is_empty() {
+            std::borrow::Cow::Owned(vec![default; p])
+        } else {
+            std::borrow::Cow::Borrowed(v)
+        }
+    }
+
     /// True when there is neither a mask nor a sign constraint.
     pub fn is_empty(&self) -> bool {
         self.mask.is_empty() && self.signs.is_empty()

@@ -6,6 +6,7 @@
 //! convolution or pooling layer reads each image's C × H × W values as one
 //! row (flattening is free: the layouts are contiguous per image).
 
+use occam_ops::unroll::UnrollLayer;
 use occam_ops::{
     Activation, ActivationCpu, Conv2dCpu, Conv2dShape, DenseCpu, DenseShape, MaxPoolCpu,
     MaxPoolShape, Passes, Result, Tensors,
@@ -186,6 +187,30 @@ impl NetSpec {
     /// Start of parameter block `p` in the flat parameters.
     pub fn offset(&self, p: usize) -> usize {
         (0..p).map(|q| self.block_len(q)).sum()
+    }
+
+    /// The layers as the fused unroll kernels see them (dense layers and
+    /// activations on vector inputs), or why this network has none.
+    pub fn unroll_layers(&self) -> std::result::Result<Vec<UnrollLayer>, String> {
+        let (d, h, w) = self.input;
+        if h != 1 || w != 1 {
+            return Err("the learner takes images".into());
+        }
+        let mut width = d;
+        self.layers
+            .iter()
+            .map(|layer| match *layer {
+                Layer::Dense { d_out } => {
+                    let l = UnrollLayer::Dense { d_in: width, d_out };
+                    width = d_out;
+                    Ok(l)
+                }
+                Layer::Act(act) => Ok(UnrollLayer::Act { width, act }),
+                Layer::Conv { .. } | Layer::Pool => {
+                    Err("the learner has convolution or pooling layers".into())
+                }
+            })
+            .collect()
     }
 
     /// Total number of parameters (each parameterised layer's block, in order;
