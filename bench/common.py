@@ -138,10 +138,13 @@ def time_steps(step, cfg, seed, steps, warmup):
 
 
 def parse_args(doc):
-    """The references' shared command line: EXPERIMENT [--steps] [--warmup] [--seed]."""
+    """The references' shared command line: EXPERIMENT [--steps] [--warmup] [--seed] [--device]."""
     ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("experiment")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
+                    help="where the reference runs: the CPU (the default, as in "
+                         "the CPU-adapter comparison) or the machine's CUDA GPU")
     return ap.parse_args()

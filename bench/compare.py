@@ -3,7 +3,7 @@ the same experiment files, interleaved round by round so that machine noise
 hits all three alike, and prints each one's per-meta-step time (median over
 rounds of each round's median) and the ratios.
 
-    python bench/compare.py [EXPERIMENT.toml ...] [--steps N] [--rounds R]
+    python bench/compare.py [EXPERIMENT.toml ...] [--steps N] [--rounds R] [--ref-device cpu|gpu]
 """
 
 import argparse
@@ -33,6 +33,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--occam", default=str(ROOT / "target/release/occam"))
+    ap.add_argument("--ref-device", choices=["cpu", "gpu"], default="cpu",
+                    help="where PyTorch and JAX run (gpu: CUDA, beside Occam on the GPU)")
     ap.add_argument("--json", help="also write the results here")
     a = ap.parse_args()
     py = sys.executable
@@ -46,7 +48,8 @@ def main():
             times["occam"].append(o["meta_step_s"]["median"])
             for impl, script in (("pytorch", "torch_ref.py"), ("jax", "jax_ref.py")):
                 r = run_json([py, str(ROOT / "bench" / script), exp, "--steps",
-                              str(a.steps), "--warmup", str(a.warmup)])
+                              str(a.steps), "--warmup", str(a.warmup),
+                              "--device", a.ref_device])
                 times[impl].append(r["meta_step_s"]["median"])
         med = {k: statistics.median(v) for k, v in times.items()}
         rows.append({"experiment": Path(exp).stem, "fused": o["fused"], **{
@@ -55,14 +58,16 @@ def main():
             "jax_over_occam": med["jax"] / med["occam"], "rounds": times})
     print(f"adapter: {adapter}; machine: {platform.machine()}, "
           f"{len(__import__('os').sched_getaffinity(0))} cores; "
-          f"{datetime.date.today()}; {a.rounds} rounds x {a.steps} meta-steps")
+          f"{datetime.date.today()}; {a.rounds} rounds x {a.steps} meta-steps; "
+          f"references on the {a.ref_device}")
     print(f"{'experiment':<18}{'occam ms':>10}{'pytorch ms':>12}{'jax ms':>10}"
           f"{'pytorch/occam':>15}{'jax/occam':>11}")
     for r in rows:
         print(f"{r['experiment']:<18}{r['occam_ms']:>10.2f}{r['pytorch_ms']:>12.2f}"
               f"{r['jax_ms']:>10.2f}{r['pytorch_over_occam']:>15.2f}{r['jax_over_occam']:>11.2f}")
     if a.json:
-        Path(a.json).write_text(json.dumps({"adapter": adapter, "rows": rows}, indent=1))
+        Path(a.json).write_text(json.dumps(
+            {"adapter": adapter, "ref_device": a.ref_device, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

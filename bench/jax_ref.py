@@ -1,7 +1,7 @@
 """JAX reference (the whole meta-step under jit, the unroll as lax.scan) of
 Occam's meta-step, written for this project.
 
-    python bench/jax_ref.py experiments/mlp_gd.toml [--steps N] [--warmup N] [--seed S]
+    python bench/jax_ref.py experiments/mlp_gd.toml [--steps N] [--warmup N] [--seed S] [--device cpu|gpu]
 """
 
 import functools
@@ -11,8 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 
 import common
-
-jax.config.update("jax_platforms", "cpu")
 
 
 def mlp(params, x, out_act):
@@ -115,6 +113,8 @@ def optimiser_step(cfg, theta, state, grads):
 
 def main():
     a = common.parse_args(__doc__)
+    # Before the first array: the backend is fixed once JAX initialises it.
+    jax.config.update("jax_platforms", "cuda" if a.device == "gpu" else "cpu")
     cfg = common.load(a.experiment)
     theta = [jnp.asarray(w) for w in common.meta_init(cfg, np.random.default_rng(a.seed + 1))]
     state = {"t": 0, "m": [jnp.zeros_like(w) for w in theta],

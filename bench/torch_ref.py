@@ -1,7 +1,7 @@
 """PyTorch reference (eager autograd, create_graph=True through the unroll, as
 in the paper's own code) of Occam's meta-step, written for this project.
 
-    python bench/torch_ref.py experiments/mlp_gd.toml [--steps N] [--warmup N] [--seed S]
+    python bench/torch_ref.py experiments/mlp_gd.toml [--steps N] [--warmup N] [--seed S] [--device cpu|gpu]
 """
 
 
@@ -61,7 +61,8 @@ def main():
     a = common.parse_args(__doc__)
     cfg = common.load(a.experiment)
     torch.manual_seed(a.seed)
-    theta = [torch.tensor(w, requires_grad=True)
+    dev = torch.device("cuda" if a.device == "gpu" else "cpu")
+    theta = [torch.tensor(w, requires_grad=True, device=dev)
              for w in common.meta_init(cfg, np.random.default_rng(a.seed + 1))]
     opt = (torch.optim.Adam(theta, lr=cfg.meta_lr) if cfg.optimizer == "adam"
            else torch.optim.Adagrad(theta, lr=cfg.meta_lr))
@@ -69,18 +70,18 @@ def main():
     # The random features' J, drawn as jax_ref.py draws it (same numbers).
     fixed_j = torch.from_numpy(np.random.default_rng(a.seed + 2)
                                .standard_normal((cfg.dim, max(cfg.features, 1)))
-                               .astype(np.float32))
+                               .astype(np.float32)).to(dev)
 
     def step(d):
-        x_tr, x_te = torch.from_numpy(d["x_tr"]), torch.from_numpy(d["x_te"])
-        u = torch.from_numpy(d["u"])
+        x_tr, x_te = torch.from_numpy(d["x_tr"]).to(dev), torch.from_numpy(d["x_te"]).to(dev)
+        u = torch.from_numpy(d["u"]).to(dev)
         z = mlp(theta, torch.cat([x_tr, x_te]), torch.relu, out_act)
         z_tr, z_te = z[:cfg.train], z[cfg.train:]
         if cfg.learner == "mlp_gd":
             # w_0 needs a graph for autograd.grad; it does not depend on θ.
-            w = [torch.from_numpy(v).requires_grad_() for v in d["w0"]]
-            masks = [torch.from_numpy(v) for v in d["masks"]]
-            idx = torch.from_numpy(d["idx"])
+            w = [torch.from_numpy(v).to(dev).requires_grad_() for v in d["w0"]]
+            masks = [torch.from_numpy(v).to(dev) for v in d["masks"]]
+            idx = torch.from_numpy(d["idx"]).to(dev)
             for t in range(cfg.steps):
                 rows = idx[t]
                 g = mlp(w, x_tr[rows], torch.relu, lambda v: v)
@@ -90,7 +91,7 @@ def main():
             y_te = mlp(w, x_te, torch.relu, lambda v: v)
         else:
             phi_tr, phi_te = torch.relu(x_tr @ fixed_j), torch.relu(x_te @ fixed_j)
-            a_mat = phi_tr.T @ phi_tr + cfg.lam * torch.eye(cfg.features)
+            a_mat = phi_tr.T @ phi_tr + cfg.lam * torch.eye(cfg.features, device=dev)
             y_te = phi_te @ torch.linalg.solve(a_mat, phi_tr.T @ z_tr)
         loss = cfg.w_gen * ((y_te - z_te) ** 2).mean()
         zs = z if cfg.dist_on == "all" else z_te

@@ -26,12 +26,26 @@
 //
 // Override ACCUMULATE: when true, every pass adds its result to the output
 // buffer instead of overwriting it.
+//
+// Split reduction (the two parameter passes, whose sum runs over all rows):
+// with p.splits = S > 1 the rows are cut into S chunks of p.chunk rows (a
+// multiple of TK); workgroup z = b·S + s computes the partial sum over chunk s
+//   P_s = Σ_{r ∈ chunk s} (the summand above)       into partials[s, b, ·]
+// and `dense_backward_params_reduce` then forms w̄ = Σ_s P_s (s ascending, so
+// the order is fixed), adding into the output under ACCUMULATE. Long row
+// counts thus fill the GPU instead of a handful of workgroups, and on
+// software adapters no invocation loops over more rows than llvmpipe's
+// per-invocation loop budget allows.
 
 struct DenseParams {
     batch: u32,
     rows: u32,
     d_in: u32,
     d_out: u32,
+    splits: u32,    // S: row chunks of the parameter passes (1 = no split)
+    chunk: u32,     // rows per chunk
+    pad0: u32,
+    pad1: u32,
 }
 
 override ACCUMULATE: bool = false;
@@ -54,6 +68,7 @@ const THREADS: u32 = 64u;
 @group(0) @binding(10) var<storage, read> y_bar_dot: array<f32>;
 @group(0) @binding(11) var<storage, read_write> x_bar_dot: array<f32>;
 @group(0) @binding(12) var<storage, read_write> w_bar_dot: array<f32>;
+@group(0) @binding(13) var<storage, read_write> partials: array<f32>; // [S, batch, d_out, d_in + 1]
 
 var<workgroup> tile_a: array<vec4<f32>, 256>;   // [TK][QUADS]: A(m0 + 4q .. +3, k0 + kk)
 var<workgroup> tile_b: array<vec4<f32>, 256>;   // [TK][QUADS]: B(k0 + kk, n0 + 4q .. +3)
@@ -103,6 +118,17 @@ fn y_bar_at(b: u32, r: u32, o: u32) -> f32 {
 fn y_bar_dot_at(b: u32, r: u32, o: u32) -> f32 {
     if r >= p.rows || o >= p.d_out { return 0.0; }
     return y_bar_dot[(b * p.rows + r) * p.d_out + o];
+}
+
+// Rows [r0, r1) of split s.
+fn split_rows(s: u32) -> vec2<u32> {
+    let r0 = s * p.chunk;
+    return vec2<u32>(r0, min(p.rows, r0 + p.chunk));
+}
+
+// Where split s's partial sum of parameter element `idx` goes.
+fn partial_at(s: u32, idx: u32) -> u32 {
+    return s * p.batch * p.d_out * (p.d_in + 1u) + idx;
 }
 
 // ---- quads: four consecutive rows ("down") or columns ("across") ----
@@ -303,11 +329,13 @@ fn dense_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
 @compute @workgroup_size(8, 8, 1)
 fn dense_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
-    let b = wg.z;
+    let b = wg.z / p.splits;
+    let s = wg.z % p.splits;
+    let rr = split_rows(s);
     let m0 = wg.y * TILE;
     let n0 = wg.x * TILE;
     var acc = Block();
-    for (var k0 = 0u; k0 < p.rows; k0 += TK) {
+    for (var k0 = rr.x; k0 < rr.y; k0 += TK) {
         for (var j = 0u; j < 4u; j++) {
             let a = q_fast(t, j);
             put_a(a, y_bar_across(b, k0 + a.x, m0 + 4u * a.y));
@@ -325,7 +353,11 @@ fn dense_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
             if o.z == 1u {
                 let idx = (b * p.d_out + o.x) * (p.d_in + 1u) + o.y;
                 let v = row_value(row, j);
-                w_bar[idx] = select(v, w_bar[idx] + v, ACCUMULATE);
+                if p.splits > 1u {
+                    partials[partial_at(s, idx)] = v;
+                } else {
+                    w_bar[idx] = select(v, w_bar[idx] + v, ACCUMULATE);
+                }
             }
         }
     }
@@ -421,11 +453,13 @@ fn dense_tangent_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(l
 @compute @workgroup_size(8, 8, 1)
 fn dense_tangent_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
-    let b = wg.z;
+    let b = wg.z / p.splits;
+    let s = wg.z % p.splits;
+    let rr = split_rows(s);
     let m0 = wg.y * TILE;
     let n0 = wg.x * TILE;
     var acc = Block();
-    for (var k0 = 0u; k0 < p.rows; k0 += TK) {
+    for (var k0 = rr.x; k0 < rr.y; k0 += TK) {
         for (var j = 0u; j < 4u; j++) {
             let a = q_fast(t, j);
             put_a(a, y_bar_dot_across(b, k0 + a.x, m0 + 4u * a.y));
@@ -452,7 +486,11 @@ fn dense_tangent_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(
             if o.z == 1u {
                 let idx = (b * p.d_out + o.x) * (p.d_in + 1u) + o.y;
                 let v = row_value(row, j);
-                w_bar_dot[idx] = select(v, w_bar_dot[idx] + v, ACCUMULATE);
+                if p.splits > 1u {
+                    partials[partial_at(s, idx)] = v;
+                } else {
+                    w_bar_dot[idx] = select(v, w_bar_dot[idx] + v, ACCUMULATE);
+                }
             }
         }
     }
@@ -483,17 +521,37 @@ fn dense_backward_input_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
 // w̄_ok = Σ_r ȳ_ro x̃_rk.
 @compute @workgroup_size(64, 1, 1)
 fn dense_backward_params_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let b = gid.z;
+    let b = gid.z / p.splits;
+    let part = gid.z % p.splits;
+    let rr = split_rows(part);
     let o = gid.x / (p.d_in + 1u);
     let k = gid.x % (p.d_in + 1u);
     if o >= p.d_out { return; }
     var s = 0.0;
-    for (var r = 0u; r < p.rows; r++) {
+    for (var r = rr.x; r < rr.y; r++) {
         let xk = select(1.0, x[(b * p.rows + r) * p.d_in + min(k, p.d_in - 1u)], k < p.d_in);
         s = fma(y_bar[(b * p.rows + r) * p.d_out + o], xk, s);
     }
     let idx = (b * p.d_out + o) * (p.d_in + 1u) + k;
-    w_bar[idx] = select(s, w_bar[idx] + s, ACCUMULATE);
+    if p.splits > 1u {
+        partials[partial_at(part, idx)] = s;
+    } else {
+        w_bar[idx] = select(s, w_bar[idx] + s, ACCUMULATE);
+    }
+}
+
+// w̄ = Σ_s partials[s] (s ascending) for a split parameter pass; the host
+// binds w̄̇ here for the tangent pass.
+@compute @workgroup_size(64, 1, 1)
+fn dense_backward_params_reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let n = p.batch * p.d_out * (p.d_in + 1u);
+    let i = gid.x;
+    if i >= n { return; }
+    var s = 0.0;
+    for (var part = 0u; part < p.splits; part++) {
+        s += partials[part * n + i];
+    }
+    w_bar[i] = select(s, w_bar[i] + s, ACCUMULATE);
 }
 
 // ẏ_ro = Σ_k (ẋ_rk w_ok + x_rk ẇ_ok) + ẇ_o,d_in.
@@ -535,18 +593,24 @@ fn dense_tangent_backward_input_naive(@builtin(global_invocation_id) gid: vec3<u
 // w̄̇_ok = Σ_r (ȳ̇_ro x̃_rk + ȳ_ro ẋ̃_rk), ẋ̃ = [ẋ, 0].
 @compute @workgroup_size(64, 1, 1)
 fn dense_tangent_backward_params_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let b = gid.z;
+    let b = gid.z / p.splits;
+    let part = gid.z % p.splits;
+    let rr = split_rows(part);
     let o = gid.x / (p.d_in + 1u);
     let k = gid.x % (p.d_in + 1u);
     if o >= p.d_out { return; }
     let kk = min(k, p.d_in - 1u);
     var s = 0.0;
-    for (var r = 0u; r < p.rows; r++) {
+    for (var r = rr.x; r < rr.y; r++) {
         let yi = (b * p.rows + r) * p.d_out + o;
         let xi = (b * p.rows + r) * p.d_in + kk;
         s = fma(y_bar_dot[yi], select(1.0, x[xi], k < p.d_in), s);
         s = fma(y_bar[yi], select(0.0, x_dot[xi], k < p.d_in), s);
     }
     let idx = (b * p.d_out + o) * (p.d_in + 1u) + k;
-    w_bar_dot[idx] = select(s, w_bar_dot[idx] + s, ACCUMULATE);
+    if p.splits > 1u {
+        partials[partial_at(part, idx)] = s;
+    } else {
+        w_bar_dot[idx] = select(s, w_bar_dot[idx] + s, ACCUMULATE);
+    }
 }

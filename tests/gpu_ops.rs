@@ -170,6 +170,69 @@ fn gpu_mse_passes_match_cpu_twin() {
     }
 }
 
+/// Long row counts: the parameter passes split the rows into chunks and
+/// reduce the partial sums (both kernel sets), and still match the twin; in
+/// accumulate mode the reduction adds into what the output held.
+#[test]
+fn gpu_dense_parameter_passes_split_long_row_counts() {
+    for gpu in support::gpus() {
+        for (i, &(batch, rows, d_in, d_out)) in
+            [(1, 3000, 5, 7), (2, 1000, 70, 70)].iter().enumerate()
+        {
+            let shape = DenseShape {
+                batch,
+                rows,
+                d_in,
+                d_out,
+            };
+            for kernels in [DenseKernels::Tiled, DenseKernels::Naive] {
+                let dense = DenseGpu::with_kernels(gpu, shape, false, kernels).unwrap();
+                let split = dense.row_split();
+                // (The untiled 70 × 71 grid already has enough workgroups for
+                // a software adapter.)
+                if i == 0 || kernels == DenseKernels::Tiled {
+                    assert!(
+                        split.splits > 1,
+                        "{shape:?} {kernels:?}: rows not split ({split:?})"
+                    );
+                }
+                assert!(split.chunk.is_multiple_of(16) && split.chunk * split.splits >= rows);
+                let op = OnGpu { gpu, op: dense };
+                compare_passes(&op, &DenseCpu { shape }, 2000 + i as u64, DENSE_TOL);
+            }
+            // Accumulate: w̄ ← w̄₀ + ȳᵀ x̃ through the reduction.
+            let mut rng = support::rng(40 + i as u64);
+            let f32s = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect::<Vec<f32>>();
+            let x = f32s(support::uniform(&mut rng, shape.x_len(), -1.0, 1.0));
+            let w = f32s(support::uniform(&mut rng, shape.w_len(), -1.0, 1.0));
+            let y_bar = f32s(support::uniform(&mut rng, shape.y_len(), -1.0, 1.0));
+            let w_bar0 = f32s(support::uniform(&mut rng, shape.w_len(), -1.0, 1.0));
+            let run = |accumulate: bool| {
+                let dense = DenseGpu::new(gpu, shape, accumulate).unwrap();
+                let (xt, wt, yt) = (
+                    gpu.upload("x", &x).unwrap(),
+                    gpu.upload("w", &w).unwrap(),
+                    gpu.upload("y_bar", &y_bar).unwrap(),
+                );
+                let wb = gpu.upload("w_bar", &w_bar0).unwrap();
+                let mut enc = gpu.encoder();
+                dense.backward(&mut enc, &xt, &wt, &yt, None, &wb).unwrap();
+                enc.submit().unwrap();
+                gpu.read(&wb).unwrap()
+            };
+            let (plain, summed) = (run(false), run(true));
+            for j in 0..plain.len() {
+                let want = plain[j] + w_bar0[j];
+                assert!(
+                    (summed[j] - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "{shape:?}: accumulated w_bar differs at {j}: {} vs {want}",
+                    summed[j]
+                );
+            }
+        }
+    }
+}
+
 fn run_forward(
     gpu: &Gpu,
     dense: &DenseGpu,

@@ -316,8 +316,24 @@ pub struct UnrollGpu {
 /// the backward ones.
 pub type Chunks = (Vec<(usize, usize)>, Vec<(usize, usize)>);
 
-/// Threads per workgroup of the fused kernels (the shader's `WG`).
+/// Threads per workgroup of the fused kernels (the shader's `WG`) on
+/// software adapters, where the loop budget is counted for this width.
 const THREADS: u32 = 64;
+
+/// Threads per workgroup of the fused kernels on hardware. Measured on an
+/// H100 (mlp_gd, 2026-11-28): 64 → 256 threads take one task's meta-step
+/// from 47 to 23 ms and 4096 tasks' from 1238 to 918 ms; 512 and 1024 gain
+/// under 10% on one task and lose at 4096 (bench/RESULTS.md).
+const HARDWARE_THREADS: u32 = 256;
+
+/// Threads per workgroup of the fused kernels on `gpu`.
+fn threads(gpu: &Gpu) -> u32 {
+    if gpu.adapter().is_software {
+        THREADS
+    } else {
+        HARDWARE_THREADS.min(gpu.limits().max_compute_invocations_per_workgroup)
+    }
+}
 
 /// The `range` uniform of one dispatch.
 #[repr(C)]
@@ -386,10 +402,11 @@ impl UnrollGpu {
             layers,
         };
         let scratch = shape.tasks * shape.values_per_task();
-        let constants = [("WG", f64::from(THREADS))];
+        let wg = threads(gpu);
+        let constants = [("WG", f64::from(wg))];
         let (forward_chunks, backward_chunks) =
             shape
-                .chunks(THREADS as usize, budget)
+                .chunks(wg as usize, budget)
                 .map_err(|message| OpError::InvalidShape {
                     op: "unroll",
                     message,

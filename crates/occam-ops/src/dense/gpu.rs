@@ -13,6 +13,9 @@ struct DenseParams {
     rows: u32,
     d_in: u32,
     d_out: u32,
+    splits: u32,
+    chunk: u32,
+    pad: [u32; 2],
 }
 
 /// Output block of one workgroup of the tiled kernels (see the shader).
@@ -20,6 +23,64 @@ const TILE: usize = 64;
 
 /// Depth of one staged slice of the tiled kernels.
 const SLICE: usize = 16;
+
+/// Rows that one chunk of a split parameter pass covers at least.
+const MIN_SPLIT_ROWS: usize = 256;
+
+/// Workgroups a parameter pass should launch before its rows are split
+/// further: enough to fill a discrete GPU; on software adapters, enough for
+/// every core of a desktop CPU (more only adds reduction work).
+const TARGET_WORKGROUPS_HARDWARE: usize = 1024;
+const TARGET_WORKGROUPS_SOFTWARE: usize = 16;
+
+/// The most rows one invocation of a parameter pass may loop over on a
+/// software adapter: llvmpipe ends every loop of an invocation after 65535
+/// loop iterations in all, and the tiled kernel runs about 1.3 loop
+/// iterations per row (its staging and multiply loops per 16-row slice).
+const SOFTWARE_MAX_SPLIT_ROWS: usize = 24_000;
+
+/// How the rows of the parameter passes are cut: `splits` chunks of `chunk`
+/// rows (a multiple of the 16-row slice), partial sums reduced in a second
+/// dispatch when `splits > 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowSplit {
+    /// Number of chunks (1 = one pass over all rows, no reduction).
+    pub splits: usize,
+    /// Rows per chunk (the last may be shorter).
+    pub chunk: usize,
+}
+
+impl RowSplit {
+    /// The split for `rows` rows per problem when the pass without splitting
+    /// launches `workgroups` workgroups in all, on a software adapter or not,
+    /// with at most `max_z` workgroups along z (batch × splits).
+    pub fn plan(
+        rows: usize,
+        workgroups: usize,
+        batch: usize,
+        software: bool,
+        max_z: usize,
+    ) -> RowSplit {
+        let target = if software {
+            TARGET_WORKGROUPS_SOFTWARE
+        } else {
+            TARGET_WORKGROUPS_HARDWARE
+        };
+        let mut splits = (rows / MIN_SPLIT_ROWS)
+            .min(target.div_ceil(workgroups.max(1)))
+            .max(1);
+        if software {
+            splits = splits.max(rows.div_ceil(SOFTWARE_MAX_SPLIT_ROWS));
+        }
+        splits = splits.min((max_z / batch.max(1)).max(1));
+        let chunk = rows.div_ceil(splits).div_ceil(SLICE) * SLICE;
+        let splits = rows.div_ceil(chunk.max(1)).max(1);
+        RowSplit {
+            splits,
+            chunk: chunk.max(SLICE),
+        }
+    }
+}
 
 /// Which kernels a dense layer runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +105,11 @@ struct PassKernels {
 pub struct DenseGpu {
     shape: DenseShape,
     params: wgpu::Buffer,
+    split: RowSplit,
+    /// Partial sums of a split parameter pass ([splits, batch, w_len]; one
+    /// unused float when the rows are not split).
+    partials: GpuTensor,
+    reduce: Arc<Kernel>,
     forward: PassKernels,
     backward_input: PassKernels,
     backward_params: PassKernels,
@@ -87,12 +153,6 @@ impl DenseGpu {
                 message: format!("batch and d_out must be positive, got {shape:?}"),
             });
         }
-        let params = DenseParams {
-            batch: to_u32("batch", shape.batch)?,
-            rows: to_u32("rows", shape.rows)?,
-            d_in: to_u32("d_in", shape.d_in)?,
-            d_out: to_u32("d_out", shape.d_out)?,
-        };
         let constants = [("ACCUMULATE", if accumulate { 1.0 } else { 0.0 })];
         let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
         // The (M, N, K) of each pass's product.
@@ -114,12 +174,52 @@ impl DenseGpu {
         let rows_out = (rows, d_out, d_in + 1);
         let rows_in = (rows, d_in, d_out);
         let params_out = (d_out, d_in + 1, rows);
+        let backward_params = pass("dense_backward_params", params_out)?;
+        let workgroups = shape.batch
+            * if backward_params.use_naive {
+                (d_out * (d_in + 1)).div_ceil(64)
+            } else {
+                d_out.div_ceil(TILE) * (d_in + 1).div_ceil(TILE)
+            };
+        let split = RowSplit::plan(
+            rows,
+            workgroups,
+            shape.batch,
+            gpu.adapter().is_software,
+            max,
+        );
+        let reduce_fits = shape.w_len().div_ceil(64) <= max;
+        let split = if reduce_fits {
+            split
+        } else {
+            RowSplit {
+                splits: 1,
+                chunk: rows.max(1),
+            }
+        };
+        let params = DenseParams {
+            batch: to_u32("batch", shape.batch)?,
+            rows: to_u32("rows", shape.rows)?,
+            d_in: to_u32("d_in", shape.d_in)?,
+            d_out: to_u32("d_out", shape.d_out)?,
+            splits: to_u32("splits", split.splits)?,
+            chunk: to_u32("chunk", split.chunk)?,
+            pad: [0; 2],
+        };
+        let partials_len = if split.splits > 1 {
+            split.splits * shape.w_len()
+        } else {
+            1
+        };
         Ok(DenseGpu {
             shape,
             params: gpu.uniform("dense params", &params),
+            split,
+            partials: gpu.zeros("dense partial sums", partials_len)?,
+            reduce: gpu.kernel("dense", "dense_backward_params_reduce", &constants)?,
             forward: pass("dense_forward", rows_out)?,
             backward_input: pass("dense_backward_input", rows_in)?,
-            backward_params: pass("dense_backward_params", params_out)?,
+            backward_params,
             tangent_forward: pass("dense_tangent_forward", rows_out)?,
             tangent_backward_input: pass("dense_tangent_backward_input", rows_in)?,
             tangent_backward_params: pass("dense_tangent_backward_params", params_out)?,
@@ -129,6 +229,47 @@ impl DenseGpu {
     /// The layer's sizes.
     pub fn shape(&self) -> DenseShape {
         self.shape
+    }
+
+    /// How the parameter passes cut their rows.
+    pub fn row_split(&self) -> RowSplit {
+        self.split
+    }
+
+    /// Records a parameter pass (an `m × n` output per problem summed over
+    /// the rows): split over row chunks into the partial sums, then reduced
+    /// into `out` (bound as `out_name`), when the rows are split.
+    fn launch_params(
+        &self,
+        enc: &mut Encoder<'_>,
+        pass: &PassKernels,
+        binds: &[(&str, &wgpu::Buffer)],
+        out: (&str, &wgpu::Buffer),
+        products: f64,
+    ) -> Result<()> {
+        let (m, n) = (self.shape.d_out, self.shape.d_in + 1);
+        let splits = self.split.splits;
+        let mut all = vec![("p", &self.params), ("partials", self.partials.buffer())];
+        all.extend_from_slice(binds);
+        all.push(out);
+        let z = (self.shape.batch * splits) as u32;
+        if pass.use_naive {
+            enc.dispatch(&pass.naive, &all, [workgroups_for(m * n, 64), 1, z])?;
+        } else {
+            let grid = [workgroups_for(n, TILE), workgroups_for(m, TILE), z];
+            enc.dispatch(&pass.tiled, &all, grid)?;
+        }
+        enc.note_flops(products * self.shape.product_flops());
+        if splits > 1 {
+            let binds = [
+                ("p", &self.params),
+                ("partials", self.partials.buffer()),
+                ("w_bar", out.1),
+            ];
+            let n = self.shape.w_len();
+            enc.dispatch(&self.reduce, &binds, [workgroups_for(n, 64), 1, 1])?;
+        }
+        Ok(())
     }
 
     /// Records `pass` over an `m × n` output per problem with its chosen
@@ -236,18 +377,9 @@ impl DenseGpu {
             ];
             self.launch(enc, &self.backward_input, &binds, (s.rows, s.d_in), 1.0)?;
         }
-        let binds = [
-            ("x", x.buffer()),
-            ("y_bar", y_bar.buffer()),
-            ("w_bar", w_bar.buffer()),
-        ];
-        self.launch(
-            enc,
-            &self.backward_params,
-            &binds,
-            (s.d_out, s.d_in + 1),
-            1.0,
-        )
+        let binds = [("x", x.buffer()), ("y_bar", y_bar.buffer())];
+        let out = ("w_bar", w_bar.buffer());
+        self.launch_params(enc, &self.backward_params, &binds, out, 1.0)
     }
 
     /// ẏ = [ẋ, 0] wᵀ + [x, 1] ẇᵀ.
@@ -320,10 +452,10 @@ impl DenseGpu {
             ("x_dot", x_dot.buffer()),
             ("y_bar", y_bar.buffer()),
             ("y_bar_dot", y_bar_dot.buffer()),
-            ("w_bar_dot", w_bar_dot.buffer()),
         ];
+        let out = ("w_bar_dot", w_bar_dot.buffer());
         let pass = &self.tangent_backward_params;
-        self.launch(enc, pass, &binds, (s.d_out, s.d_in + 1), 2.0)
+        self.launch_params(enc, pass, &binds, out, 2.0)
     }
 }
 
@@ -383,5 +515,30 @@ impl EncodePasses for DenseGpu {
             Some(x_bar_dot[0]),
             x_bar_dot[1],
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RowSplit;
+
+    #[test]
+    fn row_splits_fill_the_device_keep_whole_slices_and_respect_the_software_cap() {
+        // Short row counts are never split.
+        assert_eq!(RowSplit::plan(330, 1, 1, false, 65535).splits, 1);
+        // A handful of workgroups over many rows: split toward the target.
+        let s = RowSplit::plan(84_480, 9, 1, false, 65535);
+        assert!((100..=114).contains(&s.splits), "{s:?}");
+        assert_eq!(s.chunk % 16, 0);
+        assert!(s.chunk * s.splits >= 84_480 && s.chunk * (s.splits - 1) < 84_480);
+        assert!(RowSplit::plan(84_480, 9, 1, true, 65535).splits <= 16);
+        // Enough workgroups already: no split on hardware, but a software
+        // adapter still cuts the rows under its per-invocation loop budget.
+        assert_eq!(RowSplit::plan(100_000, 4096, 1, false, 65535).splits, 1);
+        let s = RowSplit::plan(100_000, 4096, 1, true, 65535);
+        assert!(s.splits >= 5 && s.chunk <= 24_000, "{s:?}");
+        // batch × splits stays within the dispatch limit.
+        let s = RowSplit::plan(1_000_000, 1, 60_000, false, 65535);
+        assert_eq!(s.splits, 1);
     }
 }

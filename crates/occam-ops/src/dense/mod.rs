@@ -9,7 +9,7 @@ mod cpu;
 mod gpu;
 
 pub use cpu::DenseCpu;
-pub use gpu::{DenseGpu, DenseKernels};
+pub use gpu::{DenseGpu, DenseKernels, RowSplit};
 
 /// The sizes of a batched dense layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
