@@ -14,7 +14,13 @@
 //                      with P, Q the row-normalised plans of the final
 //                      extrapolation (the gradient geomloss's autograd gives).
 // A meta-loss term, never differentiated twice: no tangent passes. One
-// workgroup per task runs the whole loop; reductions are fixed-order trees.
+// workgroup per task runs the loop; reductions are fixed-order trees.
+// The forward pass may be cut into several dispatches over the ε list
+// (`stages`: list entries k0 ≤ k < k1, the first dispatch also starting the
+// potentials, the last also extrapolating and writing the loss); the
+// potentials carry over in `work`. Hardware runs one dispatch; software
+// adapters cut the list so that no invocation loops more than llvmpipe's
+// 65535 iterations in all.
 // `work` holds, per task: [z, u | f_ba, f_aa, ft_ba, ft_aa (n each) |
 // g_ab, g_bb, gt_ab, gt_bb (m each)].
 
@@ -39,6 +45,16 @@ const NONE: u32 = 0xffffffffu;
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(5) var<storage, read> work_in: array<f32>;
 @group(0) @binding(6) var<storage, read_write> z_bar: array<f32>;
+
+// The part of the ε list one forward dispatch runs.
+struct Stages {
+    k0: u32,
+    k1: u32,
+    first: u32,  // start the potentials (update at d² from zero, replace)
+    last: u32,   // final extrapolation and the loss
+}
+
+@group(0) @binding(7) var<uniform> stages: Stages;
 
 var<workgroup> red: array<f32, WG>;
 var<workgroup> shared_value: f32;
@@ -160,10 +176,13 @@ fn sinkhorn_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     let step = 2.0 * log(p.scaling);
     let count = u32(max(ceil((stop - start) / step), 0.0));
 
-    update(b, t, diameter * diameter, true);
-    settle(b, t, true);
-    // The loop runs over the whole list: d², the arange, blur².
-    for (var k = 0u; k < count + 2u; k++) {
+    if stages.first != 0u {
+        update(b, t, diameter * diameter, true);
+        settle(b, t, true);
+    }
+    // The whole list is d², the arange, blur²; this dispatch runs [k0, k1).
+    let k_end = min(stages.k1, count + 2u);
+    for (var k = stages.k0; k < k_end; k++) {
         var eps: f32;
         if k == 0u {
             eps = diameter * diameter;
@@ -174,6 +193,9 @@ fn sinkhorn_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
         }
         update(b, t, eps, false);
         settle(b, t, false);
+    }
+    if stages.last == 0u {
+        return;
     }
     // Final extrapolation at blur², without averaging: results stay in ft/gt,
     // the potentials it started from stay in f/g (the backward pass uses them).

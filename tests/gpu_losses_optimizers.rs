@@ -190,17 +190,22 @@ fn gpu_gather_and_its_scatter_add_match_plain_loops() {
 fn gpu_sinkhorn_matches_cpu_twin() {
     use occam_meta::losses::sinkhorn_divergence;
     use occam_ops::SinkhornGpu;
-    // 300 × 300 is mushroom_random's size: on llvmpipe, near the cap of
-    // 65535 loop iterations per invocation, so a regression shows here.
+    // 300 × 300 is mushroom_random's size. 700 × 700 would need ~84 000
+    // loop iterations per invocation in one dispatch, over llvmpipe's cap of
+    // 65535 (which silently ends the loops): software adapters must cut the
+    // ε list into several dispatches there.
     for (gpu, (n, m)) in support::gpus()
         .iter()
-        .flat_map(|g| [(g, (120, 97)), (g, (300, 300))])
+        .flat_map(|g| [(g, (120, 97)), (g, (300, 300)), (g, (700, 700))])
     {
         let mut rng = support::rng(21);
         let (tasks, weight, blur) = (2, 3.0, 0.05);
         let z = support::uniform(&mut rng, tasks * n, -0.7, 1.3);
         let u = support::uniform(&mut rng, tasks * m, -1.0, 1.0);
         let op = SinkhornGpu::new(gpu, tasks, n, m, weight, blur, 0.5).unwrap();
+        if n == 700 && gpu.adapter().is_software {
+            assert!(op.forward_dispatches() > 1);
+        }
         let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<_>>();
         let (zt, ut) = (
             gpu.upload("z", &f32s(&z)).unwrap(),

@@ -17,12 +17,75 @@ struct SinkhornParams {
     _pad: [u32; 2],
 }
 
+/// The `stages` uniform of one forward dispatch.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Stages {
+    k0: u32,
+    k1: u32,
+    first: u32,
+    last: u32,
+}
+
+/// Threads of the forward kernel's one workgroup per task (the shader's `WG`).
+const THREADS: usize = 256;
+
+/// Loop iterations one forward invocation may run on a software adapter
+/// (llvmpipe stops every loop of an invocation after 65535 in all).
+const SOFTWARE_LOOP_BUDGET: usize = 50_000;
+
+/// Entries of the ε list [d², exp(2 ln d + k · 2 ln s) while above 2 ln blur,
+/// blur²] for the largest diameter an f32 can hold: an upper bound on the
+/// list the shader builds from the data, whatever the labels.
+fn max_schedule_len(blur: f64, scaling: f64) -> usize {
+    let start = 2.0 * f64::from(f32::MAX).ln();
+    let count = ((2.0 * blur.ln() - start) / (2.0 * scaling.ln()))
+        .ceil()
+        .max(0.0);
+    count as usize + 3
+}
+
+/// How the forward pass cuts the ε list into dispatches: list ranges
+/// `[k0, k1)`. One dispatch covering everything without a loop budget;
+/// with one, ranges whose invocations stay under it (an error when a single
+/// ε step is over it).
+fn forward_stages(
+    n: usize,
+    m: usize,
+    blur: f64,
+    scaling: f64,
+    loop_budget: Option<usize>,
+) -> std::result::Result<Vec<(usize, usize)>, String> {
+    let Some(budget) = loop_budget else {
+        return Ok(vec![(0, usize::MAX)]);
+    };
+    let rows = n.div_ceil(THREADS) + m.div_ceil(THREADS);
+    // One update + settle: every thread's rows, each a softmin over m and
+    // over n points, plus the settle loops.
+    let per_step = rows * (n + m + 4) + 1;
+    // Copies, diameter and loss reductions, and the first and final updates.
+    let fixed = 2 * rows + 3 * THREADS.ilog2() as usize + 2 * per_step;
+    let fit = budget.saturating_sub(fixed) / per_step;
+    if fit == 0 {
+        return Err(format!(
+            "{n} labels against {m} samples need about {} loop iterations per invocation for one ε step, over the software adapter's cap of 65535; use a hardware adapter or fewer samples",
+            fixed + per_step
+        ));
+    }
+    let len = max_schedule_len(blur, scaling);
+    Ok((0..len.div_ceil(fit))
+        .map(|i| (i * fit, ((i + 1) * fit).min(len)))
+        .collect())
+}
+
 /// weight · S_ε(z_b, u_b) for each task b: n labels, m samples per task.
 pub struct SinkhornGpu {
     tasks: usize,
     n: usize,
     m: usize,
     params: wgpu::Buffer,
+    /// One `stages` uniform per forward dispatch.
+    stages: Vec<wgpu::Buffer>,
     work: GpuTensor,
     forward: Arc<Kernel>,
     backward: Arc<Kernel>,
@@ -57,11 +120,33 @@ impl SinkhornGpu {
             scaling: scaling as f32,
             _pad: [0; 2],
         };
+        let budget = gpu.adapter().is_software.then_some(SOFTWARE_LOOP_BUDGET);
+        let ranges = forward_stages(n, m, blur, scaling, budget).map_err(|message| {
+            OpError::InvalidShape {
+                op: "sinkhorn",
+                message,
+            }
+        })?;
+        let last = ranges.len() - 1;
+        let stages = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, &(k0, k1))| {
+                let s = Stages {
+                    k0: k0 as u32,
+                    k1: k1.min(u32::MAX as usize) as u32,
+                    first: u32::from(i == 0),
+                    last: u32::from(i == last),
+                };
+                gpu.uniform("sinkhorn stages", &s)
+            })
+            .collect();
         Ok(SinkhornGpu {
             tasks,
             n,
             m,
             params: gpu.uniform("sinkhorn params", &params),
+            stages,
             work: gpu.zeros("sinkhorn potentials", tasks * 5 * (n + m))?,
             forward: gpu.kernel("sinkhorn", "sinkhorn_forward", &[])?,
             backward: gpu.kernel("sinkhorn", "sinkhorn_backward", &[])?,
@@ -83,18 +168,26 @@ impl SinkhornGpu {
     ) -> Result<()> {
         self.check(z, u)?;
         check_len("sinkhorn", "loss", loss.len(), self.tasks)?;
-        enc.dispatch(
-            &self.forward,
-            &[
-                ("p", &self.params),
-                ("z", z.buffer()),
-                ("u", u.buffer()),
-                ("work", self.work.buffer()),
-                ("loss", loss.buffer()),
-            ],
-            [self.tasks as u32, 1, 1],
-        )?;
+        for stages in &self.stages {
+            enc.dispatch(
+                &self.forward,
+                &[
+                    ("p", &self.params),
+                    ("stages", stages),
+                    ("z", z.buffer()),
+                    ("u", u.buffer()),
+                    ("work", self.work.buffer()),
+                    ("loss", loss.buffer()),
+                ],
+                [self.tasks as u32, 1, 1],
+            )?;
+        }
         Ok(())
+    }
+
+    /// Dispatches of one forward pass (several on software adapters).
+    pub fn forward_dispatches(&self) -> usize {
+        self.stages.len()
     }
 
     /// z_bar += weight · ∂S/∂z (after [`SinkhornGpu::forward`] on the same data).
@@ -110,5 +203,29 @@ impl SinkhornGpu {
             [workgroups_for(self.tasks * self.n, 64), 1, 1],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{forward_stages, max_schedule_len};
+
+    #[test]
+    fn the_epsilon_list_is_cut_under_the_loop_budget_and_covers_any_diameter() {
+        // blur 0.05, scaling 0.5: d up to f32::MAX gives at most 133 + 3 entries.
+        assert_eq!(max_schedule_len(0.05, 0.5), 136);
+        assert_eq!(
+            forward_stages(300, 300, 0.05, 0.5, None).unwrap(),
+            vec![(0, usize::MAX)]
+        );
+        let ranges = forward_stages(300, 300, 0.05, 0.5, Some(50_000)).unwrap();
+        assert_eq!(ranges.first().unwrap().0, 0);
+        assert_eq!(ranges.last().unwrap().1, 136);
+        assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0));
+        // Each range's invocations: 4 rows × 604 per step, under 50 000 in all.
+        assert!(ranges.iter().all(|&(a, b)| (b - a + 2) * 4 * 604 < 50_000));
+        // One ε step alone over the cap is an error that names the sizes.
+        let e = forward_stages(5000, 5000, 0.05, 0.5, Some(50_000)).unwrap_err();
+        assert!(e.contains("5000 labels against 5000 samples"), "{e}");
     }
 }
