@@ -129,6 +129,48 @@ fn gpu_step_showing_execution(
     )
 }
 
+/// One engine over several meta-steps whose minibatches switch between full
+/// batches (uploaded once, then kept) and drawn rows of the same size: every
+/// step must see its own rows.
+#[test]
+fn full_batch_indices_are_kept_across_meta_steps_and_replaced_when_rows_change() {
+    let p = problem(Activation::Tanh, 6);
+    let s = StepSizes {
+        tasks: 2,
+        train: 10,
+        test: 13,
+        batch: 10,
+        samples: 17,
+    };
+    let mut rng = support::rng(71);
+    let theta = initial_theta(&p, &mut rng);
+    let steps = [(true, 72), (true, 73), (false, 74), (true, 75)];
+    for gpu in support::gpus() {
+        let mut engine = GpuMetaEngine::new(
+            gpu,
+            &p,
+            s,
+            &theta,
+            OptimizerKind::Sgd { lr: 0.0 },
+            &Orthogonality::default(),
+        )
+        .unwrap();
+        for &(full_batch, seed) in &steps {
+            let data = tasks(&p, s, full_batch, seed);
+            let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
+            engine.load(gpu, &data).unwrap();
+            engine.step(gpu, false).unwrap();
+            let got = engine.read_theta_bar(gpu).unwrap();
+            let err = rel_error(&[got], std::slice::from_ref(&want.theta_bar));
+            assert!(
+                err < TOL,
+                "meta-step with data seed {seed} (full batch {full_batch}) on {}: rel. error {err:e}",
+                gpu.adapter()
+            );
+        }
+    }
+}
+
 fn check(hidden: Activation, full_batch: bool, seed: u64) {
     let p = problem(hidden, 15);
     let s = StepSizes {

@@ -16,6 +16,7 @@ use occam_ops::{
     OpError, OptimizerGpu, OptimizerKind, OrthogonalityGpu, Result, RidgeGpu, RidgeShape,
     SinkhornGpu, StdRewardGpu, StepCursor,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The distribution term's kernels.
 enum DistributionOp {
@@ -349,6 +350,9 @@ struct GdState {
     v: Vec<GpuTensor>,
     hv: Vec<GpuTensor>,
     idx: GpuTensor,
+    /// Whether `idx` holds every training row in order at every step (full
+    /// batches, the same for every meta-step): then it is not uploaded again.
+    idx_is_full_batch: AtomicBool,
     cursor: StepCursor,
     gather_x: GatherGpu,
     gather_z: GatherGpu,
@@ -427,6 +431,7 @@ impl GdState {
             v: per_layer("v", &block)?,
             hv: per_layer("hv", &block)?,
             idx: gpu.zeros("batch indices", learner.steps * tasks * n)?,
+            idx_is_full_batch: AtomicBool::new(false),
             cursor: StepCursor::new(gpu, learner.steps.max(1))?,
             gather_x: GatherGpu::new(gpu, tasks, n, m, d, 0.0)?,
             gather_z: GatherGpu::new(gpu, tasks, n, m, 1, learner.lr)?,
@@ -487,6 +492,16 @@ impl GdState {
         if let Ok(f) = &self.fused {
             f.load(gpu, tasks)?;
         }
+        // Full batches are the same rows 0‥n at every step of every meta-step:
+        // upload them once (for thousands of tasks they are most of the data).
+        let full = tasks.iter().all(|t| {
+            t.batches
+                .iter()
+                .all(|rows| rows.iter().enumerate().all(|(i, &r)| i == r))
+        });
+        if full && self.idx_is_full_batch.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let idx: Vec<u32> = (0..learner.steps)
             .flat_map(|step| {
                 tasks
@@ -494,7 +509,9 @@ impl GdState {
                     .flat_map(move |t| t.batches[step].iter().map(|&i| i as u32))
             })
             .collect();
-        Ok(gpu.write_u32(&self.idx, &idx)?)
+        gpu.write_u32(&self.idx, &idx)?;
+        self.idx_is_full_batch.store(full, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -109,18 +109,25 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchArgs) -> Result<(), Failur
         r.optimizer,
         &Orthogonality::default(),
     )?;
-    let mut step_times = Vec::new();
+    let (mut step_times, mut draw_times, mut load_times) = (Vec::new(), Vec::new(), Vec::new());
     for step in 0..args.warmup + args.steps {
         gpu.wait("bench")?;
         let start = Instant::now();
-        engine.load(gpu, &r.sampler.meta_step(exp.seed, step as u64, exp.tasks))?;
+        let tasks = r.sampler.meta_step(exp.seed, step as u64, exp.tasks);
+        let drawn = Instant::now();
+        engine.load(gpu, &tasks)?;
+        let loaded = Instant::now();
         engine.step(gpu, true)?;
         gpu.wait("bench")?;
         if step >= args.warmup {
             step_times.push(start.elapsed().as_secs_f64());
+            draw_times.push((drawn - start).as_secs_f64());
+            load_times.push((loaded - drawn).as_secs_f64());
         }
     }
-    step_times.sort_by(f64::total_cmp);
+    for times in [&mut step_times, &mut draw_times, &mut load_times] {
+        times.sort_by(f64::total_cmp);
+    }
     let med = quantile(&step_times, 0.5);
     let adapter = gpu.adapter();
 
@@ -174,6 +181,11 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchArgs) -> Result<(), Failur
         },
         "meta_steps_per_s": 1.0 / med,
         "timing": "wall clock per meta-step: draw and upload the data, record, submit, wait",
+        "host_s": {
+            "draw_median": quantile(&draw_times, 0.5),
+            "load_median": quantile(&load_times, 0.5),
+            "note": "inside meta_step_s: drawing the tasks' data on the CPU (one thread, one stream per meta-step), then converting it and queueing its upload",
+        },
         "per_kernel": kernels,
         "phases_s": phases.iter().map(|(p, t)| json!({ "phase": p.name(), "s": t, "share": t / total })).collect::<Vec<_>>(),
         "phase_timing": "one meta-step submitted phase by phase, waiting after each (wall clock)",
