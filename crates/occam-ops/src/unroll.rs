@@ -363,6 +363,22 @@ impl UnrollGpu {
     /// Kernels and scratch for `shape`; fails with the reason when the
     /// learner does not fit the adapter (see [`UnrollShape::unfit_reason`]).
     pub fn new(gpu: &Gpu, shape: UnrollShape) -> Result<UnrollGpu> {
+        Self::with_threads(gpu, shape, threads(gpu))
+    }
+
+    /// Like [`UnrollGpu::new`] with `wg` threads per workgroup instead of the
+    /// adapter's default (64 on software adapters, 256 on hardware). Every
+    /// value is summed by one thread in a fixed order whatever the width, so
+    /// all widths give bit-identical results; tests use this to run the
+    /// hardware width on a software adapter.
+    pub fn with_threads(gpu: &Gpu, shape: UnrollShape, wg: u32) -> Result<UnrollGpu> {
+        let most = gpu.limits().max_compute_invocations_per_workgroup;
+        if wg == 0 || wg > most {
+            return Err(OpError::InvalidShape {
+                op: "unroll",
+                message: format!("{wg} threads per workgroup; the adapter allows 1 to {most}"),
+            });
+        }
         let budget = Self::loop_budget(gpu);
         if let Some(reason) = shape.unfit_reason(gpu.limits(), budget) {
             return Err(OpError::InvalidShape {
@@ -402,7 +418,6 @@ impl UnrollGpu {
             layers,
         };
         let scratch = shape.tasks * shape.values_per_task();
-        let wg = threads(gpu);
         let constants = [("WG", f64::from(wg))];
         let (forward_chunks, backward_chunks) =
             shape
