@@ -459,6 +459,14 @@ fn bench_reports_kernels_with_flops_and_writes_a_chrome_trace() {
         let m = &report["meta_step_s"];
         assert!(m["min"].as_f64().unwrap() <= m["median"].as_f64().unwrap());
         assert!(m["median"].as_f64().unwrap() <= m["max"].as_f64().unwrap());
+        // The host's share (drawing and loading the data) lies inside a step.
+        let host = &report["host_s"];
+        let (draw, load) = (
+            host["draw_median"].as_f64().unwrap(),
+            host["load_median"].as_f64().unwrap(),
+        );
+        assert!(draw > 0.0 && load > 0.0, "{host}");
+        assert!(draw + load < m["max"].as_f64().unwrap(), "{host}");
         let kernels = report["per_kernel"]["kernels"].as_array().unwrap();
         let names: Vec<&str> = kernels
             .iter()
