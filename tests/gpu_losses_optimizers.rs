@@ -240,3 +240,26 @@ fn gpu_sinkhorn_matches_cpu_twin() {
         }
     }
 }
+
+/// 5000 labels against 5000 samples: ~300 000 loop iterations per forward
+/// invocation, refused on software adapters (llvmpipe would stop the loops
+/// at 65535 and return a wrong distance), accepted on hardware.
+#[test]
+fn gpu_energy_refuses_sizes_over_the_software_loop_cap() {
+    use occam_ops::EnergyGpu;
+    for gpu in support::gpus() {
+        let made = EnergyGpu::new(gpu, 1, 5000, 5000, 1.0);
+        if gpu.adapter().is_software {
+            let e = made
+                .err()
+                .expect("refused on a software adapter")
+                .to_string();
+            assert!(
+                e.contains("5000 labels against 5000 samples") && e.contains("65535"),
+                "{e}"
+            );
+        } else {
+            made.unwrap();
+        }
+    }
+}

@@ -108,6 +108,9 @@ fn gpu_ridge_matches_twin() {
             (3, 30, 24, 7, 0.1, 1e-4),
             (2, 50, 150, 20, 0.1, 1e-4),
             (1, 120, 33, 100, 1.0, 1e-3),
+            // ~47 700 loop iterations for thread 0: just under the planned
+            // budget on llvmpipe, so the bound the host checks is honest.
+            (1, 150, 40, 135, 1.0, 1e-3),
             // The paper's λ = 1e-3 with more features than points: condition
             // number ~1e5, so f32 keeps ~3 digits.
             (2, 6, 24, 20, 1e-3, 5e-2),
@@ -170,5 +173,32 @@ fn gpu_ridge_reports_singular_systems_without_nan() {
             y.iter().chain(&z_bar).all(|v| v.is_finite()),
             "NaN or inf leaked: {y:?} {z_bar:?}"
         );
+    }
+}
+
+/// 300 features need ~135 000 loop iterations in thread 0 (Cholesky and the
+/// triangular solves are sequential there): over llvmpipe's cap, so software
+/// adapters refuse the size with a message instead of returning wrong
+/// numbers; hardware takes it.
+#[test]
+fn gpu_ridge_refuses_sizes_over_the_software_loop_cap() {
+    for gpu in support::gpus() {
+        let s = RidgeShape {
+            tasks: 1,
+            train: 20,
+            test: 80,
+            features: 300,
+            lambda: 1e-3,
+        };
+        let made = RidgeGpu::new(gpu, s);
+        if gpu.adapter().is_software {
+            let e = made
+                .err()
+                .expect("refused on a software adapter")
+                .to_string();
+            assert!(e.contains("300 features") && e.contains("65535"), "{e}");
+        } else {
+            made.unwrap();
+        }
     }
 }

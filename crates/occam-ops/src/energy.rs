@@ -35,6 +35,12 @@ impl EnergyGpu {
                 ),
             });
         }
+        crate::loop_budget::check_loop_budget(
+            gpu,
+            "energy",
+            &format!("{n} labels against {n_u} samples"),
+            loop_iterations(n, n_u),
+        )?;
         let params = EnergyParams {
             tasks: tasks as u32,
             n: n as u32,
@@ -100,5 +106,25 @@ impl EnergyGpu {
             [workgroups_for(self.tasks * self.n, 64), 1, 1],
         )?;
         Ok(())
+    }
+}
+
+/// Loop iterations of the busiest invocation (shaders/energy.wgsl): the
+/// forward's 256 threads each take every 256th label (a loop over all samples
+/// and all labels) and every 256th sample (a loop over all samples), then an
+/// 8-level tree; the backward's one thread per label loops over both sets.
+fn loop_iterations(n: usize, n_u: usize) -> usize {
+    let forward = n.div_ceil(256) * (n_u + n + 1) + n_u.div_ceil(256) * (n_u + 1) + 9;
+    let backward = n_u + n + 1;
+    forward.max(backward)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loop_iterations_grow_with_both_sets() {
+        // mlp_gd's 300 labels against 300 samples: far under the budget.
+        assert_eq!(super::loop_iterations(300, 300), 2 * 601 + 2 * 301 + 9);
+        assert!(super::loop_iterations(5000, 5000) > crate::loop_budget::SOFTWARE_LOOP_BUDGET);
     }
 }

@@ -13,6 +13,7 @@ pub mod energy;
 mod error;
 pub mod gather;
 mod launch;
+pub mod loop_budget;
 pub mod maxpool;
 pub mod mse;
 pub mod optimizer;

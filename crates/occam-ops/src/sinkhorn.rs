@@ -30,10 +30,6 @@ struct Stages {
 /// Threads of the forward kernel's one workgroup per task (the shader's `WG`).
 const THREADS: usize = 256;
 
-/// Loop iterations one forward invocation may run on a software adapter
-/// (llvmpipe stops every loop of an invocation after 65535 in all).
-const SOFTWARE_LOOP_BUDGET: usize = 50_000;
-
 /// Entries of the ε list [d², exp(2 ln d + k · 2 ln s) while above 2 ln blur,
 /// blur²] for the largest diameter an f32 can hold: an upper bound on the
 /// list the shader builds from the data, whatever the labels.
@@ -120,7 +116,7 @@ impl SinkhornGpu {
             scaling: scaling as f32,
             _pad: [0; 2],
         };
-        let budget = gpu.adapter().is_software.then_some(SOFTWARE_LOOP_BUDGET);
+        let budget = crate::loop_budget::loop_budget(gpu);
         let ranges = forward_stages(n, m, blur, scaling, budget).map_err(|message| {
             OpError::InvalidShape {
                 op: "sinkhorn",

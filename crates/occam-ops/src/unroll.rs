@@ -69,11 +69,10 @@ pub struct UnrollShape {
 }
 
 impl UnrollShape {
-    /// Loop iterations one invocation may run on a software adapter: llvmpipe
-    /// (gallivm) ends every loop of an invocation once 65535 iterations have
-    /// run in all, so the fused passes are split into dispatches that stay
-    /// well under that.
-    pub const SOFTWARE_LOOP_BUDGET: usize = 50_000;
+    /// Loop iterations one invocation may run on a software adapter (see
+    /// [`crate::loop_budget`]): the fused passes are split into dispatches
+    /// that stay under it.
+    pub const SOFTWARE_LOOP_BUDGET: usize = crate::loop_budget::SOFTWARE_LOOP_BUDGET;
     /// Most parameters per task the shader's workgroup arrays hold.
     pub const MAX_PARAMS: usize = 1024;
     /// Most layers (dense and activation) the uniform block describes.
@@ -466,9 +465,7 @@ impl UnrollGpu {
     /// respect: [`UnrollShape::SOFTWARE_LOOP_BUDGET`] on software adapters,
     /// none on hardware.
     pub fn loop_budget(gpu: &Gpu) -> Option<usize> {
-        gpu.adapter()
-            .is_software
-            .then_some(UnrollShape::SOFTWARE_LOOP_BUDGET)
+        crate::loop_budget::loop_budget(gpu)
     }
 
     /// Dispatches per forward and per backward pass.

@@ -46,6 +46,12 @@ impl RidgeGpu {
                 message: format!("sizes must be positive and λ ≥ 0, got {shape:?}"),
             });
         }
+        crate::loop_budget::check_loop_budget(
+            gpu,
+            "ridge",
+            &format!("{features} features, {train} training and {test} test rows"),
+            loop_iterations(train, test, features),
+        )?;
         let params = RidgeParams {
             tasks: tasks as u32,
             m: train as u32,
@@ -148,5 +154,34 @@ impl RidgeGpu {
                 ),
             }),
         }
+    }
+}
+
+/// Loop iterations of the busiest invocation (thread 0 of shaders/ridge.wgsl,
+/// 256 threads): forward — the Gram matrix and right-hand side (a loop over
+/// the m training rows per entry), the left-looking Cholesky (the pivot's
+/// loop over j earlier columns, then every 256th row below it, each a loop
+/// over j), both triangular solves, and ŷ (a loop over k per test row);
+/// backward — Φ_teᵀ ŷ̄, both solves, and z̄.
+fn loop_iterations(m: usize, big_m: usize, k: usize) -> usize {
+    let per = |n: usize| n.div_ceil(256);
+    let solves = 2 * (k + k * k.saturating_sub(1) / 2);
+    let cholesky: usize = (0..k).map(|j| 1 + j + per(k - j - 1) * (1 + j)).sum();
+    let forward =
+        per(k * k) * (m + 1) + per(k) * (m + 1) + cholesky + solves + per(big_m) * (k + 1);
+    let backward = per(k) * (big_m + 1) + solves + per(m) * (k + 1);
+    forward.max(backward)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loop_iterations_are_quadratic_in_the_features() {
+        use crate::loop_budget::SOFTWARE_LOOP_BUDGET;
+        // kernel_sphere (20 features) and kernel_series (100) fit llvmpipe.
+        assert!(super::loop_iterations(20, 80, 20) < 2_000);
+        assert!(super::loop_iterations(20, 80, 100) < 25_000);
+        // The triangular solves alone are k² for thread 0.
+        assert!(super::loop_iterations(20, 80, 300) > SOFTWARE_LOOP_BUDGET);
     }
 }
