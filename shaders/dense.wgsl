@@ -126,9 +126,22 @@ fn split_rows(s: u32) -> vec2<u32> {
     return vec2<u32>(r0, min(p.rows, r0 + p.chunk));
 }
 
-// Where split s's partial sum of parameter element `idx` goes.
-fn partial_at(s: u32, idx: u32) -> u32 {
-    return s * p.batch * p.d_out * (p.d_in + 1u) + idx;
+// Stores split s's sum v for parameter element `idx`: into the partial
+// sums when the rows are split, else into w̄ (or w̄̇), adding under ACCUMULATE.
+fn store_w_bar(s: u32, idx: u32, v: f32) {
+    if p.splits > 1u {
+        partials[s * p.batch * p.d_out * (p.d_in + 1u) + idx] = v;
+    } else {
+        w_bar[idx] = select(v, w_bar[idx] + v, ACCUMULATE);
+    }
+}
+
+fn store_w_bar_dot(s: u32, idx: u32, v: f32) {
+    if p.splits > 1u {
+        partials[s * p.batch * p.d_out * (p.d_in + 1u) + idx] = v;
+    } else {
+        w_bar_dot[idx] = select(v, w_bar_dot[idx] + v, ACCUMULATE);
+    }
 }
 
 // ---- quads: four consecutive rows ("down") or columns ("across") ----
@@ -352,12 +365,7 @@ fn dense_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
             let o = out_pos(m0, n0, lid.x, lid.y, i, j, p.d_out, p.d_in + 1u);
             if o.z == 1u {
                 let idx = (b * p.d_out + o.x) * (p.d_in + 1u) + o.y;
-                let v = row_value(row, j);
-                if p.splits > 1u {
-                    partials[partial_at(s, idx)] = v;
-                } else {
-                    w_bar[idx] = select(v, w_bar[idx] + v, ACCUMULATE);
-                }
+                store_w_bar(s, idx, row_value(row, j));
             }
         }
     }
@@ -485,12 +493,7 @@ fn dense_tangent_backward_params(@builtin(workgroup_id) wg: vec3<u32>, @builtin(
             let o = out_pos(m0, n0, lid.x, lid.y, i, j, p.d_out, p.d_in + 1u);
             if o.z == 1u {
                 let idx = (b * p.d_out + o.x) * (p.d_in + 1u) + o.y;
-                let v = row_value(row, j);
-                if p.splits > 1u {
-                    partials[partial_at(s, idx)] = v;
-                } else {
-                    w_bar_dot[idx] = select(v, w_bar_dot[idx] + v, ACCUMULATE);
-                }
+                store_w_bar_dot(s, idx, row_value(row, j));
             }
         }
     }
@@ -533,11 +536,7 @@ fn dense_backward_params_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
         s = fma(y_bar[(b * p.rows + r) * p.d_out + o], xk, s);
     }
     let idx = (b * p.d_out + o) * (p.d_in + 1u) + k;
-    if p.splits > 1u {
-        partials[partial_at(part, idx)] = s;
-    } else {
-        w_bar[idx] = select(s, w_bar[idx] + s, ACCUMULATE);
-    }
+    store_w_bar(part, idx, s);
 }
 
 // w̄ = Σ_s partials[s] (s ascending) for a split parameter pass; the host
@@ -608,9 +607,5 @@ fn dense_tangent_backward_params_naive(@builtin(global_invocation_id) gid: vec3<
         s = fma(y_bar[yi], select(0.0, x_dot[xi], k < p.d_in), s);
     }
     let idx = (b * p.d_out + o) * (p.d_in + 1u) + k;
-    if p.splits > 1u {
-        partials[partial_at(part, idx)] = s;
-    } else {
-        w_bar_dot[idx] = select(s, w_bar_dot[idx] + s, ACCUMULATE);
-    }
+    store_w_bar_dot(part, idx, s);
 }

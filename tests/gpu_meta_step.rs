@@ -12,6 +12,7 @@ use occam_meta::problem::{
 };
 use occam_meta::reference::meta_step;
 use occam_ops::check::rel_error;
+use occam_ops::loop_budget::SOFTWARE_LOOP_BUDGET;
 use occam_ops::{Activation, OptimizerKind};
 use rand::Rng;
 
@@ -642,9 +643,7 @@ fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
             constrained: masked,
             layers,
         };
-        let (fwd, bwd) = shape
-            .chunks(64, Some(UnrollShape::SOFTWARE_LOOP_BUDGET))
-            .unwrap();
+        let (fwd, bwd) = shape.chunks(64, Some(SOFTWARE_LOOP_BUDGET)).unwrap();
         assert!(fwd.len() + bwd.len() > 2, "case {i}: {fwd:?} {bwd:?}");
         assert_eq!((fwd[0].0, fwd.last().unwrap().1), (0, steps));
         assert!(fwd.windows(2).all(|w| w[0].1 == w[1].0));

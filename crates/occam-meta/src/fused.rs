@@ -9,6 +9,7 @@ use crate::net::NetSpec;
 use crate::problem::{GdLearner, TaskData};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::Result;
+use occam_ops::loop_budget::loop_budget;
 use occam_ops::unroll::{UnrollGpu, UnrollInputs, UnrollShape};
 
 /// The fused unroll's op and its layer-major buffers: parameter layer l of
@@ -67,7 +68,7 @@ impl FusedUnroll {
             tasks * shape.n_params(),
             gpu.limits().max_storage_buffer_binding_size as usize / 4,
         );
-        match shape.unfit_reason(gpu.limits(), UnrollGpu::loop_budget(gpu)) {
+        match shape.unfit_reason(gpu.limits(), loop_budget(gpu)) {
             Some(reason) => Err(reason),
             None => Ok(shape),
         }

@@ -2,6 +2,7 @@
 //! (`shaders/sinkhorn.wgsl`). CPU twin: `occam_meta::losses::sinkhorn_divergence`.
 
 use crate::error::{OpError, Result, check_len};
+use crate::loop_budget::{SOFTWARE_LOOP_CAP, loop_budget};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
 use std::sync::Arc;
 
@@ -64,7 +65,7 @@ fn forward_stages(
     let fit = budget.saturating_sub(fixed) / per_step;
     if fit == 0 {
         return Err(format!(
-            "{n} labels against {m} samples need about {} loop iterations per invocation for one ε step, over the software adapter's cap of 65535; use a hardware adapter or fewer samples",
+            "{n} labels against {m} samples need about {} loop iterations per invocation for one ε step, over the software adapter's cap of {SOFTWARE_LOOP_CAP}; use a hardware adapter or fewer samples",
             fixed + per_step
         ));
     }
@@ -116,7 +117,7 @@ impl SinkhornGpu {
             scaling: scaling as f32,
             _pad: [0; 2],
         };
-        let budget = crate::loop_budget::loop_budget(gpu);
+        let budget = loop_budget(gpu);
         let ranges = forward_stages(n, m, blur, scaling, budget).map_err(|message| {
             OpError::InvalidShape {
                 op: "sinkhorn",

@@ -9,6 +9,7 @@
 
 use crate::activation::Activation;
 use crate::error::{OpError, Result, check_len};
+use crate::loop_budget::{SOFTWARE_LOOP_CAP, loop_budget};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
 use std::sync::Arc;
 
@@ -69,10 +70,6 @@ pub struct UnrollShape {
 }
 
 impl UnrollShape {
-    /// Loop iterations one invocation may run on a software adapter (see
-    /// [`crate::loop_budget`]): the fused passes are split into dispatches
-    /// that stay under it.
-    pub const SOFTWARE_LOOP_BUDGET: usize = crate::loop_budget::SOFTWARE_LOOP_BUDGET;
     /// Most parameters per task the shader's workgroup arrays hold.
     pub const MAX_PARAMS: usize = 1024;
     /// Most layers (dense and activation) the uniform block describes.
@@ -251,7 +248,7 @@ impl UnrollShape {
             let fit = budget.saturating_sub(fixed) / per.max(1);
             if fit == 0 {
                 return Err(format!(
-                    "one {what} needs about {per} loop iterations per invocation, over the software adapter's cap ({budget} planned of 65535)"
+                    "one {what} needs about {per} loop iterations per invocation, over the software adapter's cap ({budget} planned of {SOFTWARE_LOOP_CAP})"
                 ));
             }
             Ok((0..count.div_ceil(fit))
@@ -378,7 +375,7 @@ impl UnrollGpu {
                 message: format!("{wg} threads per workgroup; the adapter allows 1 to {most}"),
             });
         }
-        let budget = Self::loop_budget(gpu);
+        let budget = loop_budget(gpu);
         if let Some(reason) = shape.unfit_reason(gpu.limits(), budget) {
             return Err(OpError::InvalidShape {
                 op: "unroll",
@@ -459,13 +456,6 @@ impl UnrollGpu {
                 .collect(),
             shape,
         })
-    }
-
-    /// The cap on loop iterations per invocation that the dispatches must
-    /// respect: [`UnrollShape::SOFTWARE_LOOP_BUDGET`] on software adapters,
-    /// none on hardware.
-    pub fn loop_budget(gpu: &Gpu) -> Option<usize> {
-        crate::loop_budget::loop_budget(gpu)
     }
 
     /// Dispatches per forward and per backward pass.

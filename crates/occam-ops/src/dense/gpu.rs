@@ -106,8 +106,8 @@ pub struct DenseGpu {
     shape: DenseShape,
     params: wgpu::Buffer,
     split: RowSplit,
-    /// Partial sums of a split parameter pass ([splits, batch, w_len]; one
-    /// unused float when the rows are not split).
+    /// Partial sums of a split parameter pass (`[splits, w_len]`, `w_len`
+    /// covering every problem; one unused float when the rows are not split).
     partials: GpuTensor,
     reduce: Arc<Kernel>,
     forward: PassKernels,
@@ -123,6 +123,16 @@ pub struct DenseGpu {
 fn mostly_padding(m: usize, n: usize, k: usize) -> bool {
     let padded = m.div_ceil(TILE) * TILE * n.div_ceil(TILE) * TILE * k.div_ceil(SLICE) * SLICE;
     padded > 4 * m * n * k.max(1)
+}
+
+/// Workgroups along x and y of a pass over an `m × n` output per problem:
+/// one thread per output (untiled) or one 64 × 64 tile per workgroup.
+fn grid(naive: bool, (m, n): (usize, usize)) -> [u32; 2] {
+    if naive {
+        [workgroups_for(m * n, 64), 1]
+    } else {
+        [workgroups_for(n, TILE), workgroups_for(m, TILE)]
+    }
 }
 
 fn to_u32(what: &str, v: usize) -> Result<u32> {
@@ -175,22 +185,12 @@ impl DenseGpu {
         let rows_in = (rows, d_in, d_out);
         let params_out = (d_out, d_in + 1, rows);
         let backward_params = pass("dense_backward_params", params_out)?;
-        let workgroups = shape.batch
-            * if backward_params.use_naive {
-                (d_out * (d_in + 1)).div_ceil(64)
-            } else {
-                d_out.div_ceil(TILE) * (d_in + 1).div_ceil(TILE)
-            };
-        let split = RowSplit::plan(
-            rows,
-            workgroups,
-            shape.batch,
-            gpu.adapter().is_software,
-            max,
-        );
-        let reduce_fits = shape.w_len().div_ceil(64) <= max;
-        let split = if reduce_fits {
-            split
+        let [gx, gy] = grid(backward_params.use_naive, (d_out, d_in + 1));
+        // The reduction runs one thread per parameter along x.
+        let split = if shape.w_len().div_ceil(64) <= max {
+            let workgroups = shape.batch * (gx * gy) as usize;
+            let software = gpu.adapter().is_software;
+            RowSplit::plan(rows, workgroups, shape.batch, software, max)
         } else {
             RowSplit {
                 splits: 1,
@@ -236,9 +236,10 @@ impl DenseGpu {
         self.split
     }
 
-    /// Records a parameter pass (an `m × n` output per problem summed over
-    /// the rows): split over row chunks into the partial sums, then reduced
-    /// into `out` (bound as `out_name`), when the rows are split.
+    /// Records a parameter pass (a `d_out × (d_in + 1)` output per problem
+    /// summed over the rows) into `out` (a binding name and its buffer): when
+    /// the rows are split, each chunk into the partial sums, then their sum
+    /// into `out`.
     fn launch_params(
         &self,
         enc: &mut Encoder<'_>,
@@ -247,19 +248,12 @@ impl DenseGpu {
         out: (&str, &wgpu::Buffer),
         products: f64,
     ) -> Result<()> {
-        let (m, n) = (self.shape.d_out, self.shape.d_in + 1);
-        let splits = self.split.splits;
-        let mut all = vec![("p", &self.params), ("partials", self.partials.buffer())];
+        let mut all = vec![("partials", self.partials.buffer())];
         all.extend_from_slice(binds);
         all.push(out);
-        let z = (self.shape.batch * splits) as u32;
-        if pass.use_naive {
-            enc.dispatch(&pass.naive, &all, [workgroups_for(m * n, 64), 1, z])?;
-        } else {
-            let grid = [workgroups_for(n, TILE), workgroups_for(m, TILE), z];
-            enc.dispatch(&pass.tiled, &all, grid)?;
-        }
-        enc.note_flops(products * self.shape.product_flops());
+        let output = (self.shape.d_out, self.shape.d_in + 1);
+        let splits = self.split.splits;
+        self.record(enc, pass, pass.use_naive, &all, output, splits, products)?;
         if splits > 1 {
             let binds = [
                 ("p", &self.params),
@@ -279,30 +273,31 @@ impl DenseGpu {
         enc: &mut Encoder<'_>,
         pass: &PassKernels,
         binds: &[(&str, &wgpu::Buffer)],
-        (m, n): (usize, usize),
+        output: (usize, usize),
         products: f64,
     ) -> Result<()> {
-        self.record(enc, pass, pass.use_naive, binds, (m, n), products)
+        self.record(enc, pass, pass.use_naive, binds, output, 1, products)
     }
 
+    /// Dispatches `pass` (untiled when `naive`) over an `m × n` output per
+    /// problem, `splits` workgroups along z per problem, binding the
+    /// parameters as `p` beside `binds`.
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         enc: &mut Encoder<'_>,
         pass: &PassKernels,
         naive: bool,
         binds: &[(&str, &wgpu::Buffer)],
-        (m, n): (usize, usize),
+        output: (usize, usize),
+        splits: usize,
         products: f64,
     ) -> Result<()> {
-        let batch = self.shape.batch as u32;
         let mut all = vec![("p", &self.params)];
         all.extend_from_slice(binds);
-        if naive {
-            enc.dispatch(&pass.naive, &all, [workgroups_for(m * n, 64), 1, batch])?;
-        } else {
-            let grid = [workgroups_for(n, TILE), workgroups_for(m, TILE), batch];
-            enc.dispatch(&pass.tiled, &all, grid)?;
-        }
+        let [gx, gy] = grid(naive, output);
+        let kernel = if naive { &pass.naive } else { &pass.tiled };
+        enc.dispatch(kernel, &all, [gx, gy, (self.shape.batch * splits) as u32])?;
         enc.note_flops(products * self.shape.product_flops());
         Ok(())
     }
@@ -347,7 +342,7 @@ impl DenseGpu {
             ("y", y, s.y_len()),
         ])?;
         let binds = [("x", x.buffer()), ("w", w.buffer()), ("y", y.buffer())];
-        self.record(enc, &self.forward, true, &binds, (s.rows, s.d_out), 1.0)
+        self.record(enc, &self.forward, true, &binds, (s.rows, s.d_out), 1, 1.0)
     }
 
     /// x̄ = ȳ w[:, :d_in] (skipped when `x_bar` is `None`, e.g. for a first
