@@ -1,5 +1,5 @@
 // constraint.wgsl — a gradient-descent step under structural constraints
-// (DESIGN.md §2: masks and projections), elementwise over a parameter tensor:
+// (docs/design.md §2: masks and projections), elementwise over a parameter tensor:
 // mask M (1 trained, 0 held at zero) and signs s (+1/−1 fixed sign, 0 free),
 //
 //   forward            w ← P(w − η M ⊙ g),   P(u)_i = s_i |u_i| if s_i ≠ 0, else u_i

@@ -1,5 +1,5 @@
 // unroll.wgsl — a whole unrolled gradient-descent learner in one dispatch per
-// pass (DESIGN.md §2, §6): one workgroup per task, the loop over inner steps t
+// pass (docs/design.md §2, §6): one workgroup per task, the loop over inner steps t
 // inside the shader, the weights and the adjoint vectors in workgroup memory.
 //
 // The learner is a chain of dense layers (W [d_out, d_in + 1], bias last) and
@@ -17,7 +17,7 @@
 //       z̄_i += η (2/n) ⟨∇_w g(x_i), d⟩ for i ∈ B_t    (summed over repeats of a row)
 //       v ← v − η H_t d,  H_t = ∇²_w L_t(w_t)
 //     leaving w̄_0 in v (checkpoint segments c0 ≤ c < c1 of `range` per dispatch).
-// ⟨∇g, d⟩ and H_t d come from one forward-over-reverse pass (DESIGN.md §2):
+// ⟨∇g, d⟩ and H_t d come from one forward-over-reverse pass (docs/design.md §2):
 //   primal      s_l = W_l a_{l−1} + b_l, a_l = σ(s_l);  δ_L = (2/n) r,
 //               ∇W_l = δ_l ã_{l−1}ᵀ (ã = [a, 1]),  δ_{l−1} = W_lᵀ δ_l, through σ: σ'(s) δ
 //   tangent     ṡ_l = W_l ȧ_{l−1} + D_l ã_{l−1},  ȧ_l = σ'(s_l) ṡ_l,  ȧ_0 = 0

@@ -8,15 +8,17 @@
 mod support;
 
 use occam_meta::engine::{GpuMetaEngine, StepSizes};
+use occam_meta::learners::gd::GdLearner;
+use occam_meta::loss::StandardLoss;
+use occam_meta::loss::distribution::{DistributionKind, DistributionSet};
 use occam_meta::net::{Layer, NetSpec};
-use occam_meta::problem::{
-    DistributionKind, DistributionSet, GdLearner, Learner, MetaLossWeights, MetaProblem,
-    Orthogonality, TaskData,
-};
+use occam_meta::problem::{MetaProblem, Orthogonality, TaskData};
 use occam_meta::reference::{meta_loss, meta_step};
+use occam_meta::sampling::Batching;
 use occam_ops::check::rel_error;
 use occam_ops::{Activation, OptimizerKind};
 use rand::Rng;
+use std::sync::Arc;
 
 /// 6 × 6 one-channel images.
 const IMAGE: (usize, usize, usize) = (1, 6, 6);
@@ -25,7 +27,6 @@ const SIZES: StepSizes = StepSizes {
     tasks: 2,
     train: 8,
     test: 10,
-    batch: 4,
     samples: 5,
 };
 
@@ -46,31 +47,33 @@ fn problem(checkpoint_every: usize) -> MetaProblem {
                 Layer::Act(Activation::Relu6Over6),
             ],
         },
-        learner: Learner::Gd(GdLearner {
-            spec: NetSpec {
-                input: IMAGE,
-                layers: vec![
-                    conv(2),
-                    Layer::Act(Activation::Tanh),
-                    Layer::Pool,
-                    Layer::Dense { d_out: 1 },
-                ],
-            },
-            steps: 6,
-            lr: 0.3,
+        learners: vec![Arc::new(GdLearner {
             checkpoint_every,
-            constrained: false,
-            fused: true,
-        }),
-        weights: MetaLossWeights {
+            ..GdLearner::new(
+                NetSpec {
+                    input: IMAGE,
+                    layers: vec![
+                        conv(2),
+                        Layer::Act(Activation::Tanh),
+                        Layer::Pool,
+                        Layer::Dense { d_out: 1 },
+                    ],
+                },
+                6,
+                0.3,
+                Batching::WithoutReplacement { size: 4 },
+            )
+        })],
+        terms: StandardLoss {
             generalisation: 1.0,
             distribution: 0.5,
+            distribution_kind: DistributionKind::Energy,
+            distribution_on: DistributionSet::All,
             std_reward: 2.0,
             orthogonality: 0.0,
-        },
-        distribution: DistributionKind::Energy,
-        distribution_on: DistributionSet::All,
-        adversary: None,
+            adversary: None,
+        }
+        .terms(),
     }
 }
 
@@ -78,19 +81,12 @@ fn tasks(p: &MetaProblem, seed: u64) -> Vec<TaskData> {
     let mut rng = support::rng(seed);
     let d = IMAGE.0 * IMAGE.1 * IMAGE.2;
     let s = SIZES;
-    let r = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|a| f64::from(a as f32)).collect() };
     (0..s.tasks)
         .map(|_| TaskData {
-            features: Vec::new(),
-            adversary_features: Vec::new(),
-            constraints: Default::default(),
-            x_tr: r(support::uniform(&mut rng, s.train * d, -1.0, 1.0)),
-            x_te: r(support::uniform(&mut rng, s.test * d, -1.0, 1.0)),
-            w0: r(p.gd().unwrap().spec.init_pytorch(&mut rng)),
-            batches: (0..p.inner_steps())
-                .map(|_| rand::seq::index::sample(&mut rng, s.train, s.batch).into_vec())
-                .collect(),
-            u: r(support::uniform(&mut rng, s.samples, -1.0, 1.0)),
+            x_tr: support::uniform(&mut rng, s.train * d, -1.0, 1.0),
+            x_te: support::uniform(&mut rng, s.test * d, -1.0, 1.0),
+            learners: vec![p.learners[0].draw(&mut rng, s.train)],
+            u: support::uniform(&mut rng, s.samples, -1.0, 1.0),
         })
         .collect()
 }
@@ -110,7 +106,7 @@ fn cnn_reference_meta_gradient_matches_finite_differences() {
     let data = tasks(&p, 2);
     let orth = Orthogonality::default();
     let step = meta_step(&p, &th, &data, &orth).unwrap();
-    assert!(step.terms.std_reward < 0.0 && step.terms.generalisation > 0.0);
+    assert!(step.terms.get("std_reward") < 0.0 && step.terms.get("generalisation") > 0.0);
     let mut rng = support::rng(3);
     for k in 0..3 {
         let u: Vec<f64> = (0..th.len()).map(|_| rng.random_range(-1.0..1.0)).collect();
@@ -150,18 +146,13 @@ fn cnn_gpu_meta_step_matches_the_reference() {
                 gpu.adapter().name
             );
             println!(
-                "{what}: ∂L/∂θ rel. error {err:.2e}; terms GPU {:.6e} / {:.6e} vs CPU {:.6e} / {:.6e}",
-                terms.generalisation,
-                terms.std_reward,
-                want.terms.generalisation,
-                want.terms.std_reward
+                "{what}: ∂L/∂θ rel. error {err:.2e}; terms GPU {terms:?} vs CPU {:?}",
+                want.terms
             );
             assert!(err < 1e-3, "{what}: {err:e}");
-            for (g, c) in [
-                (terms.generalisation, want.terms.generalisation),
-                (terms.distribution, want.terms.distribution),
-                (terms.std_reward, want.terms.std_reward),
-            ] {
+            assert_eq!(terms.terms.len(), 3, "{what}");
+            for (g, c) in terms.terms.iter().zip(&want.terms.terms) {
+                let (g, c) = (g.value, c.value);
                 assert!(
                     (g - c).abs() <= 1e-4 * c.abs().max(1e-3),
                     "{what}: {g} vs {c}"

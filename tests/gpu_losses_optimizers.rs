@@ -5,7 +5,7 @@
 mod support;
 
 use occam_gpu::Gpu;
-use occam_meta::losses::energy_distance;
+use occam_meta::loss::twins::energy_distance;
 use occam_ops::{EnergyGpu, GatherGpu, OptimizerGpu, OptimizerKind, StepCursor};
 
 /// Runs `steps` optimiser steps on the GPU from w0 with the given gradients.
@@ -188,7 +188,7 @@ fn gpu_gather_and_its_scatter_add_match_plain_loops() {
 
 #[test]
 fn gpu_sinkhorn_matches_cpu_twin() {
-    use occam_meta::losses::sinkhorn_divergence;
+    use occam_meta::loss::twins::sinkhorn_divergence;
     use occam_ops::SinkhornGpu;
     // 300 × 300 is mushroom_random's size. 700 × 700 would need ~84 000
     // loop iterations per invocation in one dispatch, over llvmpipe's cap of

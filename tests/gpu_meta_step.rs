@@ -1,132 +1,52 @@
 //! The GPU meta-step against the CPU f64 reference: meta-loss terms and the
 //! whole meta-gradient ∂L/∂θ, for relu and tanh learners, full-batch and
-//! minibatch with replacement, with two tasks side by side.
+//! minibatch with replacement, checkpointed, constrained, fused and step by
+//! step, with two tasks side by side. (Every learner crossed with every term
+//! is in `learner_term_matrix.rs`.)
 
 mod support;
 
-use occam_meta::engine::{GpuMetaEngine, StepSizes};
+use occam_meta::engine::{GpuMetaEngine, StepSizes, UnrollExecution};
+use occam_meta::learners::gd::GdLearner;
+use occam_meta::learners::gd::cpu::Constraints;
 use occam_meta::net::NetSpec;
-use occam_meta::problem::{
-    DistributionKind, DistributionSet, GdLearner, Learner, MetaLossWeights, MetaProblem,
-    Orthogonality, TaskData,
-};
+use occam_meta::problem::{MetaProblem, Orthogonality};
 use occam_meta::reference::meta_step;
+use occam_meta::sampling::Batching;
 use occam_ops::check::rel_error;
 use occam_ops::loop_budget::SOFTWARE_LOOP_BUDGET;
 use occam_ops::{Activation, OptimizerKind};
-use rand::Rng;
+use std::sync::Arc;
+use support::meta::{
+    assert_terms_close, constrain, default_loss, gd, gpu_step, initial_theta, problem_with, tasks,
+};
 
 /// f32 through T unrolled steps and two backward sweeps: agreement to ~1e-5 is
 /// typical; 1e-3 leaves room for the conditioning of longer unrolls.
 const TOL: f64 = 1e-3;
 
-fn problem(hidden: Activation, steps: usize) -> MetaProblem {
-    MetaProblem {
-        meta: NetSpec::mlp(&[3, 16, 16, 1], Activation::Relu, Activation::Identity),
-        learner: Learner::Gd(GdLearner {
-            spec: NetSpec::mlp(&[3, 7, 5, 1], hidden, Activation::Identity),
-            steps,
-            lr: 0.1,
-            checkpoint_every: 1,
-            constrained: false,
-            fused: true,
-        }),
-        weights: MetaLossWeights {
-            generalisation: 100.0,
-            distribution: 10.0,
-            std_reward: 0.0,
-            orthogonality: 0.0,
-        },
-        distribution: DistributionKind::Energy,
-        distribution_on: DistributionSet::Test,
-        adversary: None,
-    }
-}
-
-fn tasks(p: &MetaProblem, s: StepSizes, full_batch: bool, seed: u64) -> Vec<TaskData> {
-    let mut rng = support::rng(seed);
-    (0..s.tasks)
-        .map(|_| TaskData {
-            features: Vec::new(),
-            adversary_features: Vec::new(),
-            constraints: Default::default(),
-            x_tr: support::uniform(&mut rng, s.train * 3, -1.0, 1.0),
-            x_te: support::uniform(&mut rng, s.test * 3, -1.0, 1.0),
-            w0: p
-                .gd()
-                .unwrap()
-                .spec
-                .init_pytorch(&mut rng)
-                .into_iter()
-                .map(|v| f64::from(v as f32))
-                .collect(),
-            batches: (0..p.inner_steps())
-                .map(|_| {
-                    if full_batch {
-                        (0..s.train).collect()
-                    } else {
-                        (0..s.batch).map(|_| rng.random_range(0..s.train)).collect()
-                    }
-                })
-                .collect(),
-            u: support::uniform(&mut rng, s.samples, -1.0, 1.0),
-        })
-        .collect()
-}
-
-/// The sizes most tests use: two tasks, minibatches of 6 from 10 points.
+/// The sizes most tests use: two tasks of 10 training and 13 test points.
 const SIZES: StepSizes = StepSizes {
     tasks: 2,
     train: 10,
     test: 13,
-    batch: 6,
     samples: 17,
 };
 
-/// θ at PyTorch-default initialisation, rounded to f32 so that the GPU and
-/// the f64 reference start from the same values.
-fn initial_theta(p: &MetaProblem, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<f64> {
-    p.meta
-        .init_pytorch(rng)
-        .into_iter()
-        .map(|v| f64::from(v as f32))
-        .collect()
+/// Minibatches of 6 drawn with replacement, or full batches.
+fn batching(full_batch: bool) -> Batching {
+    if full_batch {
+        Batching::Full
+    } else {
+        Batching::WithReplacement { size: 6 }
+    }
 }
 
-/// One meta-step on the GPU without an update: its loss terms and ∂L/∂θ.
-fn gpu_step(
-    gpu: &occam_gpu::Gpu,
-    p: &MetaProblem,
-    s: StepSizes,
-    theta: &[f64],
-    data: &[TaskData],
-    orth: &Orthogonality,
-) -> (occam_meta::problem::LossTerms, Vec<f64>) {
-    let (_, terms, grad) = gpu_step_showing_execution(gpu, p, s, theta, data, orth);
-    (terms, grad)
-}
-
-/// [`gpu_step`], also saying how the learner's unroll ran.
-fn gpu_step_showing_execution(
-    gpu: &occam_gpu::Gpu,
-    p: &MetaProblem,
-    s: StepSizes,
-    theta: &[f64],
-    data: &[TaskData],
-    orth: &Orthogonality,
-) -> (
-    occam_meta::engine::UnrollExecution,
-    occam_meta::problem::LossTerms,
-    Vec<f64>,
-) {
-    let mut engine =
-        GpuMetaEngine::new(gpu, p, s, theta, OptimizerKind::Sgd { lr: 0.0 }, orth).unwrap();
-    engine.load(gpu, data).unwrap();
-    engine.step(gpu, false).unwrap();
-    (
-        engine.unroll_execution(),
-        engine.read_terms(gpu).unwrap(),
-        engine.read_theta_bar(gpu).unwrap(),
+fn problem(learner: GdLearner) -> MetaProblem {
+    problem_with(
+        Activation::Identity,
+        vec![Arc::new(learner)],
+        default_loss(),
     )
 }
 
@@ -135,30 +55,28 @@ fn gpu_step_showing_execution(
 /// step must see its own rows.
 #[test]
 fn full_batch_indices_are_kept_across_meta_steps_and_replaced_when_rows_change() {
-    let p = problem(Activation::Tanh, 6);
-    let s = StepSizes {
-        tasks: 2,
-        train: 10,
-        test: 13,
-        batch: 10,
-        samples: 17,
-    };
+    let full = problem(gd(Activation::Tanh, 6, Batching::Full));
+    let drawn = problem(gd(
+        Activation::Tanh,
+        6,
+        Batching::WithReplacement { size: SIZES.train },
+    ));
     let mut rng = support::rng(71);
-    let theta = initial_theta(&p, &mut rng);
+    let theta = initial_theta(&full, &mut rng);
     let steps = [(true, 72), (true, 73), (false, 74), (true, 75)];
     for gpu in support::gpus() {
         let mut engine = GpuMetaEngine::new(
             gpu,
-            &p,
-            s,
+            &full,
+            SIZES,
             &theta,
             OptimizerKind::Sgd { lr: 0.0 },
             &Orthogonality::default(),
         )
         .unwrap();
         for &(full_batch, seed) in &steps {
-            let data = tasks(&p, s, full_batch, seed);
-            let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
+            let data = tasks(if full_batch { &full } else { &drawn }, SIZES, seed);
+            let want = meta_step(&full, &theta, &data, &Orthogonality::default()).unwrap();
             engine.load(gpu, &data).unwrap();
             engine.step(gpu, false).unwrap();
             let got = engine.read_theta_bar(gpu).unwrap();
@@ -173,37 +91,19 @@ fn full_batch_indices_are_kept_across_meta_steps_and_replaced_when_rows_change()
 }
 
 fn check(hidden: Activation, full_batch: bool, seed: u64) {
-    let p = problem(hidden, 15);
-    let s = StepSizes {
-        tasks: 2,
-        train: 10,
-        test: 13,
-        batch: if full_batch { 10 } else { 6 },
-        samples: 17,
-    };
+    let p = problem(gd(hidden, 15, batching(full_batch)));
     let mut rng = support::rng(seed);
     let theta = initial_theta(&p, &mut rng);
-    let data = tasks(&p, s, full_batch, seed + 1);
+    let data = tasks(&p, SIZES, seed + 1);
     let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
     for gpu in support::gpus() {
-        let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
-        let got = grad;
+        let (_, terms, grad) = gpu_step(gpu, &p, SIZES, &theta, &data, &Orthogonality::default());
         let what = format!(
             "{hidden} learner, full batch {full_batch}, on {}",
             gpu.adapter()
         );
-        let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
-        assert!(
-            rel(terms.generalisation, want.terms.generalisation) < TOL,
-            "{what}: {terms:?} vs {:?}",
-            want.terms
-        );
-        assert!(
-            rel(terms.distribution, want.terms.distribution) < TOL,
-            "{what}: {terms:?} vs {:?}",
-            want.terms
-        );
-        let err = rel_error(&[got], std::slice::from_ref(&want.theta_bar));
+        assert_terms_close(&terms, &want.terms, TOL, &what);
+        let err = rel_error(&[grad], std::slice::from_ref(&want.theta_bar));
         assert!(err < TOL, "{what}: meta-gradient relative error {err:e}");
     }
 }
@@ -230,23 +130,24 @@ fn gpu_meta_gradient_matches_reference_tanh_minibatch() {
 
 #[test]
 fn gpu_checkpointed_reverse_sweep_gives_the_same_meta_gradient() {
-    let mut p = problem(Activation::Relu, 23);
-    let s = SIZES;
+    let base = gd(Activation::Relu, 23, batching(false));
+    let p = problem(base.clone());
     let mut rng = support::rng(7);
     let theta = initial_theta(&p, &mut rng);
-    let data = tasks(&p, s, false, 8);
+    let data = tasks(&p, SIZES, 8);
+    let reference = meta_step(&p, &theta, &data, &Orthogonality::default())
+        .unwrap()
+        .theta_bar;
     for gpu in support::gpus() {
         let mut grads = Vec::new();
         for k in [1, 5, 23, 40] {
-            if let Learner::Gd(g) = &mut p.learner {
-                g.checkpoint_every = k;
-            }
-            let (_, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
+            let p = problem(GdLearner {
+                checkpoint_every: k,
+                ..base.clone()
+            });
+            let (_, _, grad) = gpu_step(gpu, &p, SIZES, &theta, &data, &Orthogonality::default());
             grads.push((k, grad));
         }
-        let reference = meta_step(&p, &theta, &data, &Orthogonality::default())
-            .unwrap()
-            .theta_bar;
         for (k, g) in &grads {
             // Recomputation replays the same kernels on the same data: bitwise equal.
             assert!(
@@ -264,245 +165,46 @@ fn gpu_checkpointed_reverse_sweep_gives_the_same_meta_gradient() {
     }
 }
 
-#[test]
-fn gpu_orthogonality_term_matches_reference() {
-    let mut p = problem(Activation::Tanh, 9);
-    p.weights.orthogonality = 0.05;
-    let s = SIZES;
-    let mut rng = support::rng(11);
-    let theta = initial_theta(&p, &mut rng);
-    let data = tasks(&p, s, false, 12);
-    let orth = Orthogonality {
-        x: support::uniform(&mut rng, 31 * 3, -1.0, 1.0),
-        earlier: vec![
-            support::uniform(&mut rng, 31, -1.0, 1.0),
-            support::uniform(&mut rng, 31, -1.0, 1.0),
-        ],
-    };
-    let want = meta_step(&p, &theta, &data, &orth).unwrap();
-    assert!(want.terms.orthogonality > 0.0);
-    for gpu in support::gpus() {
-        let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &orth);
-        let rel = (terms.orthogonality - want.terms.orthogonality).abs() / want.terms.orthogonality;
-        assert!(
-            rel < TOL,
-            "orthogonality {} vs {}",
-            terms.orthogonality,
-            want.terms.orthogonality
-        );
-        let err = rel_error(
-            std::slice::from_ref(&grad),
-            std::slice::from_ref(&want.theta_bar),
-        );
-        assert!(err < TOL, "meta-gradient with orthogonality: {err:e}");
-    }
-}
-
-#[test]
-fn gpu_sinkhorn_and_std_reward_on_all_labels_match_reference() {
-    let mut p = problem(Activation::Relu, 7);
-    p.distribution = DistributionKind::Sinkhorn {
-        blur: 0.05,
-        scaling: 0.5,
-    };
-    p.distribution_on = DistributionSet::All;
-    let s = SIZES;
-    let mut rng = support::rng(13);
-    let theta = initial_theta(&p, &mut rng);
-    let data = tasks(&p, s, false, 14);
-    let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
-    for gpu in support::gpus() {
-        let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
-        let rel = (terms.distribution - want.terms.distribution).abs() / want.terms.distribution;
-        // f32 log-sum-exp at ε = 0.0025 inside the Sinkhorn loop: ~1e-4.
-        assert!(
-            rel < 2e-3,
-            "sinkhorn {} vs {}",
-            terms.distribution,
-            want.terms.distribution
-        );
-        let err = rel_error(
-            std::slice::from_ref(&grad),
-            std::slice::from_ref(&want.theta_bar),
-        );
-        assert!(
-            err < 2e-3,
-            "meta-gradient with Sinkhorn on all labels: {err:e}"
-        );
-    }
-}
-
-fn ridge_problem(features: occam_meta::problem::FeatureMap, lambda: f64) -> MetaProblem {
-    let mut p = problem(Activation::Relu, 1);
-    p.learner = Learner::Ridge(occam_meta::problem::RidgeLearner { features, lambda });
-    p.meta
-        .layers
-        .push(occam_meta::net::Layer::Act(Activation::Cos));
-    p.distribution = DistributionKind::Sinkhorn {
-        blur: 0.05,
-        scaling: 0.5,
-    };
-    p.distribution_on = DistributionSet::All;
-    p
-}
-
-fn ridge_tasks(p: &MetaProblem, s: StepSizes, seed: u64) -> Vec<TaskData> {
-    let mut rng = support::rng(seed);
-    let values = match &p.learner {
-        Learner::Ridge(r) => r.features.random_values(3),
-        Learner::Gd(_) => 0,
-    };
-    (0..s.tasks)
-        .map(|_| TaskData {
-            x_tr: support::uniform(&mut rng, s.train * 3, -1.0, 1.0),
-            x_te: support::uniform(&mut rng, s.test * 3, -1.0, 1.0),
-            w0: Vec::new(),
-            batches: Vec::new(),
-            u: support::uniform(&mut rng, s.samples, -1.0, 1.0),
-            features: support::uniform(&mut rng, values, -1.5, 1.5),
-            adversary_features: Vec::new(),
-            constraints: Default::default(),
-        })
-        .collect()
-}
-
-#[test]
-fn gpu_closed_form_meta_gradients_match_reference() {
-    use occam_meta::problem::FeatureMap;
-    for (i, (map, lambda)) in [
-        (FeatureMap::Linear { bias: false }, 1e-3),
-        (FeatureMap::Linear { bias: true }, 1e-2),
-        (
-            FeatureMap::RandomRelu {
-                features: 20,
-                bias: false,
-                resample: true,
-            },
-            1e-2,
-        ),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let p = ridge_problem(map, lambda);
-        let s = StepSizes {
-            tasks: 2,
-            train: 12,
-            test: 30,
-            batch: 12,
-            samples: 15,
-        };
-        let mut rng = support::rng(40 + i as u64);
-        let theta = initial_theta(&p, &mut rng);
-        let data = ridge_tasks(&p, s, 50 + i as u64);
-        let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
-        for gpu in support::gpus() {
-            let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
-            let rel = (terms.generalisation - want.terms.generalisation).abs()
-                / want.terms.generalisation;
-            assert!(
-                rel < 2e-3,
-                "{map:?}: generalisation {} vs {}",
-                terms.generalisation,
-                want.terms.generalisation
-            );
-            let err = rel_error(
-                std::slice::from_ref(&grad),
-                std::slice::from_ref(&want.theta_bar),
-            );
-            assert!(err < 5e-3, "{map:?}: meta-gradient error {err:e}");
-            let rel =
-                (terms.distribution - want.terms.distribution).abs() / want.terms.distribution;
-            assert!(
-                rel < 2e-3,
-                "{map:?}: distribution {} vs {}",
-                terms.distribution,
-                want.terms.distribution
-            );
+/// A mask hiding input `pick(unit)` from every first-layer unit and
+/// (optionally) positive first-layer weights.
+fn first_layer_constraints(
+    spec: &NetSpec,
+    positive: bool,
+    pick: fn(usize, usize) -> usize,
+) -> Constraints {
+    let (d, h) = spec.first_dense().unwrap();
+    let mut mask = vec![1.0; spec.n_params()];
+    let mut signs = vec![0.0; spec.n_params()];
+    for unit in 0..h {
+        mask[unit * (d + 1) + pick(unit, d)] = 0.0;
+        if positive {
+            for i in 0..d {
+                signs[unit * (d + 1) + i] = 1.0;
+            }
         }
     }
-}
-
-#[test]
-fn gpu_adversarial_pair_matches_reference() {
-    use occam_meta::problem::{FeatureMap, RidgeLearner};
-    let mut p = ridge_problem(
-        FeatureMap::RandomRelu {
-            features: 20,
-            bias: false,
-            resample: false,
-        },
-        1e-2,
-    );
-    p.adversary = Some((
-        RidgeLearner {
-            features: FeatureMap::Linear { bias: false },
-            lambda: 1e-2,
-        },
-        0.7,
-    ));
-    let s = StepSizes {
-        tasks: 2,
-        train: 12,
-        test: 30,
-        batch: 12,
-        samples: 15,
-    };
-    let mut rng = support::rng(60);
-    let theta = initial_theta(&p, &mut rng);
-    let data = ridge_tasks(&p, s, 61);
-    let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
-    assert!(want.terms.adversary < 0.0);
-    for gpu in support::gpus() {
-        let (terms, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
-        let rel = (terms.adversary - want.terms.adversary).abs() / want.terms.adversary.abs();
-        assert!(
-            rel < 2e-3,
-            "adversary {} vs {}",
-            terms.adversary,
-            want.terms.adversary
-        );
-        let err = rel_error(
-            std::slice::from_ref(&grad),
-            std::slice::from_ref(&want.theta_bar),
-        );
-        assert!(err < 5e-3, "adversarial meta-gradient error {err:e}");
+    Constraints {
+        mask,
+        signs: if positive { signs } else { Vec::new() },
     }
 }
 
 #[test]
 fn gpu_constrained_learner_matches_reference_and_keeps_its_mask() {
     for (positive, seed) in [(false, 100), (true, 101)] {
-        let mut p = problem(Activation::Relu, 11);
-        if let Learner::Gd(g) = &mut p.learner {
-            g.constrained = true;
-        }
-        let s = SIZES;
+        let learner = GdLearner {
+            constrained: true,
+            ..gd(Activation::Relu, 11, batching(false))
+        };
+        let c = first_layer_constraints(&learner.spec, positive, |unit, d| unit % d);
+        let p = problem(learner);
         let mut rng = support::rng(seed);
         let theta = initial_theta(&p, &mut rng);
-        let spec = p.gd().unwrap().spec.clone();
-        let mut data = tasks(&p, s, false, seed + 1);
-        for t in &mut data {
-            let (d, h) = spec.first_dense().unwrap();
-            let mut mask = vec![1.0; spec.n_params()];
-            let mut signs = vec![0.0; spec.n_params()];
-            for unit in 0..h {
-                mask[unit * (d + 1) + unit % d] = 0.0;
-                if positive {
-                    for i in 0..d {
-                        signs[unit * (d + 1) + i] = 1.0;
-                    }
-                }
-            }
-            t.constraints = occam_meta::learner::Constraints {
-                mask,
-                signs: if positive { signs } else { Vec::new() },
-            };
-            t.w0 = t.constraints.apply(&t.w0);
-        }
+        let mut data = tasks(&p, SIZES, seed + 1);
+        constrain(&mut data, 11, &|_| c.clone());
         let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
         for gpu in support::gpus() {
-            let (_, grad) = gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
+            let (_, _, grad) = gpu_step(gpu, &p, SIZES, &theta, &data, &Orthogonality::default());
             let err = rel_error(
                 std::slice::from_ref(&grad),
                 std::slice::from_ref(&want.theta_bar),
@@ -515,31 +217,8 @@ fn gpu_constrained_learner_matches_reference_and_keeps_its_mask() {
     }
 }
 
-/// Masks out one input of every first-layer unit and (optionally) fixes the
-/// signs of the first layer's weights, in every task.
-fn constrain(p: &MetaProblem, data: &mut [TaskData], positive: bool) {
-    let spec = p.gd().unwrap().spec.clone();
-    let (d, h) = spec.first_dense().unwrap();
-    for t in data {
-        let mut mask = vec![1.0; spec.n_params()];
-        let mut signs = vec![0.0; spec.n_params()];
-        for unit in 0..h {
-            mask[unit * (d + 1) + (unit + 1) % d] = 0.0;
-            for i in 0..d {
-                signs[unit * (d + 1) + i] = if positive { 1.0 } else { 0.0 };
-            }
-        }
-        t.constraints = occam_meta::learner::Constraints {
-            mask,
-            signs: if positive { signs } else { Vec::new() },
-        };
-        t.w0 = t.constraints.apply(&t.w0);
-    }
-}
-
 #[test]
 fn fused_and_per_step_unrolls_give_the_same_meta_gradient() {
-    use occam_meta::engine::UnrollExecution;
     // (activation, full batch, checkpoint interval, constraints: None / Some(positive))
     let variants = [
         (Activation::Relu, true, 1, None),
@@ -549,21 +228,19 @@ fn fused_and_per_step_unrolls_give_the_same_meta_gradient() {
         (Activation::Relu, false, 1, Some(true)),
     ];
     for (i, &(act, full_batch, k, constraints)) in variants.iter().enumerate() {
-        let mut p = problem(act, 13);
-        let s = StepSizes {
-            batch: if full_batch { SIZES.train } else { SIZES.batch },
-            ..SIZES
+        let base = GdLearner {
+            checkpoint_every: k,
+            constrained: constraints.is_some(),
+            ..gd(act, 13, batching(full_batch))
         };
+        let p = problem(base.clone());
         let seed = 200 + i as u64;
         let mut rng = support::rng(seed);
         let theta = initial_theta(&p, &mut rng);
-        if let Learner::Gd(g) = &mut p.learner {
-            g.checkpoint_every = k;
-            g.constrained = constraints.is_some();
-        }
-        let mut data = tasks(&p, s, full_batch, seed + 1);
+        let mut data = tasks(&p, SIZES, seed + 1);
         if let Some(positive) = constraints {
-            constrain(&p, &mut data, positive);
+            let c = first_layer_constraints(&base.spec, positive, |unit, d| (unit + 1) % d);
+            constrain(&mut data, 13, &|_| c.clone());
         }
         let want = meta_step(&p, &theta, &data, &Orthogonality::default())
             .unwrap()
@@ -571,17 +248,12 @@ fn fused_and_per_step_unrolls_give_the_same_meta_gradient() {
         for gpu in support::gpus() {
             let mut grads = Vec::new();
             for fused in [true, false] {
-                if let Learner::Gd(g) = &mut p.learner {
-                    g.fused = fused;
-                }
-                let (execution, _, grad) = gpu_step_showing_execution(
-                    gpu,
-                    &p,
-                    s,
-                    &theta,
-                    &data,
-                    &Orthogonality::default(),
-                );
+                let p = problem(GdLearner {
+                    fused,
+                    ..base.clone()
+                });
+                let (execution, _, grad) =
+                    gpu_step(gpu, &p, SIZES, &theta, &data, &Orthogonality::default());
                 assert_eq!(
                     matches!(execution, UnrollExecution::Fused { .. }),
                     fused,
@@ -608,7 +280,6 @@ fn fused_and_per_step_unrolls_give_the_same_meta_gradient() {
 /// 65535 iterations); the meta-gradient must still match the reference.
 #[test]
 fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
-    use occam_meta::engine::UnrollExecution;
     use occam_ops::unroll::UnrollShape;
     let relu = Activation::Relu;
     let cases = [
@@ -632,7 +303,6 @@ fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
     for (i, (spec, steps, lr, train, batch, masked)) in cases.into_iter().enumerate() {
         let d = spec.d_in();
         // The plan splits both passes under the software budget.
-        let layers = spec.unroll_layers().unwrap();
         let shape = UnrollShape {
             tasks: 2,
             batch,
@@ -641,7 +311,7 @@ fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
             every: 1,
             lr,
             constrained: masked,
-            layers,
+            layers: spec.unroll_layers().unwrap(),
         };
         let (fwd, bwd) = shape.chunks(64, Some(SOFTWARE_LOOP_BUDGET)).unwrap();
         assert!(fwd.len() + bwd.len() > 2, "case {i}: {fwd:?} {bwd:?}");
@@ -650,87 +320,56 @@ fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
         assert_eq!((bwd[0].0, bwd.last().unwrap().1), (0, steps));
         assert!(bwd.windows(2).all(|w| w[0].1 == w[1].0));
 
-        let mut p = problem(relu, steps);
-        p.meta = NetSpec::mlp(&[d, 16, 16, 1], relu, Activation::Identity);
-        if let Learner::Gd(g) = &mut p.learner {
-            g.spec = spec.clone();
-            g.lr = lr;
-            g.constrained = masked;
-        }
+        let batching = if batch == train {
+            Batching::Full
+        } else {
+            Batching::WithReplacement { size: batch }
+        };
+        let learner = GdLearner {
+            constrained: masked,
+            ..GdLearner::new(spec.clone(), steps, lr, batching)
+        };
+        let p = MetaProblem {
+            meta: NetSpec::mlp(&[d, 16, 16, 1], relu, Activation::Identity),
+            learners: vec![Arc::new(learner)],
+            terms: default_loss().terms(),
+        };
         let s = StepSizes {
             tasks: 2,
             train,
             test: 40,
-            batch,
             samples: 17,
         };
         let mut rng = support::rng(300 + i as u64);
         let theta = initial_theta(&p, &mut rng);
-        let data: Vec<TaskData> = (0..s.tasks)
-            .map(|_| {
-                let w0: Vec<f64> = spec
-                    .init_pytorch(&mut rng)
-                    .into_iter()
-                    .map(|v| f64::from(v as f32))
-                    .collect();
-                let constraints = if masked {
-                    let mut mask = vec![1.0; spec.n_params()];
-                    for unit in 0..100 {
-                        for k in 0..d {
-                            if k != unit % d && k != (unit + 1) % d {
-                                mask[unit * (d + 1) + k] = 0.0;
-                            }
-                        }
+        let mut data = tasks(&p, s, 301 + i as u64);
+        if masked {
+            let mut mask = vec![1.0; spec.n_params()];
+            for unit in 0..100 {
+                for k in 0..d {
+                    if k != unit % d && k != (unit + 1) % d {
+                        mask[unit * (d + 1) + k] = 0.0;
                     }
-                    occam_meta::learner::Constraints {
-                        mask,
-                        signs: Vec::new(),
-                    }
-                } else {
-                    Default::default()
-                };
-                TaskData {
-                    features: Vec::new(),
-                    adversary_features: Vec::new(),
-                    x_tr: support::uniform(&mut rng, train * d, -1.0, 1.0),
-                    x_te: support::uniform(&mut rng, s.test * d, -1.0, 1.0),
-                    w0: constraints.apply(&w0),
-                    constraints,
-                    batches: (0..steps)
-                        .map(|_| {
-                            if batch == train {
-                                (0..train).collect()
-                            } else {
-                                (0..batch).map(|_| rng.random_range(0..train)).collect()
-                            }
-                        })
-                        .collect(),
-                    u: support::uniform(&mut rng, s.samples, -1.0, 1.0),
                 }
-            })
-            .collect();
+            }
+            let c = Constraints {
+                mask,
+                signs: Vec::new(),
+            };
+            constrain(&mut data, steps, &|_| c.clone());
+        }
         let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
         for gpu in support::gpus() {
             let (execution, terms, grad) =
-                gpu_step_showing_execution(gpu, &p, s, &theta, &data, &Orthogonality::default());
+                gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
             assert!(
                 matches!(execution, UnrollExecution::Fused { .. }),
                 "case {i}: {execution}"
             );
-            let rel = (terms.generalisation - want.terms.generalisation).abs()
-                / want.terms.generalisation.abs();
-            assert!(
-                rel < 1e-4,
-                "case {i} on {}: {terms:?} vs {:?}",
-                gpu.adapter(),
-                want.terms
-            );
+            let what = format!("case {i} on {}", gpu.adapter());
+            assert_terms_close(&terms, &want.terms, 1e-4, &what);
             let err = rel_error(&[grad], std::slice::from_ref(&want.theta_bar));
-            assert!(
-                err < TOL,
-                "case {i} on {}: meta-gradient error {err:e}",
-                gpu.adapter()
-            );
+            assert!(err < TOL, "{what}: meta-gradient error {err:e}");
         }
     }
 }

@@ -5,57 +5,81 @@
 
 mod support;
 
+use occam_meta::learners::gd::cpu::Constraints;
+use occam_meta::learners::gd::{GdLearner, GdTask, task_data};
+use occam_meta::learners::ridge::{FeatureMap, RidgeLearner};
+use occam_meta::learners::{Learner, LearnerData};
+use occam_meta::loss::StandardLoss;
+use occam_meta::loss::distribution::{DistributionKind, DistributionSet};
 use occam_meta::net::NetSpec;
-use occam_meta::problem::{
-    DistributionKind, DistributionSet, GdLearner, Learner, MetaLossWeights, MetaProblem,
-    Orthogonality, TaskData,
-};
+use occam_meta::problem::{MetaProblem, Orthogonality, TaskData};
 use occam_meta::reference::{meta_loss, meta_step};
+use occam_meta::sampling::{Batching, FeatureDraw};
 use occam_ops::Activation;
 use rand::Rng;
+use std::sync::Arc;
+
+fn gd_learner(hidden: Activation) -> GdLearner {
+    GdLearner::new(
+        NetSpec::mlp(&[3, 5, 4, 1], hidden, Activation::Identity),
+        12,
+        0.2,
+        Batching::Full,
+    )
+}
+
+/// Every term switched on: a·MSE + b·energy(z_tr ∪ z_te) − s·std + c·orthogonality.
+fn loss() -> StandardLoss {
+    StandardLoss {
+        generalisation: 10.0,
+        distribution: 3.0,
+        distribution_kind: DistributionKind::Energy,
+        distribution_on: DistributionSet::All,
+        std_reward: 0.5,
+        orthogonality: 2.0,
+        adversary: None,
+    }
+}
 
 fn problem(hidden: Activation) -> MetaProblem {
+    with_learners(vec![Arc::new(gd_learner(hidden))], loss())
+}
+
+fn with_learners(learners: Vec<Arc<dyn Learner>>, loss: StandardLoss) -> MetaProblem {
     MetaProblem {
         meta: NetSpec::mlp(&[3, 8, 8, 1], Activation::Relu, Activation::Cos),
-        learner: Learner::Gd(GdLearner {
-            spec: NetSpec::mlp(&[3, 5, 4, 1], hidden, Activation::Identity),
-            steps: 12,
-            lr: 0.2,
-            checkpoint_every: 1,
-            constrained: false,
-            fused: true,
-        }),
-        weights: MetaLossWeights {
-            generalisation: 10.0,
-            distribution: 3.0,
-            std_reward: 0.5,
-            orthogonality: 2.0,
-        },
-        distribution: DistributionKind::Energy,
-        distribution_on: DistributionSet::All,
-        adversary: None,
+        learners,
+        terms: loss.terms(),
     }
 }
 
 fn task(p: &MetaProblem, seed: u64, minibatch: Option<usize>) -> TaskData {
     let mut rng = support::rng(seed);
     let (m, big_m) = (6, 9);
-    let batches = (0..p.inner_steps())
+    let batches: Vec<Vec<usize>> = (0..p.inner_steps())
         .map(|_| match minibatch {
             None => (0..m).collect(),
             Some(n) => (0..n).map(|_| rng.random_range(0..m)).collect(),
         })
         .collect();
+    let x_tr = support::uniform(&mut rng, m * 3, -1.0, 1.0);
+    let x_te = support::uniform(&mut rng, big_m * 3, -1.0, 1.0);
+    let w0 = gd_learner(Activation::Relu).spec.init_pytorch(&mut rng);
     TaskData {
-        features: Vec::new(),
-        adversary_features: Vec::new(),
-        constraints: Default::default(),
-        x_tr: support::uniform(&mut rng, m * 3, -1.0, 1.0),
-        x_te: support::uniform(&mut rng, big_m * 3, -1.0, 1.0),
-        w0: p.gd().unwrap().spec.init_pytorch(&mut rng),
-        batches,
+        x_tr,
+        x_te,
+        learners: vec![task_data(w0, &batches, &Constraints::default())],
         u: support::uniform(&mut rng, 11, -1.0, 1.0),
     }
+}
+
+/// Ridge task data: J (when the features are random).
+fn ridge_data(j: &[f64]) -> LearnerData {
+    let mut data = LearnerData::default();
+    if !j.is_empty() {
+        data.push("features", vec![3, j.len() / 3], j.to_vec());
+    }
+    data
 }
 
 /// Relative difference between ⟨∂L/∂θ, u⟩ and the central difference
@@ -91,8 +115,9 @@ fn check(hidden: Activation, minibatch: Option<usize>, seed: u64) {
         earlier: vec![support::uniform(&mut rng, 7, -1.0, 1.0)],
     };
     let grad = meta_step(&p, &theta, &tasks, &orth).unwrap();
-    assert!(grad.terms.generalisation > 0.0 && grad.terms.distribution > 0.0);
-    assert!(grad.terms.std_reward < 0.0 && grad.terms.orthogonality > 0.0);
+    let t = &grad.terms;
+    assert!(t.get("generalisation") > 0.0 && t.get("distribution") > 0.0);
+    assert!(t.get("std_reward") < 0.0 && t.get("orthogonality") > 0.0);
     for dir in 0..3 {
         let u = support::uniform(&mut rng, theta.len(), -1.0, 1.0);
         let (rel, analytic, fd) = directional_error(&p, &theta, &tasks, &orth, &grad.theta_bar, &u);
@@ -125,7 +150,6 @@ fn reference_meta_gradient_matches_finite_differences_relu_minibatch_with_replac
 
 #[test]
 fn reference_closed_form_meta_gradient_matches_finite_differences() {
-    use occam_meta::problem::{FeatureMap, RidgeLearner};
     for map in [
         FeatureMap::Linear { bias: true },
         FeatureMap::RandomRelu {
@@ -134,11 +158,10 @@ fn reference_closed_form_meta_gradient_matches_finite_differences() {
             resample: false,
         },
     ] {
-        let mut p = problem(Activation::Tanh);
-        p.learner = Learner::Ridge(RidgeLearner {
-            features: map,
-            lambda: 1e-2,
-        });
+        let p = with_learners(
+            vec![Arc::new(RidgeLearner::new(map, 1e-2, FeatureDraw::None))],
+            loss(),
+        );
         let mut rng = support::rng(70);
         let theta = p.meta.init_pytorch(&mut rng);
         let j = support::uniform(&mut rng, map.random_values(3), -1.5, 1.5);
@@ -146,12 +169,8 @@ fn reference_closed_form_meta_gradient_matches_finite_differences() {
             .map(|_| TaskData {
                 x_tr: support::uniform(&mut rng, 8 * 3, -1.0, 1.0),
                 x_te: support::uniform(&mut rng, 11 * 3, -1.0, 1.0),
-                w0: Vec::new(),
-                batches: Vec::new(),
                 u: support::uniform(&mut rng, 9, -1.0, 1.0),
-                features: j.clone(),
-                adversary_features: Vec::new(),
-                constraints: Default::default(),
+                learners: vec![ridge_data(&j)],
             })
             .collect();
         let orth = Orthogonality::default();
@@ -164,40 +183,41 @@ fn reference_closed_form_meta_gradient_matches_finite_differences() {
 
 #[test]
 fn reference_adversarial_meta_gradient_matches_finite_differences() {
-    use occam_meta::problem::{FeatureMap, RidgeLearner};
-    let mut p = problem(Activation::Tanh);
-    p.learner = Learner::Ridge(RidgeLearner {
-        features: FeatureMap::RandomRelu {
-            features: 12,
-            bias: false,
-            resample: false,
+    let kernel = FeatureMap::RandomRelu {
+        features: 12,
+        bias: false,
+        resample: false,
+    };
+    let p = with_learners(
+        vec![
+            Arc::new(RidgeLearner::new(kernel, 1e-2, FeatureDraw::None)),
+            Arc::new(RidgeLearner::new(
+                FeatureMap::Linear { bias: true },
+                1e-2,
+                FeatureDraw::None,
+            )),
+        ],
+        StandardLoss {
+            adversary: Some(2.0),
+            ..loss()
         },
-        lambda: 1e-2,
-    });
-    p.adversary = Some((
-        RidgeLearner {
-            features: FeatureMap::Linear { bias: true },
-            lambda: 1e-2,
-        },
-        2.0,
-    ));
+    );
     let mut rng = support::rng(80);
     let theta = p.meta.init_pytorch(&mut rng);
     let tasks: Vec<TaskData> = (0..2)
         .map(|_| TaskData {
             x_tr: support::uniform(&mut rng, 8 * 3, -1.0, 1.0),
             x_te: support::uniform(&mut rng, 11 * 3, -1.0, 1.0),
-            w0: Vec::new(),
-            batches: Vec::new(),
             u: support::uniform(&mut rng, 9, -1.0, 1.0),
-            features: support::uniform(&mut rng, 36, -1.5, 1.5),
-            adversary_features: Vec::new(),
-            constraints: Default::default(),
+            learners: vec![
+                ridge_data(&support::uniform(&mut rng, 36, -1.5, 1.5)),
+                ridge_data(&[]),
+            ],
         })
         .collect();
     let orth = Orthogonality::default();
     let grad = meta_step(&p, &theta, &tasks, &orth).unwrap();
-    assert!(grad.terms.adversary < 0.0);
+    assert!(grad.terms.get("adversary") < 0.0);
     let u = support::uniform(&mut rng, theta.len(), -1.0, 1.0);
     let (rel, analytic, fd) = directional_error(&p, &theta, &tasks, &orth, &grad.theta_bar, &u);
     assert!(rel < 1e-6, "{analytic} vs {fd}");
@@ -209,7 +229,7 @@ fn mushroom_constraints(
     spec: &NetSpec,
     positive: bool,
     rng: &mut rand_chacha::ChaCha8Rng,
-) -> occam_meta::learner::Constraints {
+) -> Constraints {
     let p = spec.n_params();
     let (d, h) = spec.first_dense().unwrap();
     let mut mask = vec![1.0; p];
@@ -223,7 +243,7 @@ fn mushroom_constraints(
             }
         }
     }
-    occam_meta::learner::Constraints {
+    Constraints {
         mask,
         signs: if positive { signs } else { Vec::new() },
     }
@@ -235,11 +255,14 @@ fn reference_meta_gradient_with_masks_and_positivity_matches_finite_differences(
         let p = problem(Activation::Tanh);
         let mut rng = support::rng(seed);
         let theta = p.meta.init_pytorch(&mut rng);
-        let spec = p.gd().unwrap().spec.clone();
+        let steps = p.inner_steps();
+        let spec = gd_learner(Activation::Tanh).spec;
         let mut tasks = vec![task(&p, seed + 1, Some(4)), task(&p, seed + 2, Some(4))];
         for t in &mut tasks {
-            t.constraints = mushroom_constraints(&spec, positive, &mut rng);
-            t.w0 = t.constraints.apply(&t.w0);
+            let c = mushroom_constraints(&spec, positive, &mut rng);
+            let view = GdTask::of(&t.learners[0]).unwrap();
+            let (w0, batches) = (c.apply(view.w0), view.batch_lists(steps));
+            t.learners[0] = task_data(w0, &batches, &c);
         }
         let orth = Orthogonality::default();
         let grad = meta_step(&p, &theta, &tasks, &orth).unwrap();
@@ -253,17 +276,25 @@ fn reference_meta_gradient_with_masks_and_positivity_matches_finite_differences(
             );
         }
         // The mask stays exact and the signs hold through training.
-        let t = &tasks[0];
+        let t = GdTask::of(&tasks[0].learners[0]).unwrap();
+        let c = t.constraints();
         let z: Vec<f64> = (0..6).map(|i| (i as f64 * 0.3).sin()).collect();
-        let ws =
-            occam_meta::learner::train(&spec, &t.w0, &t.x_tr, &z, &t.batches, 0.2, &t.constraints);
+        let ws = occam_meta::learners::gd::cpu::train(
+            &spec,
+            t.w0,
+            &tasks[0].x_tr,
+            &z,
+            &t.batch_lists(steps),
+            0.2,
+            &c,
+        );
         for w in &ws {
-            for (i, &m) in t.constraints.mask.iter().enumerate() {
+            for (i, &m) in c.mask.iter().enumerate() {
                 if m == 0.0 {
                     assert_eq!(w[i], 0.0, "masked parameter {i} moved");
                 }
             }
-            for (i, &s) in t.constraints.signs.iter().enumerate() {
+            for (i, &s) in c.signs.iter().enumerate() {
                 assert!(s == 0.0 || w[i] * s >= 0.0, "parameter {i} broke its sign");
             }
         }

@@ -71,3 +71,4 @@ pub fn gpus() -> &'static [Gpu] {
         gpus
     })
 }
+pub mod meta;

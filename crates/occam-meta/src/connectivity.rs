@@ -3,7 +3,7 @@
 //! drawn from a scheme (uniform k-of-d, weighted, the paper's two-stage
 //! grouped scheme) or read from a connectome table (CSV).
 
-use crate::learner::Constraints;
+use crate::learners::gd::cpu::Constraints;
 use crate::net::NetSpec;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

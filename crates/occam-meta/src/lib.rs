@@ -1,26 +1,32 @@
 //! Occam's meta-learning engine.
 //!
 //! - [`net`]: networks as layer lists (conv, pool, dense, activation; MLPs
-//!   are one case): parameter layout, PyTorch-default init, CPU passes.
-//! - [`learner`]: unrolled gradient descent and its exact reverse sweep (CPU).
-//! - [`losses`]: the meta-loss terms (CPU).
+//!   are one case): parameter layout, PyTorch-default init, CPU passes;
+//!   [`layers`] reads them from experiment files.
+//! - [`learners`]: learners as plug-ins — gradient descent unrolled
+//!   ([`learners::gd`]) and ridge in closed form ([`learners::ridge`]) — each
+//!   with its configuration, its CPU f64 side and its GPU side, and the
+//!   [`learners::registry`] of the kinds experiment files can name.
+//! - [`loss`]: the meta-loss terms as plug-ins, each with a CPU twin and a
+//!   GPU side.
 //! - [`problem`]: what a meta-learning problem and one meta-step's data are.
 //! - [`reference`]: the whole meta-step in f64 on the CPU — the oracle.
-//! - [`gpu_net`], [`engine`]: the same meta-step on the GPU; small learners'
-//!   unrolls run fused, one dispatch each way (`fused`).
+//! - [`gpu_net`], [`engine`]: the same meta-step on the GPU.
 //! - [`connectivity`]: first-layer wiring schemes and connectome files.
 //! - [`images`]: IDX image files (MNIST's format).
 //! - [`analysis`]: harmonic decomposition, linear and group fits, kernel eigenfunctions.
 //! - [`sampling`]: seeded streams, input domains, per-task draws.
+//! - [`config_error`]: configuration errors that name their key.
 
 pub mod analysis;
+pub mod config_error;
 pub mod connectivity;
 pub mod engine;
-mod fused;
 pub mod gpu_net;
 pub mod images;
-pub mod learner;
-pub mod losses;
+pub mod layers;
+pub mod learners;
+pub mod loss;
 pub mod net;
 pub mod problem;
 pub mod reference;

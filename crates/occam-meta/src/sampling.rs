@@ -3,9 +3,7 @@
 //! a ChaCha8 generator seeded from (run seed, purpose, index) through
 //! SplitMix64, so a run is reproducible on any machine.
 
-use crate::connectivity::Connectivity;
-use crate::learner::Constraints;
-use crate::net::NetSpec;
+use crate::learners::Learner;
 use crate::problem::TaskData;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -143,7 +141,8 @@ impl Batching {
         }
     }
 
-    fn draw(&self, rng: &mut ChaCha8Rng, train: usize) -> Vec<usize> {
+    /// The rows of one inner step.
+    pub fn draw(&self, rng: &mut ChaCha8Rng, train: usize) -> Vec<usize> {
         match *self {
             Batching::Full => (0..train).collect(),
             Batching::WithReplacement { size } => {
@@ -157,7 +156,7 @@ impl Batching {
 }
 
 /// Sizes and rules for drawing one task's data.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct TaskSampler {
     /// Input domain.
     pub domain: InputDomain,
@@ -167,19 +166,8 @@ pub struct TaskSampler {
     pub test: usize,
     /// Target samples, uniform on [−1, 1].
     pub samples: usize,
-    /// Minibatch rule.
-    pub batching: Batching,
-    /// Inner steps (0 for a closed-form learner).
-    pub steps: usize,
-    /// The gradient-descent learner's architecture, for w_0 (None for a
-    /// closed-form learner).
-    pub learner: Option<NetSpec>,
-    /// The random feature matrix J of a random-feature learner.
-    pub features: FeatureDraw,
-    /// The adversary's random feature matrix, likewise.
-    pub adversary_features: FeatureDraw,
-    /// The first layer's connectivity, with the run's fixed draw when it has one.
-    pub connectivity: Option<(Connectivity, Option<Constraints>)>,
+    /// The learners, each drawing its own share of a task.
+    pub learners: Vec<std::sync::Arc<dyn Learner>>,
     /// For [`InputDomain::Images`]: the images, one row of `dim` values each.
     pub pool: Option<std::sync::Arc<Vec<f64>>>,
 }
@@ -203,13 +191,20 @@ impl FeatureDraw {
         FeatureDraw::Fixed(standard_normal(&mut rng, values))
     }
 
-    fn draw(&self, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    /// J for one task: the run's, or a fresh draw from `rng`.
+    pub fn draw(&self, rng: &mut ChaCha8Rng) -> Vec<f64> {
         match self {
             FeatureDraw::None => Vec::new(),
             FeatureDraw::Fixed(j) => j.clone(),
             FeatureDraw::Resample(values) => standard_normal(rng, *values),
         }
     }
+}
+
+/// The values rounded to f32 (so that the GPU and the f64 reference see
+/// identical numbers).
+pub fn round_f32(v: Vec<f64>) -> Vec<f64> {
+    v.into_iter().map(|a| f64::from(a as f32)).collect()
 }
 
 fn standard_normal(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
@@ -225,7 +220,7 @@ impl TaskSampler {
     /// The data of one task, from its own stream. Values are rounded to f32
     /// so that the GPU and the f64 reference see identical inputs.
     pub fn draw(&self, rng: &mut ChaCha8Rng) -> TaskData {
-        let r = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|a| f64::from(a as f32)).collect() };
+        let r = round_f32;
         let (x_tr, x_te) = match &self.pool {
             Some(pool) => {
                 // A random split of the pool: the first `train` chosen images
@@ -248,34 +243,16 @@ impl TaskSampler {
         let u = r((0..self.samples)
             .map(|_| rng.random_range(-1.0..1.0))
             .collect());
-        let w0 = self
-            .learner
-            .as_ref()
-            .map_or(Vec::new(), |spec| r(spec.init_pytorch(rng)));
-        let batches = (0..self.steps)
-            .map(|_| self.batching.draw(rng, self.train))
+        let learners = self
+            .learners
+            .iter()
+            .map(|l| l.draw(rng, self.train))
             .collect();
-        let constraints = match (&self.connectivity, &self.learner) {
-            (Some((_, Some(fixed))), _) => fixed.clone(),
-            (Some((c, None)), Some(spec)) => c.constraints(rng, spec),
-            _ => Constraints::default(),
-        };
-        let w0 = if constraints.is_empty() {
-            w0
-        } else {
-            constraints.apply(&w0)
-        };
-        let features = self.features.draw(rng);
-        let adversary_features = self.adversary_features.draw(rng);
         TaskData {
             x_tr,
             x_te,
-            w0,
-            batches,
             u,
-            features,
-            adversary_features,
-            constraints,
+            learners,
         }
     }
 

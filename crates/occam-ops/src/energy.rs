@@ -1,5 +1,5 @@
 //! Energy distance between labels and target samples, per task, on the GPU
-//! (`shaders/energy.wgsl`). CPU twin: `occam_meta::losses::energy_distance`.
+//! (`shaders/energy.wgsl`). CPU twin: `occam_meta::loss::twins::energy_distance`.
 
 use crate::error::{OpError, Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};

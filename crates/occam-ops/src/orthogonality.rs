@@ -1,5 +1,5 @@
 //! The orthogonality penalty of a series on the GPU
-//! (`shaders/orthogonality.wgsl`). CPU twin: `occam_meta::losses::orthogonality`.
+//! (`shaders/orthogonality.wgsl`). CPU twin: `occam_meta::loss::twins::orthogonality`.
 
 use crate::error::{OpError, Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};

@@ -1,5 +1,5 @@
 //! Debiased Sinkhorn divergence with geomloss semantics on the GPU
-//! (`shaders/sinkhorn.wgsl`). CPU twin: `occam_meta::losses::sinkhorn_divergence`.
+//! (`shaders/sinkhorn.wgsl`). CPU twin: `occam_meta::loss::twins::sinkhorn_divergence`.
 
 use crate::error::{OpError, Result, check_len};
 use crate::loop_budget::{SOFTWARE_LOOP_CAP, loop_budget};

@@ -1,5 +1,5 @@
 //! The reward for spread-out labels, −weight · std(z) per task, on the GPU
-//! (`shaders/std_reward.wgsl`). CPU twin: `occam_meta::losses::std_dev`.
+//! (`shaders/std_reward.wgsl`). CPU twin: `occam_meta::loss::twins::std_dev`.
 
 use crate::error::{OpError, Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};

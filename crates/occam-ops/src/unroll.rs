@@ -1,5 +1,5 @@
 //! A whole unrolled gradient-descent learner in one dispatch per pass
-//! (`shaders/unroll.wgsl`, DESIGN.md §6): one workgroup per task runs all T
+//! (`shaders/unroll.wgsl`, docs/design.md §6): one workgroup per task runs all T
 //! inner steps (`forward`) or the whole reverse sweep (`backward`), with the
 //! weights and adjoint vectors in workgroup memory. It serves learners that
 //! are chains of dense layers and activations with at most
@@ -63,7 +63,7 @@ pub struct UnrollShape {
     pub every: usize,
     /// Inner learning rate η.
     pub lr: f64,
-    /// Masked / sign-constrained steps (DESIGN.md §2).
+    /// Masked / sign-constrained steps (docs/design.md §2).
     pub constrained: bool,
     /// The learner's layers, input first.
     pub layers: Vec<UnrollLayer>,

@@ -3,15 +3,15 @@
 //! typo is an error naming the key, never a silent default.
 
 use crate::cli::Failure;
-use occam_meta::connectivity::{Connectivity, Scheme, SignRule, read_connections};
+use occam_meta::config_error::ConfigError;
 use occam_meta::engine::StepSizes;
 use occam_meta::images::ImageSet;
+use occam_meta::learners::registry::{self, ResolveContext};
+use occam_meta::loss::StandardLoss;
+use occam_meta::loss::distribution::{DistributionKind, DistributionSet};
 use occam_meta::net::NetSpec;
-use occam_meta::problem::{
-    DistributionKind, DistributionSet, FeatureMap, GdLearner, Learner as LearnerKind,
-    MetaLossWeights, MetaProblem, RidgeLearner,
-};
-use occam_meta::sampling::{Batching, FeatureDraw, InputDomain, Purpose, TaskSampler, stream};
+use occam_meta::problem::MetaProblem;
+use occam_meta::sampling::{InputDomain, Purpose, TaskSampler, stream};
 use occam_ops::{Activation, OptimizerKind};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -41,8 +41,9 @@ pub struct Experiment {
     pub meta_learner: MetaLearner,
     /// Optimiser of θ.
     pub optimizer: Optimizer,
-    /// The learner.
-    pub learner: Learner,
+    /// The learner: `kind` and that kind's keys (see
+    /// [`occam_meta::learners::registry`]).
+    pub learner: toml::Table,
     /// Meta-loss coefficients.
     pub loss: Loss,
     /// Analyses written to summary.json.
@@ -51,53 +52,18 @@ pub struct Experiment {
     /// An orthogonal series: several functions learned one after another.
     #[serde(default)]
     pub series: Option<Series>,
-    /// An adversarial pair: a second learner B (ridge or kernel_ridge, same
-    /// keys as `[learner]`) whose test error is subtracted, weighted by
+    /// An adversarial pair: a second learner B (any kind, same keys as
+    /// `[learner]`) whose test error is subtracted, weighted by
     /// `loss.adversary`.
-    #[serde(default)]
-    pub adversary: Option<Learner>,
-    /// Sparse connectivity of an mlp_gd learner's first layer.
-    #[serde(default)]
-    pub connectivity: Option<ConnectivityConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adversary: Option<toml::Table>,
+    /// Sparse connectivity of a gradient-descent learner's first layer (see
+    /// [`occam_meta::learners::gd::config::ConnectivityConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connectivity: Option<toml::Table>,
     /// The folder of the experiment file (connectome paths are relative to it).
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
-}
-
-/// `[connectivity]`: which inputs each first-layer unit of an mlp_gd learner
-/// sees, and the signs of those synapses. A fresh draw per task and
-/// meta-step unless `fixed`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConnectivityConfig {
-    /// `random` (k of d uniformly), `weighted` (k of d with `probabilities`),
-    /// `grouped` (the paper's two-stage scheme) or `file` (a connectome CSV).
-    pub scheme: String,
-    /// random, weighted: inputs per hidden unit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inputs_per_unit: Option<usize>,
-    /// weighted: sampling weight of each input.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probabilities: Option<Vec<f64>>,
-    /// grouped: a partition of the inputs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<Vec<usize>>>,
-    /// grouped: per group, probabilities over the other d − 1 inputs (index order).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_probabilities: Option<Vec<Vec<f64>>>,
-    /// file: CSV rows `unit,input[,sign]`, relative to the experiment file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// `free`, `positive` or `negative` first-layer weights (a file's signs win).
-    #[serde(default = "free")]
-    pub signs: String,
-    /// One connectivity for the whole run.
-    #[serde(default)]
-    pub fixed: bool,
-}
-
-fn free() -> String {
-    "free".into()
 }
 
 /// `[series]`: learn `functions` functions one after another, each penalised
@@ -198,59 +164,6 @@ pub struct Optimizer {
     pub lr: f64,
 }
 
-/// `[learner]`. Which keys apply depends on `kind`; a key that does not
-/// apply to the kind is an error.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Learner {
-    /// `mlp_gd` (an MLP trained by unrolled gradient descent), `net_gd`
-    /// (any layer list, e.g. a CNN, trained likewise), `ridge` (linear ridge
-    /// regression) or `kernel_ridge` (ridge on random ReLU features).
-    pub kind: String,
-    /// net_gd: the network as a layer list (see [`crate::layers`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub layers: Option<Vec<String>>,
-    /// mlp_gd: hidden layer widths.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hidden: Option<Vec<usize>>,
-    /// mlp_gd: hidden activation, `relu` or `tanh`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activation: Option<String>,
-    /// mlp_gd: inner gradient-descent steps T.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub steps: Option<usize>,
-    /// mlp_gd: inner learning rate η.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lr: Option<f64>,
-    /// mlp_gd: rows per inner step; 0 means full batch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch: Option<usize>,
-    /// mlp_gd: minibatches drawn with replacement (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replacement: Option<bool>,
-    /// mlp_gd: keep w_t only every this many inner steps and recompute the
-    /// rest in the reverse sweep (bounded memory for long unrolls); 1 keeps every w_t.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checkpoint_every: Option<usize>,
-    /// mlp_gd, net_gd: run the unroll and its reverse sweep as one fused
-    /// dispatch each when the learner fits the adapter (default true); false
-    /// forces the step-by-step kernels (for comparison and profiling).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fused: Option<bool>,
-    /// ridge, kernel_ridge: the ridge λ.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lambda: Option<f64>,
-    /// ridge, kernel_ridge: add a constant feature (an intercept; default false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bias: Option<bool>,
-    /// kernel_ridge: K, the number of random ReLU features relu(x J), J ~ N(0, I).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub features: Option<usize>,
-    /// kernel_ridge: draw a fresh J every meta-step (default: one J for the run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resample_features: Option<bool>,
-}
-
 /// `[loss]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -347,7 +260,6 @@ impl Resolved {
             tasks,
             train: self.sampler.train,
             test: self.sampler.test,
-            batch: self.sampler.batching.size(self.sampler.train),
             samples: self.sampler.samples,
         }
     }
@@ -373,18 +285,16 @@ fn activation(key: &str, name: &str) -> Result<Activation, Failure> {
 }
 
 fn positive(key: &str, v: usize) -> Result<usize, Failure> {
-    if v == 0 {
-        Err(bad(key, "must be positive"))
-    } else {
-        Ok(v)
-    }
+    Ok(occam_meta::config_error::positive(key, v)?)
 }
 
 fn finite(key: &str, v: f64) -> Result<f64, Failure> {
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(bad(key, "must be a finite number"))
+    Ok(occam_meta::config_error::finite(key, v)?)
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Failure {
+        Failure::input(e.to_string())
     }
 }
 
@@ -427,8 +337,12 @@ impl Experiment {
         };
         resolve(&mut exp.inputs.images);
         resolve(&mut exp.inputs.labels);
-        if let Some(c) = &mut exp.connectivity {
-            resolve(&mut c.file);
+        if let Some(toml::Value::String(file)) =
+            exp.connectivity.as_mut().and_then(|c| c.get_mut("file"))
+        {
+            let mut p = Some(std::mem::take(file));
+            resolve(&mut p);
+            *file = p.unwrap_or_default();
         }
         Ok(exp)
     }
@@ -544,8 +458,16 @@ impl Experiment {
                 ));
             }
         };
-        let l = &self.learner;
-        let (learner, learner_spec, steps, batching) = resolve_learner(l, input_shape, train)?;
+        let ctx = ResolveContext {
+            key: "learner",
+            input: input_shape,
+            train,
+            seed: self.seed,
+            index: 0,
+            base_dir: &self.base_dir,
+            connectivity: self.connectivity.as_ref(),
+        };
+        let mut learners = vec![registry::resolve(&self.learner, &ctx)?];
         let loss = &self.loss;
         let distribution = match loss.distribution_kind.as_str() {
             "energy" => DistributionKind::Energy,
@@ -578,79 +500,35 @@ impl Experiment {
         }
         positive("analysis.eval_points", self.analysis.eval_points)?;
         positive("analysis.heldout_tasks", self.analysis.heldout_tasks)?;
-        let adversary = match &self.adversary {
-            None => {
-                if loss.adversary != 0.0 {
-                    return Err(bad("loss.adversary", "needs an [adversary] learner"));
-                }
-                None
-            }
-            Some(b) => {
-                let weight = finite("loss.adversary", loss.adversary)?;
-                match resolve_learner(b, input_shape, train)
-                    .map_err(|e| Failure::input(e.message.replacen("learner.", "adversary.", 1)))?
-                {
-                    (LearnerKind::Ridge(r), ..) => Some((r, weight)),
-                    (LearnerKind::Gd(_), ..) => {
-                        return Err(bad("adversary.kind", "must be ridge or kernel_ridge"));
-                    }
-                }
-            }
+        let mut standard = StandardLoss {
+            generalisation: finite("loss.generalisation", loss.generalisation)?,
+            distribution: finite("loss.distribution", loss.distribution)?,
+            distribution_kind: distribution,
+            distribution_on,
+            std_reward: finite("loss.std_reward", loss.std_reward)?,
+            orthogonality: self.series.as_ref().map_or(0.0, |s| s.orthogonality),
+            adversary: None,
         };
+        match &self.adversary {
+            None if loss.adversary != 0.0 => {
+                return Err(bad("loss.adversary", "needs an [adversary] learner"));
+            }
+            None => {}
+            Some(table) => {
+                standard.adversary = Some(finite("loss.adversary", loss.adversary)?);
+                let ctx = ResolveContext {
+                    key: "adversary",
+                    index: 1,
+                    connectivity: None,
+                    ..ctx
+                };
+                learners.push(registry::resolve(table, &ctx)?);
+            }
+        }
         let problem = MetaProblem {
             meta,
-            learner,
-            weights: MetaLossWeights {
-                generalisation: finite("loss.generalisation", loss.generalisation)?,
-                distribution: finite("loss.distribution", loss.distribution)?,
-                std_reward: finite("loss.std_reward", loss.std_reward)?,
-                orthogonality: self.series.as_ref().map_or(0.0, |s| s.orthogonality),
-            },
-            distribution,
-            distribution_on,
-            adversary,
-        };
-        let mut problem = problem;
-        if let (Some(_), LearnerKind::Gd(g)) = (&self.connectivity, &mut problem.learner) {
-            g.constrained = true;
-        }
-        let draw = |learner: Option<&RidgeLearner>, which: u64| match learner {
-            Some(RidgeLearner {
-                features: map @ FeatureMap::RandomRelu { resample, .. },
-                ..
-            }) => {
-                let values = map.random_values(d);
-                if *resample {
-                    FeatureDraw::Resample(values)
-                } else {
-                    FeatureDraw::fixed(self.seed, which, values)
-                }
-            }
-            _ => FeatureDraw::None,
-        };
-        let features = draw(
-            match &problem.learner {
-                LearnerKind::Ridge(r) => Some(r),
-                LearnerKind::Gd(_) => None,
-            },
-            0,
-        );
-        let adversary_features = draw(problem.adversary.as_ref().map(|(r, _)| r), 1);
-        let connectivity = match (&self.connectivity, &learner_spec) {
-            (None, _) => None,
-            (Some(_), None) => {
-                return Err(bad(
-                    "connectivity",
-                    "applies to mlp_gd and net_gd learners only",
-                ));
-            }
-            (Some(c), Some(spec)) => {
-                let conn = resolve_connectivity(c, spec, &self.base_dir)?;
-                let fixed = conn.fixed.then(|| {
-                    conn.constraints(&mut stream(self.seed, Purpose::Connectivity, 0), spec)
-                });
-                Some((conn, fixed))
-            }
+            learners: learners.clone(),
+            terms: standard.terms(),
         };
         if let Some(groups) = &self.analysis.groups {
             for (g, group) in groups.iter().enumerate() {
@@ -667,12 +545,7 @@ impl Experiment {
             train,
             test,
             samples,
-            batching,
-            steps,
-            learner: learner_spec,
-            features,
-            adversary_features,
-            connectivity,
+            learners,
             pool,
         };
         Ok(Resolved {
@@ -681,144 +554,6 @@ impl Experiment {
             image_labels,
             optimizer,
         })
-    }
-}
-
-/// The learner of `[learner]`: the engine's learner, the GD learner's
-/// architecture (for its initialisation), its inner steps and minibatch rule.
-fn resolve_learner(
-    l: &Learner,
-    input: (usize, usize, usize),
-    train: usize,
-) -> Result<(LearnerKind, Option<NetSpec>, usize, Batching), Failure> {
-    let d = input.0 * input.1 * input.2;
-    let mlp_keys = [
-        ("hidden", l.hidden.is_some()),
-        ("activation", l.activation.is_some()),
-    ];
-    let net_keys = [("layers", l.layers.is_some())];
-    let gd_keys = [
-        ("hidden", l.hidden.is_some()),
-        ("activation", l.activation.is_some()),
-        ("layers", l.layers.is_some()),
-        ("steps", l.steps.is_some()),
-        ("lr", l.lr.is_some()),
-        ("batch", l.batch.is_some()),
-        ("replacement", l.replacement.is_some()),
-        ("checkpoint_every", l.checkpoint_every.is_some()),
-        ("fused", l.fused.is_some()),
-    ];
-    let ridge_keys = [("lambda", l.lambda.is_some()), ("bias", l.bias.is_some())];
-    let kernel_keys = [
-        ("features", l.features.is_some()),
-        ("resample_features", l.resample_features.is_some()),
-    ];
-    let reject = |keys: &[(&str, bool)]| -> Result<(), Failure> {
-        match keys.iter().find(|(_, set)| *set) {
-            Some((key, _)) => Err(bad(
-                &format!("learner.{key}"),
-                format!("does not apply to kind = {:?}", l.kind),
-            )),
-            None => Ok(()),
-        }
-    };
-    let require = |key: &str, present: bool| -> Result<(), Failure> {
-        if present {
-            Ok(())
-        } else {
-            Err(bad(
-                &format!("learner.{key}"),
-                format!("is required for kind = {:?}", l.kind),
-            ))
-        }
-    };
-    match l.kind.as_str() {
-        "mlp_gd" | "net_gd" => {
-            reject(&ridge_keys)?;
-            reject(&kernel_keys)?;
-            require("steps", l.steps.is_some())?;
-            require("lr", l.lr.is_some())?;
-            let spec = if l.kind == "mlp_gd" {
-                reject(&net_keys)?;
-                require("hidden", l.hidden.is_some())?;
-                require("activation", l.activation.is_some())?;
-                let hidden = activation(
-                    "learner.activation",
-                    l.activation.as_deref().unwrap_or_default(),
-                )?;
-                if !matches!(hidden, Activation::Relu | Activation::Tanh) {
-                    return Err(bad("learner.activation", "must be relu or tanh"));
-                }
-                let mut sizes = vec![d];
-                for (i, &h) in l.hidden.iter().flatten().enumerate() {
-                    sizes.push(positive(&format!("learner.hidden[{i}]"), h)?);
-                }
-                sizes.push(1);
-                NetSpec::mlp(&sizes, hidden, Activation::Identity)
-            } else {
-                reject(&mlp_keys)?;
-                require("layers", l.layers.is_some())?;
-                crate::layers::parse_net(
-                    "learner.layers",
-                    input,
-                    l.layers.as_deref().unwrap_or_default(),
-                )?
-            };
-            let steps = positive("learner.steps", l.steps.unwrap_or_default())?;
-            let batching = match (l.batch.unwrap_or(0), l.replacement.unwrap_or(true)) {
-                (0, _) => Batching::Full,
-                (b, true) => Batching::WithReplacement { size: b },
-                (b, false) if b <= train => Batching::WithoutReplacement { size: b },
-                (b, false) => {
-                    return Err(bad(
-                        "learner.batch",
-                        format!("{b} rows without replacement from {train} training points"),
-                    ));
-                }
-            };
-            let gd = GdLearner {
-                spec: spec.clone(),
-                steps,
-                lr: finite("learner.lr", l.lr.unwrap_or_default())?,
-                checkpoint_every: positive(
-                    "learner.checkpoint_every",
-                    l.checkpoint_every.unwrap_or(1),
-                )?,
-                constrained: false,
-                fused: l.fused.unwrap_or(true),
-            };
-            Ok((LearnerKind::Gd(gd), Some(spec), steps, batching))
-        }
-        "ridge" | "kernel_ridge" => {
-            reject(&gd_keys)?;
-            require("lambda", l.lambda.is_some())?;
-            let lambda = finite("learner.lambda", l.lambda.unwrap_or_default())?;
-            if lambda < 0.0 {
-                return Err(bad("learner.lambda", "must be ≥ 0"));
-            }
-            let bias = l.bias.unwrap_or(false);
-            let features = if l.kind == "ridge" {
-                reject(&kernel_keys)?;
-                FeatureMap::Linear { bias }
-            } else {
-                require("features", l.features.is_some())?;
-                FeatureMap::RandomRelu {
-                    features: positive("learner.features", l.features.unwrap_or_default())?,
-                    bias,
-                    resample: l.resample_features.unwrap_or(false),
-                }
-            };
-            Ok((
-                LearnerKind::Ridge(RidgeLearner { features, lambda }),
-                None,
-                0,
-                Batching::Full,
-            ))
-        }
-        other => Err(bad(
-            "learner.kind",
-            format!("unknown learner {other:?}; accepted: mlp_gd, net_gd, ridge, kernel_ridge"),
-        )),
     }
 }
 
@@ -838,7 +573,11 @@ fn resolve_meta_learner(m: &MetaLearner, input: (usize, usize, usize)) -> Result
                     ));
                 }
             }
-            crate::layers::parse_net("meta_learner.layers", input, layers)
+            Ok(occam_meta::layers::parse_net(
+                "meta_learner.layers",
+                input,
+                layers,
+            )?)
         }
         (None, Some(hidden)) => {
             if input.1 != 1 || input.2 != 1 {
@@ -923,139 +662,6 @@ impl Experiment {
         }
         Ok(set)
     }
-}
-
-fn resolve_connectivity(
-    c: &ConnectivityConfig,
-    spec: &NetSpec,
-    base: &std::path::Path,
-) -> Result<Connectivity, Failure> {
-    let Some((d, hidden)) = spec.first_dense() else {
-        return Err(bad(
-            "connectivity",
-            "needs a learner whose first layer is dense",
-        ));
-    };
-    if spec.depth() < 2 {
-        return Err(bad("connectivity", "needs a learner with a hidden layer"));
-    }
-    let k = |required: bool| -> Result<usize, Failure> {
-        match c.inputs_per_unit {
-            Some(k) if k >= 1 && k <= d => Ok(k),
-            Some(k) => Err(bad(
-                "connectivity.inputs_per_unit",
-                format!("{k} is not in 1..={d}"),
-            )),
-            None if required => Err(bad(
-                "connectivity.inputs_per_unit",
-                format!("is required for scheme = {:?}", c.scheme),
-            )),
-            None => Ok(0),
-        }
-    };
-    let scheme = match c.scheme.as_str() {
-        "random" => Scheme::Random { k: k(true)? },
-        "weighted" => {
-            let p = c.probabilities.clone().ok_or_else(|| {
-                bad(
-                    "connectivity.probabilities",
-                    "is required for scheme = \"weighted\"",
-                )
-            })?;
-            if p.len() != d
-                || p.iter().any(|v| !(v.is_finite() && *v >= 0.0))
-                || p.iter().filter(|v| **v > 0.0).count() < k(true)?
-            {
-                return Err(bad(
-                    "connectivity.probabilities",
-                    format!(
-                        "needs {d} non-negative weights, at least inputs_per_unit of them positive"
-                    ),
-                ));
-            }
-            Scheme::Weighted {
-                k: k(true)?,
-                probabilities: p,
-            }
-        }
-        "grouped" => {
-            let groups = c.groups.clone().ok_or_else(|| {
-                bad(
-                    "connectivity.groups",
-                    "is required for scheme = \"grouped\"",
-                )
-            })?;
-            let mut seen = vec![false; d];
-            for &i in groups.iter().flatten() {
-                if i >= d || seen[i] {
-                    return Err(bad(
-                        "connectivity.groups",
-                        format!("must partition the inputs 0..{d}"),
-                    ));
-                }
-                seen[i] = true;
-            }
-            if seen.iter().any(|s| !s) {
-                return Err(bad(
-                    "connectivity.groups",
-                    format!("must partition the inputs 0..{d}"),
-                ));
-            }
-            let probabilities = c.group_probabilities.clone().ok_or_else(|| {
-                bad(
-                    "connectivity.group_probabilities",
-                    "is required for scheme = \"grouped\"",
-                )
-            })?;
-            if probabilities.len() != groups.len()
-                || probabilities.iter().any(|p| {
-                    p.len() != d - 1
-                        || p.iter().any(|v| !(v.is_finite() && *v >= 0.0))
-                        || p.iter().sum::<f64>() <= 0.0
-                })
-            {
-                return Err(bad(
-                    "connectivity.group_probabilities",
-                    format!("needs one list of {} non-negative weights per group", d - 1),
-                ));
-            }
-            Scheme::Grouped {
-                groups,
-                probabilities,
-            }
-        }
-        "file" => {
-            let file = c
-                .file
-                .as_ref()
-                .ok_or_else(|| bad("connectivity.file", "is required for scheme = \"file\""))?;
-            let path = base.join(file);
-            let connections = read_connections(&path, hidden, d).map_err(Failure::input)?;
-            Scheme::File { connections }
-        }
-        other => {
-            return Err(bad(
-                "connectivity.scheme",
-                format!("unknown scheme {other:?}; accepted: random, weighted, grouped, file"),
-            ));
-        }
-    };
-    let signs = match c.signs.as_str() {
-        "free" => SignRule::Free,
-        "positive" => SignRule::Positive,
-        "negative" => SignRule::Negative,
-        other => {
-            return Err(bad(
-                "connectivity.signs",
-                format!("{other:?}; accepted: free, positive, negative"),
-            ));
-        }
-    };
-    Ok(Connectivity {
-        scheme,
-        signs,
-        fixed: c.fixed || matches!(c.scheme.as_str(), "file"),
-    })
 }
 
 /// Sets `a.b.c = value` in the table; the value is parsed as TOML (so

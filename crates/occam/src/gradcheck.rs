@@ -9,7 +9,8 @@ use crate::config::Experiment;
 use crate::output::Output;
 use occam_gpu::Gpu;
 use occam_meta::engine::GpuMetaEngine;
-use occam_meta::problem::{DistributionKind, Learner, Orthogonality, TaskData};
+use occam_meta::loss::TermValues;
+use occam_meta::problem::{Orthogonality, TaskData};
 use occam_meta::reference::{meta_loss, meta_step};
 use occam_meta::sampling::{Purpose, stream};
 use occam_ops::OptimizerKind;
@@ -66,8 +67,9 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
     );
     println!("  meta-parameters: {}", theta.len());
     let mut worst_gpu: f64 = 0.0;
-    for ((name, g), (_, c)) in gpu_terms.named().iter().zip(reference.terms.named()) {
-        if *g == 0.0 && c == 0.0 {
+    for (gt, ct) in gpu_terms.terms.iter().zip(&reference.terms.terms) {
+        let (name, g, c) = (gt.name, gt.value, ct.value);
+        if g == 0.0 && c == 0.0 {
             continue;
         }
         let rel = (g - c).abs() / c.abs().max(g.abs());
@@ -95,8 +97,8 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
     // CPU twin above, and the twin to finite differences at convergence in the
     // test suite).
     let mut fd_problem = r.problem.clone();
-    let fd_grad = if matches!(fd_problem.distribution, DistributionKind::Sinkhorn { .. }) {
-        fd_problem.weights.distribution = 0.0;
+    fd_problem.terms.retain(|t| t.exact_gradient());
+    let fd_grad = if fd_problem.terms.len() < r.problem.terms.len() {
         println!(
             "  finite differences: Sinkhorn term left out (geomloss's envelope gradient is not the derivative of its unconverged value)"
         );
@@ -124,7 +126,9 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
     }
 
     if let Some(dir) = &args.dump {
-        dump(dir, exp, &theta, &tasks, &gpu_grad, &reference.theta_bar)?;
+        let grads = (&gpu_grad[..], &reference.theta_bar[..]);
+        let terms = (&gpu_terms, &reference.terms);
+        dump(dir, exp, &theta, &tasks, &orth, grads, terms)?;
         println!("  tensors written to {}", dir.display());
     }
     let pass_gpu = worst_gpu <= args.tolerance;
@@ -148,13 +152,21 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
     }
 }
 
+/// Writes every tensor of the checked meta-step and a manifest describing
+/// them: the inputs, target samples and labels; every learner's own draws
+/// (initialisation, minibatch rows, wiring mask and signs, random
+/// features — whatever the learner drew), as `learner_NAME.npy` and
+/// `adversary_NAME.npy`; a series' orthogonality points and earlier
+/// functions; θ and both meta-gradients; and in the manifest every term's
+/// weight and value.
 fn dump(
     dir: &std::path::Path,
     exp: &Experiment,
     theta: &[f64],
     tasks: &[TaskData],
-    gpu_grad: &[f64],
-    cpu_grad: &[f64],
+    orth: &Orthogonality,
+    (gpu_grad, cpu_grad): (&[f64], &[f64]),
+    (gpu_terms, cpu_terms): (&TermValues, &TermValues),
 ) -> Result<(), Failure> {
     let out = Output::create(dir)?;
     let r = exp.resolve()?;
@@ -186,82 +198,90 @@ fn dump(
     npy("theta.npy", vec![theta.len() as u64], theta)?;
     npy("theta_grad_gpu.npy", vec![theta.len() as u64], gpu_grad)?;
     npy("theta_grad_cpu.npy", vec![theta.len() as u64], cpu_grad)?;
-    let layers = |spec: &occam_meta::net::NetSpec| -> Vec<serde_json::Value> {
-        use occam_meta::net::Layer;
-        let shapes = spec.shapes();
-        let mut offset = 0;
-        spec.layers
-            .iter()
-            .enumerate()
-            .map(|(l, layer)| {
-                let (c, h, w) = shapes[l];
-                let (kind, block) = match *layer {
-                    Layer::Conv {
-                        c_out,
-                        kernel,
-                        padding,
-                    } => (
-                        json!({ "conv": { "c_out": c_out, "kernel": kernel, "padding": padding } }),
-                        Some(json!([c_out, c * kernel * kernel + 1])),
-                    ),
-                    Layer::Dense { d_out } => (
-                        json!({ "dense": d_out }),
-                        Some(json!([d_out, c * h * w + 1])),
-                    ),
-                    Layer::Pool => (json!("maxpool 2x2"), None),
-                    Layer::Act(a) => (json!(a.as_str()), None),
-                };
-                let mut v = json!({ "layer": kind, "input_shape": [c, h, w] });
-                if let Some(block) = block {
-                    let len = block[0].as_u64().unwrap_or(0) * block[1].as_u64().unwrap_or(0);
-                    v["offset"] = json!(offset);
-                    v["block_shape"] = block;
-                    offset += len;
-                }
-                v
-            })
-            .collect()
-    };
-    let learner = match &r.problem.learner {
-        Learner::Gd(g) => {
-            let steps = g.steps as u64;
-            let batch = r.sampler.batching.size(r.sampler.train) as u64;
-            npy(
-                "learner_init.npy",
-                vec![t, g.spec.n_params() as u64],
-                &flat(&|x| &x.w0),
-            )?;
-            let idx: Vec<f64> = tasks
-                .iter()
-                .flat_map(|x| x.batches.iter().flatten().map(|&i| i as f64))
-                .collect();
-            npy("minibatch_indices.npy", vec![t, steps, batch], &idx)?;
-            json!({ "kind": "gd", "layers": layers(&g.spec), "steps": steps, "lr": g.lr })
-        }
-        Learner::Ridge(rl) => {
-            let k = rl.features.random_values(r.sampler.domain.dim()) as u64;
-            if k > 0 {
-                npy(
-                    "random_features.npy",
-                    vec![t, d, k / d],
-                    &flat(&|x| &x.features),
-                )?;
+    if !orth.earlier.is_empty() {
+        let k = orth.earlier[0].len() as u64;
+        npy("orthogonality_points.npy", vec![k, d], &orth.x)?;
+        let h: Vec<f64> = orth.earlier.iter().flatten().copied().collect();
+        npy(
+            "earlier_functions.npy",
+            vec![orth.earlier.len() as u64, k],
+            &h,
+        )?;
+    }
+    let mut learners = Vec::new();
+    for (i, learner) in r.problem.learners.iter().enumerate() {
+        let prefix = match i {
+            0 => "learner".to_string(),
+            1 => "adversary".to_string(),
+            i => format!("learner{i}"),
+        };
+        let mut tensors = Vec::new();
+        for tensor in &tasks[0].learners[i].tensors {
+            let same = tasks.iter().all(|x| {
+                x.learners[i]
+                    .tensors
+                    .iter()
+                    .any(|o| o.name == tensor.name && o.shape == tensor.shape)
+            });
+            if !same {
+                continue;
             }
-            json!({ "kind": "ridge", "features": format!("{:?}", rl.features), "lambda": rl.lambda })
+            let values: Vec<f64> = tasks
+                .iter()
+                .flat_map(|x| {
+                    x.learners[i]
+                        .get(&tensor.name)
+                        .unwrap_or_default()
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            let shape: Vec<u64> = std::iter::once(t)
+                .chain(tensor.shape.iter().map(|&v| v as u64))
+                .collect();
+            let name = format!("{prefix}_{}.npy", tensor.name);
+            npy(&name, shape, &values)?;
+            tensors.push(name);
         }
-    };
+        learners.push(json!({
+            "role": prefix,
+            "kind": learner.kind(),
+            "description": format!("{learner:?}"),
+            "files": tensors,
+        }));
+    }
+    let terms: Vec<serde_json::Value> = r
+        .problem
+        .terms
+        .iter()
+        .zip(gpu_terms.terms.iter().zip(&cpu_terms.terms))
+        .map(|(term, (g, c))| {
+            json!({
+                "name": term.name(),
+                "formula": term.label(),
+                "weight": term.weight(),
+                "reads": format!("{:?}", term.reads()),
+                "value_gpu": g.value,
+                "value_cpu_f64": c.value,
+            })
+        })
+        .collect();
     out.json(
         "manifest.json",
         &json!({
             "experiment": exp.name,
             "seed": exp.seed,
             "configuration": toml::from_str::<serde_json::Value>(&exp.to_toml()).ok(),
-            "parameter_layout": "each dense layer is a row-major [d_out, d_in + 1] block and each conv layer a [c_out, c_in*k*k + 1] block (bias in the last column; kernel values in (c_in, ky, kx) order); blocks are concatenated at their offsets",
-            "meta_learner": { "layers": layers(&r.problem.meta) },
-            "learner": learner,
+            "parameter_layout": crate::layout::PARAMETER_LAYOUT,
+            "meta_learner": { "layers": crate::layout::layers(&r.problem.meta) },
+            "learners": learners,
             "labels": "f_theta on [x_train; x_test] per task",
-            "meta_loss": "a * mean_j (z_te,j - g(x_te,j))^2 + b * D(z_S, target_samples) - s * std(z_S), averaged over tasks",
-            "weights": { "a": r.problem.weights.generalisation, "b": r.problem.weights.distribution, "s": r.problem.weights.std_reward },
+            "meta_loss": {
+                "terms": terms,
+                "total_gpu": gpu_terms.total(),
+                "total_cpu_f64": cpu_terms.total(),
+                "note": "each value is weight * term, averaged over tasks; the meta-loss is their sum",
+            },
             "files": files,
         }),
     )

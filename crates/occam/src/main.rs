@@ -8,7 +8,7 @@ mod cli;
 mod config;
 mod devices;
 mod gradcheck;
-mod layers;
+mod layout;
 mod output;
 mod plots;
 mod run;

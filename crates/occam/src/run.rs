@@ -11,9 +11,8 @@ use occam_meta::analysis::{
     digit_agreement, harmonic_degree_fractions, kernel_eigenfunctions, linear_fit, span_share,
 };
 use occam_meta::engine::GpuMetaEngine;
-use occam_meta::problem::{FeatureMap, Learner, TaskData};
-use occam_meta::problem::{LossTerms, Orthogonality};
-use occam_meta::sampling::FeatureDraw;
+use occam_meta::loss::TermValues;
+use occam_meta::problem::{Orthogonality, TaskData};
 use occam_meta::sampling::{InputDomain, Purpose, stream};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -23,18 +22,17 @@ use std::time::Instant;
 fn check_finite(
     function: usize,
     step: usize,
-    terms: &LossTerms,
+    terms: &TermValues,
     every: usize,
 ) -> Result<(), Failure> {
-    for (name, value) in terms.named() {
-        if !value.is_finite() {
-            return Err(Failure::internal(format!(
-                "the run diverged: function {function}, meta-step {step}: the {name} term is {value} \
-                 (checked every {every} meta-steps; lower the learning rates or the loss weights)"
-            )));
-        }
+    match terms.first_non_finite() {
+        Some(t) => Err(Failure::internal(format!(
+            "the run diverged: function {function}, meta-step {step}: the {} term is {} \
+             (checked every {every} meta-steps; lower the learning rates or the loss weights)",
+            t.name, t.value
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The run's held-out tasks (fresh learner inits and datasets).
@@ -52,14 +50,14 @@ fn heldout(
     data: &[TaskData],
     theta: &[f64],
     orth: &Orthogonality,
-) -> Result<LossTerms, Failure> {
+) -> Result<TermValues, Failure> {
     // Image tasks one at a time (thousands of images per task); others side by side.
     let per_engine = if r.image_labels.is_some() {
         1
     } else {
         data.len()
     };
-    let mut sum = LossTerms::default();
+    let mut sum = TermValues::zeros(&r.problem.terms);
     for chunk in data.chunks(per_engine) {
         let mut engine = GpuMetaEngine::new(
             gpu,
@@ -77,18 +75,16 @@ fn heldout(
     Ok(sum)
 }
 
-fn raw(weighted: f64, weight: f64) -> Option<f64> {
-    (weight != 0.0).then(|| weighted / weight)
-}
-
 /// What one learned function of a run leaves behind.
 struct Learned {
+    /// The trained θ.
+    theta: Vec<f64>,
     values: Vec<f64>,
     on_orth_points: Vec<f64>,
-    curves: Vec<(f64, LossTerms)>,
-    last: LossTerms,
-    initial_heldout: LossTerms,
-    final_heldout: LossTerms,
+    curves: Vec<(f64, TermValues)>,
+    last: TermValues,
+    initial_heldout: TermValues,
+    final_heldout: TermValues,
     /// The learner's (in-sample, held-out) MSE on fresh tasks at the final θ (CPU f64).
     learner_errors: (f64, f64),
     wall: f64,
@@ -117,9 +113,8 @@ fn learn_function(
         r.optimizer,
         orth,
     )?;
-    let w = &r.problem.weights;
     let mut curves = Vec::new();
-    let mut last = LossTerms::default();
+    let mut last = TermValues::zeros(&r.problem.terms);
     let start = Instant::now();
     for step in 0..exp.meta_steps {
         // Each function of a series sees its own stream of tasks.
@@ -129,21 +124,19 @@ fn learn_function(
         if step % exp.log_every == 0 || step + 1 == exp.meta_steps {
             let terms = engine.read_terms(gpu)?;
             check_finite(j, step, &terms, exp.log_every)?;
-            metrics.write(&json!({
+            let mut line = json!({
                 "function": j,
                 "meta_step": step,
                 "meta_loss": terms.total(),
-                "generalisation": terms.generalisation,
-                "distribution": terms.distribution,
-                "orthogonality": terms.orthogonality,
-                "adversary": terms.adversary,
-                "std_reward": terms.std_reward,
-                "generalisation_mse": raw(terms.generalisation, w.generalisation),
-                "distribution_loss": raw(terms.distribution, w.distribution),
-                "wall_s": start.elapsed().as_secs_f64(),
-            }))?;
+            });
+            for t in &terms.terms {
+                line[t.name] = json!(t.value);
+                line[t.raw_key] = json!(t.raw());
+            }
+            line["wall_s"] = json!(start.elapsed().as_secs_f64());
+            metrics.write(&line)?;
             bar.set_message(format!("{:.4e}", terms.total()));
-            curves.push((step as f64, terms));
+            curves.push((step as f64, terms.clone()));
             last = terms;
         }
         bar.inc(1);
@@ -152,10 +145,12 @@ fn learn_function(
     let wall = start.elapsed().as_secs_f64();
     let theta = engine.read_theta(gpu)?;
     let final_heldout = heldout(gpu, r, &heldout_data, &theta, orth)?;
-    let learner_errors = occam_meta::reference::learner_errors(&r.problem, &theta, &heldout_data)?;
+    let learner_errors =
+        occam_meta::reference::learner_errors(&r.problem, &theta, &heldout_data, 0)?;
     let values = engine.evaluate(gpu, eval_points)?;
     let on_orth_points = engine.evaluate(gpu, &orth.x)?;
     let learned = Learned {
+        theta,
         values,
         on_orth_points,
         curves,
@@ -175,27 +170,34 @@ fn function_summary(
     eval_points: &[f64],
     groups: Option<&Vec<Vec<usize>>>,
 ) -> (Value, Value) {
-    let w = &r.problem.weights;
     let last = &f.last;
-    let fin = json!({
+    // The contract's keys always, then every term's unweighted value.
+    let mut fin = json!({
         "meta_loss": last.total(),
-        "generalisation_mse": raw(last.generalisation, w.generalisation),
-        "distribution_loss": raw(last.distribution, w.distribution),
-        "orthogonality": raw(last.orthogonality, w.orthogonality).unwrap_or(0.0),
+        "generalisation_mse": null,
+        "distribution_loss": null,
+        "orthogonality": 0.0,
     });
+    for t in &last.terms {
+        fin[t.raw_key] = match (t.raw_key, t.raw()) {
+            ("orthogonality", raw) => json!(raw.unwrap_or(0.0)),
+            (_, raw) => json!(raw),
+        };
+    }
+    let heldout_mse = |name: &str| f.final_heldout.term(name).and_then(|t| t.raw());
     let mut analysis = json!({
         "heldout": {
             "initial_meta_loss": f.initial_heldout.total(),
             "final_meta_loss": f.final_heldout.total(),
             "meta_loss_reduction": f.initial_heldout.total() / f.final_heldout.total(),
-            "generalisation_mse": raw(f.final_heldout.generalisation, w.generalisation),
+            "generalisation_mse": heldout_mse("generalisation"),
         },
         "learner_error": { "in_sample_mse": f.learner_errors.0, "held_out_mse": f.learner_errors.1 },
     });
-    if let Some((_, a_prime)) = &r.problem.adversary {
+    if r.problem.learners.len() > 1 {
         // Held-out test errors of the two learners on the same labels.
-        let mse_a = raw(f.final_heldout.generalisation, w.generalisation);
-        let mse_b = raw(-f.final_heldout.adversary, *a_prime);
+        let mse_a = heldout_mse("generalisation");
+        let mse_b = heldout_mse("adversary");
         analysis["adversarial"] = json!({
             "mse_a": mse_a,
             "mse_b": mse_b,
@@ -245,52 +247,21 @@ fn function_summary(
 
 /// Eigenfunctions kept for the kernel analysis (degrees 0–3 on S² and some).
 const KERNEL_EIGENFUNCTIONS: usize = 25;
-/// Random features standing in for the expected kernel when J is resampled.
-const KERNEL_FEATURES_RESAMPLED: usize = 400;
 
-/// The kernel of a closed-form learner, computed numerically on the
-/// evaluation points: its leading eigenvalues, the harmonic degree each
-/// eigenfunction mostly lies in (on S²), and the eigenfunctions themselves.
-/// With a resampled J the learner's kernel is the expectation over J,
-/// approximated with 400 random features.
+/// The kernel of a learner that is a kernel machine, computed numerically
+/// on the evaluation points: its leading eigenvalues, the harmonic degree
+/// each eigenfunction mostly lies in (on S²), and the eigenfunctions.
 fn kernel_analysis(
     exp: &Experiment,
     r: &Resolved,
     points: &[f64],
 ) -> Option<(Value, Vec<Vec<f64>>)> {
-    let Learner::Ridge(ridge) = &r.problem.learner else {
-        return None;
-    };
     let d = r.sampler.domain.dim();
-    let (map, j, what) = match (ridge.features, &r.sampler.features) {
-        (map @ FeatureMap::Linear { .. }, _) => (map, Vec::new(), "φ(x) = x".to_string()),
-        (map @ FeatureMap::RandomRelu { .. }, FeatureDraw::Fixed(j)) => {
-            (map, j.clone(), "the run's fixed J".to_string())
-        }
-        (FeatureMap::RandomRelu { bias, .. }, _) => {
-            let map = FeatureMap::RandomRelu {
-                features: KERNEL_FEATURES_RESAMPLED,
-                bias,
-                resample: true,
-            };
-            let FeatureDraw::Fixed(j) = FeatureDraw::fixed(exp.seed, 7, map.random_values(d))
-            else {
-                unreachable!("fixed draws are fixed")
-            };
-            (
-                map,
-                j,
-                format!(
-                    "E_J over a resampled J, approximated by {KERNEL_FEATURES_RESAMPLED} random features"
-                ),
-            )
-        }
-    };
-    let k = map.count(d);
-    let phi = map.apply(points, d, &j);
-    let (values, functions) = kernel_eigenfunctions(&phi, k, KERNEL_EIGENFUNCTIONS);
+    let kernel = r.problem.learners[0].kernel_features(points, d, exp.seed)?;
+    let (values, functions) =
+        kernel_eigenfunctions(&kernel.phi, kernel.features, KERNEL_EIGENFUNCTIONS);
     let mut report = json!({
-        "kernel": what,
+        "kernel": kernel.description,
         "points": points.len() / d,
         "eigenvalues": values,
     });
@@ -461,11 +432,27 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path, progress: bool) -> Result<()
         .iter()
         .flat_map(|f| f.values.iter().copied())
         .collect();
+    let p = r.problem.meta.n_params() as u64;
+    let thetas: Vec<f64> = learned
+        .iter()
+        .flat_map(|f| f.theta.iter().copied())
+        .collect();
     if exp.series.is_some() {
         out.npy("function.npy", &[count as u64, n as u64], &values)?;
+        out.npy("theta.npy", &[count as u64, p], &thetas)?;
     } else {
         out.npy("function.npy", &[n as u64], &values)?;
+        out.npy("theta.npy", &[p], &thetas)?;
     }
+    out.json(
+        "meta_learner.json",
+        &json!({
+            "theta": "theta.npy: the trained meta-learner's parameters (one row per function of a series), f32 values as f64",
+            "input_shape": r.problem.meta.input,
+            "parameter_layout": crate::layout::PARAMETER_LAYOUT,
+            "layers": crate::layout::layers(&r.problem.meta),
+        }),
+    )?;
     let kernel = kernel_analysis(exp, &r, &eval_points);
     let per_function: Vec<(Value, Value)> = learned
         .iter()
@@ -496,7 +483,7 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path, progress: bool) -> Result<()
         summary["analysis"] = json!({
             "functions": per_function.iter().enumerate().map(|(j, (fin, an))| json!({ "function": j, "final": fin, "analysis": an })).collect::<Vec<_>>(),
             "normalised_inner_products": inner_products(&funcs),
-            "heldout_generalisation_mse": learned.iter().map(|f| raw(f.final_heldout.generalisation, r.problem.weights.generalisation)).collect::<Vec<_>>(),
+            "heldout_generalisation_mse": learned.iter().map(|f| f.final_heldout.term("generalisation").and_then(|t| t.raw())).collect::<Vec<_>>(),
             "in_sample_mse": learned.iter().map(|f| f.learner_errors.0).collect::<Vec<_>>(),
             "held_out_mse": learned.iter().map(|f| f.learner_errors.1).collect::<Vec<_>>(),
         });
@@ -513,16 +500,22 @@ pub fn run(gpu: &Gpu, exp: &Experiment, out: &Path, progress: bool) -> Result<()
         } else {
             String::new()
         };
-        let mut push = |name: &str, get: &dyn Fn(&LossTerms) -> f64| {
+        let mut push = |name: String, get: &dyn Fn(&TermValues) -> f64| {
             curves.push(plots::Curve {
                 name: format!("{name}{tag}"),
                 points: f.curves.iter().map(|(s, t)| (*s, get(t))).collect(),
             })
         };
-        push("meta-loss", &|t| t.total());
+        push("meta-loss".into(), &|t| t.total());
         if count == 1 {
-            push("a·MSE_te", &|t| t.generalisation);
-            push("b·distribution", &|t| t.distribution);
+            // Every term; those with a negative coefficient as |value| (log scale).
+            for (i, term) in r.problem.terms.iter().enumerate() {
+                if term.weight() < 0.0 {
+                    push(format!("|{}|", term.label()), &|t| -t.terms[i].value);
+                } else {
+                    push(term.label(), &|t| t.terms[i].value);
+                }
+            }
         }
     }
     let loss_png = out.path("loss.png");

@@ -115,9 +115,30 @@ fn a_tiny_run_writes_every_output_and_is_reproducible() {
         "eval_inputs.npy",
         "loss.png",
         "function.png",
+        "theta.npy",
+        "meta_learner.json",
     ] {
         assert!(a.join(f).is_file(), "{f} missing");
     }
+    // θ has as many values as the layout's blocks, and is the same in both runs.
+    let layout: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("meta_learner.json")).unwrap())
+            .unwrap();
+    let params: u64 = layout["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["block_shape"].as_array())
+        .map(|b| b[0].as_u64().unwrap() * b[1].as_u64().unwrap())
+        .sum();
+    let theta = npyz::NpyFile::new(std::fs::File::open(a.join("theta.npy")).unwrap()).unwrap();
+    assert_eq!(theta.shape(), &[params]);
+    let theta: Vec<f64> = theta.into_vec().unwrap();
+    assert!(theta.iter().all(|v| v.is_finite()) && theta.iter().any(|&v| v != 0.0));
+    assert_eq!(
+        std::fs::read(a.join("theta.npy")).unwrap(),
+        std::fs::read(b.join("theta.npy")).unwrap()
+    );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
     for key in [
@@ -197,12 +218,68 @@ fn gradcheck_passes_and_dumps_the_meta_step() {
         "theta_grad_cpu.npy",
         "x_train.npy",
         "labels.npy",
-        "minibatch_indices.npy",
-        "learner_init.npy",
+        "learner_batches.npy",
+        "learner_w0.npy",
     ] {
         assert!(dump.join(f).is_file(), "{f} missing from the dump");
     }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dump.join("manifest.json")).unwrap())
+            .unwrap();
+    let terms = manifest["meta_loss"]["terms"].as_array().unwrap();
+    let names: Vec<&str> = terms.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["generalisation", "distribution"], "{manifest}");
+    assert_eq!(terms[0]["weight"], 1000.0);
+    assert!(terms[0]["value_gpu"].as_f64().unwrap() > 0.0);
     let _ = std::fs::remove_dir_all(&dump);
+}
+
+/// The dump holds whatever each learner drew and a series' fixed data:
+/// a wiring mask and signs, both learners' random features, the
+/// orthogonality points and earlier functions.
+#[test]
+fn gradcheck_dumps_masks_adversary_features_and_series_data() {
+    let cases: [(&str, &[&str], &[&str]); 3] = [
+        (
+            "mushroom_grouped_positive.toml",
+            &["learner.steps=3", "data.test=30", "meta_learner.hidden=[8]"],
+            &["learner_mask.npy", "learner_signs.npy", "learner_w0.npy"],
+        ),
+        (
+            "adversarial.toml",
+            &["data.test=30", "meta_learner.hidden=[8]"],
+            &["learner_features.npy"],
+        ),
+        (
+            "ridge_series.toml",
+            &["series.points=50", "meta_learner.hidden=[8]"],
+            &["orthogonality_points.npy", "earlier_functions.npy"],
+        ),
+    ];
+    for (i, (file, sets, want)) in cases.into_iter().enumerate() {
+        let dump = std::env::temp_dir().join(format!("occam-dump-{i}-{}", std::process::id()));
+        let e = experiment(file);
+        let dump_s = dump.display().to_string();
+        let mut args = vec!["gradcheck", e.as_str(), "--dump", dump_s.as_str()];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        let o = occam(&args);
+        assert!(o.status.success(), "{file}: {}", stderr(&o));
+        for f in want {
+            assert!(dump.join(f).is_file(), "{file}: {f} missing from the dump");
+        }
+        let manifest = std::fs::read_to_string(dump.join("manifest.json")).unwrap();
+        if file == "adversarial.toml" {
+            assert!(manifest.contains("\"adversary\""), "{manifest}");
+            let linear = manifest.contains("adversary_features.npy");
+            assert!(
+                !linear,
+                "the linear adversary draws no features: {manifest}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dump);
+    }
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! "pool", "dense 1", "relu6/6"]` for a learner or meta-learner network.
 //! Each entry is one layer; an error names the entry's key path.
 
-use crate::cli::Failure;
-use occam_meta::net::{Layer, NetSpec};
+use crate::config_error::ConfigError;
+use crate::net::{Layer, NetSpec};
 use occam_ops::Activation;
 
 /// The accepted forms, for error messages.
@@ -11,10 +11,10 @@ const FORMS: &str = "\"conv C KxK\" or \"conv C KxK pad P\", \"pool\" (2×2), \"
                      or an activation (identity, relu, tanh, cos, relu6/6)";
 
 /// Parses one layer entry.
-fn parse_layer(key: &str, text: &str) -> Result<Layer, Failure> {
-    let bad = |why: &str| Failure::input(format!("{key}: {text:?}: {why}; accepted: {FORMS}"));
+fn parse_layer(key: &str, text: &str) -> Result<Layer, ConfigError> {
+    let bad = |why: &str| ConfigError::new(key, format!("{text:?}: {why}; accepted: {FORMS}"));
     let words: Vec<&str> = text.split_whitespace().collect();
-    let number = |w: Option<&&str>, what: &str| -> Result<usize, Failure> {
+    let number = |w: Option<&&str>, what: &str| -> Result<usize, ConfigError> {
         match w.and_then(|w| w.parse::<usize>().ok()) {
             Some(v) if v > 0 || what == "padding" => Ok(v),
             _ => Err(bad(&format!("needs a positive whole {what}"))),
@@ -61,7 +61,7 @@ pub fn parse_net(
     key: &str,
     input: (usize, usize, usize),
     layers: &[String],
-) -> Result<NetSpec, Failure> {
+) -> Result<NetSpec, ConfigError> {
     let spec = NetSpec {
         input,
         layers: layers
@@ -70,13 +70,15 @@ pub fn parse_net(
             .map(|(i, t)| parse_layer(&format!("{key}[{i}]"), t))
             .collect::<Result<_, _>>()?,
     };
-    spec.validate()
-        .map_err(|e| Failure::input(format!("{key}: {e}")))?;
+    spec.validate().map_err(|e| ConfigError::new(key, e))?;
     if spec.d_out() != 1 {
-        return Err(Failure::input(format!(
-            "{key}: the network must end in one value per input, it ends in {:?}",
-            spec.shapes().last().expect("an output shape")
-        )));
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "the network must end in one value per input, it ends in {:?}",
+                spec.shapes().last().expect("an output shape")
+            ),
+        ));
     }
     Ok(spec)
 }
@@ -121,7 +123,7 @@ mod tests {
             (vec!["conv 1 9x9", "dense 1"], "layer 0"),
         ] {
             let e = parse_net("learner.layers", (1, 4, 4), &strings(&layers)).unwrap_err();
-            assert!(e.message.contains(needle), "{}", e.message);
+            assert!(e.to_string().contains(needle), "{e}");
         }
     }
 }

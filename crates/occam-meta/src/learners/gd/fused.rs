@@ -1,12 +1,12 @@
-//! The fused execution of a gradient-descent learner (DESIGN.md §6): the
+//! The fused execution of a gradient-descent learner (docs/design.md §6): the
 //! whole unroll and the whole reverse sweep as one dispatch each, one
 //! workgroup per task ([`occam_ops::unroll`]). The engine uses it whenever
 //! the learner is a chain of dense layers and activations that fits the
 //! adapter's workgroup limits, and falls back to the per-step kernels
 //! otherwise; [`FusedUnroll::plan`] says which, and why.
 
+use super::{GdLearner, GdTask};
 use crate::net::NetSpec;
-use crate::problem::{GdLearner, TaskData};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::Result;
 use occam_ops::loop_budget::loop_budget;
@@ -105,21 +105,13 @@ impl FusedUnroll {
 
     /// Uploads every task's w_0 and, for a constrained learner, its mask and
     /// signs (all trained and free where a task gives none).
-    pub(crate) fn load(&self, gpu: &Gpu, tasks: &[TaskData]) -> Result<()> {
-        gpu.write(
-            &self.w,
-            &self.layer_major(&mut tasks.iter().map(|t| t.w0.as_slice())),
-        )?;
+    pub(crate) fn load(&self, gpu: &Gpu, tasks: &[GdTask<'_>]) -> Result<()> {
+        gpu.write(&self.w, &self.layer_major(&mut tasks.iter().map(|t| t.w0)))?;
         if self.op.shape().constrained {
             let p = self.op.shape().n_params();
-            let masks: Vec<_> = tasks
-                .iter()
-                .map(|t| t.constraints.mask_or_ones(p))
-                .collect();
-            let signs: Vec<_> = tasks
-                .iter()
-                .map(|t| t.constraints.signs_or_free(p))
-                .collect();
+            let constraints: Vec<_> = tasks.iter().map(GdTask::constraints).collect();
+            let masks: Vec<_> = constraints.iter().map(|c| c.mask_or_ones(p)).collect();
+            let signs: Vec<_> = constraints.iter().map(|c| c.signs_or_free(p)).collect();
             gpu.write(
                 &self.mask,
                 &self.layer_major(&mut masks.iter().map(|m| &**m)),

@@ -1,5 +1,5 @@
 //! A learner trained by T unrolled steps of (minibatch) gradient descent on
-//! the squared error, and the exact reverse sweep of DESIGN.md §2, on the CPU
+//! the squared error, and the exact reverse sweep of docs/design.md §2, on the CPU
 //! in f64 (the reference for the GPU engine).
 //!
 //! Step t on minibatch B_t (|B_t| = n): w_{t+1} = w_t − η ∇_w L_t(w_t),
@@ -26,7 +26,7 @@ pub fn loss_gradient(spec: &NetSpec, w: &[f64], xb: &[f64], zb: &[f64]) -> (Vec<
 }
 
 /// Structural constraints on a learner's parameters (flat, one entry per
-/// parameter, or empty for none): DESIGN.md §2's masks and projections.
+/// parameter, or empty for none): docs/design.md §2's masks and projections.
 /// A step is w_{t+1} = P(w_t − η M ⊙ ∇L_t) with P(w)_i = s_i |w_i| where
 /// s_i ≠ 0 and w_i where s_i = 0.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -1,0 +1,239 @@
+//! Learners as plug-ins. A learner is whatever turns labelled training
+//! points into predictions on test points in a way the meta-gradient can be
+//! taken through (docs/design.md §1–§3). Each one lives in its own folder and
+//! provides:
+//!
+//! - its configuration (a serde struct, registered in
+//!   [`registry`] under its `kind`) and how that resolves into a [`Learner`];
+//! - [`Learner::draw`]: its share of one task's random data (an
+//!   initialisation, minibatch rows, a wiring mask, random features…), as
+//!   named tensors ([`LearnerData`]);
+//! - a CPU f64 side ([`Learner::fit_cpu`]): test predictions and the exact
+//!   pullback from their cotangent ŷ̄ to ∂L/∂z_tr — the oracle;
+//! - a GPU side ([`Learner::gpu`] → [`GpuLearner`]): allocate, load a
+//!   meta-step's data, record the fit, record the predictions, record the
+//!   adjoint from ŷ̄ to z̄_tr, and say how it executes.
+//!
+//! The engine ([`crate::engine`]) and the reference ([`crate::reference`])
+//! only ever talk to these traits.
+
+pub mod gd;
+pub mod registry;
+pub mod ridge;
+
+use occam_gpu::{Encoder, Gpu, GpuTensor};
+use occam_ops::{OpError, Result};
+use rand_chacha::ChaCha8Rng;
+
+/// One named tensor of a task's learner data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    /// Its name (also the name of the `.npy` file `gradcheck --dump` writes).
+    pub name: String,
+    /// Its shape (row-major).
+    pub shape: Vec<usize>,
+    /// Its values.
+    pub values: Vec<f64>,
+}
+
+/// One learner's random draws for one task, as named tensors: everything a
+/// fit depends on besides the inputs and labels. Every tensor is written by
+/// `occam gradcheck --dump`, so a dump is complete whatever the learner.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LearnerData {
+    /// The tensors, in the order the learner drew them.
+    pub tensors: Vec<Tensor>,
+}
+
+impl LearnerData {
+    /// Adds a tensor.
+    pub fn push(&mut self, name: &str, shape: Vec<usize>, values: Vec<f64>) {
+        self.tensors.push(Tensor {
+            name: name.to_string(),
+            shape,
+            values,
+        });
+    }
+
+    /// The values of tensor `name`, if the learner drew it.
+    pub fn get(&self, name: &str) -> Option<&[f64]> {
+        self.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.values.as_slice())
+    }
+
+    /// The values of tensor `name`, or an error naming the learner and the tensor.
+    pub fn require(&self, learner: &str, name: &str) -> Result<&[f64]> {
+        self.get(name).ok_or_else(|| {
+            invalid(format!(
+                "the {learner} learner's task data has no tensor {name:?}"
+            ))
+        })
+    }
+}
+
+/// An error about a learner's shapes or data.
+pub fn invalid(message: String) -> OpError {
+    OpError::InvalidShape {
+        op: "learner",
+        message,
+    }
+}
+
+/// The sizes a learner's GPU side is built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LearnerShape {
+    /// Tasks side by side.
+    pub tasks: usize,
+    /// Training points per task.
+    pub train: usize,
+    /// Test points per task.
+    pub test: usize,
+    /// Values per input (d, or c·h·w for images).
+    pub input_len: usize,
+}
+
+/// How a learner runs on the GPU.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Execution {
+    /// One dispatch for the unroll and one for the reverse sweep.
+    Fused {
+        /// Floating-point operations of the unroll (all tasks).
+        unroll_flops: f64,
+        /// Floating-point operations of the reverse sweep (all tasks).
+        sweep_flops: f64,
+        /// w_t is kept every this many steps (the rest recomputed).
+        checkpoint_every: usize,
+        /// Dispatches of the unroll and of the sweep (more than one each
+        /// only on software adapters, whose invocations have a loop cap).
+        dispatches: (usize, usize),
+    },
+    /// Step-by-step kernels.
+    PerStep {
+        /// Why the fused kernels do not apply.
+        reason: String,
+    },
+    /// A closed-form learner: no unroll.
+    ClosedForm,
+}
+
+impl std::fmt::Display for Execution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Execution::Fused {
+                checkpoint_every,
+                dispatches: (unroll, sweep),
+                ..
+            } => write!(
+                f,
+                "fused ({unroll} dispatch(es) for the unroll, {sweep} for the sweep; w_t kept every {checkpoint_every} steps)"
+            ),
+            Execution::PerStep { reason } => write!(f, "step by step ({reason})"),
+            Execution::ClosedForm => write!(f, "closed form"),
+        }
+    }
+}
+
+/// A learner's kernel written as explicit features on a point set, for the
+/// kernel-eigenfunction analysis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelFeatures {
+    /// What the kernel is (for the summary).
+    pub description: String,
+    /// Φ, `points × features`, row-major.
+    pub phi: Vec<f64>,
+    /// Features per point.
+    pub features: usize,
+}
+
+/// A learner whose inductive bias can be meta-learned.
+pub trait Learner: std::fmt::Debug + Send + Sync {
+    /// Its `kind` in experiment files.
+    fn kind(&self) -> &'static str;
+
+    /// Draws its share of one task's random data from `rng` (after the
+    /// task's inputs and target samples), for `train` training points.
+    fn draw(&self, rng: &mut ChaCha8Rng, train: usize) -> LearnerData;
+
+    /// Fits on (x_tr, z_tr) in f64 and predicts on x_te.
+    fn fit_cpu<'a>(
+        &'a self,
+        x_tr: &'a [f64],
+        z_tr: &'a [f64],
+        x_te: &'a [f64],
+        data: &'a LearnerData,
+    ) -> Result<Box<dyn CpuFit + 'a>>;
+
+    /// Its GPU side for `shape`.
+    fn gpu(&self, gpu: &Gpu, shape: LearnerShape) -> Result<Box<dyn GpuLearner>>;
+
+    /// Inner optimisation steps per fit (0 for a closed-form learner).
+    fn inner_steps(&self) -> usize {
+        0
+    }
+
+    /// Its kernel as features on `points` (`d` values each), when it is a
+    /// kernel machine (`seed`: the run's, for kernels that must be sampled).
+    fn kernel_features(&self, _points: &[f64], _d: usize, _seed: u64) -> Option<KernelFeatures> {
+        None
+    }
+}
+
+/// A fit on the CPU in f64.
+pub trait CpuFit {
+    /// ŷ, the predictions on the test points.
+    fn test_predictions(&self) -> &[f64];
+
+    /// ∂L/∂z_tr from ŷ̄ = ∂L/∂ŷ, exactly through the fit.
+    fn pullback(&self, y_bar: &[f64]) -> Vec<f64>;
+
+    /// The fitted learner's predictions on the training points themselves.
+    fn train_predictions(&self) -> Result<Vec<f64>>;
+}
+
+/// The engine's buffers a learner reads and writes, all `[tasks, …]`.
+pub struct LearnerIo<'a> {
+    /// Training inputs.
+    pub x_tr: &'a GpuTensor,
+    /// Test inputs.
+    pub x_te: &'a GpuTensor,
+    /// Training labels.
+    pub z_tr: &'a GpuTensor,
+    /// ∂L/∂z_tr, accumulated.
+    pub z_tr_bar: &'a GpuTensor,
+    /// One 1.0 per task.
+    pub ones: &'a GpuTensor,
+}
+
+/// A learner's GPU side: its kernels and buffers for a fixed [`LearnerShape`].
+pub trait GpuLearner: Send + Sync {
+    /// Uploads one meta-step's data (one [`LearnerData`] per task).
+    fn load(&self, gpu: &Gpu, data: &[&LearnerData]) -> Result<()>;
+
+    /// Records the fit on (x_tr, z_tr).
+    fn record_fit(&self, enc: &mut Encoder<'_>, io: &LearnerIo<'_>) -> Result<()>;
+
+    /// Records the predictions ŷ on x_te and returns their buffer `[tasks, test]`.
+    fn record_predict<'s>(
+        &'s self,
+        enc: &mut Encoder<'_>,
+        io: &LearnerIo<'_>,
+    ) -> Result<&'s GpuTensor>;
+
+    /// Records the adjoint: z̄_tr += (∂ŷ/∂z_tr)ᵀ ŷ̄.
+    fn record_adjoint(
+        &self,
+        enc: &mut Encoder<'_>,
+        io: &LearnerIo<'_>,
+        y_bar: &GpuTensor,
+    ) -> Result<()>;
+
+    /// How it runs on this adapter.
+    fn execution(&self) -> Execution;
+
+    /// Checks what the last fit reported (e.g. a singular system).
+    fn check(&self, _gpu: &Gpu) -> Result<()> {
+        Ok(())
+    }
+}

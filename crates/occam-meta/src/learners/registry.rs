@@ -1,0 +1,138 @@
+//! The learner kinds an experiment file can name. A `[learner]` (or
+//! `[adversary]`) table is read in two steps: its `kind` picks a
+//! configuration type from the list below, then the rest of the table is
+//! read into that type — so an unknown or misplaced key is an error naming
+//! it (`learner.lambda: does not apply to kind = "mlp_gd"`) — and resolved
+//! into a [`Learner`].
+//!
+//! Adding a learner: a folder under `learners/` with a configuration type
+//! implementing [`LearnerConfig`], and one line in [`learner_kinds!`]'s list.
+
+use super::Learner;
+use crate::config_error::ConfigError;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What a learner's configuration may depend on besides its own table.
+#[derive(Clone, Copy, Debug)]
+pub struct ResolveContext<'a> {
+    /// The key of the learner's table (`learner` or `adversary`).
+    pub key: &'a str,
+    /// Shape of one input: (channels, height, width); (d, 1, 1) for vectors.
+    pub input: (usize, usize, usize),
+    /// Training points per task.
+    pub train: usize,
+    /// The run's seed (for draws fixed for the whole run).
+    pub seed: u64,
+    /// Which learner of the problem this is (0 for the learner, 1 for an
+    /// adversary): selects its own random streams.
+    pub index: u64,
+    /// The experiment file's folder (data files are relative to it).
+    pub base_dir: &'a Path,
+    /// The experiment's `[connectivity]` table, for learners with a first
+    /// layer to wire.
+    pub connectivity: Option<&'a toml::Table>,
+}
+
+impl ResolveContext<'_> {
+    /// Values per input.
+    pub fn input_len(&self) -> usize {
+        self.input.0 * self.input.1 * self.input.2
+    }
+
+    /// An error about `field` of this learner's table.
+    pub fn bad(&self, field: &str, message: impl std::fmt::Display) -> ConfigError {
+        ConfigError::new(format!("{}.{field}", self.key), message)
+    }
+}
+
+/// A learner kind's configuration: its keys (serde, unknown keys refused)
+/// and how they resolve into a learner.
+pub trait LearnerConfig: DeserializeOwned {
+    /// Checks every value and builds the learner; errors name the key.
+    fn resolve(self, kind: &str, ctx: &ResolveContext<'_>)
+    -> Result<Arc<dyn Learner>, ConfigError>;
+}
+
+/// Declares the registered kinds: `"kind" => ConfigType`.
+macro_rules! learner_kinds {
+    ($($kind:literal => $config:ty),* $(,)?) => {
+        /// Every registered `kind`.
+        pub const KINDS: &[&str] = &[$($kind),*];
+
+        fn dispatch(
+            kind: &str,
+            table: toml::Table,
+            ctx: &ResolveContext<'_>,
+        ) -> Result<Arc<dyn Learner>, ConfigError> {
+            match kind {
+                $($kind => read::<$config>(kind, table, ctx)?.resolve(kind, ctx),)*
+                other => Err(ConfigError::new(
+                    format!("{}.kind", ctx.key),
+                    format!("unknown learner {other:?}; accepted: {}", KINDS.join(", ")),
+                )),
+            }
+        }
+    };
+}
+
+learner_kinds! {
+    "mlp_gd" => super::gd::config::GdConfig,
+    "net_gd" => super::gd::config::GdConfig,
+    "ridge" => super::ridge::config::RidgeConfig,
+    "kernel_ridge" => super::ridge::config::KernelRidgeConfig,
+}
+
+/// The learner of a `[learner]` / `[adversary]` table.
+pub fn resolve(
+    table: &toml::Table,
+    ctx: &ResolveContext<'_>,
+) -> Result<Arc<dyn Learner>, ConfigError> {
+    let kind = match table.get("kind") {
+        Some(toml::Value::String(k)) => k.clone(),
+        Some(other) => {
+            return Err(ctx.bad(
+                "kind",
+                format!("must be a string, not {}", other.type_str()),
+            ));
+        }
+        None => {
+            return Err(ctx.bad(
+                "kind",
+                format!("is required; accepted: {}", KINDS.join(", ")),
+            ));
+        }
+    };
+    let mut rest = table.clone();
+    rest.remove("kind");
+    dispatch(&kind, rest, ctx)
+}
+
+/// Reads `table` into kind `kind`'s configuration, naming the key on error.
+fn read<C: DeserializeOwned>(
+    kind: &str,
+    table: toml::Table,
+    ctx: &ResolveContext<'_>,
+) -> Result<C, ConfigError> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().message().to_string();
+        // serde names unknown and missing fields in the message, not the path.
+        let field = |prefix: &str| -> Option<String> {
+            message
+                .strip_prefix(prefix)
+                .and_then(|m| m.split('`').next())
+                .map(str::to_string)
+        };
+        if let Some(f) = field("unknown field `") {
+            ctx.bad(&f, format!("does not apply to kind = {kind:?}"))
+        } else if let Some(f) = field("missing field `") {
+            ctx.bad(&f, format!("is required for kind = {kind:?}"))
+        } else if path == "." {
+            ConfigError::new(ctx.key, message)
+        } else {
+            ctx.bad(&path, message)
+        }
+    })
+}

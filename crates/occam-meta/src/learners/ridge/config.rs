@@ -1,0 +1,91 @@
+//! The `ridge` and `kernel_ridge` kinds of experiment files.
+
+use super::{FeatureMap, RidgeLearner};
+use crate::config_error::{ConfigError, finite, positive};
+use crate::learners::Learner;
+use crate::learners::registry::{LearnerConfig, ResolveContext};
+use crate::sampling::FeatureDraw;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// `kind = "ridge"`: linear ridge regression, Φ = x.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RidgeConfig {
+    /// The ridge λ (≥ 0).
+    pub lambda: f64,
+    /// Add a constant feature (an intercept; default false).
+    #[serde(default)]
+    pub bias: bool,
+}
+
+/// `kind = "kernel_ridge"`: ridge on K random ReLU features relu(x J),
+/// J ~ N(0, I).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelRidgeConfig {
+    /// The ridge λ (≥ 0).
+    pub lambda: f64,
+    /// Add a constant feature (an intercept; default false).
+    #[serde(default)]
+    pub bias: bool,
+    /// K, the number of random features.
+    pub features: usize,
+    /// Draw a fresh J every meta-step (default: one J for the run).
+    #[serde(default)]
+    pub resample_features: bool,
+}
+
+/// λ checked, and no `[connectivity]` (it wires gradient-descent learners).
+fn lambda(lambda: f64, ctx: &ResolveContext<'_>) -> Result<f64, ConfigError> {
+    if ctx.connectivity.is_some() {
+        return Err(ConfigError::new(
+            "connectivity",
+            "applies to mlp_gd and net_gd learners only",
+        ));
+    }
+    let lambda = finite(&format!("{}.lambda", ctx.key), lambda)?;
+    if lambda < 0.0 {
+        return Err(ctx.bad("lambda", "must be ≥ 0"));
+    }
+    Ok(lambda)
+}
+
+impl LearnerConfig for RidgeConfig {
+    fn resolve(
+        self,
+        _kind: &str,
+        ctx: &ResolveContext<'_>,
+    ) -> Result<Arc<dyn Learner>, ConfigError> {
+        Ok(Arc::new(RidgeLearner::new(
+            FeatureMap::Linear { bias: self.bias },
+            lambda(self.lambda, ctx)?,
+            FeatureDraw::None,
+        )))
+    }
+}
+
+impl LearnerConfig for KernelRidgeConfig {
+    fn resolve(
+        self,
+        _kind: &str,
+        ctx: &ResolveContext<'_>,
+    ) -> Result<Arc<dyn Learner>, ConfigError> {
+        let map = FeatureMap::RandomRelu {
+            features: positive(&format!("{}.features", ctx.key), self.features)?,
+            bias: self.bias,
+            resample: self.resample_features,
+        };
+        let values = map.random_values(ctx.input_len());
+        let draw = if self.resample_features {
+            FeatureDraw::Resample(values)
+        } else {
+            FeatureDraw::fixed(ctx.seed, ctx.index, values)
+        };
+        Ok(Arc::new(RidgeLearner::new(
+            map,
+            lambda(self.lambda, ctx)?,
+            draw,
+        )))
+    }
+}
