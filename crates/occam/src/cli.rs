@@ -1,7 +1,7 @@
 //! Command-line interface: global adapter options and the subcommands.
 
 use clap::{Args, Parser, Subcommand};
-use occam_gpu::{AdapterSelection, Backend, GpuError};
+use occam_gpu::{AdapterSelection, Backend};
 
 /// Occam meta-learns the inductive bias of small neural circuits on any GPU
 /// (Vulkan, Metal, DX12, OpenGL; software adapters on machines without one).
@@ -118,6 +118,30 @@ pub struct DevicesArgs {
     pub json: bool,
 }
 
+impl GradcheckArgs {
+    /// The library's options.
+    pub fn options(&self) -> occam_experiment::gradcheck::GradcheckOptions {
+        occam_experiment::gradcheck::GradcheckOptions {
+            dump: self.dump.clone(),
+            tolerance: self.tolerance,
+            fd_tolerance: self.fd_tolerance,
+            directions: self.directions,
+            step: self.step,
+        }
+    }
+}
+
+impl BenchArgs {
+    /// The library's options.
+    pub fn options(&self) -> occam_experiment::bench::BenchOptions {
+        occam_experiment::bench::BenchOptions {
+            steps: self.steps,
+            warmup: self.warmup,
+            trace: self.trace.clone(),
+        }
+    }
+}
+
 impl Cli {
     /// The adapter filters from `--backend` / `--adapter` (or their env vars).
     pub fn selection(&self) -> AdapterSelection {
@@ -132,47 +156,5 @@ fn parse_backend(value: &str) -> Result<Backend, String> {
     Backend::parse(value, "--backend / OCCAM_BACKEND").map_err(|e| e.to_string())
 }
 
-/// An error for the user, with the exit code it maps to.
-#[derive(Debug)]
-pub struct Failure {
-    /// What to print after `occam: error: `.
-    pub message: String,
-    /// 2 for bad input or setup, 1 for internal failures.
-    pub exit_code: u8,
-}
-
-impl Failure {
-    /// Bad input (exit code 2).
-    pub fn input(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-            exit_code: 2,
-        }
-    }
-
-    /// An internal failure (exit code 1).
-    pub fn internal(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-            exit_code: 1,
-        }
-    }
-}
-
-impl From<occam_ops::OpError> for Failure {
-    fn from(e: occam_ops::OpError) -> Failure {
-        match e {
-            occam_ops::OpError::Gpu(g) => g.into(),
-            other => Failure::input(other.to_string()),
-        }
-    }
-}
-
-impl From<GpuError> for Failure {
-    fn from(e: GpuError) -> Failure {
-        Failure {
-            exit_code: if e.is_user_error() { 2 } else { 1 },
-            message: e.to_string(),
-        }
-    }
-}
+/// Errors of every command: the experiment layer's, which map to exit codes.
+pub use occam_experiment::Error as Failure;

@@ -3,18 +3,16 @@
 //! Exit codes: 0 success, 1 internal failure, 2 bad input or machine setup
 //! (unknown backend, no adapter, a size over the adapter's limits, …).
 
-mod bench;
 mod cli;
-mod config;
 mod devices;
-mod gradcheck;
-mod layout;
-mod output;
+mod figures;
 mod plots;
-mod run;
-mod seeds;
+mod progress;
 
 use clap::Parser;
+use occam_experiment::config::Experiment;
+use occam_experiment::run::Outcome;
+use occam_experiment::{bench, gradcheck, run, seeds};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -28,8 +26,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("occam: error: {}", e.message);
-            ExitCode::from(e.exit_code)
+            eprintln!("occam: error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -51,22 +49,42 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
         for seed in seeds::parse(spec)? {
             let mut o = overrides.clone();
             o.push(format!("seed={seed}"));
-            let exp = config::Experiment::load(&args.experiment, &o)?;
+            let exp = Experiment::load(&args.experiment, &o)?;
             exp.resolve()?;
             let out = seeds::folder(args.out.as_deref(), &exp.name, seed);
             runs.push((exp, out));
         }
         let gpu = open_gpu(cli)?;
-        return seeds::run_all(&gpu, &runs, args.jobs);
+        return seeds::run_all(&gpu, &runs, args.jobs, &|exp, outcome| {
+            figures::draw(&gpu, exp, outcome)
+        });
     }
-    let exp = config::Experiment::load(&args.experiment, &overrides)?;
+    let exp = Experiment::load(&args.experiment, &overrides)?;
     exp.resolve()?;
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(format!("runs/{}-seed{}", exp.name, exp.seed)));
     let gpu = open_gpu(cli)?;
-    run::run(&gpu, &exp, &out, true)
+    let outcome = run::run(&gpu, &exp, &out, &progress::Bar::new())?;
+    figures::draw(&gpu, &exp, &outcome)?;
+    report(&gpu, &exp, &outcome);
+    Ok(())
+}
+
+/// The closing line of a run.
+fn report(gpu: &occam_gpu::Gpu, exp: &Experiment, outcome: &Outcome) {
+    let first = &outcome.functions[0];
+    eprintln!(
+        "occam: {} function(s) × {} meta-steps in {:.1} s on {}; held-out meta-loss {:.4e} → {:.4e}; results in {}",
+        outcome.functions.len(),
+        exp.meta_steps,
+        outcome.wall_s,
+        gpu.adapter().name,
+        first.initial_heldout.total(),
+        first.final_heldout.total(),
+        outcome.dir.display()
+    );
 }
 
 fn gradcheck_command(cli: &cli::Cli, args: &cli::GradcheckArgs) -> Result<(), cli::Failure> {
@@ -74,15 +92,17 @@ fn gradcheck_command(cli: &cli::Cli, args: &cli::GradcheckArgs) -> Result<(), cl
     if let Some(seed) = args.seed {
         overrides.push(format!("seed={seed}"));
     }
-    let exp = config::Experiment::load(&args.experiment, &overrides)?;
+    let exp = Experiment::load(&args.experiment, &overrides)?;
     exp.resolve()?;
     let gpu = open_gpu(cli)?;
-    gradcheck::gradcheck(&gpu, &exp, args)
+    gradcheck::gradcheck(&gpu, &exp, &args.options(), &mut std::io::stdout().lock())
 }
 
 fn bench_command(cli: &cli::Cli, args: &cli::BenchArgs) -> Result<(), cli::Failure> {
-    let exp = config::Experiment::load(&args.experiment, &args.set)?;
+    let exp = Experiment::load(&args.experiment, &args.set)?;
     exp.resolve()?;
     let gpu = open_gpu(cli)?;
-    bench::bench(&gpu, &exp, args)
+    let report = bench::bench(&gpu, &exp, &args.options())?;
+    println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
+    Ok(())
 }

@@ -1,9 +1,9 @@
-//! `occam bench`: steady-state meta-steps per second (after warm-up, median
+//! Steady-state meta-steps per second (after warm-up, median
 //! and spread), where one meta-step's GPU time goes kernel by kernel
 //! (timestamp queries) with counted FLOPs and the achieved GFLOP/s, the
 //! phase split, and optionally a Chrome-trace JSON of one meta-step.
 
-use crate::cli::{BenchArgs, Failure};
+use crate::Error;
 use crate::config::Experiment;
 use occam_gpu::{Gpu, KernelTime, Profiler};
 use occam_meta::engine::{GpuMetaEngine, UnrollExecution};
@@ -91,12 +91,23 @@ fn chrome_trace(times: &[KernelTime], adapter: &str) -> Value {
     json!({ "traceEvents": events, "displayTimeUnit": "ms" })
 }
 
+/// What to time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchOptions {
+    /// Meta-steps to time, after the warm-up.
+    pub steps: usize,
+    /// Untimed meta-steps first (pipeline compilation, caches).
+    pub warmup: usize,
+    /// Write a Chrome-trace JSON of one profiled meta-step here.
+    pub trace: Option<std::path::PathBuf>,
+}
+
 /// Times `args.steps` meta-steps after `args.warmup` warm-up steps (each
 /// timed step draws and uploads its data and runs one meta-step, as a run
 /// does), then profiles one meta-step kernel by kernel and one phase by phase.
-pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchArgs) -> Result<(), Failure> {
+pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchOptions) -> Result<Value, Error> {
     if args.steps == 0 {
-        return Err(Failure::input("--steps must be at least 1"));
+        return Err(Error::input("--steps must be at least 1"));
     }
     let r = exp.resolve()?;
     let theta = r.initial_theta(exp.seed, 0);
@@ -138,7 +149,7 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchArgs) -> Result<(), Failur
             if let Some(path) = &args.trace {
                 let trace = chrome_trace(&times, &adapter.name);
                 std::fs::write(path, serde_json::to_string(&trace).expect("JSON")).map_err(
-                    |e| Failure::input(format!("--trace {}: cannot write: {e}", path.display())),
+                    |e| Error::input(format!("--trace {}: cannot write: {e}", path.display())),
                 )?;
             }
             json!({
@@ -152,7 +163,7 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchArgs) -> Result<(), Failur
         }
         None => {
             if let Some(path) = &args.trace {
-                return Err(Failure::input(format!(
+                return Err(Error::input(format!(
                     "--trace {}: the adapter {} has no timestamp queries (try --backend vulkan)",
                     path.display(),
                     adapter.name
@@ -191,6 +202,5 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchArgs) -> Result<(), Failur
         "phase_timing": "one meta-step submitted phase by phase, waiting after each (wall clock)",
         "trace": args.trace.as_ref().map(|p| p.display().to_string()),
     });
-    println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
-    Ok(())
+    Ok(report)
 }

@@ -1,10 +1,10 @@
-//! `occam gradcheck`: one meta-step's meta-gradient three ways — the GPU
-//! engine, the CPU f64 reference, and central finite differences of the
-//! reference meta-loss — with their relative errors; exit code 1 when over
-//! tolerance. `--dump DIR` writes every tensor of the meta-step as .npy plus a
-//! manifest.json, so any other tool can recompute it.
+//! One meta-step's meta-gradient three ways — the GPU engine, the CPU f64
+//! reference, and central finite differences of the reference meta-loss —
+//! with their relative errors; an error (exit code 1) when over tolerance.
+//! With a dump folder, every tensor of the meta-step is written as .npy
+//! plus a manifest.json, so any other tool can recompute it.
 
-use crate::cli::{Failure, GradcheckArgs};
+use crate::Error;
 use crate::config::Experiment;
 use crate::output::Output;
 use occam_gpu::Gpu;
@@ -17,8 +17,35 @@ use occam_ops::OptimizerKind;
 use rand::Rng;
 use serde_json::json;
 
-/// Runs the check; prints a report; fails (exit 1) over tolerance.
-pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<(), Failure> {
+/// What to check and how strictly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradcheckOptions {
+    /// Write every tensor of the meta-step (.npy) and a manifest.json here.
+    pub dump: Option<std::path::PathBuf>,
+    /// Largest accepted relative error of the GPU against the CPU f64 reference.
+    pub tolerance: f64,
+    /// Largest accepted relative error of the reference against finite differences.
+    pub fd_tolerance: f64,
+    /// Random directions for the finite-difference check.
+    pub directions: usize,
+    /// Finite-difference step (central differences in f64).
+    pub step: f64,
+}
+
+/// Runs the check, writing its report line by line to `report`; fails
+/// (exit 1) over tolerance.
+pub fn gradcheck(
+    gpu: &Gpu,
+    exp: &Experiment,
+    args: &GradcheckOptions,
+    report: &mut dyn std::io::Write,
+) -> Result<(), Error> {
+    macro_rules! say {
+        ($($t:tt)*) => {
+            writeln!(report, $($t)*)
+                .map_err(|e| Error::internal(format!("writing the report: {e}")))?
+        };
+    }
     let r = exp.resolve()?;
     let theta = r.initial_theta(exp.seed, 0);
     let tasks = r.sampler.meta_step(exp.seed, 0, exp.tasks);
@@ -58,14 +85,14 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
     let gpu_grad = engine.read_theta_bar(gpu)?;
     let reference = meta_step(&r.problem, &theta, &tasks, &orth)?;
 
-    println!(
+    say!(
         "gradcheck of {} (seed {}, tasks {}) on {}",
         exp.name,
         exp.seed,
         exp.tasks,
         gpu.adapter()
     );
-    println!("  meta-parameters: {}", theta.len());
+    say!("  meta-parameters: {}", theta.len());
     let mut worst_gpu: f64 = 0.0;
     for (gt, ct) in gpu_terms.terms.iter().zip(&reference.terms.terms) {
         let (name, g, c) = (gt.name, gt.value, ct.value);
@@ -74,9 +101,7 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
         }
         let rel = (g - c).abs() / c.abs().max(g.abs());
         worst_gpu = worst_gpu.max(rel);
-        println!(
-            "  loss term {name:<15} GPU {g:>14.6e}   CPU f64 {c:>14.6e}   rel. error {rel:.2e}"
-        );
+        say!("  loss term {name:<15} GPU {g:>14.6e}   CPU f64 {c:>14.6e}   rel. error {rel:.2e}");
     }
     let scale = reference
         .theta_bar
@@ -88,7 +113,7 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
         .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
     let grad_rel = if scale > 0.0 { diff / scale } else { diff };
     worst_gpu = worst_gpu.max(grad_rel);
-    println!("  ∂L/∂θ GPU vs CPU f64: max |difference| / max |∂L/∂θ| = {grad_rel:.2e}");
+    say!("  ∂L/∂θ GPU vs CPU f64: max |difference| / max |∂L/∂θ| = {grad_rel:.2e}");
 
     // geomloss defines the Sinkhorn term's gradient by the envelope formula at
     // the (annealed, not fully converged) potentials, which is not the exact
@@ -99,7 +124,7 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
     let mut fd_problem = r.problem.clone();
     fd_problem.terms.retain(|t| t.exact_gradient());
     let fd_grad = if fd_problem.terms.len() < r.problem.terms.len() {
-        println!(
+        say!(
             "  finite differences: Sinkhorn term left out (geomloss's envelope gradient is not the derivative of its unconverged value)"
         );
         meta_step(&fd_problem, &theta, &tasks, &orth)?.theta_bar
@@ -120,7 +145,7 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
         let analytic: f64 = fd_grad.iter().zip(&u).map(|(a, b)| a * b).sum();
         let rel = (fd - analytic).abs() / fd.abs().max(analytic.abs());
         worst_fd = worst_fd.max(rel);
-        println!(
+        say!(
             "  direction {k}: finite difference {fd:>14.6e}   CPU f64 {analytic:>14.6e} (rel. error {rel:.2e})"
         );
     }
@@ -129,16 +154,16 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
         let grads = (&gpu_grad[..], &reference.theta_bar[..]);
         let terms = (&gpu_terms, &reference.terms);
         dump(dir, exp, &theta, &tasks, &orth, grads, terms)?;
-        println!("  tensors written to {}", dir.display());
+        say!("  tensors written to {}", dir.display());
     }
     let pass_gpu = worst_gpu <= args.tolerance;
     let pass_fd = worst_fd <= args.fd_tolerance;
-    println!(
+    say!(
         "GPU vs CPU f64: worst rel. error {worst_gpu:.2e} (tolerance {:.0e}) {}",
         args.tolerance,
         if pass_gpu { "PASS" } else { "FAIL" }
     );
-    println!(
+    say!(
         "CPU f64 vs finite differences: worst rel. error {worst_fd:.2e} (tolerance {:.0e}) {}",
         args.fd_tolerance,
         if pass_fd { "PASS" } else { "FAIL" }
@@ -146,7 +171,7 @@ pub fn gradcheck(gpu: &Gpu, exp: &Experiment, args: &GradcheckArgs) -> Result<()
     if pass_gpu && pass_fd {
         Ok(())
     } else {
-        Err(Failure::internal(
+        Err(Error::internal(
             "gradcheck failed: relative error over tolerance",
         ))
     }
@@ -167,7 +192,7 @@ fn dump(
     orth: &Orthogonality,
     (gpu_grad, cpu_grad): (&[f64], &[f64]),
     (gpu_terms, cpu_terms): (&TermValues, &TermValues),
-) -> Result<(), Failure> {
+) -> Result<(), Error> {
     let out = Output::create(dir)?;
     let r = exp.resolve()?;
     let d = r.sampler.domain.dim() as u64;
@@ -181,7 +206,7 @@ fn dump(
         tasks.iter().flat_map(|x| f(x).iter().copied()).collect()
     };
     let mut files = serde_json::Map::new();
-    let mut npy = |name: &str, shape: Vec<u64>, data: &[f64]| -> Result<(), Failure> {
+    let mut npy = |name: &str, shape: Vec<u64>, data: &[f64]| -> Result<(), Error> {
         out.npy(name, &shape, data)?;
         files.insert(name.to_string(), json!(shape));
         Ok(())

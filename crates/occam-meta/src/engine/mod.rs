@@ -6,63 +6,19 @@
 //! op. The engine knows learners and terms only through
 //! [`crate::learners::GpuLearner`] and [`crate::loss::GpuTerm`].
 
-use crate::gpu_net::GpuNet;
+mod phase;
+mod read;
+mod submit;
+
 pub use crate::learners::Execution as UnrollExecution;
+pub use phase::{Phase, StepSizes};
+
+use crate::gpu_net::GpuNet;
 use crate::learners::{GpuLearner, LearnerIo, LearnerShape};
-use crate::loss::{GpuLabels, GpuTerm, Labels, TermShape, TermValues};
+use crate::loss::{GpuLabels, GpuTerm, Labels, TermShape};
 use crate::problem::{MetaProblem, Orthogonality, TaskData};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::{OpError, OptimizerGpu, OptimizerKind, Result};
-
-/// The phases of a meta-step, in the order they run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Labels z = f_θ(X): the meta-learner's forward pass.
-    Labels,
-    /// The learners' fits (T inner steps for a gradient-descent learner).
-    Unroll,
-    /// The learners' predictions and the meta-loss terms with their cotangents.
-    Loss,
-    /// The learners' adjoints (the reverse sweep through an unroll).
-    Adjoint,
-    /// The meta-learner's backward pass and the optimiser step.
-    MetaBackward,
-}
-
-impl Phase {
-    /// Every phase, in order.
-    pub const ALL: [Phase; 5] = [
-        Phase::Labels,
-        Phase::Unroll,
-        Phase::Loss,
-        Phase::Adjoint,
-        Phase::MetaBackward,
-    ];
-
-    /// A short name for reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Labels => "meta-learner forward",
-            Phase::Unroll => "unroll",
-            Phase::Loss => "meta-loss",
-            Phase::Adjoint => "adjoint sweep",
-            Phase::MetaBackward => "meta-learner backward + optimiser",
-        }
-    }
-}
-
-/// Sizes of one meta-step's data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StepSizes {
-    /// Independent tasks per meta-step.
-    pub tasks: usize,
-    /// Training points per task.
-    pub train: usize,
-    /// Test points per task.
-    pub test: usize,
-    /// Target-distribution samples per task.
-    pub samples: usize,
-}
 
 /// Labels of every task's training and test points side by side
 /// (`[tasks, m + M]`) for terms that read z_tr ∪ z_te, with their gradient.
@@ -284,68 +240,6 @@ impl GpuMetaEngine {
         Ok(())
     }
 
-    /// Records and submits one meta-step on the loaded data: the meta-loss and
-    /// ∂L/∂θ, followed by the optimiser step when `update` is true. One
-    /// command submission, no read-back.
-    pub fn step(&mut self, gpu: &Gpu, update: bool) -> Result<()> {
-        self.prepare(gpu, update);
-        let mut enc = gpu.encoder();
-        for phase in Phase::ALL {
-            self.record(&mut enc, phase, update)?;
-        }
-        enc.submit()?;
-        Ok(())
-    }
-
-    /// Like [`GpuMetaEngine::step`], but submits each phase on its own and
-    /// waits for it, returning each phase's wall time in seconds (on a
-    /// software adapter that is its GPU time; elsewhere it includes a
-    /// submission's latency).
-    pub fn step_timed(&mut self, gpu: &Gpu, update: bool) -> Result<Vec<(Phase, f64)>> {
-        self.prepare(gpu, update);
-        gpu.wait("before a timed meta-step")?;
-        let mut times = Vec::new();
-        for phase in Phase::ALL {
-            let start = std::time::Instant::now();
-            let mut enc = gpu.encoder();
-            self.record(&mut enc, phase, update)?;
-            enc.submit()?;
-            gpu.wait(phase.name())?;
-            times.push((phase, start.elapsed().as_secs_f64()));
-        }
-        Ok(times)
-    }
-
-    /// Like [`GpuMetaEngine::step`] (one submission), with every dispatch
-    /// timed by `profiler` and scoped by its phase; waits and returns each
-    /// dispatch's GPU time and counted FLOPs.
-    pub fn step_profiled(
-        &mut self,
-        gpu: &Gpu,
-        update: bool,
-        profiler: &mut occam_gpu::Profiler,
-    ) -> Result<Vec<occam_gpu::KernelTime>> {
-        self.prepare(gpu, update);
-        {
-            let mut enc = gpu.profiled_encoder(profiler);
-            for phase in Phase::ALL {
-                enc.set_scope(phase.name());
-                self.record(&mut enc, phase, update)?;
-            }
-            enc.submit()?;
-        }
-        Ok(profiler.read(gpu)?)
-    }
-
-    fn prepare(&mut self, gpu: &Gpu, update: bool) {
-        if update {
-            self.meta_step_count += 1;
-            for opt in &self.meta_opt {
-                opt.set_step(gpu, self.meta_step_count);
-            }
-        }
-    }
-
     fn io(&self) -> LearnerIo<'_> {
         LearnerIo {
             x_tr: &self.x_tr,
@@ -457,82 +351,4 @@ impl GpuMetaEngine {
         }
         Ok(())
     }
-
-    /// Reads back the meta-loss terms of the last step (averaged over tasks).
-    /// Fails when a learner reports a failed fit (a singular system).
-    pub fn read_terms(&self, gpu: &Gpu) -> Result<TermValues> {
-        for learner in &self.learners {
-            learner.check(gpu)?;
-        }
-        let mut values = TermValues::zeros(&self.problem.terms);
-        for (v, term) in values.terms.iter_mut().zip(&self.terms) {
-            v.value = term.read(gpu)?;
-        }
-        Ok(values)
-    }
-
-    /// Reads back ∂L/∂θ of the last step, flat in the [`crate::net::NetSpec`] layout.
-    pub fn read_theta_bar(&self, gpu: &Gpu) -> Result<Vec<f64>> {
-        read_layers(gpu, &self.theta_bar)
-    }
-
-    /// Reads back θ, flat.
-    pub fn read_theta(&self, gpu: &Gpu) -> Result<Vec<f64>> {
-        read_layers(gpu, &self.theta)
-    }
-
-    /// Evaluates the meta-learner f_θ at arbitrary points (n × d, row-major).
-    pub fn evaluate(&self, gpu: &Gpu, points: &[f64]) -> Result<Vec<f64>> {
-        let spec = &self.problem.meta;
-        let d = spec.d_in();
-        let n = points.len() / d;
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        // In chunks, so that no layer's values exceed 2^25 floats.
-        let per_row = spec
-            .shapes()
-            .iter()
-            .map(|(c, h, w)| c * h * w)
-            .max()
-            .unwrap_or(1);
-        let chunk = ((1usize << 25) / per_row).clamp(1, n);
-        let mut out = Vec::with_capacity(n);
-        for rows in points.chunks(chunk * d) {
-            let net = GpuNet::new(gpu, spec, 1, rows.len() / d, false, "evaluation")?;
-            let x: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
-            let x = gpu.upload("evaluation points", &x)?;
-            let mut enc = gpu.encoder();
-            net.forward(&mut enc, &self.theta, &x)?;
-            enc.submit()?;
-            out.extend(gpu.read(net.output())?.into_iter().map(f64::from));
-        }
-        Ok(out)
-    }
-
-    /// How the (first) learner runs on this adapter.
-    pub fn unroll_execution(&self) -> UnrollExecution {
-        self.learners[0].execution()
-    }
-
-    /// Evaluates the meta-learner f_θ on the loaded points (train then test,
-    /// task by task) and reads the labels back.
-    pub fn read_labels(&self, gpu: &Gpu) -> Result<Vec<f64>> {
-        let mut enc = gpu.encoder();
-        self.meta.forward(&mut enc, &self.theta, &self.x_all)?;
-        enc.submit()?;
-        Ok(gpu
-            .read(self.meta.output())?
-            .into_iter()
-            .map(f64::from)
-            .collect())
-    }
-}
-
-fn read_layers(gpu: &Gpu, layers: &[GpuTensor]) -> Result<Vec<f64>> {
-    let mut out = Vec::new();
-    for t in layers {
-        out.extend(gpu.read(t)?.into_iter().map(f64::from));
-    }
-    Ok(out)
 }

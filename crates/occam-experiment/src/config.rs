@@ -2,8 +2,7 @@
 //! translation into the engine's types. Every table rejects unknown keys, so a
 //! typo is an error naming the key, never a silent default.
 
-use crate::cli::Failure;
-use occam_meta::config_error::ConfigError;
+use crate::Error;
 use occam_meta::engine::StepSizes;
 use occam_meta::images::ImageSet;
 use occam_meta::learners::registry::{self, ResolveContext};
@@ -276,46 +275,40 @@ impl Resolved {
     }
 }
 
-fn bad(key: &str, message: impl std::fmt::Display) -> Failure {
-    Failure::input(format!("{key}: {message}"))
+fn bad(key: &str, message: impl std::fmt::Display) -> Error {
+    Error::input(format!("{key}: {message}"))
 }
 
-fn activation(key: &str, name: &str) -> Result<Activation, Failure> {
+fn activation(key: &str, name: &str) -> Result<Activation, Error> {
     name.parse().map_err(|e: String| bad(key, e))
 }
 
-fn positive(key: &str, v: usize) -> Result<usize, Failure> {
+fn positive(key: &str, v: usize) -> Result<usize, Error> {
     Ok(occam_meta::config_error::positive(key, v)?)
 }
 
-fn finite(key: &str, v: f64) -> Result<f64, Failure> {
+fn finite(key: &str, v: f64) -> Result<f64, Error> {
     Ok(occam_meta::config_error::finite(key, v)?)
-}
-
-impl From<ConfigError> for Failure {
-    fn from(e: ConfigError) -> Failure {
-        Failure::input(e.to_string())
-    }
 }
 
 impl Experiment {
     /// Reads an experiment file, applies `key=value` overrides, and parses it.
-    pub fn load(path: &Path, overrides: &[String]) -> Result<Experiment, Failure> {
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Experiment, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::input(format!(
+            Error::input(format!(
                 "{}: cannot read the experiment file: {e}",
                 path.display()
             ))
         })?;
-        let mut table: toml::Table = toml::from_str(&text)
-            .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
         for o in overrides {
             apply_override(&mut table, o)?;
         }
         let mut exp: Experiment = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| {
                 let key = e.path().to_string();
-                Failure::input(format!(
+                Error::input(format!(
                     "{}: {key}: {}",
                     path.display(),
                     e.into_inner().message()
@@ -353,7 +346,7 @@ impl Experiment {
     }
 
     /// Checks every value and builds the engine's types; errors name the key.
-    pub fn resolve(&self) -> Result<Resolved, Failure> {
+    pub fn resolve(&self) -> Result<Resolved, Error> {
         positive("meta_steps", self.meta_steps)?;
         positive("tasks", self.tasks)?;
         positive("log_every", self.log_every)?;
@@ -559,7 +552,7 @@ impl Experiment {
 
 /// The meta-learner of `[meta_learner]`: an MLP (`hidden`, `activation`,
 /// `output`) or a layer list (`layers`).
-fn resolve_meta_learner(m: &MetaLearner, input: (usize, usize, usize)) -> Result<NetSpec, Failure> {
+fn resolve_meta_learner(m: &MetaLearner, input: (usize, usize, usize)) -> Result<NetSpec, Error> {
     match (&m.layers, &m.hidden) {
         (Some(layers), None) => {
             for (key, set) in [
@@ -591,7 +584,7 @@ fn resolve_meta_learner(m: &MetaLearner, input: (usize, usize, usize)) -> Result
                 sizes.push(positive(&format!("meta_learner.hidden[{i}]"), h)?);
             }
             sizes.push(1);
-            let need = |key: &str, v: &Option<String>| -> Result<Activation, Failure> {
+            let need = |key: &str, v: &Option<String>| -> Result<Activation, Error> {
                 let key = format!("meta_learner.{key}");
                 activation(
                     &key,
@@ -618,9 +611,9 @@ fn resolve_meta_learner(m: &MetaLearner, input: (usize, usize, usize)) -> Result
 
 impl Experiment {
     /// The image set of `[inputs]` with domain = "images", filtered and cut.
-    fn load_images(&self) -> Result<ImageSet, Failure> {
+    fn load_images(&self) -> Result<ImageSet, Error> {
         let i = &self.inputs;
-        let path = |key: &str, v: &Option<String>| -> Result<std::path::PathBuf, Failure> {
+        let path = |key: &str, v: &Option<String>| -> Result<std::path::PathBuf, Error> {
             let v = v.as_ref().ok_or_else(|| {
                 bad(
                     &format!("inputs.{key}"),
@@ -666,10 +659,10 @@ impl Experiment {
 
 /// Sets `a.b.c = value` in the table; the value is parsed as TOML (so
 /// `steps=100` is an integer and `output=cos` falls back to a string).
-fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), Failure> {
+fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), Error> {
     let (key, raw) = assignment
         .split_once('=')
-        .ok_or_else(|| Failure::input(format!("--set {assignment:?}: expected key=value")))?;
+        .ok_or_else(|| Error::input(format!("--set {assignment:?}: expected key=value")))?;
     let key = key.trim();
     let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {}", raw.trim()))
         .ok()
@@ -679,7 +672,7 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), Failu
     let mut cur = table;
     for (i, part) in parts.iter().enumerate() {
         if part.is_empty() {
-            return Err(Failure::input(format!(
+            return Err(Error::input(format!(
                 "--set {assignment:?}: empty key segment"
             )));
         }
@@ -693,7 +686,7 @@ fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), Failu
         {
             toml::Value::Table(t) => t,
             _ => {
-                return Err(Failure::input(format!(
+                return Err(Error::input(format!(
                     "--set {assignment:?}: {} is not a table",
                     parts[..=i].join(".")
                 )));

@@ -1,7 +1,7 @@
 //! An output folder: text, JSON, JSON-lines and .npy files, with errors that
 //! name the path.
 
-use crate::cli::Failure;
+use crate::Error;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -11,13 +11,13 @@ pub struct Output {
     dir: PathBuf,
 }
 
-fn io_error(path: &Path, e: impl std::fmt::Display) -> Failure {
-    Failure::input(format!("{}: {e}", path.display()))
+fn io_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::input(format!("{}: {e}", path.display()))
 }
 
 impl Output {
     /// Creates the folder (and its parents).
-    pub fn create(dir: &Path) -> Result<Output, Failure> {
+    pub fn create(dir: &Path) -> Result<Output, Error> {
         std::fs::create_dir_all(dir)
             .map_err(|e| io_error(dir, format!("cannot create the output folder: {e}")))?;
         Ok(Output {
@@ -36,13 +36,13 @@ impl Output {
     }
 
     /// Writes a text file.
-    pub fn text(&self, name: &str, text: &str) -> Result<(), Failure> {
+    pub fn text(&self, name: &str, text: &str) -> Result<(), Error> {
         let path = self.path(name);
         std::fs::write(&path, text).map_err(|e| io_error(&path, e))
     }
 
     /// Writes pretty-printed JSON.
-    pub fn json(&self, name: &str, value: &serde_json::Value) -> Result<(), Failure> {
+    pub fn json(&self, name: &str, value: &serde_json::Value) -> Result<(), Error> {
         self.text(
             name,
             &(serde_json::to_string_pretty(value).expect("JSON serialises") + "\n"),
@@ -50,7 +50,7 @@ impl Output {
     }
 
     /// Opens a JSON-lines file for appending one object per line.
-    pub fn lines(&self, name: &str) -> Result<Lines, Failure> {
+    pub fn lines(&self, name: &str) -> Result<Lines, Error> {
         let path = self.path(name);
         let file = File::create(&path).map_err(|e| io_error(&path, e))?;
         Ok(Lines {
@@ -60,7 +60,7 @@ impl Output {
     }
 
     /// Writes a little-endian f64 .npy array of the given shape.
-    pub fn npy(&self, name: &str, shape: &[u64], data: &[f64]) -> Result<(), Failure> {
+    pub fn npy(&self, name: &str, shape: &[u64], data: &[f64]) -> Result<(), Error> {
         let path = self.path(name);
         write_npy(&path, shape, data).map_err(|e| io_error(&path, e))
     }
@@ -88,7 +88,7 @@ pub struct Lines {
 
 impl Lines {
     /// Appends one JSON object as a line.
-    pub fn write(&mut self, value: &serde_json::Value) -> Result<(), Failure> {
+    pub fn write(&mut self, value: &serde_json::Value) -> Result<(), Error> {
         writeln!(self.file, "{value}")
             .and_then(|_| self.file.flush())
             .map_err(|e| io_error(&self.path, e))

@@ -1,20 +1,21 @@
-//! `occam run --seeds A..B`: several independent meta-learning runs of one
+//! Several independent meta-learning runs of one
 //! experiment together on one device. Each seed's run is exactly the run
 //! `--seed S` would make (same numbers, bit for bit), written to its own
 //! folder; up to `--jobs` of them run at once on worker threads that share
 //! the device, so one run's CPU work (sampling, recording, analysis)
 //! overlaps the others' GPU work.
 
-use crate::cli::Failure;
+use crate::Error;
 use crate::config::Experiment;
+use crate::run::{Outcome, Quiet};
 use occam_gpu::Gpu;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Parses `A..B` (A to B, both included) or a comma list `3,7,11`.
-pub fn parse(spec: &str) -> Result<Vec<u64>, Failure> {
-    let bad = |why: &str| Failure::input(format!("--seeds {spec:?}: {why}"));
+pub fn parse(spec: &str) -> Result<Vec<u64>, Error> {
+    let bad = |why: &str| Error::input(format!("--seeds {spec:?}: {why}"));
     let num = |s: &str| {
         s.trim()
             .parse::<u64>()
@@ -45,19 +46,30 @@ pub fn folder(base: Option<&Path>, name: &str, seed: u64) -> PathBuf {
         .join(format!("{name}-seed{seed}"))
 }
 
-/// Runs every experiment (one per seed) into its folder, `jobs` at a time.
-/// Every run goes to its end; the first failure (by seed order) is returned.
-pub fn run_all(gpu: &Gpu, runs: &[(Experiment, PathBuf)], jobs: usize) -> Result<(), Failure> {
+/// What to do with each finished run (draw its plots, say, or nothing).
+pub type AfterRun<'a> = &'a (dyn Fn(&Experiment, &Outcome) -> Result<(), Error> + Sync);
+
+/// Runs every experiment (one per seed) into its folder, `jobs` at a time,
+/// calling `after` on each finished run. Every run goes to its end; the
+/// first failure (by seed order) is returned.
+pub fn run_all(
+    gpu: &Gpu,
+    runs: &[(Experiment, PathBuf)],
+    jobs: usize,
+    after: AfterRun<'_>,
+) -> Result<(), Error> {
     let next = AtomicUsize::new(0);
-    let failures: Mutex<Vec<(usize, Failure)>> = Mutex::new(Vec::new());
+    let failures: Mutex<Vec<(usize, Error)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, runs.len().max(1)) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some((exp, out)) = runs.get(i) else { break };
-                    if let Err(e) = crate::run::run(gpu, exp, out, false) {
-                        eprintln!("occam: seed {}: error: {}", exp.seed, e.message);
+                    let done = crate::run::run(gpu, exp, out, &Quiet)
+                        .and_then(|outcome| after(exp, &outcome));
+                    if let Err(e) = done {
+                        eprintln!("occam: seed {}: error: {e}", exp.seed);
                         failures.lock().expect("no panics").push((i, e));
                     }
                 }
@@ -67,10 +79,7 @@ pub fn run_all(gpu: &Gpu, runs: &[(Experiment, PathBuf)], jobs: usize) -> Result
     let mut failures = failures.into_inner().expect("no panics");
     failures.sort_by_key(|(i, _)| *i);
     match failures.into_iter().next() {
-        Some((i, e)) => Err(Failure {
-            message: format!("seed {}: {}", runs[i].0.seed, e.message),
-            exit_code: e.exit_code,
-        }),
+        Some((i, e)) => Err(e.context(&format!("seed {}", runs[i].0.seed))),
         None => Ok(()),
     }
 }
@@ -87,8 +96,8 @@ mod tests {
         assert_eq!(parse("3, 1,9").unwrap(), vec![3, 1, 9]);
         for bad in ["4..2", "a..b", "1,,2", "", "1,1", "-1..2"] {
             let e = parse(bad).unwrap_err();
-            assert_eq!(e.exit_code, 2, "{bad}");
-            assert!(e.message.contains("--seeds"), "{}", e.message);
+            assert_eq!(e.exit_code(), 2, "{bad}");
+            assert!(e.message().contains("--seeds"), "{e}");
         }
     }
 }

@@ -1,0 +1,88 @@
+//! Reading results back: the loss terms, θ and ∂L/∂θ, the labels, and the
+//! meta-learner evaluated at any points.
+
+use super::{GpuMetaEngine, UnrollExecution};
+use crate::gpu_net::GpuNet;
+use crate::loss::TermValues;
+use occam_gpu::{Gpu, GpuTensor};
+use occam_ops::Result;
+
+impl GpuMetaEngine {
+    /// Reads back the meta-loss terms of the last step (averaged over tasks).
+    /// Fails when a learner reports a failed fit (a singular system).
+    pub fn read_terms(&self, gpu: &Gpu) -> Result<TermValues> {
+        for learner in &self.learners {
+            learner.check(gpu)?;
+        }
+        let mut values = TermValues::zeros(&self.problem.terms);
+        for (v, term) in values.terms.iter_mut().zip(&self.terms) {
+            v.value = term.read(gpu)?;
+        }
+        Ok(values)
+    }
+
+    /// Reads back ∂L/∂θ of the last step, flat in the [`crate::net::NetSpec`] layout.
+    pub fn read_theta_bar(&self, gpu: &Gpu) -> Result<Vec<f64>> {
+        read_layers(gpu, &self.theta_bar)
+    }
+
+    /// Reads back θ, flat.
+    pub fn read_theta(&self, gpu: &Gpu) -> Result<Vec<f64>> {
+        read_layers(gpu, &self.theta)
+    }
+
+    /// Evaluates the meta-learner f_θ at arbitrary points (n × d, row-major).
+    pub fn evaluate(&self, gpu: &Gpu, points: &[f64]) -> Result<Vec<f64>> {
+        let spec = &self.problem.meta;
+        let d = spec.d_in();
+        let n = points.len() / d;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        // In chunks, so that no layer's values exceed 2^25 floats.
+        let per_row = spec
+            .shapes()
+            .iter()
+            .map(|(c, h, w)| c * h * w)
+            .max()
+            .unwrap_or(1);
+        let chunk = ((1usize << 25) / per_row).clamp(1, n);
+        let mut out = Vec::with_capacity(n);
+        for rows in points.chunks(chunk * d) {
+            let net = GpuNet::new(gpu, spec, 1, rows.len() / d, false, "evaluation")?;
+            let x: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
+            let x = gpu.upload("evaluation points", &x)?;
+            let mut enc = gpu.encoder();
+            net.forward(&mut enc, &self.theta, &x)?;
+            enc.submit()?;
+            out.extend(gpu.read(net.output())?.into_iter().map(f64::from));
+        }
+        Ok(out)
+    }
+
+    /// How the (first) learner runs on this adapter.
+    pub fn unroll_execution(&self) -> UnrollExecution {
+        self.learners[0].execution()
+    }
+
+    /// Evaluates the meta-learner f_θ on the loaded points (train then test,
+    /// task by task) and reads the labels back.
+    pub fn read_labels(&self, gpu: &Gpu) -> Result<Vec<f64>> {
+        let mut enc = gpu.encoder();
+        self.meta.forward(&mut enc, &self.theta, &self.x_all)?;
+        enc.submit()?;
+        Ok(gpu
+            .read(self.meta.output())?
+            .into_iter()
+            .map(f64::from)
+            .collect())
+    }
+}
+
+fn read_layers(gpu: &Gpu, layers: &[GpuTensor]) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    for t in layers {
+        out.extend(gpu.read(t)?.into_iter().map(f64::from));
+    }
+    Ok(out)
+}
