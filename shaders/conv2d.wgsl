@@ -44,8 +44,10 @@ struct ConvParams {
 @group(0) @binding(11) var<storage, read_write> x_bar_dot: array<f32>;
 @group(0) @binding(12) var<storage, read_write> w_bar_dot: array<f32>;
 
+// #import grid
+
 fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 64u;
+    return grid_element(gid, nwg, 64u);
 }
 
 // Index of x[b, n, c, r, q], or -1 outside the image (zero padding).

@@ -26,6 +26,8 @@ const WG: u32 = 256u;
 
 var<workgroup> partial: array<f32, WG>;
 
+// #import reduce
+
 @compute @workgroup_size(256, 1, 1)
 fn energy_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let b = wg.x;
@@ -44,11 +46,7 @@ fn energy_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
         for (var j = 0u; j < p.n_u; j++) { self_u += abs(ui - u[b * p.n_u + j]); }
     }
     partial[t] = cross / (nf * mf) - self_z / (2.0 * nf * nf) - self_u / (2.0 * mf * mf);
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        workgroupBarrier();
-        if t < stride { partial[t] = partial[t] + partial[t + stride]; }
-    }
-    workgroupBarrier();
+    reduce_partial(t);
     if t == 0u { loss[b] = p.weight * partial[0]; }
 }
 

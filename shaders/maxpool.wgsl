@@ -31,8 +31,10 @@ struct PoolParams {
 @group(0) @binding(7) var<storage, read> y_bar_dot: array<f32>;
 @group(0) @binding(8) var<storage, read_write> x_bar_dot: array<f32>;
 
+// #import grid
+
 fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 64u;
+    return grid_element(gid, nwg, 64u);
 }
 
 // Index in x of the window maximum for output (plane, i, j).

@@ -39,16 +39,7 @@ fn scale() -> f32 {
     return p.weight / f32(p.count);
 }
 
-// Sums `partial` in a fixed tree order; the total ends up in partial[0].
-fn reduce_partial(t: u32) {
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        workgroupBarrier();
-        if t < stride {
-            partial[t] = partial[t] + partial[t + stride];
-        }
-    }
-    workgroupBarrier();
-}
+// #import reduce
 
 @compute @workgroup_size(256, 1, 1)
 fn mse_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {

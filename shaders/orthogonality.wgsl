@@ -27,6 +27,8 @@ const WG: u32 = 256u;
 
 var<workgroup> partial: array<f32, WG>;
 
+// #import reduce
+
 @compute @workgroup_size(256, 1, 1)
 fn orthogonality_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let k = wg.x;
@@ -35,11 +37,7 @@ fn orthogonality_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
         sum = fma(z[i], h[k * p.points + i], sum);
     }
     partial[t] = sum;
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        workgroupBarrier();
-        if t < stride { partial[t] = partial[t] + partial[t + stride]; }
-    }
-    workgroupBarrier();
+    reduce_partial(t);
     if t == 0u {
         let d = partial[0];
         dots[k] = d;

@@ -25,12 +25,11 @@ const WG: u32 = 256u;
 
 var<workgroup> partial: array<f32, WG>;
 
+// #import reduce
+
 fn tree_sum(t: u32, v: f32) -> f32 {
     partial[t] = v;
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        workgroupBarrier();
-        if t < stride { partial[t] = partial[t] + partial[t + stride]; }
-    }
+    reduce_partial(t);
     let total = workgroupUniformLoad(&partial[0]);
     // Everyone has read the total before `partial` is reused.
     workgroupBarrier();

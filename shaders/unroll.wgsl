@@ -95,33 +95,7 @@ fn sync() {
     workgroupBarrier();
 }
 
-fn sigma(act: u32, s: f32) -> f32 {
-    switch act {
-        case 1u: { return max(s, 0.0); }
-        case 2u: { return tanh(s); }
-        case 3u: { return cos(s); }
-        case 4u: { return clamp(s, 0.0, 6.0) / 6.0; }
-        default: { return s; }
-    }
-}
-
-fn sigma_d1(act: u32, s: f32) -> f32 {
-    switch act {
-        case 1u: { return select(0.0, 1.0, s > 0.0); }
-        case 2u: { let t = tanh(s); return 1.0 - t * t; }
-        case 3u: { return -sin(s); }
-        case 4u: { return select(0.0, 1.0 / 6.0, s > 0.0 && s < 6.0); }
-        default: { return 1.0; }
-    }
-}
-
-fn sigma_d2(act: u32, s: f32) -> f32 {
-    switch act {
-        case 2u: { let t = tanh(s); return -2.0 * t * (1.0 - t * t); }
-        case 3u: { return -cos(s); }
-        default: { return 0.0; }
-    }
-}
+// #import activation
 
 // Index of parameter j of layer l's block for task b in a layer-major buffer.
 fn global_param(l: u32, b: u32, j: u32) -> u32 {

@@ -6,7 +6,7 @@
 
 mod support;
 
-use occam_gpu::{Gpu, GpuError};
+use occam_gpu::{Gpu, GpuError, kernels};
 use occam_ops::check::rel_error;
 use occam_ops::{
     Activation, ActivationCpu, ActivationGpu, Conv2dCpu, Conv2dGpu, Conv2dShape, DenseCpu,
@@ -331,13 +331,21 @@ fn gpu_binding_layouts_come_from_the_shader_and_mismatches_are_errors() {
     for gpu in support::gpus() {
         // Every entry point of every shader compiles into a pipeline whose layout
         // is derived from naga's reflection.
+        // Every one has a generated handle, and every handle names one.
+        let mut all = 0;
         for shader in gpu.registry().shaders() {
             for entry in shader.entry_points.keys() {
-                gpu.kernel(shader.name, entry, &[])
-                    .unwrap_or_else(|e| panic!("{e}"));
+                let ep = occam_gpu::EntryPoint {
+                    shader: shader.name,
+                    entry,
+                };
+                assert!(kernels::ALL.contains(&ep), "no handle for {ep:?}");
+                gpu.kernel(ep, &[]).unwrap_or_else(|e| panic!("{e}"));
+                all += 1;
             }
         }
-        let kernel = gpu.kernel("activation", "activation_forward", &[]).unwrap();
+        assert_eq!(all, kernels::ALL.len());
+        let kernel = gpu.kernel(kernels::ACTIVATION_FORWARD, &[]).unwrap();
         let names: Vec<_> = kernel.bindings().iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, ["p", "s", "a"]);
         let t = gpu.zeros("t", 4).unwrap();
@@ -352,7 +360,7 @@ fn gpu_binding_layouts_come_from_the_shader_and_mismatches_are_errors() {
         assert!(matches!(err, GpuError::BindingMismatch { .. }), "{err}");
         assert!(err.to_string().contains("`a`"), "{err}");
         let err = gpu
-            .kernel("activation", "activation_forward", &[("NOT_DECLARED", 1.0)])
+            .kernel(kernels::ACTIVATION_FORWARD, &[("NOT_DECLARED", 1.0)])
             .unwrap_err();
         assert!(err.to_string().contains("NOT_DECLARED"), "{err}");
     }

@@ -2,14 +2,19 @@
 //! a comment stating its math, names its entry points after the op and the
 //! pass, and is the same set the GPU crate embeds.
 
+use occam_gpu::imports::expand_imports;
 use occam_gpu::shaders::{ShaderRegistry, reflect};
 use std::fs;
 use std::path::Path;
 
-fn shader_files() -> Vec<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    let mut files: Vec<_> = fs::read_dir(&dir)
-        .expect("shaders/ folder")
+fn shader_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders")
+}
+
+/// (name, source) of every `.wgsl` file in `dir`, sorted.
+fn wgsl_files(dir: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .expect("a shader folder")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "wgsl"))
         .map(|p| {
@@ -19,6 +24,54 @@ fn shader_files() -> Vec<(String, String)> {
         .collect();
     files.sort();
     files
+}
+
+/// Every shader with its `// #import` lines expanded, as the registry embeds it.
+fn shader_files() -> Vec<(String, String)> {
+    let lib = shader_dir().join("lib");
+    let read = |name: &str| fs::read_to_string(lib.join(format!("{name}.wgsl"))).ok();
+    wgsl_files(&shader_dir())
+        .into_iter()
+        .map(|(name, src)| {
+            let expanded = expand_imports(&name, &src, &read).unwrap_or_else(|e| panic!("{e}"));
+            (name, expanded)
+        })
+        .collect()
+}
+
+/// Shared WGSL is imported, not copied: every library opens with its math,
+/// is imported by some shader, and no shader defines a function a library
+/// already defines.
+#[test]
+fn shared_wgsl_is_imported_where_it_is_used() {
+    let libs = wgsl_files(&shader_dir().join("lib"));
+    assert!(!libs.is_empty());
+    let shaders = wgsl_files(&shader_dir());
+    for (lib, src) in &libs {
+        assert!(
+            src.starts_with(&format!("// lib/{lib}.wgsl")),
+            "shaders/lib/{lib}.wgsl must open with `// lib/{lib}.wgsl — …` stating its math"
+        );
+        let import = format!("// #import {lib}");
+        assert!(
+            shaders
+                .iter()
+                .any(|(_, s)| s.lines().any(|l| l.trim() == import)),
+            "shaders/lib/{lib}.wgsl is imported by no shader"
+        );
+        for f in src.lines().filter_map(|l| l.strip_prefix("fn ")) {
+            let name = f.split('(').next().unwrap();
+            for (shader, s) in &shaders {
+                assert!(
+                    !s.lines().any(|l| l.starts_with(&format!("fn {name}("))),
+                    "shaders/{shader}.wgsl defines {name}, which shaders/lib/{lib}.wgsl provides: import it"
+                );
+            }
+        }
+    }
+    // A missing library is an error naming the shader.
+    let e = expand_imports("x.wgsl", "// #import nothing_here\n", &|_| None).unwrap_err();
+    assert!(e.contains("x.wgsl") && e.contains("nothing_here"), "{e}");
 }
 
 #[test]

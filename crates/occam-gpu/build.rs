@@ -1,8 +1,11 @@
 //! Embeds every WGSL file under the workspace's `shaders/` folder into the
 //! crate at compile time, so that adding a shader file registers it without
-//! touching any Rust code.
+//! touching any Rust code. Shared WGSL in `shaders/lib/` is put in place of
+//! each `// #import NAME` line first (see `src/imports.rs`).
 
 use std::{env, fs, path::PathBuf};
+
+include!("src/imports.rs");
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -23,15 +26,55 @@ fn main() {
         "/// Every embedded shader: (name, file name, WGSL source), sorted by name.\n\
          pub const EMBEDDED_SHADERS: &[(&str, &str, &str)] = &[\n",
     );
+    let lib = dir.join("lib");
+    println!("cargo:rerun-if-changed={}", lib.display());
+    if let Ok(entries) = fs::read_dir(&lib) {
+        for entry in entries.flatten() {
+            println!("cargo:rerun-if-changed={}", entry.path().display());
+        }
+    }
+    let read = |name: &str| fs::read_to_string(lib.join(format!("{name}.wgsl"))).ok();
+    let mut handles = String::new();
+    let mut all =
+        String::from("/// Every handle above.\npub const ALL: &[EntryPoint<'static>] = &[\n");
     for (stem, path) in &names {
         println!("cargo:rerun-if-changed={}", path.display());
-        let canonical = path.canonicalize().expect("canonical shader path");
+        let source = fs::read_to_string(path).expect("read a shader");
+        let expanded = expand_imports(&format!("shaders/{stem}.wgsl"), &source, &read)
+            .unwrap_or_else(|e| panic!("{e}"));
         out.push_str(&format!(
-            "    ({stem:?}, \"shaders/{stem}.wgsl\", include_str!({:?})),\n",
-            canonical.display().to_string()
+            "    ({stem:?}, \"shaders/{stem}.wgsl\", {expanded:?}),\n"
         ));
+        for entry in compute_entry_points(&expanded) {
+            handles.push_str(&format!(
+                "/// `{entry}` of `shaders/{stem}.wgsl`.\n\
+                 pub const {}: EntryPoint<'static> = EntryPoint {{ shader: {stem:?}, entry: {entry:?} }};\n",
+                entry.to_uppercase()
+            ));
+            all.push_str(&format!("    {},\n", entry.to_uppercase()));
+        }
     }
     out.push_str("];\n");
-    let dest = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("embedded_shaders.rs");
-    fs::write(dest, out).expect("write embedded_shaders.rs");
+    all.push_str("];\n");
+    handles.push_str(&all);
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+    fs::write(out_dir.join("embedded_shaders.rs"), out).expect("write embedded_shaders.rs");
+    fs::write(out_dir.join("kernel_handles.rs"), handles).expect("write kernel_handles.rs");
+}
+
+/// The names of the `@compute` functions of a WGSL source, in order.
+fn compute_entry_points(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("@compute") {
+        rest = &rest[at + "@compute".len()..];
+        if let Some(f) = rest.find("fn ") {
+            let name: String = rest[f + 3..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            names.push(name);
+        }
+    }
+    names
 }

@@ -71,6 +71,10 @@ fn heldout(
     Ok(sum)
 }
 
+/// The most learner parameters (all held-out tasks together) kept in
+/// `learner_weights.npy`.
+const LEARNER_WEIGHTS_KEPT: usize = 1 << 22;
+
 /// What one learned function of a run leaves behind.
 pub struct Learned {
     /// The trained θ.
@@ -87,8 +91,8 @@ pub struct Learned {
     pub initial_heldout: TermValues,
     /// The meta-loss on the same held-out tasks at the final θ.
     pub final_heldout: TermValues,
-    /// The learner's (in-sample, held-out) MSE on fresh tasks at the final θ (CPU f64).
-    pub learner_errors: (f64, f64),
+    /// The learner's fits of the final labels on the held-out tasks (CPU f64).
+    pub learner_fits: occam_meta::reference::LearnerFits,
     /// Seconds spent meta-learning it.
     pub wall: f64,
 }
@@ -181,8 +185,7 @@ fn learn_function(
     let wall = start.elapsed().as_secs_f64();
     let theta = engine.read_theta(gpu)?;
     let final_heldout = heldout(gpu, r, &heldout_data, &theta, orth)?;
-    let learner_errors =
-        occam_meta::reference::learner_errors(&r.problem, &theta, &heldout_data, 0)?;
+    let learner_fits = occam_meta::reference::learner_fits(&r.problem, &theta, &heldout_data, 0)?;
     let values = engine.evaluate(gpu, eval_points)?;
     let on_orth_points = engine.evaluate(gpu, &orth.x)?;
     let learned = Learned {
@@ -193,7 +196,7 @@ fn learn_function(
         last,
         initial_heldout,
         final_heldout,
-        learner_errors,
+        learner_fits,
         wall,
     };
     Ok((learned, engine))
@@ -278,6 +281,25 @@ pub fn run(
         out.npy("function.npy", &[n as u64], &values)?;
         out.npy("theta.npy", &[p], &thetas)?;
     }
+    // The learner's own parameters after training on the final labels of
+    // each held-out task, when they are small enough to keep.
+    let weights: Vec<&Vec<f64>> = learned
+        .iter()
+        .flat_map(|f| &f.learner_fits.weights)
+        .collect();
+    let per_task = weights.first().map_or(0, |w| w.len());
+    let kept = per_task > 0
+        && weights.iter().all(|w| w.len() == per_task)
+        && weights.len() * per_task <= LEARNER_WEIGHTS_KEPT;
+    if kept {
+        let tasks = (weights.len() / count) as u64;
+        let flat: Vec<f64> = weights.iter().flat_map(|w| w.iter().copied()).collect();
+        let mut shape = vec![tasks, per_task as u64];
+        if exp.series.is_some() {
+            shape.insert(0, count as u64);
+        }
+        out.npy("learner_weights.npy", &shape, &flat)?;
+    }
     out.json(
         "meta_learner.json",
         &json!({
@@ -285,6 +307,15 @@ pub fn run(
             "input_shape": r.problem.meta.input,
             "parameter_layout": crate::layout::PARAMETER_LAYOUT,
             "layers": crate::layout::layers(&r.problem.meta),
+            "learner_weights": if kept {
+                json!({
+                    "file": "learner_weights.npy",
+                    "what": "the learner's parameters after training (in f64 on the CPU) on the final labels of each held-out task (drawn from the run's seed; one block per function of a series); for a gradient-descent learner w_T in the parameter layout above, for ridge the weights on its features",
+                    "learner": r.problem.learners[0].kind(),
+                })
+            } else {
+                json!(null)
+            },
         }),
     )?;
     let kernel = kernel_analysis(exp.seed, &r, &eval_points);
@@ -318,8 +349,8 @@ pub fn run(
             "functions": per_function.iter().enumerate().map(|(j, (fin, an))| json!({ "function": j, "final": fin, "analysis": an })).collect::<Vec<_>>(),
             "normalised_inner_products": inner_products(&funcs),
             "heldout_generalisation_mse": learned.iter().map(|f| f.final_heldout.term("generalisation").and_then(|t| t.raw())).collect::<Vec<_>>(),
-            "in_sample_mse": learned.iter().map(|f| f.learner_errors.0).collect::<Vec<_>>(),
-            "held_out_mse": learned.iter().map(|f| f.learner_errors.1).collect::<Vec<_>>(),
+            "in_sample_mse": learned.iter().map(|f| f.learner_fits.in_sample_mse).collect::<Vec<_>>(),
+            "held_out_mse": learned.iter().map(|f| f.learner_fits.held_out_mse).collect::<Vec<_>>(),
         });
     }
     if let Some((k, _)) = kernel {

@@ -41,7 +41,7 @@ pub fn function_summary(
             "meta_loss_reduction": f.initial_heldout.total() / f.final_heldout.total(),
             "generalisation_mse": heldout_mse("generalisation"),
         },
-        "learner_error": { "in_sample_mse": f.learner_errors.0, "held_out_mse": f.learner_errors.1 },
+        "learner_error": { "in_sample_mse": f.learner_fits.in_sample_mse, "held_out_mse": f.learner_fits.held_out_mse },
     });
     if r.problem.learners.len() > 1 {
         // Held-out test errors of the two learners on the same labels.

@@ -44,15 +44,22 @@ impl Kernel {
 /// A buffer bound to a WGSL variable by name.
 pub type Bind<'a> = (&'a str, &'a wgpu::Buffer);
 
+/// A compute entry point of an embedded shader. Every one has a constant in
+/// [`kernels`](crate::kernels), generated from the shaders at build time, so
+/// code names kernels by handle and a misspelt one does not compile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EntryPoint<'a> {
+    /// The shader's name (its file stem).
+    pub shader: &'a str,
+    /// The entry point's name.
+    pub entry: &'a str,
+}
+
 impl Gpu {
-    /// The kernel for `shader::entry` specialised with `constants` (WGSL
-    /// `override` values), compiled on first use and cached.
-    pub fn kernel(
-        &self,
-        shader: &str,
-        entry: &str,
-        constants: &[(&str, f64)],
-    ) -> Result<Arc<Kernel>> {
+    /// The kernel of `ep` specialised with `constants` (WGSL `override`
+    /// values), compiled on first use and cached.
+    pub fn kernel(&self, ep: EntryPoint<'_>, constants: &[(&str, f64)]) -> Result<Arc<Kernel>> {
+        let EntryPoint { shader, entry } = ep;
         let key: KernelKey = (
             shader.to_string(),
             entry.to_string(),

@@ -13,6 +13,17 @@ pub mod adapter;
 mod context;
 mod error;
 mod kernel;
+pub mod params;
+
+/// A handle for every compute entry point of every shader (generated from
+/// `shaders/` at build time): `kernels::DENSE_FORWARD` names
+/// `dense_forward` of `shaders/dense.wgsl`.
+pub mod kernels {
+    use crate::EntryPoint;
+    include!(concat!(env!("OUT_DIR"), "/kernel_handles.rs"));
+}
+/// The import step that puts shared WGSL (`shaders/lib/`) into shaders.
+pub mod imports;
 mod profiler;
 pub mod shaders;
 mod tensor;
@@ -20,7 +31,8 @@ mod tensor;
 pub use adapter::{AdapterDescription, AdapterList, AdapterSelection, Backend};
 pub use context::Gpu;
 pub use error::{GpuError, Result};
-pub use kernel::{Bind, Encoder, Kernel};
+pub use kernel::{Bind, Encoder, EntryPoint, Kernel};
+pub use params::UniformParams;
 pub use profiler::{KernelTime, Profiler};
 pub use tensor::GpuTensor;
 /// The wgpu version Occam is built on, re-exported so dependants use the same one.

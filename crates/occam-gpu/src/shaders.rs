@@ -54,6 +54,8 @@ pub struct ShaderInfo {
     pub entry_points: BTreeMap<String, EntryPointInfo>,
     /// Names of the module's `override` constants.
     pub overrides: Vec<String>,
+    /// Every named struct's layout (for checking host parameter structs).
+    pub structs: BTreeMap<String, crate::params::StructLayout>,
 }
 
 /// Parses and validates WGSL with naga, and reflects its compute entry
@@ -176,6 +178,11 @@ impl ShaderRegistry {
         let mut shaders = BTreeMap::new();
         for &(name, file, source) in EMBEDDED_SHADERS {
             let (eps, overrides) = reflect(file, source)?;
+            let module =
+                naga::front::wgsl::parse_str(source).map_err(|e| GpuError::InvalidShader {
+                    file: file.to_string(),
+                    message: e.emit_to_string_with_path(source, file),
+                })?;
             shaders.insert(
                 name,
                 ShaderInfo {
@@ -184,6 +191,7 @@ impl ShaderRegistry {
                     source,
                     entry_points: eps.into_iter().map(|e| (e.name.clone(), e)).collect(),
                     overrides,
+                    structs: crate::params::struct_layouts(&module),
                 },
             );
         }

@@ -132,7 +132,15 @@ impl Gpu {
         Ok(())
     }
 
-    /// A uniform buffer holding `value` (a `#[repr(C)]` parameter block).
+    /// A uniform buffer holding a parameter struct, after checking the
+    /// struct against its shader's layout
+    /// ([`ShaderRegistry::check_params`](crate::shaders::ShaderRegistry::check_params)).
+    pub fn params<P: crate::UniformParams>(&self, label: &str, value: &P) -> Result<wgpu::Buffer> {
+        self.registry.check_params::<P>()?;
+        Ok(self.uniform(label, value))
+    }
+
+    /// A uniform buffer holding `value` as bytes (unchecked: prefer [`Gpu::params`]).
     pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
         self.device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {

@@ -99,20 +99,31 @@ pub fn meta_loss(
     Ok(meta_step(problem, theta, tasks, orth)?.terms)
 }
 
-/// The learner's own errors on its labels z = f_θ(x), averaged over tasks:
-/// (in-sample MSE on its training points after training, MSE on the test
-/// points). `learner` picks which of the problem's learners.
-pub fn learner_errors(
+/// How one of the problem's learners fits the labels z = f_θ(x) of some tasks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LearnerFits {
+    /// In-sample MSE on its training points after training, averaged over tasks.
+    pub in_sample_mse: f64,
+    /// MSE on the test points, averaged over tasks.
+    pub held_out_mse: f64,
+    /// Its fitted parameters on each task (empty for a learner without any).
+    pub weights: Vec<Vec<f64>>,
+}
+
+/// The learner's own fits of its labels z = f_θ(x) on `tasks`, in f64.
+/// `learner` picks which of the problem's learners.
+pub fn learner_fits(
     problem: &MetaProblem,
     theta: &[f64],
     tasks: &[TaskData],
     learner: usize,
-) -> Result<(f64, f64)> {
+) -> Result<LearnerFits> {
     let labels = |x: &[f64]| problem.meta.forward(theta, x).into_output();
     let mse = |a: &[f64], b: &[f64]| {
         a.iter().zip(b).map(|(p, q)| (p - q).powi(2)).sum::<f64>() / a.len() as f64
     };
     let (mut in_sample, mut held_out) = (0.0, 0.0);
+    let mut weights = Vec::new();
     for task in tasks {
         let (z_tr, z_te) = (labels(&task.x_tr), labels(&task.x_te));
         let fit = problem.learners[learner].fit_cpu(
@@ -124,6 +135,11 @@ pub fn learner_errors(
         let g_tr = fit.train_predictions()?;
         in_sample += mse(&g_tr, &z_tr) / tasks.len() as f64;
         held_out += mse(fit.test_predictions(), &z_te) / tasks.len() as f64;
+        weights.extend(fit.weights());
     }
-    Ok((in_sample, held_out))
+    Ok(LearnerFits {
+        in_sample_mse: in_sample,
+        held_out_mse: held_out,
+        weights,
+    })
 }

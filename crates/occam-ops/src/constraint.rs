@@ -3,15 +3,17 @@
 //! `occam_meta::learner::Constraints` with `train` / `adjoint`.
 
 use crate::error::{OpError, Result, check_len};
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ConstraintParams {
-    len: u32,
-    lr: f32,
-    _pad: [u32; 2],
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/constraint.wgsl` (its `ConstraintParams`).
+    pub(crate) struct ConstraintParams in "constraint" {
+        len: u32,
+        lr: f32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
 /// A constrained step over a parameter tensor of `len` values.
@@ -31,16 +33,17 @@ impl ConstraintGpu {
         })?;
         Ok(ConstraintGpu {
             len,
-            params: gpu.uniform(
+            params: gpu.params(
                 "constraint params",
                 &ConstraintParams {
                     len: len32,
                     lr: lr as f32,
-                    _pad: [0; 2],
+                    _pad0: 0,
+                    _pad1: 0,
                 },
-            ),
-            forward: gpu.kernel("constraint", "constraint_forward", &[])?,
-            backward: gpu.kernel("constraint", "constraint_backward", &[])?,
+            )?,
+            forward: gpu.kernel(kernels::CONSTRAINT_FORWARD, &[])?,
+            backward: gpu.kernel(kernels::CONSTRAINT_BACKWARD, &[])?,
         })
     }
 

@@ -2,16 +2,17 @@
 //! (`shaders/energy.wgsl`). CPU twin: `occam_meta::loss::twins::energy_distance`.
 
 use crate::error::{OpError, Result, check_len};
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct EnergyParams {
-    tasks: u32,
-    n: u32,
-    n_u: u32,
-    weight: f32,
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/energy.wgsl` (its `EnergyParams`).
+    pub(crate) struct EnergyParams in "energy" {
+        tasks: u32,
+        n: u32,
+        n_u: u32,
+        weight: f32,
+    }
 }
 
 /// weight · Energy(z_b, u_b) for each task b: n labels and n_u samples per task.
@@ -51,9 +52,9 @@ impl EnergyGpu {
             tasks,
             n,
             n_u,
-            params: gpu.uniform("energy params", &params),
-            forward: gpu.kernel("energy", "energy_forward", &[])?,
-            backward: gpu.kernel("energy", "energy_backward", &[])?,
+            params: gpu.params("energy params", &params)?,
+            forward: gpu.kernel(kernels::ENERGY_FORWARD, &[])?,
+            backward: gpu.kernel(kernels::ENERGY_BACKWARD, &[])?,
         })
     }
 

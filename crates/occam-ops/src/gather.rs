@@ -4,18 +4,21 @@
 //! The CPU twin is a plain row gather (`occam_meta::learner::gather_rows`).
 
 use crate::error::{OpError, Result, check_len};
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GatherParams {
-    tasks: u32,
-    n: u32,
-    m: u32,
-    width: u32,
-    alpha: f32,
-    _pad: [u32; 3],
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/gather.wgsl` (its `GatherParams`).
+    pub(crate) struct GatherParams in "gather" {
+        tasks: u32,
+        n: u32,
+        m: u32,
+        width: u32,
+        alpha: f32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 /// A uniform block holding the current inner step t, set on the GPU timeline
@@ -91,16 +94,18 @@ impl GatherGpu {
             m: u(m)?,
             width: u(width)?,
             alpha: alpha as f32,
-            _pad: [0; 3],
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
         };
         Ok(GatherGpu {
             tasks,
             n,
             m,
             width,
-            params: gpu.uniform("gather params", &params),
-            forward: gpu.kernel("gather", "gather_forward", &[])?,
-            backward: gpu.kernel("gather", "gather_backward", &[])?,
+            params: gpu.params("gather params", &params)?,
+            forward: gpu.kernel(kernels::GATHER_FORWARD, &[])?,
+            backward: gpu.kernel(kernels::GATHER_BACKWARD, &[])?,
         })
     }
 

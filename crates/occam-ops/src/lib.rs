@@ -40,3 +40,53 @@ pub use ridge::{RidgeCpu, RidgeGpu, RidgeShape, RidgeSolution};
 pub use sinkhorn::SinkhornGpu;
 pub use std_reward::StdRewardGpu;
 pub use unroll::{UnrollGpu, UnrollShape};
+
+#[cfg(test)]
+mod params_layout_tests {
+    use occam_gpu::shaders::ShaderRegistry;
+
+    /// Every host parameter struct matches its shader's struct (names,
+    /// offsets, sizes, total size) — checked without a GPU.
+    #[test]
+    fn every_params_struct_matches_its_shader() {
+        let r = ShaderRegistry::global().unwrap();
+        let checks = [
+            r.check_params::<crate::activation::gpu::ActParams>(),
+            r.check_params::<crate::constraint::ConstraintParams>(),
+            r.check_params::<crate::conv2d::gpu::ConvParams>(),
+            r.check_params::<crate::dense::gpu::DenseParams>(),
+            r.check_params::<crate::energy::EnergyParams>(),
+            r.check_params::<crate::gather::GatherParams>(),
+            r.check_params::<crate::maxpool::PoolParams>(),
+            r.check_params::<crate::mse::gpu::MseParams>(),
+            r.check_params::<crate::optimizer::OptParams>(),
+            r.check_params::<crate::orthogonality::OrthParams>(),
+            r.check_params::<crate::ridge::gpu::RidgeParams>(),
+            r.check_params::<crate::sinkhorn::SinkhornParams>(),
+            r.check_params::<crate::sinkhorn::Stages>(),
+            r.check_params::<crate::std_reward::StdParams>(),
+            r.check_params::<crate::unroll::UnrollParams>(),
+            r.check_params::<crate::unroll::Range>(),
+        ];
+        let failures: Vec<String> = checks
+            .into_iter()
+            .filter_map(|c| c.err().map(|e| e.to_string()))
+            .collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    occam_gpu::uniform_params! {
+        /// A host struct that has drifted from std_reward.wgsl's (weight moved).
+        pub(crate) struct StdParams in "std_reward" { tasks: u32, weight: f32, n: u32, _pad: u32 }
+    }
+
+    #[test]
+    fn a_drifted_params_struct_is_refused_naming_it() {
+        let e = ShaderRegistry::global()
+            .unwrap()
+            .check_params::<StdParams>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("StdParams") && e.contains("std_reward"), "{e}");
+    }
+}

@@ -5,8 +5,8 @@
 
 use crate::error::{OpError, Result, check_len};
 use crate::launch::{dispatch_checked, spread_grid};
-use crate::passes::{EncodePasses, Passes, Tensors};
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
+use crate::passes::{Passes, Tensors};
+use occam_gpu::{Encoder, EntryPoint, Gpu, GpuTensor, Kernel, kernels, wgpu};
 use std::sync::Arc;
 
 /// The sizes of a max-pooling: `planes` independent H × W planes (batch ×
@@ -128,15 +128,18 @@ impl Passes for MaxPoolCpu {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PoolParams {
-    planes: u32,
-    height: u32,
-    width: u32,
-    h_out: u32,
-    w_out: u32,
-    _pad: [u32; 3],
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/maxpool.wgsl` (its `PoolParams`).
+    pub(crate) struct PoolParams in "maxpool" {
+        planes: u32,
+        height: u32,
+        width: u32,
+        h_out: u32,
+        w_out: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 /// Max-pooling on the GPU.
@@ -169,17 +172,19 @@ impl MaxPoolGpu {
             width: shape.width as u32,
             h_out: shape.h_out() as u32,
             w_out: shape.w_out() as u32,
-            _pad: [0; 3],
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
         };
-        let k = |entry: &str| gpu.kernel("maxpool", entry, &[]);
+        let k = |entry: EntryPoint<'static>| gpu.kernel(entry, &[]);
         Ok(MaxPoolGpu {
             shape,
-            params: gpu.uniform("maxpool params", &params),
+            params: gpu.params("maxpool params", &params)?,
             max_groups: gpu.limits().max_compute_workgroups_per_dimension,
-            forward: k("maxpool_forward")?,
-            backward: k("maxpool_backward")?,
-            tangent_forward: k("maxpool_tangent_forward")?,
-            tangent_backward: k("maxpool_tangent_backward")?,
+            forward: k(kernels::MAXPOOL_FORWARD)?,
+            backward: k(kernels::MAXPOOL_BACKWARD)?,
+            tangent_forward: k(kernels::MAXPOOL_TANGENT_FORWARD)?,
+            tangent_backward: k(kernels::MAXPOOL_TANGENT_BACKWARD)?,
         })
     }
 
@@ -269,51 +274,14 @@ impl MaxPoolGpu {
     }
 }
 
-impl EncodePasses for MaxPoolGpu {
-    fn name(&self) -> String {
-        format!("maxpool {:?}", self.shape)
-    }
-    fn input_lens(&self) -> Vec<usize> {
-        vec![self.shape.x_len()]
-    }
-    fn output_lens(&self) -> Vec<usize> {
-        vec![self.shape.y_len()]
-    }
-    fn encode_forward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        y: &[&GpuTensor],
-    ) -> Result<()> {
-        self.forward(enc, x[0], y[0])
-    }
-    fn encode_backward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        y_bar: &[&GpuTensor],
-        x_bar: &[&GpuTensor],
-    ) -> Result<()> {
-        self.backward(enc, x[0], y_bar[0], x_bar[0])
-    }
-    fn encode_tangent_forward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        x_dot: &[&GpuTensor],
-        y_dot: &[&GpuTensor],
-    ) -> Result<()> {
-        self.tangent_forward(enc, x[0], x_dot[0], y_dot[0])
-    }
-    fn encode_tangent_backward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        _y_bar: &[&GpuTensor],
-        _x_dot: &[&GpuTensor],
-        y_bar_dot: &[&GpuTensor],
-        x_bar_dot: &[&GpuTensor],
-    ) -> Result<()> {
-        self.tangent_backward(enc, x[0], y_bar_dot[0], x_bar_dot[0])
-    }
-}
+crate::passes::unary_op_passes!(
+    MaxPoolGpu,
+    name: |op| format!("maxpool {:?}", op.shape),
+    lens: |op| (op.shape.x_len(), op.shape.y_len()),
+    tangent_backward: |op, enc, x, y_bar, x_dot, y_bar_dot, x_bar_dot| op.tangent_backward(
+        enc,
+        x[0],
+        y_bar_dot[0],
+        x_bar_dot[0]
+    ),
+);

@@ -2,7 +2,7 @@
 //! semantics: SGD, Adam (bias-corrected) and Adagrad (accumulator from 0).
 
 use crate::error::{OpError, Result, check_len};
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
 /// Which update rule, with its hyper-parameters.
@@ -33,17 +33,18 @@ pub enum OptimizerKind {
     },
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct OptParams {
-    len: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    c1: f32,
-    c2: f32,
-    _pad: u32,
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/optimizer.wgsl` (its `OptParams`).
+    pub(crate) struct OptParams in "optimizer" {
+        len: u32,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        c1: f32,
+        c2: f32,
+        _pad: u32,
+    }
 }
 
 /// One parameter tensor's optimiser: its state and kernel.
@@ -64,9 +65,9 @@ impl OptimizerGpu {
             message: format!("{len} parameters do not fit in 32 bits"),
         })?;
         let entry = match kind {
-            OptimizerKind::Sgd { .. } => "optimizer_sgd",
-            OptimizerKind::Adam { .. } => "optimizer_adam",
-            OptimizerKind::Adagrad { .. } => "optimizer_adagrad",
+            OptimizerKind::Sgd { .. } => kernels::OPTIMIZER_SGD,
+            OptimizerKind::Adam { .. } => kernels::OPTIMIZER_ADAM,
+            OptimizerKind::Adagrad { .. } => kernels::OPTIMIZER_ADAGRAD,
         };
         let state_len = if matches!(kind, OptimizerKind::Sgd { .. }) {
             0
@@ -76,10 +77,10 @@ impl OptimizerGpu {
         let opt = OptimizerGpu {
             kind,
             len,
-            params: gpu.uniform("optimizer params", &OptParams::zeroed_with_len(len32)),
+            params: gpu.params("optimizer params", &OptParams::zeroed_with_len(len32))?,
             state_m: gpu.zeros("optimizer m", state_len)?,
             state_v: gpu.zeros("optimizer v", state_len)?,
-            kernel: gpu.kernel("optimizer", entry, &[])?,
+            kernel: gpu.kernel(entry, &[])?,
         };
         opt.set_step(gpu, 1);
         Ok(opt)

@@ -2,16 +2,17 @@
 //! (`shaders/orthogonality.wgsl`). CPU twin: `occam_meta::loss::twins::orthogonality`.
 
 use crate::error::{OpError, Result, check_len};
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct OrthParams {
-    points: u32,
-    functions: u32,
-    weight: f32,
-    _pad: u32,
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/orthogonality.wgsl` (its `OrthParams`).
+    pub(crate) struct OrthParams in "orthogonality" {
+        points: u32,
+        functions: u32,
+        weight: f32,
+        _pad: u32,
+    }
 }
 
 /// weight · Σ_k (Σ_i z_i h_k,i)² over `points` fixed points and `functions` earlier functions.
@@ -49,10 +50,10 @@ impl OrthogonalityGpu {
         Ok(OrthogonalityGpu {
             points,
             functions,
-            params: gpu.uniform("orthogonality params", &params),
+            params: gpu.params("orthogonality params", &params)?,
             dots: gpu.zeros("orthogonality dots", functions)?,
-            forward: gpu.kernel("orthogonality", "orthogonality_forward", &[])?,
-            backward: gpu.kernel("orthogonality", "orthogonality_backward", &[])?,
+            forward: gpu.kernel(kernels::ORTHOGONALITY_FORWARD, &[])?,
+            backward: gpu.kernel(kernels::ORTHOGONALITY_BACKWARD, &[])?,
         })
     }
 

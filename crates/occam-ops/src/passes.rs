@@ -260,3 +260,140 @@ impl<T: EncodePasses> Passes for OnGpu<'_, T> {
         )
     }
 }
+
+/// [`EncodePasses`] for a layer with parameters, (x, w) ↦ y, whose four
+/// passes are its inherent methods `forward(x, w, y)`,
+/// `backward(x, w, ȳ, Some(x̄), w̄)`, `tangent_forward(x, w, ẋ, ẇ, ẏ)` and
+/// `tangent_backward(x, w, ȳ, ẋ, ẇ, ȳ̇, Some(x̄̇), w̄̇)` (dense, conv2d).
+macro_rules! weighted_layer_passes {
+    ($op:ty, $name:literal) => {
+        impl $crate::passes::EncodePasses for $op {
+            fn name(&self) -> String {
+                format!(concat!($name, " {:?}"), self.shape)
+            }
+            fn input_lens(&self) -> Vec<usize> {
+                vec![self.shape.x_len(), self.shape.w_len()]
+            }
+            fn output_lens(&self) -> Vec<usize> {
+                vec![self.shape.y_len()]
+            }
+            fn encode_forward(
+                &self,
+                enc: &mut Encoder<'_>,
+                x: &[&GpuTensor],
+                y: &[&GpuTensor],
+            ) -> Result<()> {
+                self.forward(enc, x[0], x[1], y[0])
+            }
+            fn encode_backward(
+                &self,
+                enc: &mut Encoder<'_>,
+                x: &[&GpuTensor],
+                y_bar: &[&GpuTensor],
+                x_bar: &[&GpuTensor],
+            ) -> Result<()> {
+                self.backward(enc, x[0], x[1], y_bar[0], Some(x_bar[0]), x_bar[1])
+            }
+            fn encode_tangent_forward(
+                &self,
+                enc: &mut Encoder<'_>,
+                x: &[&GpuTensor],
+                x_dot: &[&GpuTensor],
+                y_dot: &[&GpuTensor],
+            ) -> Result<()> {
+                self.tangent_forward(enc, x[0], x[1], x_dot[0], x_dot[1], y_dot[0])
+            }
+            fn encode_tangent_backward(
+                &self,
+                enc: &mut Encoder<'_>,
+                x: &[&GpuTensor],
+                y_bar: &[&GpuTensor],
+                x_dot: &[&GpuTensor],
+                y_bar_dot: &[&GpuTensor],
+                x_bar_dot: &[&GpuTensor],
+            ) -> Result<()> {
+                self.tangent_backward(
+                    enc,
+                    x[0],
+                    x[1],
+                    y_bar[0],
+                    x_dot[0],
+                    x_dot[1],
+                    y_bar_dot[0],
+                    Some(x_bar_dot[0]),
+                    x_bar_dot[1],
+                )
+            }
+        }
+    };
+}
+pub(crate) use weighted_layer_passes;
+
+/// [`EncodePasses`] for an op of one input and one output whose first three
+/// passes are its inherent methods `forward(x, y)`, `backward(x, ȳ, x̄)` and
+/// `tangent_forward(x, ẋ, ẏ)` (activation, max-pooling); the name, the two
+/// lengths and the tangent-backward call are given as closures over the op
+/// and the pass's tensors.
+macro_rules! unary_op_passes {
+    (
+        $op:ty,
+        name: |$n:ident| $name:expr,
+        lens: |$l:ident| ($len_in:expr, $len_out:expr),
+        tangent_backward: |$t:ident, $enc:ident, $x:ident, $yb:ident, $xd:ident, $ybd:ident, $xbd:ident| $tb:expr $(,)?
+    ) => {
+        impl $crate::passes::EncodePasses for $op {
+            fn name(&self) -> String {
+                let $n = self;
+                $name
+            }
+            fn input_lens(&self) -> Vec<usize> {
+                let $l = self;
+                vec![$len_in]
+            }
+            fn output_lens(&self) -> Vec<usize> {
+                let $l = self;
+                vec![$len_out]
+            }
+            fn encode_forward(
+                &self,
+                enc: &mut Encoder<'_>,
+                x: &[&GpuTensor],
+                y: &[&GpuTensor],
+            ) -> Result<()> {
+                self.forward(enc, x[0], y[0])
+            }
+            fn encode_backward(
+                &self,
+                enc: &mut Encoder<'_>,
+                x: &[&GpuTensor],
+                y_bar: &[&GpuTensor],
+                x_bar: &[&GpuTensor],
+            ) -> Result<()> {
+                self.backward(enc, x[0], y_bar[0], x_bar[0])
+            }
+            fn encode_tangent_forward(
+                &self,
+                enc: &mut Encoder<'_>,
+                x: &[&GpuTensor],
+                x_dot: &[&GpuTensor],
+                y_dot: &[&GpuTensor],
+            ) -> Result<()> {
+                self.tangent_forward(enc, x[0], x_dot[0], y_dot[0])
+            }
+            #[allow(unused_variables)]
+            fn encode_tangent_backward(
+                &self,
+                $enc: &mut Encoder<'_>,
+                $x: &[&GpuTensor],
+                $yb: &[&GpuTensor],
+                $xd: &[&GpuTensor],
+                $ybd: &[&GpuTensor],
+                $xbd: &[&GpuTensor],
+            ) -> Result<()> {
+                let $t = self;
+                $tb
+            }
+        }
+    };
+}
+pub(crate) use unary_op_passes;

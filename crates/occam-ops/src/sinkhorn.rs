@@ -3,29 +3,31 @@
 
 use crate::error::{OpError, Result, check_len};
 use crate::loop_budget::{SOFTWARE_LOOP_CAP, loop_budget};
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct SinkhornParams {
-    tasks: u32,
-    n: u32,
-    m: u32,
-    weight: f32,
-    blur: f32,
-    scaling: f32,
-    _pad: [u32; 2],
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/sinkhorn.wgsl` (its `SinkhornParams`).
+    pub(crate) struct SinkhornParams in "sinkhorn" {
+        tasks: u32,
+        n: u32,
+        m: u32,
+        weight: f32,
+        blur: f32,
+        scaling: f32,
+        _pad0: u32,
+        _pad1: u32,
+    }
 }
 
-/// The `stages` uniform of one forward dispatch.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Stages {
-    k0: u32,
-    k1: u32,
-    first: u32,
-    last: u32,
+occam_gpu::uniform_params! {
+    /// The `stages` uniform of one forward dispatch.
+    pub(crate) struct Stages in "sinkhorn" {
+        k0: u32,
+        k1: u32,
+        first: u32,
+        last: u32,
+    }
 }
 
 /// Threads of the forward kernel's one workgroup per task (the shader's `WG`).
@@ -115,7 +117,8 @@ impl SinkhornGpu {
             weight: weight as f32,
             blur: blur as f32,
             scaling: scaling as f32,
-            _pad: [0; 2],
+            _pad0: 0,
+            _pad1: 0,
         };
         let budget = loop_budget(gpu);
         let ranges = forward_stages(n, m, blur, scaling, budget).map_err(|message| {
@@ -135,18 +138,18 @@ impl SinkhornGpu {
                     first: u32::from(i == 0),
                     last: u32::from(i == last),
                 };
-                gpu.uniform("sinkhorn stages", &s)
+                gpu.params("sinkhorn stages", &s)
             })
-            .collect();
+            .collect::<occam_gpu::Result<Vec<_>>>()?;
         Ok(SinkhornGpu {
             tasks,
             n,
             m,
-            params: gpu.uniform("sinkhorn params", &params),
+            params: gpu.params("sinkhorn params", &params)?,
             stages,
             work: gpu.zeros("sinkhorn potentials", tasks * 5 * (n + m))?,
-            forward: gpu.kernel("sinkhorn", "sinkhorn_forward", &[])?,
-            backward: gpu.kernel("sinkhorn", "sinkhorn_backward", &[])?,
+            forward: gpu.kernel(kernels::SINKHORN_FORWARD, &[])?,
+            backward: gpu.kernel(kernels::SINKHORN_BACKWARD, &[])?,
         })
     }
 

@@ -2,16 +2,17 @@
 //! (`shaders/std_reward.wgsl`). CPU twin: `occam_meta::loss::twins::std_dev`.
 
 use crate::error::{OpError, Result, check_len};
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct StdParams {
-    tasks: u32,
-    n: u32,
-    weight: f32,
-    _pad: u32,
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/std_reward.wgsl` (its `StdParams`).
+    pub(crate) struct StdParams in "std_reward" {
+        tasks: u32,
+        n: u32,
+        weight: f32,
+        _pad: u32,
+    }
 }
 
 /// −weight · std(z_b) (Bessel-corrected) for each task b of n labels.
@@ -44,10 +45,10 @@ impl StdRewardGpu {
         Ok(StdRewardGpu {
             tasks,
             n,
-            params: gpu.uniform("std reward params", &params),
+            params: gpu.params("std reward params", &params)?,
             stats: gpu.zeros("std reward stats", 2 * tasks)?,
-            forward: gpu.kernel("std_reward", "std_reward_forward", &[])?,
-            backward: gpu.kernel("std_reward", "std_reward_backward", &[])?,
+            forward: gpu.kernel(kernels::STD_REWARD_FORWARD, &[])?,
+            backward: gpu.kernel(kernels::STD_REWARD_BACKWARD, &[])?,
         })
     }
 

@@ -10,7 +10,7 @@
 use crate::activation::Activation;
 use crate::error::{OpError, Result, check_len};
 use crate::loop_budget::{SOFTWARE_LOOP_CAP, loop_budget};
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu};
 use std::sync::Arc;
 
 /// One layer of a fused learner.
@@ -274,22 +274,23 @@ impl UnrollShape {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct UnrollParams {
-    tasks: u32,
-    n: u32,
-    m: u32,
-    d: u32,
-    steps: u32,
-    every: u32,
-    n_layers: u32,
-    n_params: u32,
-    lr: f32,
-    constrained: u32,
-    vals_per_task: u32,
-    seg_len: u32,
-    layers: [[u32; 4]; 2 * UnrollShape::MAX_LAYERS],
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/unroll.wgsl` (its `UnrollParams`).
+    pub(crate) struct UnrollParams in "unroll" {
+        tasks: u32,
+        n: u32,
+        m: u32,
+        d: u32,
+        steps: u32,
+        every: u32,
+        n_layers: u32,
+        n_params: u32,
+        lr: f32,
+        constrained: u32,
+        vals_per_task: u32,
+        seg_len: u32,
+        layers: [[u32; 4]; 2 * UnrollShape::MAX_LAYERS],
+    }
 }
 
 /// The fused unroll's kernels, parameters and per-task scratch.
@@ -331,14 +332,14 @@ fn threads(gpu: &Gpu) -> u32 {
     }
 }
 
-/// The `range` uniform of one dispatch.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Range {
-    t0: u32,
-    t1: u32,
-    c0: u32,
-    c1: u32,
+occam_gpu::uniform_params! {
+    /// The `range` uniform of one dispatch.
+    pub(crate) struct Range in "unroll" {
+        t0: u32,
+        t1: u32,
+        c0: u32,
+        c1: u32,
+    }
 }
 
 /// The data every pass of the fused unroll reads.
@@ -438,22 +439,25 @@ impl UnrollGpu {
                     c1: u(b),
                 }
             };
-            gpu.uniform("unroll range", &r)
+            gpu.params("unroll range", &r)
         };
         Ok(UnrollGpu {
-            params: gpu.uniform("unroll params", &params),
-            forward: gpu.kernel("unroll", "unroll_forward", &constants)?,
-            backward: gpu.kernel("unroll", "unroll_backward", &constants)?,
+            params: gpu.params("unroll params", &params)?,
+            forward: gpu.kernel(kernels::UNROLL_FORWARD, &constants)?,
+            backward: gpu.kernel(kernels::UNROLL_BACKWARD, &constants)?,
             vals: gpu.zeros("unroll values", scratch)?,
             bars: gpu.zeros("unroll cotangents", scratch)?,
             dots: gpu.zeros("unroll tangents", scratch)?,
             bardots: gpu.zeros("unroll tangent cotangents", scratch)?,
             seg: gpu.zeros("unroll segment", (shape.tasks * shape.seg_len()).max(1))?,
-            forward_ranges: forward_chunks.into_iter().map(|c| range(c, true)).collect(),
+            forward_ranges: forward_chunks
+                .into_iter()
+                .map(|c| range(c, true))
+                .collect::<occam_gpu::Result<_>>()?,
             backward_ranges: backward_chunks
                 .into_iter()
                 .map(|c| range(c, false))
-                .collect(),
+                .collect::<occam_gpu::Result<_>>()?,
             shape,
         })
     }

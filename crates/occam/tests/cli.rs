@@ -117,6 +117,7 @@ fn a_tiny_run_writes_every_output_and_is_reproducible() {
         "function.png",
         "theta.npy",
         "meta_learner.json",
+        "learner_weights.npy",
     ] {
         assert!(a.join(f).is_file(), "{f} missing");
     }
@@ -139,6 +140,10 @@ fn a_tiny_run_writes_every_output_and_is_reproducible() {
         std::fs::read(a.join("theta.npy")).unwrap(),
         std::fs::read(b.join("theta.npy")).unwrap()
     );
+    // The learner's w_T on each of the 2 held-out tasks: 3-20-20-1 has 521 parameters.
+    let w =
+        npyz::NpyFile::new(std::fs::File::open(a.join("learner_weights.npy")).unwrap()).unwrap();
+    assert_eq!(w.shape(), &[2, 521]);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
     for key in [

@@ -190,6 +190,12 @@ pub trait CpuFit {
 
     /// The fitted learner's predictions on the training points themselves.
     fn train_predictions(&self) -> Result<Vec<f64>>;
+
+    /// The fitted learner's parameters, flat (w_T of a gradient-descent
+    /// learner, ridge's w on its features), when it has any.
+    fn weights(&self) -> Option<Vec<f64>> {
+        None
+    }
 }
 
 /// The engine's buffers a learner reads and writes, all `[tasks, …]`.

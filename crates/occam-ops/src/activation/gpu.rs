@@ -3,15 +3,17 @@
 use super::Activation;
 use crate::error::{OpError, Result};
 use crate::launch::{dispatch_checked, spread_grid};
-use crate::passes::EncodePasses;
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
+use occam_gpu::{Encoder, EntryPoint, Gpu, GpuTensor, Kernel, kernels, wgpu};
 use std::sync::Arc;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ActParams {
-    len: u32,
-    _pad: [u32; 3],
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/activation.wgsl` (its `ActParams`).
+    pub(crate) struct ActParams in "activation" {
+        len: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 const WORKGROUP: u32 = 256;
@@ -43,22 +45,24 @@ impl ActivationGpu {
             gpu.limits().max_compute_workgroups_per_dimension,
         );
         let constants = [("ACT", f64::from(act.code()))];
-        let k = |entry: &str| gpu.kernel("activation", entry, &constants);
+        let k = |entry: EntryPoint<'static>| gpu.kernel(entry, &constants);
         Ok(ActivationGpu {
             act,
             len,
-            params: gpu.uniform(
+            params: gpu.params(
                 "activation params",
                 &ActParams {
                     len: len32,
-                    _pad: [0; 3],
+                    _pad0: 0,
+                    _pad1: 0,
+                    _pad2: 0,
                 },
-            ),
+            )?,
             grid,
-            forward: k("activation_forward")?,
-            backward: k("activation_backward")?,
-            tangent_forward: k("activation_tangent_forward")?,
-            tangent_backward: k("activation_tangent_backward")?,
+            forward: k(kernels::ACTIVATION_FORWARD)?,
+            backward: k(kernels::ACTIVATION_BACKWARD)?,
+            tangent_forward: k(kernels::ACTIVATION_TANGENT_FORWARD)?,
+            tangent_backward: k(kernels::ACTIVATION_TANGENT_BACKWARD)?,
         })
     }
 
@@ -132,51 +136,16 @@ impl ActivationGpu {
     }
 }
 
-impl EncodePasses for ActivationGpu {
-    fn name(&self) -> String {
-        format!("activation {} x{}", self.act, self.len)
-    }
-    fn input_lens(&self) -> Vec<usize> {
-        vec![self.len]
-    }
-    fn output_lens(&self) -> Vec<usize> {
-        vec![self.len]
-    }
-    fn encode_forward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        y: &[&GpuTensor],
-    ) -> Result<()> {
-        self.forward(enc, x[0], y[0])
-    }
-    fn encode_backward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        y_bar: &[&GpuTensor],
-        x_bar: &[&GpuTensor],
-    ) -> Result<()> {
-        self.backward(enc, x[0], y_bar[0], x_bar[0])
-    }
-    fn encode_tangent_forward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        x_dot: &[&GpuTensor],
-        y_dot: &[&GpuTensor],
-    ) -> Result<()> {
-        self.tangent_forward(enc, x[0], x_dot[0], y_dot[0])
-    }
-    fn encode_tangent_backward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        y_bar: &[&GpuTensor],
-        x_dot: &[&GpuTensor],
-        y_bar_dot: &[&GpuTensor],
-        x_bar_dot: &[&GpuTensor],
-    ) -> Result<()> {
-        self.tangent_backward(enc, x[0], y_bar[0], x_dot[0], y_bar_dot[0], x_bar_dot[0])
-    }
-}
+crate::passes::unary_op_passes!(
+    ActivationGpu,
+    name: |op| format!("activation {} x{}", op.act, op.len),
+    lens: |op| (op.len, op.len),
+    tangent_backward: |op, enc, x, y_bar, x_dot, y_bar_dot, x_bar_dot| op.tangent_backward(
+        enc,
+        x[0],
+        y_bar[0],
+        x_dot[0],
+        y_bar_dot[0],
+        x_bar_dot[0]
+    ),
+);

@@ -2,7 +2,7 @@
 //! math of all four passes).
 
 mod cpu;
-mod gpu;
+pub(crate) mod gpu;
 
 pub use cpu::ActivationCpu;
 pub use gpu::ActivationGpu;

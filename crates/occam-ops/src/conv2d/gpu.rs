@@ -3,25 +3,25 @@
 use super::Conv2dShape;
 use crate::error::{OpError, Result};
 use crate::launch::{dispatch_checked, spread_grid};
-use crate::passes::EncodePasses;
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
+use occam_gpu::{Encoder, EntryPoint, Gpu, GpuTensor, Kernel, kernels, wgpu};
 use std::sync::Arc;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ConvParams {
-    batch: u32,
-    images: u32,
-    c_in: u32,
-    c_out: u32,
-    height: u32,
-    width: u32,
-    kernel: u32,
-    padding: u32,
-    h_out: u32,
-    w_out: u32,
-    fan: u32,
-    _pad: u32,
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/conv2d.wgsl` (its `ConvParams`).
+    pub(crate) struct ConvParams in "conv2d" {
+        batch: u32,
+        images: u32,
+        c_in: u32,
+        c_out: u32,
+        height: u32,
+        width: u32,
+        kernel: u32,
+        padding: u32,
+        h_out: u32,
+        w_out: u32,
+        fan: u32,
+        _pad: u32,
+    }
 }
 
 /// Largest kernel size the tiled forward kernel stages (its workgroup tile holds 7×7 taps).
@@ -78,18 +78,18 @@ impl Conv2dGpu {
             fan: s.fan() as u32,
             _pad: 0,
         };
-        let k = |entry: &str| gpu.kernel("conv2d", entry, &[]);
+        let k = |entry: EntryPoint<'static>| gpu.kernel(entry, &[]);
         Ok(Conv2dGpu {
             shape,
-            params: gpu.uniform("conv2d params", &params),
+            params: gpu.params("conv2d params", &params)?,
             max_groups: gpu.limits().max_compute_workgroups_per_dimension,
-            forward: k("conv2d_forward")?,
-            forward_naive: k("conv2d_forward_naive")?,
-            backward_input: k("conv2d_backward_input")?,
-            backward_params: k("conv2d_backward_params")?,
-            tangent_forward: k("conv2d_tangent_forward")?,
-            tangent_backward_input: k("conv2d_tangent_backward_input")?,
-            tangent_backward_params: k("conv2d_tangent_backward_params")?,
+            forward: k(kernels::CONV2D_FORWARD)?,
+            forward_naive: k(kernels::CONV2D_FORWARD_NAIVE)?,
+            backward_input: k(kernels::CONV2D_BACKWARD_INPUT)?,
+            backward_params: k(kernels::CONV2D_BACKWARD_PARAMS)?,
+            tangent_forward: k(kernels::CONV2D_TANGENT_FORWARD)?,
+            tangent_backward_input: k(kernels::CONV2D_TANGENT_BACKWARD_INPUT)?,
+            tangent_backward_params: k(kernels::CONV2D_TANGENT_BACKWARD_PARAMS)?,
         })
     }
 
@@ -275,61 +275,4 @@ impl Conv2dGpu {
     }
 }
 
-impl EncodePasses for Conv2dGpu {
-    fn name(&self) -> String {
-        format!("conv2d {:?}", self.shape)
-    }
-    fn input_lens(&self) -> Vec<usize> {
-        vec![self.shape.x_len(), self.shape.w_len()]
-    }
-    fn output_lens(&self) -> Vec<usize> {
-        vec![self.shape.y_len()]
-    }
-    fn encode_forward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        y: &[&GpuTensor],
-    ) -> Result<()> {
-        self.forward(enc, x[0], x[1], y[0])
-    }
-    fn encode_backward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        y_bar: &[&GpuTensor],
-        x_bar: &[&GpuTensor],
-    ) -> Result<()> {
-        self.backward(enc, x[0], x[1], y_bar[0], Some(x_bar[0]), x_bar[1])
-    }
-    fn encode_tangent_forward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        x_dot: &[&GpuTensor],
-        y_dot: &[&GpuTensor],
-    ) -> Result<()> {
-        self.tangent_forward(enc, x[0], x[1], x_dot[0], x_dot[1], y_dot[0])
-    }
-    fn encode_tangent_backward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        y_bar: &[&GpuTensor],
-        x_dot: &[&GpuTensor],
-        y_bar_dot: &[&GpuTensor],
-        x_bar_dot: &[&GpuTensor],
-    ) -> Result<()> {
-        self.tangent_backward(
-            enc,
-            x[0],
-            x[1],
-            y_bar[0],
-            x_dot[0],
-            x_dot[1],
-            y_bar_dot[0],
-            Some(x_bar_dot[0]),
-            x_bar_dot[1],
-        )
-    }
-}
+crate::passes::weighted_layer_passes!(Conv2dGpu, "conv2d");

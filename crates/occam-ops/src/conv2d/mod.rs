@@ -6,7 +6,7 @@
 //! `y` is `images × c_out × h_out × w_out`, h_out = height + 2·padding − k + 1.
 
 mod cpu;
-mod gpu;
+pub(crate) mod gpu;
 
 pub use cpu::Conv2dCpu;
 pub use gpu::Conv2dGpu;

@@ -2,20 +2,21 @@
 
 use super::DenseShape;
 use crate::error::{OpError, Result, check_len};
-use crate::passes::EncodePasses;
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use occam_gpu::{Encoder, EntryPoint, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct DenseParams {
-    batch: u32,
-    rows: u32,
-    d_in: u32,
-    d_out: u32,
-    splits: u32,
-    chunk: u32,
-    pad: [u32; 2],
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/dense.wgsl` (its `DenseParams`).
+    pub(crate) struct DenseParams in "dense" {
+        batch: u32,
+        rows: u32,
+        d_in: u32,
+        d_out: u32,
+        splits: u32,
+        chunk: u32,
+        pad0: u32,
+        pad1: u32,
+    }
 }
 
 /// Output block of one workgroup of the tiled kernels (see the shader).
@@ -167,7 +168,9 @@ impl DenseGpu {
         let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
         // The (M, N, K) of each pass's product.
         let (rows, d_in, d_out) = (shape.rows, shape.d_in, shape.d_out);
-        let pass = |entry: &str, (m, n, k): (usize, usize, usize)| -> Result<PassKernels> {
+        let pass = |(tiled, naive): (EntryPoint<'static>, EntryPoint<'static>),
+                    (m, n, k): (usize, usize, usize)|
+         -> Result<PassKernels> {
             let fits = (m * n).div_ceil(64) <= max;
             let use_naive = fits
                 && match kernels {
@@ -176,15 +179,21 @@ impl DenseGpu {
                     DenseKernels::Naive => true,
                 };
             Ok(PassKernels {
-                tiled: gpu.kernel("dense", entry, &constants)?,
-                naive: gpu.kernel("dense", &format!("{entry}_naive"), &constants)?,
+                tiled: gpu.kernel(tiled, &constants)?,
+                naive: gpu.kernel(naive, &constants)?,
                 use_naive,
             })
         };
         let rows_out = (rows, d_out, d_in + 1);
         let rows_in = (rows, d_in, d_out);
         let params_out = (d_out, d_in + 1, rows);
-        let backward_params = pass("dense_backward_params", params_out)?;
+        let backward_params = pass(
+            (
+                kernels::DENSE_BACKWARD_PARAMS,
+                kernels::DENSE_BACKWARD_PARAMS_NAIVE,
+            ),
+            params_out,
+        )?;
         let [gx, gy] = grid(backward_params.use_naive, (d_out, d_in + 1));
         // The reduction runs one thread per parameter along x.
         let split = if shape.w_len().div_ceil(64) <= max {
@@ -204,7 +213,8 @@ impl DenseGpu {
             d_out: to_u32("d_out", shape.d_out)?,
             splits: to_u32("splits", split.splits)?,
             chunk: to_u32("chunk", split.chunk)?,
-            pad: [0; 2],
+            pad0: 0,
+            pad1: 0,
         };
         let partials_len = if split.splits > 1 {
             split.splits * shape.w_len()
@@ -213,16 +223,43 @@ impl DenseGpu {
         };
         Ok(DenseGpu {
             shape,
-            params: gpu.uniform("dense params", &params),
+            params: gpu.params("dense params", &params)?,
             split,
             partials: gpu.zeros("dense partial sums", partials_len)?,
-            reduce: gpu.kernel("dense", "dense_backward_params_reduce", &constants)?,
-            forward: pass("dense_forward", rows_out)?,
-            backward_input: pass("dense_backward_input", rows_in)?,
+            reduce: gpu.kernel(kernels::DENSE_BACKWARD_PARAMS_REDUCE, &constants)?,
+            forward: pass(
+                (kernels::DENSE_FORWARD, kernels::DENSE_FORWARD_NAIVE),
+                rows_out,
+            )?,
+            backward_input: pass(
+                (
+                    kernels::DENSE_BACKWARD_INPUT,
+                    kernels::DENSE_BACKWARD_INPUT_NAIVE,
+                ),
+                rows_in,
+            )?,
             backward_params,
-            tangent_forward: pass("dense_tangent_forward", rows_out)?,
-            tangent_backward_input: pass("dense_tangent_backward_input", rows_in)?,
-            tangent_backward_params: pass("dense_tangent_backward_params", params_out)?,
+            tangent_forward: pass(
+                (
+                    kernels::DENSE_TANGENT_FORWARD,
+                    kernels::DENSE_TANGENT_FORWARD_NAIVE,
+                ),
+                rows_out,
+            )?,
+            tangent_backward_input: pass(
+                (
+                    kernels::DENSE_TANGENT_BACKWARD_INPUT,
+                    kernels::DENSE_TANGENT_BACKWARD_INPUT_NAIVE,
+                ),
+                rows_in,
+            )?,
+            tangent_backward_params: pass(
+                (
+                    kernels::DENSE_TANGENT_BACKWARD_PARAMS,
+                    kernels::DENSE_TANGENT_BACKWARD_PARAMS_NAIVE,
+                ),
+                params_out,
+            )?,
         })
     }
 
@@ -454,64 +491,7 @@ impl DenseGpu {
     }
 }
 
-impl EncodePasses for DenseGpu {
-    fn name(&self) -> String {
-        format!("dense {:?}", self.shape)
-    }
-    fn input_lens(&self) -> Vec<usize> {
-        vec![self.shape.x_len(), self.shape.w_len()]
-    }
-    fn output_lens(&self) -> Vec<usize> {
-        vec![self.shape.y_len()]
-    }
-    fn encode_forward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        y: &[&GpuTensor],
-    ) -> Result<()> {
-        self.forward(enc, x[0], x[1], y[0])
-    }
-    fn encode_backward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        y_bar: &[&GpuTensor],
-        x_bar: &[&GpuTensor],
-    ) -> Result<()> {
-        self.backward(enc, x[0], x[1], y_bar[0], Some(x_bar[0]), x_bar[1])
-    }
-    fn encode_tangent_forward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        x_dot: &[&GpuTensor],
-        y_dot: &[&GpuTensor],
-    ) -> Result<()> {
-        self.tangent_forward(enc, x[0], x[1], x_dot[0], x_dot[1], y_dot[0])
-    }
-    fn encode_tangent_backward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &[&GpuTensor],
-        y_bar: &[&GpuTensor],
-        x_dot: &[&GpuTensor],
-        y_bar_dot: &[&GpuTensor],
-        x_bar_dot: &[&GpuTensor],
-    ) -> Result<()> {
-        self.tangent_backward(
-            enc,
-            x[0],
-            x[1],
-            y_bar[0],
-            x_dot[0],
-            x_dot[1],
-            y_bar_dot[0],
-            Some(x_bar_dot[0]),
-            x_bar_dot[1],
-        )
-    }
-}
+crate::passes::weighted_layer_passes!(DenseGpu, "dense");
 
 #[cfg(test)]
 mod tests {

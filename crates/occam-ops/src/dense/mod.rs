@@ -6,7 +6,7 @@
 //! `rows × d_out`, all row-major and contiguous across the batch.
 
 mod cpu;
-mod gpu;
+pub(crate) mod gpu;
 
 pub use cpu::DenseCpu;
 pub use gpu::{DenseGpu, DenseKernels, RowSplit};

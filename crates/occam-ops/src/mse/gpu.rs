@@ -3,16 +3,17 @@
 use super::MseShape;
 use crate::error::{OpError, Result, check_len};
 use crate::passes::EncodePasses;
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu, workgroups_for};
+use occam_gpu::{Encoder, EntryPoint, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct MseParams {
-    batch: u32,
-    count: u32,
-    weight: f32,
-    _pad: u32,
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/mse.wgsl` (its `MseParams`).
+    pub(crate) struct MseParams in "mse" {
+        batch: u32,
+        count: u32,
+        weight: f32,
+        _pad: u32,
+    }
 }
 
 /// Batched weighted MSE on the GPU.
@@ -41,14 +42,14 @@ impl MseGpu {
             _pad: 0,
         };
         u32::try_from(shape.len()).map_err(|_| invalid("batch × count too large".into()))?;
-        let k = |entry: &str| gpu.kernel("mse", entry, &[]);
+        let k = |entry: EntryPoint<'static>| gpu.kernel(entry, &[]);
         Ok(MseGpu {
             shape,
-            params: gpu.uniform("mse params", &params),
-            forward: k("mse_forward")?,
-            backward: k("mse_backward")?,
-            tangent_forward: k("mse_tangent_forward")?,
-            tangent_backward: k("mse_tangent_backward")?,
+            params: gpu.params("mse params", &params)?,
+            forward: k(kernels::MSE_FORWARD)?,
+            backward: k(kernels::MSE_BACKWARD)?,
+            tangent_forward: k(kernels::MSE_TANGENT_FORWARD)?,
+            tangent_backward: k(kernels::MSE_TANGENT_BACKWARD)?,
         })
     }
 

@@ -2,7 +2,7 @@
 //! (see `shaders/mse.wgsl` for the math of all four passes).
 
 mod cpu;
-mod gpu;
+pub(crate) mod gpu;
 
 pub use cpu::MseCpu;
 pub use gpu::MseGpu;

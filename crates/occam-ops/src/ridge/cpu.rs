@@ -1,7 +1,7 @@
 //! CPU f64 twin of the ridge op.
 
 use super::RidgeShape;
-use crate::error::{OpError, Result, check_len};
+use crate::error::{OpError, Result};
 
 /// Ridge regression in f64.
 #[derive(Clone, Copy, Debug)]
@@ -63,20 +63,7 @@ pub fn cholesky_solve(l: &[f64], k: usize, x: &mut [f64]) {
 
 impl RidgeCpu {
     fn check(&self, phi_tr: &[f64], z: &[f64], phi_te: &[f64]) -> Result<()> {
-        let s = self.shape;
-        check_len(
-            "ridge",
-            "phi_tr",
-            phi_tr.len(),
-            s.tasks * s.train * s.features,
-        )?;
-        check_len("ridge", "z", z.len(), s.tasks * s.train)?;
-        check_len(
-            "ridge",
-            "phi_te",
-            phi_te.len(),
-            s.tasks * s.test * s.features,
-        )
+        self.shape.check_inputs(phi_tr.len(), z.len(), phi_te.len())
     }
 
     /// Fits every task; an error names the task and column where A is not

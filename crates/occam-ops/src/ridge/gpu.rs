@@ -2,18 +2,21 @@
 
 use super::RidgeShape;
 use crate::error::{OpError, Result, check_len};
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, wgpu};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu};
 use std::sync::Arc;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct RidgeParams {
-    tasks: u32,
-    m: u32,
-    big_m: u32,
-    k: u32,
-    lambda: f32,
-    _pad: [u32; 3],
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/ridge.wgsl` (its `RidgeParams`).
+    pub(crate) struct RidgeParams in "ridge" {
+        tasks: u32,
+        m: u32,
+        big_m: u32,
+        k: u32,
+        lambda: f32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
 }
 
 /// Batched closed-form ridge regression on the GPU, with its Cholesky factors
@@ -58,17 +61,19 @@ impl RidgeGpu {
             big_m: test as u32,
             k: features as u32,
             lambda: lambda as f32,
-            _pad: [0; 3],
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
         };
         Ok(RidgeGpu {
             shape,
-            params: gpu.uniform("ridge params", &params),
+            params: gpu.params("ridge params", &params)?,
             chol: gpu.zeros("ridge cholesky", tasks * features * features)?,
             sol: gpu.zeros("ridge weights", tasks * features)?,
             scratch: gpu.zeros("ridge adjoint", tasks * features)?,
             status: gpu.zeros("ridge status", tasks)?,
-            forward: gpu.kernel("ridge", "ridge_forward", &[])?,
-            backward: gpu.kernel("ridge", "ridge_backward", &[])?,
+            forward: gpu.kernel(kernels::RIDGE_FORWARD, &[])?,
+            backward: gpu.kernel(kernels::RIDGE_BACKWARD, &[])?,
         })
     }
 
@@ -82,19 +87,7 @@ impl RidgeGpu {
         y: &GpuTensor,
     ) -> Result<()> {
         let s = self.shape;
-        check_len(
-            "ridge",
-            "phi_tr",
-            phi_tr.len(),
-            s.tasks * s.train * s.features,
-        )?;
-        check_len("ridge", "z", z.len(), s.tasks * s.train)?;
-        check_len(
-            "ridge",
-            "phi_te",
-            phi_te.len(),
-            s.tasks * s.test * s.features,
-        )?;
+        s.check_inputs(phi_tr.len(), z.len(), phi_te.len())?;
         check_len("ridge", "y", y.len(), s.tasks * s.test)?;
         enc.dispatch(
             &self.forward,

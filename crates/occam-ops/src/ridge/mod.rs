@@ -4,7 +4,7 @@
 //! inverted; a failed factorisation is reported, not turned into NaN.
 
 mod cpu;
-mod gpu;
+pub(crate) mod gpu;
 
 pub use cpu::{RidgeCpu, RidgeSolution, cholesky, cholesky_solve};
 pub use gpu::RidgeGpu;
@@ -22,4 +22,14 @@ pub struct RidgeShape {
     pub features: usize,
     /// Ridge λ.
     pub lambda: f64,
+}
+
+impl RidgeShape {
+    /// Checks the lengths of Φ_tr, z and Φ_te (CPU and GPU alike).
+    pub(crate) fn check_inputs(&self, phi_tr: usize, z: usize, phi_te: usize) -> crate::Result<()> {
+        let s = self;
+        crate::error::check_len("ridge", "phi_tr", phi_tr, s.tasks * s.train * s.features)?;
+        crate::error::check_len("ridge", "z", z, s.tasks * s.train)?;
+        crate::error::check_len("ridge", "phi_te", phi_te, s.tasks * s.test * s.features)
+    }
 }

@@ -254,4 +254,8 @@ impl CpuFit for GdFit<'_> {
             .forward(&self.w_final, self.x_tr)
             .into_output())
     }
+
+    fn weights(&self) -> Option<Vec<f64>> {
+        Some(self.w_final.clone())
+    }
 }
