@@ -20,6 +20,7 @@
 pub mod gd;
 pub mod registry;
 pub mod ridge;
+pub mod spiking;
 
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::{OpError, Result};

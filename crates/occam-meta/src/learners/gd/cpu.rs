@@ -6,7 +6,7 @@
 //! L_t = (1/n) Σ_{i∈B_t} (g_w(x_i) − z_i)². Reverse sweep with v = w̄_{t+1}:
 //! z̄_i += η (2/n) ⟨∇_w g(x_i), v⟩ for i ∈ B_t, and w̄_t = v − η H_t v.
 
-use crate::net::NetSpec;
+use super::model::Model;
 
 /// Rows `idx` of a row-major matrix with `width` columns.
 pub fn gather_rows(x: &[f64], width: usize, idx: &[usize]) -> Vec<f64> {
@@ -16,9 +16,9 @@ pub fn gather_rows(x: &[f64], width: usize, idx: &[usize]) -> Vec<f64> {
 }
 
 /// ∇_w L_t at `w` on the batch (xb, zb), and L_t itself.
-pub fn loss_gradient(spec: &NetSpec, w: &[f64], xb: &[f64], zb: &[f64]) -> (Vec<f64>, f64) {
+pub fn loss_gradient<M: Model>(spec: &M, w: &[f64], xb: &[f64], zb: &[f64]) -> (Vec<f64>, f64) {
     let tr = spec.forward(w, xb);
-    let g = tr.output();
+    let g = spec.output(&tr);
     let n = zb.len() as f64;
     let g_bar: Vec<f64> = g.iter().zip(zb).map(|(g, z)| 2.0 / n * (g - z)).collect();
     let loss = g.iter().zip(zb).map(|(g, z)| (g - z).powi(2)).sum::<f64>() / n;
@@ -101,8 +101,8 @@ impl Constraints {
 
 /// Trains from `w0` on (x_tr, z_tr) with one batch of row indices per step;
 /// returns w_0 … w_T.
-pub fn train(
-    spec: &NetSpec,
+pub fn train<M: Model>(
+    spec: &M,
     w0: &[f64],
     x_tr: &[f64],
     z_tr: &[f64],
@@ -127,8 +127,8 @@ pub fn train(
 /// With constraints, each step is differentiated through P and M:
 /// v' = P'(w_pre) ⊙ v, z̄_i += η (2/n) ⟨∇g(x_i), M ⊙ v'⟩, w̄_t = v' − η H_t (M ⊙ v').
 #[allow(clippy::too_many_arguments)]
-pub fn adjoint(
-    spec: &NetSpec,
+pub fn adjoint<M: Model>(
+    spec: &M,
     ws: &[Vec<f64>],
     x_tr: &[f64],
     z_tr: &[f64],
@@ -145,7 +145,7 @@ pub fn adjoint(
         let zb: Vec<f64> = idx.iter().map(|&i| z_tr[i]).collect();
         let n = zb.len() as f64;
         let tr = spec.forward(w, &xb);
-        let g = tr.output();
+        let g = spec.output(&tr);
         let g_bar: Vec<f64> = g.iter().zip(&zb).map(|(g, z)| 2.0 / n * (g - z)).collect();
         let grad = spec.backward(w, &tr, &g_bar);
         // Through the projection: v' = P'(w_pre) ⊙ v, then the step sees M ⊙ v'.

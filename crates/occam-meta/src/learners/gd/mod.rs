@@ -14,12 +14,14 @@ pub mod config;
 pub mod cpu;
 mod fused;
 mod gpu;
+pub mod model;
 
 use super::{CpuFit, GpuLearner, Learner, LearnerData, LearnerShape, invalid};
 use crate::connectivity::Connectivity;
-use crate::net::{NetSpec, NetTrace};
+use crate::net::NetSpec;
 use crate::sampling::Batching;
 use cpu::{Constraints, adjoint, train};
+use model::Model;
 use occam_gpu::Gpu;
 use occam_ops::Result;
 use rand_chacha::ChaCha8Rng;
@@ -180,29 +182,14 @@ impl Learner for GdLearner {
                 self.spec.n_params()
             )));
         }
-        let batches = task.batch_lists(self.steps);
-        let constraints = task.constraints();
-        let ws = train(
+        Ok(Box::new(UnrolledFit::new(
             &self.spec,
-            task.w0,
-            x_tr,
-            z_tr,
-            &batches,
             self.lr,
-            &constraints,
-        );
-        let w_final = ws.last().expect("w_T").clone();
-        let test = self.spec.forward(&w_final, x_te);
-        Ok(Box::new(GdFit {
-            learner: self,
-            x_tr,
-            z_tr,
-            batches,
-            constraints,
-            ws,
-            w_final,
-            test,
-        }))
+            task.w0,
+            (x_tr, z_tr, x_te),
+            task.batch_lists(self.steps),
+            task.constraints(),
+        )))
     }
 
     fn gpu(&self, gpu: &Gpu, shape: LearnerShape) -> Result<Box<dyn GpuLearner>> {
@@ -214,33 +201,62 @@ impl Learner for GdLearner {
     }
 }
 
-/// A gradient-descent fit on the CPU: every w_t, kept for the reverse sweep.
-struct GdFit<'a> {
-    learner: &'a GdLearner,
+/// A model trained by unrolled gradient descent on the CPU: every w_t, kept
+/// for the reverse sweep. Any [`Model`] (a layer list, a spiking network).
+pub struct UnrolledFit<'a, M: Model> {
+    model: &'a M,
+    lr: f64,
     x_tr: &'a [f64],
     z_tr: &'a [f64],
     batches: Vec<Vec<usize>>,
     constraints: Constraints,
     ws: Vec<Vec<f64>>,
     w_final: Vec<f64>,
-    test: NetTrace,
+    test: M::Trace,
 }
 
-impl CpuFit for GdFit<'_> {
+impl<'a, M: Model> UnrolledFit<'a, M> {
+    /// Trains `model` from `w0` with step `lr` on (x_tr, z_tr), one batch
+    /// of rows per step, and predicts on x_te.
+    pub fn new(
+        model: &'a M,
+        lr: f64,
+        w0: &[f64],
+        (x_tr, z_tr, x_te): (&'a [f64], &'a [f64], &[f64]),
+        batches: Vec<Vec<usize>>,
+        constraints: Constraints,
+    ) -> UnrolledFit<'a, M> {
+        let ws = train(model, w0, x_tr, z_tr, &batches, lr, &constraints);
+        let w_final = ws.last().expect("w_T").clone();
+        let test = model.forward(&w_final, x_te);
+        UnrolledFit {
+            model,
+            lr,
+            x_tr,
+            z_tr,
+            batches,
+            constraints,
+            ws,
+            w_final,
+            test,
+        }
+    }
+}
+
+impl<M: Model> CpuFit for UnrolledFit<'_, M> {
     fn test_predictions(&self) -> &[f64] {
-        self.test.output()
+        self.model.output(&self.test)
     }
 
     fn pullback(&self, y_bar: &[f64]) -> Vec<f64> {
-        let l = self.learner;
-        let w_bar_final = l.spec.backward(&self.w_final, &self.test, y_bar);
+        let w_bar_final = self.model.backward(&self.w_final, &self.test, y_bar);
         adjoint(
-            &l.spec,
+            self.model,
             &self.ws,
             self.x_tr,
             self.z_tr,
             &self.batches,
-            l.lr,
+            self.lr,
             &self.constraints,
             &w_bar_final,
         )
@@ -248,11 +264,8 @@ impl CpuFit for GdFit<'_> {
     }
 
     fn train_predictions(&self) -> Result<Vec<f64>> {
-        Ok(self
-            .learner
-            .spec
-            .forward(&self.w_final, self.x_tr)
-            .into_output())
+        let tr = self.model.forward(&self.w_final, self.x_tr);
+        Ok(self.model.output(&tr).to_vec())
     }
 
     fn weights(&self) -> Option<Vec<f64>> {
