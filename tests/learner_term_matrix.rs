@@ -2,8 +2,9 @@
 //! (each term's value and the whole ∂L/∂θ) against the CPU f64 reference.
 //! The learners are the registered kinds in their distinct execution paths
 //! (gradient descent fused and step by step, with a wiring mask and
-//! positive weights, a CNN; linear ridge with and without an intercept,
-//! kernel ridge with fixed and resampled features); the terms are each of
+//! positive weights, a CNN; a spiking network with a surrogate and smooth;
+//! linear ridge with and without an intercept, kernel ridge with fixed and
+//! resampled features); the terms are each of
 //! the loss plug-ins in each of their label settings, added to the
 //! learner's own a·MSE_te, plus an adversary of each kind.
 
@@ -14,6 +15,8 @@ use occam_meta::learners::Learner;
 use occam_meta::learners::gd::GdLearner;
 use occam_meta::learners::gd::cpu::Constraints;
 use occam_meta::learners::ridge::{FeatureMap, RidgeLearner};
+use occam_meta::learners::spiking::SpikingLearner;
+use occam_meta::learners::spiking::model::{ResetGradient, SnnSpec, Spike};
 use occam_meta::loss::StandardLoss;
 use occam_meta::loss::distribution::{DistributionKind, DistributionSet};
 use occam_meta::net::NetSpec;
@@ -31,6 +34,29 @@ const SIZES: StepSizes = StepSizes {
     test: 16,
     samples: 15,
 };
+
+/// A small spiking learner: 6 LIF neurons, 10 simulation steps, 4 inner steps.
+fn spiking(spike: Spike, reset: ResetGradient) -> SpikingLearner {
+    SpikingLearner {
+        snn: SnnSpec {
+            inputs: 3,
+            hidden: 6,
+            steps: 10,
+            alpha: 0.6,
+            beta: 0.75,
+            gamma: 0.75,
+            threshold: 1.0,
+            readout_window: 3,
+            spike,
+            reset,
+        },
+        steps: 4,
+        lr: 0.1,
+        batching: Batching::WithReplacement { size: 6 },
+        checkpoint_every: 2,
+        init_gain: 5.0,
+    }
+}
 
 /// The learners, by name.
 fn learners() -> Vec<(&'static str, Arc<dyn Learner>)> {
@@ -100,6 +126,20 @@ fn learners() -> Vec<(&'static str, Arc<dyn Learner>)> {
         (
             "kernel ridge, fixed J",
             Arc::new(RidgeLearner::new(kernel(false), 1e-2, j)),
+        ),
+        (
+            "spiking, fast-sigmoid surrogate",
+            Arc::new(spiking(
+                Spike::FastSigmoid { slope: 25.0 },
+                ResetGradient::Detached,
+            )),
+        ),
+        (
+            "spiking, smooth, reset through",
+            Arc::new(spiking(
+                Spike::Sigmoid { slope: 5.0 },
+                ResetGradient::Through,
+            )),
         ),
         (
             "kernel ridge, resampled J",

@@ -18,9 +18,9 @@ fn spec(spike: Spike, reset: ResetGradient) -> SnnSpec {
         inputs: 3,
         hidden: 6,
         steps: 12,
-        alpha: (-1.0f64 / 5.0).exp(),
-        beta: (-1.0f64 / 10.0).exp(),
-        gamma: (-1.0f64 / 10.0).exp(),
+        alpha: (-1.0f64 / 2.0).exp(),
+        beta: (-1.0f64 / 4.0).exp(),
+        gamma: (-1.0f64 / 4.0).exp(),
         threshold: 1.0,
         readout_window: 4,
         spike,
@@ -37,7 +37,7 @@ const MODES: [Spike; 3] = [
 /// Parameters large enough that the neurons fire.
 fn params(s: &SnnSpec, seed: u64) -> Vec<f64> {
     let mut rng = support::rng(seed);
-    s.init_pytorch(&mut rng).iter().map(|w| 3.0 * w).collect()
+    s.init_pytorch(&mut rng).iter().map(|w| 8.0 * w).collect()
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {

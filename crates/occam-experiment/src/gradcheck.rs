@@ -100,7 +100,7 @@ pub fn gradcheck(
             continue;
         }
         let rel = (g - c).abs() / c.abs().max(g.abs());
-        worst_gpu = worst_gpu.max(rel);
+        worst_gpu = worse(worst_gpu, rel);
         say!("  loss term {name:<15} GPU {g:>14.6e}   CPU f64 {c:>14.6e}   rel. error {rel:.2e}");
     }
     let scale = reference
@@ -112,7 +112,14 @@ pub fn gradcheck(
         .zip(&reference.theta_bar)
         .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
     let grad_rel = if scale > 0.0 { diff / scale } else { diff };
-    worst_gpu = worst_gpu.max(grad_rel);
+    worst_gpu = worse(worst_gpu, grad_rel);
+    if let Some(i) = gpu_grad.iter().position(|v| !v.is_finite()) {
+        say!(
+            "  ∂L/∂θ on the GPU is not finite (entry {i}: {})",
+            gpu_grad[i]
+        );
+        worst_gpu = f64::NAN;
+    }
     say!("  ∂L/∂θ GPU vs CPU f64: max |difference| / max |∂L/∂θ| = {grad_rel:.2e}");
 
     // geomloss defines the Sinkhorn term's gradient by the envelope formula at
@@ -144,7 +151,7 @@ pub fn gradcheck(
             / (2.0 * h);
         let analytic: f64 = fd_grad.iter().zip(&u).map(|(a, b)| a * b).sum();
         let rel = (fd - analytic).abs() / fd.abs().max(analytic.abs());
-        worst_fd = worst_fd.max(rel);
+        worst_fd = worse(worst_fd, rel);
         say!(
             "  direction {k}: finite difference {fd:>14.6e}   CPU f64 {analytic:>14.6e} (rel. error {rel:.2e})"
         );
@@ -310,4 +317,13 @@ fn dump(
             "files": files,
         }),
     )
+}
+
+/// The larger of two errors, NaN when either is NaN (a NaN error fails).
+fn worse(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
 }

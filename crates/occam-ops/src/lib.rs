@@ -21,6 +21,7 @@ pub mod orthogonality;
 pub mod passes;
 pub mod ridge;
 pub mod sinkhorn;
+pub mod snn;
 pub mod std_reward;
 pub mod unroll;
 
@@ -64,6 +65,7 @@ mod params_layout_tests {
             r.check_params::<crate::ridge::gpu::RidgeParams>(),
             r.check_params::<crate::sinkhorn::SinkhornParams>(),
             r.check_params::<crate::sinkhorn::Stages>(),
+            r.check_params::<crate::snn::SnnParams>(),
             r.check_params::<crate::std_reward::StdParams>(),
             r.check_params::<crate::unroll::UnrollParams>(),
             r.check_params::<crate::unroll::Range>(),

@@ -618,3 +618,35 @@ fn seeds_run_side_by_side_each_in_its_own_folder_with_the_single_run_numbers() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--seeds"), "{}", stderr(&o));
 }
+
+#[test]
+fn bad_spiking_keys_exit_2_naming_the_key() {
+    let e = experiment("spiking_sphere.toml");
+    for (set, key) in [
+        ("learner.spike=\"relu\"", "learner.spike"),
+        (
+            "learner.reset_gradient=\"sometimes\"",
+            "learner.reset_gradient",
+        ),
+        ("learner.tau_mem=0", "learner.tau_mem"),
+        ("learner.tau_syn=-2", "learner.tau_syn"),
+        ("learner.readout_window=100", "learner.readout_window"),
+        ("learner.sim_steps=0", "learner.sim_steps"),
+        ("learner.slope=nan", "learner.slope"),
+        ("learner.hidden=0", "learner.hidden"),
+        ("learner.layers=[\"dense 1\"]", "learner.layers"),
+        ("learner.dt=\"fast\"", "learner.dt"),
+    ] {
+        let o = occam(&[
+            "run",
+            &e,
+            "--set",
+            set,
+            "--out",
+            "/nonexistent/never-written",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "--set {set}: {}", stderr(&o));
+        assert!(stderr(&o).contains(key), "--set {set}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}

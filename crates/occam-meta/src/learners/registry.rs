@@ -82,6 +82,7 @@ learner_kinds! {
     "net_gd" => super::gd::config::GdConfig,
     "ridge" => super::ridge::config::RidgeConfig,
     "kernel_ridge" => super::ridge::config::KernelRidgeConfig,
+    "spiking" => super::spiking::config::SpikingConfig,
 }
 
 /// The learner of a `[learner]` / `[adversary]` table.

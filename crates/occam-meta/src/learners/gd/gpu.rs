@@ -4,8 +4,8 @@
 //! docs/design.md §2, recomputing w_t from checkpoints when asked to.
 
 use super::fused::FusedUnroll;
+use super::model::{GpuModel, GpuModelSource};
 use super::{GdLearner, GdTask};
-use crate::gpu_net::GpuNet;
 use crate::learners::{Execution, GpuLearner, LearnerData, LearnerIo, LearnerShape, invalid};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::{
@@ -14,13 +14,15 @@ use occam_ops::{
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// GPU state of a learner trained by unrolled gradient descent.
-pub(super) struct GdGpu {
-    learner: GdLearner,
+pub(crate) struct GdGpu {
+    settings: UnrollSettings,
+    /// (offset, length) of each parameter block in one task's parameters.
+    blocks: Vec<(usize, usize)>,
     shape: LearnerShape,
     /// Rows per inner step.
     batch: usize,
-    train_net: GpuNet,
-    test_net: GpuNet,
+    train_net: Box<dyn GpuModel>,
+    test_net: Box<dyn GpuModel>,
     inner_sgd: Vec<OptimizerGpu>,
     xb: GpuTensor,
     zb: GpuTensor,
@@ -60,24 +62,66 @@ struct GdConstraints {
     step: Vec<ConstraintGpu>,
 }
 
+/// How an unrolled learner trains: what the GPU unroll needs besides the
+/// model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct UnrollSettings {
+    /// Inner steps T.
+    pub steps: usize,
+    /// Inner learning rate η.
+    pub lr: f64,
+    /// Rows per inner step from `train` training points.
+    pub batch: usize,
+    /// Keep w_t every this many steps.
+    pub checkpoint_every: usize,
+    /// Whether tasks carry masks and signs.
+    pub constrained: bool,
+}
+
 impl GdGpu {
-    /// Kernels and buffers for `learner` at `shape`.
+    /// Kernels and buffers for `learner` at `shape`, fused where it fits.
     pub(super) fn new(gpu: &Gpu, learner: &GdLearner, shape: LearnerShape) -> Result<GdGpu> {
+        let n = learner.batch(shape.train);
+        let fused = match FusedUnroll::plan(gpu, learner, shape.tasks, shape.train, n) {
+            Ok(plan) => Ok(FusedUnroll::new(gpu, &learner.spec, plan)?),
+            Err(reason) => Err(reason),
+        };
+        let settings = UnrollSettings {
+            steps: learner.steps,
+            lr: learner.lr,
+            batch: n,
+            checkpoint_every: learner.checkpoint_every,
+            constrained: learner.constrained,
+        };
+        GdGpu::with_model(gpu, settings, &learner.spec, shape, fused)
+    }
+
+    /// Kernels and buffers to train `model` as `settings` say, step by step
+    /// (or with `fused`, the fused unroll of a layer list).
+    pub(crate) fn with_model(
+        gpu: &Gpu,
+        settings: UnrollSettings,
+        model: &dyn GpuModelSource,
+        shape: LearnerShape,
+        fused: std::result::Result<FusedUnroll, String>,
+    ) -> Result<GdGpu> {
         let LearnerShape {
             tasks,
             train: m,
             test: big_m,
             input_len: d,
         } = shape;
-        let n = learner.batch(m);
-        let spec = &learner.spec;
-        if spec.d_in() != d || spec.d_out() != 1 {
+        let learner = &settings;
+        let n = settings.batch;
+        if model.input_len() != d || model.output_len() != 1 {
             return Err(invalid(format!(
-                "the learner {:?} must take the meta-learner's {d} inputs and have one output",
-                spec.layers
+                "the learner must take the meta-learner's {d} inputs and have one output (it takes {} and has {})",
+                model.input_len(),
+                model.output_len()
             )));
         }
-        let depth = spec.depth();
+        let lens = model.blocks();
+        let depth = lens.len();
         if learner.checkpoint_every == 0 {
             return Err(invalid("checkpoint_every must be at least 1".into()));
         }
@@ -88,24 +132,29 @@ impl GdGpu {
                 .map(|l| Ok(gpu.zeros(&format!("{label} {l}"), f(l))?))
                 .collect()
         };
-        let block = |l: usize| tasks * spec.block_len(l);
-        let fused = match FusedUnroll::plan(gpu, learner, tasks, m, n) {
-            Ok(shape) => Ok(FusedUnroll::new(gpu, spec, shape)?),
-            Err(reason) => Err(reason),
-        };
+        let block = |l: usize| tasks * lens[l];
         // The per-step path's checkpoints are not needed when the unroll is fused.
         let (checkpoints, k) = if fused.is_ok() {
             (0, 1)
         } else {
             (checkpoints, k)
         };
+        let blocks = lens
+            .iter()
+            .scan(0, |off, &len| {
+                let b = (*off, len);
+                *off += len;
+                Some(b)
+            })
+            .collect();
         Ok(GdGpu {
-            learner: learner.clone(),
+            settings,
+            blocks,
             shape,
             batch: n,
             fused,
-            train_net: GpuNet::new(gpu, spec, tasks, n, true, "learner")?,
-            test_net: GpuNet::new(gpu, spec, tasks, big_m, false, "learner test")?,
+            train_net: model.gpu_model(gpu, tasks, n, true, "learner")?,
+            test_net: model.gpu_model(gpu, tasks, big_m, false, "learner test")?,
             inner_sgd: (0..depth)
                 .map(|l| OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: learner.lr }, block(l)))
                 .collect::<Result<_>>()?,
@@ -154,7 +203,8 @@ impl GdGpu {
 impl GdGpu {
     /// Checks every task's data against the learner's sizes.
     fn views<'a>(&self, data: &[&'a LearnerData]) -> Result<Vec<GdTask<'a>>> {
-        let (learner, s) = (&self.learner, self.shape);
+        let (learner, s) = (&self.settings, self.shape);
+        let n_params = self.n_params();
         if data.len() != s.tasks {
             return Err(invalid(format!(
                 "{} tasks given, the learner was built for {}",
@@ -165,7 +215,7 @@ impl GdGpu {
         let mut views = Vec::with_capacity(data.len());
         for (b, d) in data.iter().enumerate() {
             let t = GdTask::of(d)?;
-            let ok = t.w0.len() == learner.spec.n_params()
+            let ok = t.w0.len() == n_params
                 && t.batches.len() == learner.steps * self.batch
                 && t.batches
                     .iter()
@@ -174,10 +224,7 @@ impl GdGpu {
                 return Err(invalid(format!(
                     "task {b}'s learner initialisation or minibatches do not match the learner's sizes \
                      ({} parameters, {} steps of {} rows from {})",
-                    learner.spec.n_params(),
-                    learner.steps,
-                    self.batch,
-                    s.train
+                    n_params, learner.steps, self.batch, s.train
                 )));
             }
             views.push(t);
@@ -187,10 +234,8 @@ impl GdGpu {
 
     /// Uploads w_0 and the minibatch indices of every inner step.
     fn upload(&self, gpu: &Gpu, tasks: &[GdTask<'_>]) -> Result<()> {
-        let learner = &self.learner;
-        let spec = &learner.spec;
-        for l in 0..spec.depth() {
-            let (off, len) = (spec.offset(l), spec.block_len(l));
+        let learner = &self.settings;
+        for (l, &(off, len)) in self.blocks.iter().enumerate() {
             let w0: Vec<f32> = tasks
                 .iter()
                 .flat_map(|t| t.w0[off..off + len].iter().map(|&v| v as f32))
@@ -239,7 +284,7 @@ impl GpuLearner for GdGpu {
         if let Ok(f) = &self.fused {
             return f.record_unroll(enc, (io.x_tr, io.z_tr, &self.idx), &self.w);
         }
-        let learner = &self.learner;
+        let learner = &self.settings;
         let k = self.checkpoint_every();
         for (w, h) in self.w.iter().zip(&self.history) {
             enc.copy(w, 0, h, 0, w.len())?;
@@ -281,7 +326,7 @@ impl GpuLearner for GdGpu {
         if let Ok(f) = &self.fused {
             return f.record_adjoint(enc, (io.x_tr, io.z_tr, &self.idx), &self.v, io.z_tr_bar);
         }
-        let learner = &self.learner;
+        let learner = &self.settings;
         let k = self.checkpoint_every();
         for c in (0..learner.steps.div_ceil(k)).rev() {
             let (start, end) = (c * k, ((c + 1) * k).min(learner.steps));
@@ -332,8 +377,15 @@ impl GpuLearner for GdGpu {
 }
 
 impl GdGpu {
+    /// Parameters per task.
+    fn n_params(&self) -> usize {
+        self.blocks.iter().map(|b| b.1).sum()
+    }
+
     fn checkpoint_every(&self) -> usize {
-        self.learner.checkpoint_every.min(self.learner.steps.max(1))
+        self.settings
+            .checkpoint_every
+            .min(self.settings.steps.max(1))
     }
 
     /// One step of the reverse sweep at the current w = w_t (cursor at t).
@@ -391,7 +443,6 @@ impl GdGpu {
     /// Uploads each task's mask and signs (all-ones and all-free where a task
     /// gives none); refuses constrained tasks for an unconstrained learner.
     fn load_constraints(&self, gpu: &Gpu, tasks: &[GdTask<'_>]) -> Result<()> {
-        let spec = &self.learner.spec;
         let Some(c) = &self.constraints else {
             return match tasks
                 .iter()
@@ -403,7 +454,7 @@ impl GdGpu {
                 None => Ok(()),
             };
         };
-        let p = spec.n_params();
+        let p = self.n_params();
         for (b, t) in tasks.iter().enumerate() {
             let (m, s) = (t.mask, t.signs);
             if !(m.is_empty() || m.len() == p) || !(s.is_empty() || s.len() == p) {
@@ -412,8 +463,7 @@ impl GdGpu {
                 )));
             }
         }
-        for l in 0..spec.depth() {
-            let (off, len) = (spec.offset(l), spec.block_len(l));
+        for (l, &(off, len)) in self.blocks.iter().enumerate() {
             let block =
                 |v: &[f64]| -> Vec<f32> { v[off..off + len].iter().map(|&a| a as f32).collect() };
             let mask: Vec<f32> = tasks

@@ -13,7 +13,7 @@
 pub mod config;
 pub mod cpu;
 mod fused;
-mod gpu;
+pub(crate) mod gpu;
 pub mod model;
 
 use super::{CpuFit, GpuLearner, Learner, LearnerData, LearnerShape, invalid};

@@ -6,6 +6,108 @@
 //!
 //! - [`model`]: the network's four passes in f64, as a
 //!   [`Model`](crate::learners::gd::model::Model) that the unrolled
-//!   gradient-descent machinery trains and differentiates through.
+//!   gradient-descent machinery trains and differentiates through;
+//! - [`gpu`]: the same passes on the GPU (`occam_ops::snn`), trained by the
+//!   same per-step unroll as a layer list;
+//! - [`config`]: the `spiking` kind of experiment files.
 
+pub mod config;
+pub mod gpu;
 pub mod model;
+
+use super::gd::cpu::Constraints;
+use super::gd::gpu::{GdGpu, UnrollSettings};
+use super::gd::{GdTask, UnrolledFit, task_data};
+use super::{CpuFit, GpuLearner, Learner, LearnerData, LearnerShape, invalid};
+use crate::sampling::{Batching, round_f32};
+use model::SnnSpec;
+use occam_gpu::Gpu;
+use occam_ops::Result;
+use rand_chacha::ChaCha8Rng;
+
+/// A spiking network trained by T unrolled steps of (minibatch) gradient
+/// descent on the squared error, from a fresh PyTorch-default
+/// initialisation per task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpikingLearner {
+    /// The network.
+    pub snn: SnnSpec,
+    /// Inner steps T.
+    pub steps: usize,
+    /// Inner learning rate η.
+    pub lr: f64,
+    /// How each inner step picks its rows.
+    pub batching: Batching,
+    /// Keep w_t only every this many inner steps (recomputing the rest).
+    pub checkpoint_every: usize,
+    /// W₁ is drawn as PyTorch's default times this gain (the readout W₂
+    /// as PyTorch's default), so that input currents reach the threshold.
+    pub init_gain: f64,
+}
+
+impl Learner for SpikingLearner {
+    fn kind(&self) -> &'static str {
+        "spiking"
+    }
+
+    /// w_0 (W₁ scaled by the gain, rounded to f32), then the rows of every step.
+    fn draw(&self, rng: &mut ChaCha8Rng, train: usize) -> LearnerData {
+        let mut w0 = self.snn.init_pytorch(rng);
+        let n1 = self.snn.hidden * (self.snn.inputs + 1);
+        for w in &mut w0[..n1] {
+            *w *= self.init_gain;
+        }
+        let w0 = round_f32(w0);
+        let batches: Vec<Vec<usize>> = (0..self.steps)
+            .map(|_| self.batching.draw(rng, train))
+            .collect();
+        task_data(w0, &batches, &Constraints::default())
+    }
+
+    fn fit_cpu<'a>(
+        &'a self,
+        x_tr: &'a [f64],
+        z_tr: &'a [f64],
+        x_te: &'a [f64],
+        data: &'a LearnerData,
+    ) -> Result<Box<dyn CpuFit + 'a>> {
+        let task = GdTask::of(data)?;
+        if task.w0.len() != self.snn.n_params() {
+            return Err(invalid(format!(
+                "w0 has {} values, the spiking network {} parameters",
+                task.w0.len(),
+                self.snn.n_params()
+            )));
+        }
+        Ok(Box::new(UnrolledFit::new(
+            &self.snn,
+            self.lr,
+            task.w0,
+            (x_tr, z_tr, x_te),
+            task.batch_lists(self.steps),
+            Constraints::default(),
+        )))
+    }
+
+    fn gpu(&self, gpu: &Gpu, shape: LearnerShape) -> Result<Box<dyn GpuLearner>> {
+        let settings = UnrollSettings {
+            steps: self.steps,
+            lr: self.lr,
+            batch: self.batching.size(shape.train),
+            checkpoint_every: self.checkpoint_every,
+            constrained: false,
+        };
+        let reason = "spiking networks run step by step".to_string();
+        Ok(Box::new(GdGpu::with_model(
+            gpu,
+            settings,
+            &self.snn,
+            shape,
+            Err(reason),
+        )?))
+    }
+
+    fn inner_steps(&self) -> usize {
+        self.steps
+    }
+}

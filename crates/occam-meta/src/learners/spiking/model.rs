@@ -8,12 +8,20 @@
 //!
 //! ```text
 //! c      = W₁ [x, 1]                           constant input current
-//! I_t    = α I_{t−1} + c                       synaptic current
+//! I_t    = α I_{t−1} + (1 − α) c               synaptic current
 //! R_t    = s(U_{t−1} − θ)                      reset (detached or not)
-//! U_t    = β U_{t−1} + I_t − θ R_t             membrane (reset by subtraction)
+//! U_t    = β U_{t−1} + (1 − β) I_t − θ R_t     membrane (reset by subtraction)
 //! S_t    = s(U_t − θ)                          spikes
-//! O_t    = γ O_{t−1} + W₂ [S_t, 1]             leaky, non-spiking readout
+//! O_t    = γ O_{t−1} + (1 − γ) W₂ [S_t, 1]     leaky, non-spiking readout
 //! g      = (1/L) Σ_{t ≥ T−L} O_t               output: readout over the last L steps
+//! ```
+//!
+//! The (1 − decay) factors make each variable relax to its input (the
+//! exact-exponential form of τ dv/dt = −v + input, as in Norse), so the
+//! membrane settles at c without spikes and gradients stay of order one
+//! whatever the time constants.
+//!
+//! ```text
 //! ```
 //!
 //! s is the Heaviside step with a surrogate derivative s′ (fast sigmoid or
@@ -237,6 +245,11 @@ impl SnnSpec {
                     .fold(row[d], |acc, (&xi, &wi)| acc + wi * N::constant(xi))
             })
             .collect();
+        let (one_alpha, one_beta, one_gamma) = (
+            N::constant(1.0 - self.alpha),
+            N::constant(1.0 - self.beta),
+            N::constant(1.0 - self.gamma),
+        );
         let mut i_syn = vec![N::constant(0.0); k];
         let mut u_prev = vec![N::constant(0.0); k];
         let mut tr = RowTrace {
@@ -253,15 +266,15 @@ impl SnnSpec {
                     ResetGradient::Detached => N::constant(reset.value()),
                     ResetGradient::Through => reset,
                 };
-                i_syn[j] = alpha * i_syn[j] + c[j];
-                let u = beta * u_prev[j] + i_syn[j] - theta * reset;
+                i_syn[j] = alpha * i_syn[j] + one_alpha * c[j];
+                let u = beta * u_prev[j] + one_beta * i_syn[j] - theta * reset;
                 let s = (u - theta).spike(self.spike);
                 drive = drive + w2[j] * s;
                 tr.u.push(u);
                 tr.s.push(s);
                 u_prev[j] = u;
             }
-            out = gamma * out + drive;
+            out = gamma * out + one_gamma * drive;
             if t + window >= t_max {
                 acc = acc + out;
             }
@@ -285,20 +298,27 @@ impl SnnSpec {
         let (mut o_bar, mut u_next, mut i_next) = (zero, vec![zero; k], vec![zero; k]);
         let mut c_bar = vec![zero; k];
         let w2_off = k * (d + 1);
+        let (one_alpha, one_beta, one_gamma) = (
+            N::constant(1.0 - self.alpha),
+            N::constant(1.0 - self.beta),
+            N::constant(1.0 - self.gamma),
+        );
         for t in (0..t_max).rev() {
             let own = if t + window >= t_max { per_step } else { zero };
             o_bar = own + gamma * o_bar;
-            grad[w2_off + k] = grad[w2_off + k] + o_bar;
+            // The readout's drive enters O_t with weight (1 − γ).
+            let drive_bar = one_gamma * o_bar;
+            grad[w2_off + k] = grad[w2_off + k] + drive_bar;
             for j in 0..k {
                 let (u, s) = (tr.u[t * k + j], tr.s[t * k + j]);
-                grad[w2_off + j] = grad[w2_off + j] + o_bar * s;
+                grad[w2_off + j] = grad[w2_off + j] + drive_bar * s;
                 let slope = (u - theta).spike_d1(self.spike);
-                let mut u_bar = o_bar * w2[j] * slope + beta * u_next[j];
+                let mut u_bar = drive_bar * w2[j] * slope + beta * u_next[j];
                 if self.reset == ResetGradient::Through && t + 1 < t_max {
                     u_bar = u_bar - theta * u_next[j] * slope;
                 }
-                let i_bar = u_bar + alpha * i_next[j];
-                c_bar[j] = c_bar[j] + i_bar;
+                let i_bar = one_beta * u_bar + alpha * i_next[j];
+                c_bar[j] = c_bar[j] + one_alpha * i_bar;
                 u_next[j] = u_bar;
                 i_next[j] = i_bar;
             }

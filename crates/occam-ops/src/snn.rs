@@ -1,0 +1,346 @@
+//! A layer of current-based leaky integrate-and-fire neurons with a leaky
+//! readout, and its four passes on the GPU (`shaders/snn.wgsl`, the math in
+//! its header and in docs/design.md §9). One thread simulates (and
+//! back-propagates through time) one input row of one task; parameter
+//! gradients are then summed over rows in a fixed order. CPU f64 twin:
+//! `occam_meta::learners::spiking::model::SnnSpec`.
+
+use crate::error::{OpError, Result};
+use crate::launch::{dispatch_checked, spread_grid};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu};
+use std::sync::Arc;
+
+/// The spike nonlinearity: the Heaviside step with a surrogate slope, or a
+/// smooth sigmoid with its exact slope.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SpikeFn {
+    /// Heaviside; s′(u) = 1/(1 + k|u|)².
+    FastSigmoid {
+        /// k.
+        slope: f64,
+    },
+    /// Heaviside; s′(u) = (a/2)/(1 + (πau/2)²).
+    Arctan {
+        /// a.
+        slope: f64,
+    },
+    /// s(u) = σ(k u).
+    Sigmoid {
+        /// k.
+        slope: f64,
+    },
+}
+
+impl SpikeFn {
+    fn code_and_slope(self) -> (u32, f64) {
+        match self {
+            SpikeFn::FastSigmoid { slope } => (0, slope),
+            SpikeFn::Arctan { slope } => (1, slope),
+            SpikeFn::Sigmoid { slope } => (2, slope),
+        }
+    }
+}
+
+/// Sizes and constants of a spiking layer on `tasks` × `rows` inputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SnnShape {
+    /// Tasks (independent parameter sets).
+    pub tasks: usize,
+    /// Input rows per task.
+    pub rows: usize,
+    /// Values per input row d.
+    pub inputs: usize,
+    /// Neurons K.
+    pub hidden: usize,
+    /// Simulation steps T.
+    pub steps: usize,
+    /// The output averages the readout over the last L steps.
+    pub window: usize,
+    /// Synaptic, membrane and readout decays α, β, γ.
+    pub decays: (f64, f64, f64),
+    /// Firing threshold θ.
+    pub threshold: f64,
+    /// The spike.
+    pub spike: SpikeFn,
+    /// Whether the reset carries gradient.
+    pub reset_through: bool,
+}
+
+impl SnnShape {
+    /// W₁ per task: K × (d + 1).
+    pub fn w1_len(&self) -> usize {
+        self.hidden * (self.inputs + 1)
+    }
+
+    /// W₂ per task: K + 1.
+    pub fn w2_len(&self) -> usize {
+        self.hidden + 1
+    }
+
+    fn threads(&self) -> usize {
+        self.tasks * self.rows
+    }
+}
+
+occam_gpu::uniform_params! {
+    /// The uniform parameters of `shaders/snn.wgsl` (its `SnnParams`).
+    pub(crate) struct SnnParams in "snn" {
+        tasks: u32,
+        rows: u32,
+        d: u32,
+        k: u32,
+        steps: u32,
+        window: u32,
+        spike: u32,
+        through: u32,
+        alpha: f32,
+        beta: f32,
+        gamma: f32,
+        threshold: f32,
+        slope: f32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
+}
+
+/// The spiking layer's kernels and per-row scratch (the membrane trace of
+/// the last forward pass and its tangent, BPTT state, each row's gradient
+/// shares).
+pub struct SnnGpu {
+    shape: SnnShape,
+    params: wgpu::Buffer,
+    rows_grid: [u32; 3],
+    params_grid: [u32; 3],
+    u_trace: GpuTensor,
+    u_dot_trace: GpuTensor,
+    state: GpuTensor,
+    row_c: GpuTensor,
+    row_w2: GpuTensor,
+    forward: Arc<Kernel>,
+    backward: Arc<Kernel>,
+    tangent_forward: Arc<Kernel>,
+    tangent_backward: Arc<Kernel>,
+    reduce: Arc<Kernel>,
+}
+
+fn to_u32(what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| OpError::InvalidShape {
+        op: "snn",
+        message: format!("{what} = {v} does not fit in 32 bits"),
+    })
+}
+
+impl SnnGpu {
+    /// Kernels and scratch for `shape`.
+    pub fn new(gpu: &Gpu, shape: SnnShape) -> Result<SnnGpu> {
+        let s = shape;
+        if s.tasks == 0 || s.rows == 0 || s.inputs == 0 || s.hidden == 0 || s.steps == 0 {
+            return Err(OpError::InvalidShape {
+                op: "snn",
+                message: format!("every size must be positive, got {s:?}"),
+            });
+        }
+        let (spike, slope) = s.spike.code_and_slope();
+        let params = SnnParams {
+            tasks: to_u32("tasks", s.tasks)?,
+            rows: to_u32("rows", s.rows)?,
+            d: to_u32("inputs", s.inputs)?,
+            k: to_u32("hidden", s.hidden)?,
+            steps: to_u32("steps", s.steps)?,
+            window: to_u32("window", s.window.clamp(1, s.steps))?,
+            spike,
+            through: u32::from(s.reset_through),
+            alpha: s.decays.0 as f32,
+            beta: s.decays.1 as f32,
+            gamma: s.decays.2 as f32,
+            threshold: s.threshold as f32,
+            slope: slope as f32,
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
+        };
+        let max = gpu.limits().max_compute_workgroups_per_dimension;
+        let trace = s.threads() * s.steps * s.hidden;
+        Ok(SnnGpu {
+            shape,
+            params: gpu.params("snn params", &params)?,
+            rows_grid: spread_grid(s.threads(), 64, max),
+            params_grid: spread_grid(s.tasks * (s.w1_len() + s.w2_len()), 64, max),
+            u_trace: gpu.zeros("snn membrane trace", trace)?,
+            u_dot_trace: gpu.zeros("snn membrane tangent trace", trace)?,
+            state: gpu.zeros("snn row state", s.threads() * 4 * s.hidden)?,
+            row_c: gpu.zeros("snn row current adjoints", s.threads() * s.hidden)?,
+            row_w2: gpu.zeros("snn row readout shares", s.threads() * s.w2_len())?,
+            forward: gpu.kernel(kernels::SNN_FORWARD, &[])?,
+            backward: gpu.kernel(kernels::SNN_BACKWARD, &[])?,
+            tangent_forward: gpu.kernel(kernels::SNN_TANGENT_FORWARD, &[])?,
+            tangent_backward: gpu.kernel(kernels::SNN_TANGENT_BACKWARD, &[])?,
+            reduce: gpu.kernel(kernels::SNN_BACKWARD_PARAMS, &[])?,
+        })
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> SnnShape {
+        self.shape
+    }
+
+    fn lens(&self) -> (usize, usize, usize, usize) {
+        let s = self.shape;
+        (
+            s.threads() * s.inputs,
+            s.tasks * s.w1_len(),
+            s.tasks * s.w2_len(),
+            s.threads(),
+        )
+    }
+
+    /// g = the readout over the last L steps, for every row; keeps the
+    /// membrane trace for the other passes.
+    pub fn forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &GpuTensor,
+        w1: &GpuTensor,
+        w2: &GpuTensor,
+        g: &GpuTensor,
+    ) -> Result<()> {
+        let (nx, n1, n2, ng) = self.lens();
+        dispatch_checked(
+            enc,
+            "snn",
+            &self.forward,
+            &self.params,
+            &[
+                ("x", x, nx),
+                ("w1", w1, n1),
+                ("w2", w2, n2),
+                ("g", g, ng),
+                ("u_trace", &self.u_trace, self.u_trace.len()),
+                ("state", &self.state, self.state.len()),
+            ],
+            self.rows_grid,
+        )
+    }
+
+    /// (W̄₁, W̄₂) = ∂⟨g, ḡ⟩/∂(W₁, W₂) by BPTT, after [`SnnGpu::forward`] at
+    /// the same x and weights (W₁ enters through the kept membrane trace).
+    pub fn backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &GpuTensor,
+        w2: &GpuTensor,
+        g_bar: &GpuTensor,
+        w1_bar: &GpuTensor,
+        w2_bar: &GpuTensor,
+    ) -> Result<()> {
+        let (_, _, n2, ng) = self.lens();
+        dispatch_checked(
+            enc,
+            "snn",
+            &self.backward,
+            &self.params,
+            &[
+                ("w2", w2, n2),
+                ("g_bar", g_bar, ng),
+                ("u_trace", &self.u_trace, self.u_trace.len()),
+                ("state", &self.state, self.state.len()),
+                ("row_c", &self.row_c, self.row_c.len()),
+                ("row_w2", &self.row_w2, self.row_w2.len()),
+            ],
+            self.rows_grid,
+        )?;
+        self.reduce(enc, x, w1_bar, w2_bar)
+    }
+
+    fn reduce(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &GpuTensor,
+        w1_bar: &GpuTensor,
+        w2_bar: &GpuTensor,
+    ) -> Result<()> {
+        let (nx, n1, n2, _) = self.lens();
+        dispatch_checked(
+            enc,
+            "snn",
+            &self.reduce,
+            &self.params,
+            &[
+                ("x", x, nx),
+                ("row_c", &self.row_c, self.row_c.len()),
+                ("row_w2", &self.row_w2, self.row_w2.len()),
+                ("w1_bar", w1_bar, n1),
+                ("w2_bar", w2_bar, n2),
+            ],
+            self.params_grid,
+        )
+    }
+
+    /// ġ along (V₁, V₂), after [`SnnGpu::forward`] at the same x and
+    /// weights; keeps the membrane's tangent trace.
+    pub fn tangent_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &GpuTensor,
+        w2: &GpuTensor,
+        v1: &GpuTensor,
+        v2: &GpuTensor,
+        g_dot: &GpuTensor,
+    ) -> Result<()> {
+        let (nx, n1, n2, ng) = self.lens();
+        dispatch_checked(
+            enc,
+            "snn",
+            &self.tangent_forward,
+            &self.params,
+            &[
+                ("x", x, nx),
+                ("w2", w2, n2),
+                ("v1", v1, n1),
+                ("v2", v2, n2),
+                ("g_dot", g_dot, ng),
+                ("u_trace", &self.u_trace, self.u_trace.len()),
+                ("u_dot_trace", &self.u_dot_trace, self.u_dot_trace.len()),
+                ("state", &self.state, self.state.len()),
+            ],
+            self.rows_grid,
+        )
+    }
+
+    /// The tangent of BPTT along (V₁, V₂, ḡ̇) — H V for the squared error's
+    /// gradient — after [`SnnGpu::forward`] and [`SnnGpu::tangent_forward`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn tangent_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &GpuTensor,
+        w2: &GpuTensor,
+        v2: &GpuTensor,
+        g_bar: &GpuTensor,
+        g_bar_dot: &GpuTensor,
+        hv1: &GpuTensor,
+        hv2: &GpuTensor,
+    ) -> Result<()> {
+        let (_, _, n2, ng) = self.lens();
+        dispatch_checked(
+            enc,
+            "snn",
+            &self.tangent_backward,
+            &self.params,
+            &[
+                ("w2", w2, n2),
+                ("v2", v2, n2),
+                ("g_bar", g_bar, ng),
+                ("g_bar_dot", g_bar_dot, ng),
+                ("u_trace", &self.u_trace, self.u_trace.len()),
+                ("u_dot_trace", &self.u_dot_trace, self.u_dot_trace.len()),
+                ("state", &self.state, self.state.len()),
+                ("row_c", &self.row_c, self.row_c.len()),
+                ("row_w2", &self.row_w2, self.row_w2.len()),
+            ],
+            self.rows_grid,
+        )?;
+        self.reduce(enc, x, hv1, hv2)
+    }
+}
