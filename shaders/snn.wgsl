@@ -50,7 +50,7 @@ struct SnnParams {
 @group(0) @binding(3) var<storage, read> w2: array<f32>;           // [tasks, k + 1]
 @group(0) @binding(4) var<storage, read_write> g: array<f32>;      // [tasks, rows]
 @group(0) @binding(5) var<storage, read_write> u_trace: array<f32>;     // [tasks, rows, steps, k]
-@group(0) @binding(6) var<storage, read_write> state: array<f32>;       // [tasks, rows, 4k]
+@group(0) @binding(6) var<storage, read_write> state: array<f32>;       // [tasks, rows, 5k]
 @group(0) @binding(7) var<storage, read> g_bar: array<f32>;        // [tasks, rows]
 @group(0) @binding(8) var<storage, read_write> row_c: array<f32>;   // [tasks, rows, k]
 @group(0) @binding(9) var<storage, read_write> row_w2: array<f32>;  // [tasks, rows, k + 1]
@@ -121,10 +121,11 @@ fn snn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let b = e / p.rows;
     let r = e % p.rows;
     let k = p.k;
-    let st = e * 4u * k;     // I, U of each neuron
+    let st = e * 5u * k;     // I, U of each neuron, then c
     for (var j = 0u; j < k; j++) {
         state[st + j] = 0.0;
         state[st + k + j] = 0.0;
+        state[st + 4u * k + j] = current(b, r, j);
     }
     var o = 0.0;
     var acc = 0.0;
@@ -134,7 +135,7 @@ fn snn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         for (var j = 0u; j < k; j++) {
             let u_prev = state[st + k + j];
             let reset = spike(u_prev - p.threshold);
-            let i_syn = p.alpha * state[st + j] + (1.0 - p.alpha) * current(b, r, j);
+            let i_syn = p.alpha * state[st + j] + (1.0 - p.alpha) * state[st + 4u * k + j];
             let u = p.beta * u_prev + (1.0 - p.beta) * i_syn - p.threshold * reset;
             state[st + j] = i_syn;
             state[st + k + j] = u;
@@ -154,10 +155,11 @@ fn snn_tangent_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     let b = e / p.rows;
     let r = e % p.rows;
     let k = p.k;
-    let st = e * 4u * k;     // İ, U̇ of each neuron (after I, U)
+    let st = e * 5u * k;     // İ, U̇ of each neuron (after I, U), then ċ
     for (var j = 0u; j < k; j++) {
         state[st + 2u * k + j] = 0.0;
         state[st + 3u * k + j] = 0.0;
+        state[st + 4u * k + j] = current_dot(b, r, j);
     }
     var o_dot = 0.0;
     var acc = 0.0;
@@ -171,7 +173,7 @@ fn snn_tangent_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
                 let u_prev = u_trace[(e * p.steps + t - 1u) * k + j];
                 reset_dot = spike_d1(u_prev - p.threshold) * u_dot_prev;
             }
-            let i_dot = p.alpha * state[st + 2u * k + j] + (1.0 - p.alpha) * current_dot(b, r, j);
+            let i_dot = p.alpha * state[st + 2u * k + j] + (1.0 - p.alpha) * state[st + 4u * k + j];
             let u_dot = p.beta * u_dot_prev + (1.0 - p.beta) * i_dot - p.threshold * reset_dot;
             state[st + 2u * k + j] = i_dot;
             state[st + 3u * k + j] = u_dot;
@@ -189,7 +191,7 @@ fn snn_tangent_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 // Clears row e's BPTT state (4k values) and its gradient shares.
 fn clear_row(e: u32) {
     let k = p.k;
-    for (var j = 0u; j < 4u * k; j++) { state[e * 4u * k + j] = 0.0; }
+    for (var j = 0u; j < 4u * k; j++) { state[e * 5u * k + j] = 0.0; }
     for (var j = 0u; j < k; j++) { row_c[e * k + j] = 0.0; }
     for (var j = 0u; j <= k; j++) { row_w2[e * (k + 1u) + j] = 0.0; }
 }
@@ -205,7 +207,7 @@ fn readout_adjoint(t: u32, seed: f32, next: f32) -> f32 {
 fn bptt(e: u32) {
     let b = e / p.rows;
     let k = p.k;
-    let st = e * 4u * k;     // Ū, Ī of each neuron at t + 1
+    let st = e * 5u * k;     // Ū, Ī of each neuron at t + 1
     clear_row(e);
     var o_bar = 0.0;
     for (var ti = 0u; ti < p.steps; ti++) {
@@ -234,7 +236,7 @@ fn bptt(e: u32) {
 fn bptt_tangent(e: u32) {
     let b = e / p.rows;
     let k = p.k;
-    let st = e * 4u * k;     // Ū, Ī, Ū̇, Ī̇ of each neuron at t + 1
+    let st = e * 5u * k;     // Ū, Ī, Ū̇, Ī̇ of each neuron at t + 1
     clear_row(e);
     var o_bar = 0.0;
     var o_bar_dot = 0.0;

@@ -148,3 +148,28 @@ fn gpu_snn_passes_match_the_f64_twin() {
         }
     }
 }
+
+/// On software adapters, whose invocations stop every loop after 65535
+/// iterations, a simulation too long for one invocation is refused with a
+/// message naming the sizes (hardware adapters take it).
+#[test]
+fn gpu_snn_refuses_simulations_over_the_software_loop_cap() {
+    let s = twin(Spike::FastSigmoid { slope: 25.0 }, ResetGradient::Detached);
+    let long = SnnShape {
+        steps: 1000,
+        hidden: 100,
+        ..shape(&s)
+    };
+    for gpu in support::gpus() {
+        let made = SnnGpu::new(gpu, long);
+        if gpu.adapter().is_software {
+            let e = made
+                .err()
+                .expect("refused on a software adapter")
+                .to_string();
+            assert!(e.contains("1000 simulation steps of 100 neurons"), "{e}");
+        } else {
+            assert!(made.is_ok(), "{}", gpu.adapter());
+        }
+    }
+}

@@ -141,6 +141,18 @@ impl SnnGpu {
                 message: format!("every size must be positive, got {s:?}"),
             });
         }
+        // The busiest invocations: a row's simulation (its currents, then T
+        // steps of K neurons, each BPTT step likewise) and a parameter's sum
+        // over rows.
+        crate::loop_budget::check_loop_budget(
+            gpu,
+            "snn",
+            &format!(
+                "{} simulation steps of {} neurons on {} inputs, {} rows",
+                s.steps, s.hidden, s.inputs, s.rows
+            ),
+            (s.hidden * (s.inputs + 2) + 2 * s.steps * s.hidden).max(s.rows),
+        )?;
         let (spike, slope) = s.spike.code_and_slope();
         let params = SnnParams {
             tasks: to_u32("tasks", s.tasks)?,
@@ -169,7 +181,7 @@ impl SnnGpu {
             params_grid: spread_grid(s.tasks * (s.w1_len() + s.w2_len()), 64, max),
             u_trace: gpu.zeros("snn membrane trace", trace)?,
             u_dot_trace: gpu.zeros("snn membrane tangent trace", trace)?,
-            state: gpu.zeros("snn row state", s.threads() * 4 * s.hidden)?,
+            state: gpu.zeros("snn row state", s.threads() * 5 * s.hidden)?,
             row_c: gpu.zeros("snn row current adjoints", s.threads() * s.hidden)?,
             row_w2: gpu.zeros("snn row readout shares", s.threads() * s.w2_len())?,
             forward: gpu.kernel(kernels::SNN_FORWARD, &[])?,
