@@ -3,7 +3,9 @@
 // (docs/design.md §9), and its four passes. Per task b and input row r
 // (x: d values), W₁ = [K, d + 1] and W₂ = [K + 1] (bias last):
 //
-//   c = W₁[x, 1];  I_t = α I_{t−1} + (1−α) c;  R_t = s(U_{t−1} − θ);
+//   c = W₁[x, 1] (or, with latency encoding, c_t = W₁[e_t, 1] where input i
+//   spikes once, at t_i = ⌊(1 − (x_i + 1)/2)(T − 1) + ½⌋);
+//   I_t = α I_{t−1} + (1−α) c;  R_t = s(U_{t−1} − θ);
 //   U_t = β U_{t−1} + (1−β) I_t − θ R_t;  S_t = s(U_t − θ);
 //   O_t = γ O_{t−1} + (1−γ) W₂[S_t, 1];  g = (1/L) Σ_{t ≥ T−L} O_t
 //
@@ -39,7 +41,7 @@ struct SnnParams {
     gamma: f32,
     threshold: f32,
     slope: f32,
-    _pad0: u32,
+    encoding: u32,   // 0 constant currents, 1 latency (one spike per input)
     _pad1: u32,
     _pad2: u32,
 }
@@ -61,6 +63,7 @@ struct SnnParams {
 @group(0) @binding(14) var<storage, read_write> g_dot: array<f32>;  // [tasks, rows]
 @group(0) @binding(15) var<storage, read_write> u_dot_trace: array<f32>; // [tasks, rows, steps, k]
 @group(0) @binding(16) var<storage, read> g_bar_dot: array<f32>;    // [tasks, rows]
+@group(0) @binding(17) var<storage, read_write> row_lat: array<f32>; // [tasks, rows, k, d] (latency)
 
 const PI_2: f32 = 1.5707963267948966;
 
@@ -104,6 +107,33 @@ fn current(b: u32, r: u32, j: u32) -> f32 {
     return c;
 }
 
+// The step at which input i of row (b, r) spikes under latency encoding:
+// ⌊(1 − (x + 1)/2)(T − 1) + ½⌋, x clamped to [−1, 1].
+fn latency_step(b: u32, r: u32, i: u32) -> u32 {
+    let level = clamp((x[(b * p.rows + r) * p.d + i] + 1.0) / 2.0, 0.0, 1.0);
+    return u32(floor((1.0 - level) * f32(p.steps - 1u) + 0.5));
+}
+
+// c_j of row (b, r) at step t under latency encoding: W₁[j] · [e_t, 1].
+fn latency_current(b: u32, r: u32, j: u32, t: u32) -> f32 {
+    let row = (b * p.k + j) * (p.d + 1u);
+    var c = w1[row + p.d];
+    for (var i = 0u; i < p.d; i++) {
+        if latency_step(b, r, i) == t { c += w1[row + i]; }
+    }
+    return c;
+}
+
+// ċ_j of row (b, r) at step t under latency encoding: V₁[j] · [e_t, 1].
+fn latency_current_dot(b: u32, r: u32, j: u32, t: u32) -> f32 {
+    let row = (b * p.k + j) * (p.d + 1u);
+    var c = v1[row + p.d];
+    for (var i = 0u; i < p.d; i++) {
+        if latency_step(b, r, i) == t { c += v1[row + i]; }
+    }
+    return c;
+}
+
 // ċ_j of row (b, r) along the direction: V₁[j] · [x, 1].
 fn current_dot(b: u32, r: u32, j: u32) -> f32 {
     let row = (b * p.k + j) * (p.d + 1u);
@@ -135,7 +165,9 @@ fn snn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         for (var j = 0u; j < k; j++) {
             let u_prev = state[st + k + j];
             let reset = spike(u_prev - p.threshold);
-            let i_syn = p.alpha * state[st + j] + (1.0 - p.alpha) * state[st + 4u * k + j];
+            var c = state[st + 4u * k + j];
+            if p.encoding == 1u { c = latency_current(b, r, j, t); }
+            let i_syn = p.alpha * state[st + j] + (1.0 - p.alpha) * c;
             let u = p.beta * u_prev + (1.0 - p.beta) * i_syn - p.threshold * reset;
             state[st + j] = i_syn;
             state[st + k + j] = u;
@@ -173,7 +205,9 @@ fn snn_tangent_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
                 let u_prev = u_trace[(e * p.steps + t - 1u) * k + j];
                 reset_dot = spike_d1(u_prev - p.threshold) * u_dot_prev;
             }
-            let i_dot = p.alpha * state[st + 2u * k + j] + (1.0 - p.alpha) * state[st + 4u * k + j];
+            var c_dot = state[st + 4u * k + j];
+            if p.encoding == 1u { c_dot = latency_current_dot(b, r, j, t); }
+            let i_dot = p.alpha * state[st + 2u * k + j] + (1.0 - p.alpha) * c_dot;
             let u_dot = p.beta * u_dot_prev + (1.0 - p.beta) * i_dot - p.threshold * reset_dot;
             state[st + 2u * k + j] = i_dot;
             state[st + 3u * k + j] = u_dot;
@@ -194,6 +228,20 @@ fn clear_row(e: u32) {
     for (var j = 0u; j < 4u * k; j++) { state[e * 5u * k + j] = 0.0; }
     for (var j = 0u; j < k; j++) { row_c[e * k + j] = 0.0; }
     for (var j = 0u; j <= k; j++) { row_w2[e * (k + 1u) + j] = 0.0; }
+    if p.encoding == 1u {
+        for (var j = 0u; j < k * p.d; j++) { row_lat[e * k * p.d + j] = 0.0; }
+    }
+}
+
+// Latency encoding: W₁[j, i]'s share is (1 − α) Ī_t at the step t when input
+// i spikes.
+fn add_latency_shares(e: u32, j: u32, t: u32, share: f32) {
+    if p.encoding != 1u { return; }
+    let b = e / p.rows;
+    let r = e % p.rows;
+    for (var i = 0u; i < p.d; i++) {
+        if latency_step(b, r, i) == t { row_lat[(e * p.k + j) * p.d + i] += share; }
+    }
 }
 
 // Ō_t from Ō_{t+1}: the readout's adjoint, with `seed` = ḡ (or ḡ̇) of the row.
@@ -226,6 +274,7 @@ fn bptt(e: u32) {
             let i_bar = (1.0 - p.beta) * u_bar + p.alpha * state[st + k + j];
             row_w2[e * (k + 1u) + j] += d_bar * spike(u);
             row_c[e * k + j] += (1.0 - p.alpha) * i_bar;
+            add_latency_shares(e, j, t, (1.0 - p.alpha) * i_bar);
             state[st + j] = u_bar;
             state[st + k + j] = i_bar;
         }
@@ -267,6 +316,7 @@ fn bptt_tangent(e: u32) {
             let i_bar_dot = (1.0 - p.beta) * u_bar_dot + p.alpha * state[st + 3u * k + j];
             row_w2[e * (k + 1u) + j] += d_bar_dot * spike(u) + d_bar * slope * u_dot;
             row_c[e * k + j] += (1.0 - p.alpha) * i_bar_dot;
+            add_latency_shares(e, j, t, (1.0 - p.alpha) * i_bar_dot);
             state[st + j] = u_bar;
             state[st + k + j] = i_bar;
             state[st + 2u * k + j] = u_bar_dot;
@@ -289,7 +339,8 @@ fn snn_tangent_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
     bptt_tangent(e);
 }
 
-// W̄₁[j, i] = Σ_r c̄_r[j] [x_r, 1]_i and W̄₂ = Σ_r (row share), rows in order;
+// W̄₁[j, i] = Σ_r c̄_r[j] [x_r, 1]_i (latency: Σ_r of the row's share of
+// W₁[j, i], and c̄ for the bias) and W̄₂ = Σ_r (row share), rows in order;
 // one thread per (task, parameter). After snn_backward it is the gradient;
 // after snn_tangent_backward (whose row shares are tangents) it is H V.
 @compute @workgroup_size(64, 1, 1)
@@ -305,8 +356,13 @@ fn snn_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
         let j = q / (p.d + 1u);
         let i = q % (p.d + 1u);
         for (var r = 0u; r < p.rows; r++) {
-            let xi = select(1.0, x[(b * p.rows + r) * p.d + i], i < p.d);
-            acc = fma(row_c[(b * p.rows + r) * p.k + j], xi, acc);
+            let e = b * p.rows + r;
+            if p.encoding == 1u && i < p.d {
+                acc += row_lat[(e * p.k + j) * p.d + i];
+            } else {
+                let xi = select(1.0, x[e * p.d + i], i < p.d);
+                acc = fma(row_c[e * p.k + j], xi, acc);
+            }
         }
         w1_bar[b * n1 + q] = acc;
     } else {

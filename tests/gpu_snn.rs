@@ -6,14 +6,18 @@ mod support;
 
 use occam_gpu::Gpu;
 use occam_meta::learners::gd::model::Model;
-use occam_meta::learners::spiking::model::{ResetGradient, SnnSpec, Spike};
+use occam_meta::learners::spiking::model::{Encoding, ResetGradient, SnnSpec, Spike};
 use occam_ops::check::rel_error;
-use occam_ops::snn::{SnnGpu, SnnShape, SpikeFn};
+use occam_ops::snn::{SnnGpu, SnnShape};
 
 const TASKS: usize = 2;
 const ROWS: usize = 5;
 
 fn twin(spike: Spike, reset: ResetGradient) -> SnnSpec {
+    twin_encoded(spike, reset, Encoding::Current)
+}
+
+fn twin_encoded(spike: Spike, reset: ResetGradient, encoding: Encoding) -> SnnSpec {
     SnnSpec {
         inputs: 3,
         hidden: 7,
@@ -25,26 +29,12 @@ fn twin(spike: Spike, reset: ResetGradient) -> SnnSpec {
         readout_window: 5,
         spike,
         reset,
+        encoding,
     }
 }
 
 fn shape(s: &SnnSpec) -> SnnShape {
-    SnnShape {
-        tasks: TASKS,
-        rows: ROWS,
-        inputs: s.inputs,
-        hidden: s.hidden,
-        steps: s.steps,
-        window: s.readout_window,
-        decays: (s.alpha, s.beta, s.gamma),
-        threshold: s.threshold,
-        spike: match s.spike {
-            Spike::FastSigmoid { slope } => SpikeFn::FastSigmoid { slope },
-            Spike::Arctan { slope } => SpikeFn::Arctan { slope },
-            Spike::Sigmoid { slope } => SpikeFn::Sigmoid { slope },
-        },
-        reset_through: s.reset == ResetGradient::Through,
-    }
+    s.gpu_shape(TASKS, ROWS)
 }
 
 fn f32s(v: &[f64]) -> Vec<f32> {
@@ -60,8 +50,8 @@ fn split(s: &SnnSpec, w: &[f64]) -> (Vec<f64>, Vec<f64>) {
 /// One task's (W, x, ḡ, V, ḡ̇).
 type TaskCase = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
 
-fn check(gpu: &Gpu, spike: Spike, reset: ResetGradient, seed: u64) {
-    let s = twin(spike, reset);
+fn check(gpu: &Gpu, s: SnnSpec, seed: u64) {
+    let (spike, reset) = (s.spike, s.reset);
     let mut rng = support::rng(seed);
     let p = s.n_params();
     // Per task: weights scaled so that neurons fire, inputs, ḡ, V, ḡ̇.
@@ -117,7 +107,11 @@ fn check(gpu: &Gpu, spike: Spike, reset: ResetGradient, seed: u64) {
         .unwrap();
     enc.submit().unwrap();
     let read = |t| -> Vec<f64> { gpu.read(t).unwrap().into_iter().map(f64::from).collect() };
-    let what = format!("{spike:?}, {reset:?}, on {}", gpu.adapter());
+    let what = format!(
+        "{spike:?}, {reset:?}, {:?}, on {}",
+        s.encoding,
+        gpu.adapter()
+    );
     for (name, got, want) in [
         ("forward", read(&g), &want.0.0),
         ("backward W1", read(&w1_bar), &want.0.1),
@@ -143,8 +137,10 @@ fn gpu_snn_passes_match_the_f64_twin() {
         .enumerate()
         {
             for reset in [ResetGradient::Detached, ResetGradient::Through] {
-                check(gpu, spike, reset, 40 + i as u64);
+                check(gpu, twin(spike, reset), 40 + i as u64);
             }
+            let latency = twin_encoded(spike, ResetGradient::Detached, Encoding::Latency);
+            check(gpu, latency, 50 + i as u64);
         }
     }
 }

@@ -16,7 +16,7 @@ use occam_meta::learners::gd::GdLearner;
 use occam_meta::learners::gd::cpu::Constraints;
 use occam_meta::learners::ridge::{FeatureMap, RidgeLearner};
 use occam_meta::learners::spiking::SpikingLearner;
-use occam_meta::learners::spiking::model::{ResetGradient, SnnSpec, Spike};
+use occam_meta::learners::spiking::model::{Encoding, ResetGradient, SnnSpec, Spike};
 use occam_meta::loss::StandardLoss;
 use occam_meta::loss::distribution::{DistributionKind, DistributionSet};
 use occam_meta::net::NetSpec;
@@ -49,6 +49,7 @@ fn spiking(spike: Spike, reset: ResetGradient) -> SpikingLearner {
             readout_window: 3,
             spike,
             reset,
+            encoding: Encoding::Current,
         },
         steps: 4,
         lr: 0.1,

@@ -11,9 +11,13 @@ use occam_meta::learners::CpuFit;
 use occam_meta::learners::gd::UnrolledFit;
 use occam_meta::learners::gd::cpu::Constraints;
 use occam_meta::learners::gd::model::Model;
-use occam_meta::learners::spiking::model::{ResetGradient, SnnSpec, Spike};
+use occam_meta::learners::spiking::model::{Encoding, ResetGradient, SnnSpec, Spike};
 
 fn spec(spike: Spike, reset: ResetGradient) -> SnnSpec {
+    spec_encoded(spike, reset, Encoding::Current)
+}
+
+fn spec_encoded(spike: Spike, reset: ResetGradient, encoding: Encoding) -> SnnSpec {
     SnnSpec {
         inputs: 3,
         hidden: 6,
@@ -25,6 +29,7 @@ fn spec(spike: Spike, reset: ResetGradient) -> SnnSpec {
         readout_window: 4,
         spike,
         reset,
+        encoding,
     }
 }
 
@@ -71,9 +76,9 @@ fn heaviside_modes_spike_and_the_smooth_mode_is_close_to_them() {
 /// carried through is the exact derivative that finite differences see.
 #[test]
 fn smooth_mode_bptt_and_its_tangent_match_finite_differences() {
-    {
+    for encoding in [Encoding::Current, Encoding::Latency] {
         let reset = ResetGradient::Through;
-        let s = spec(Spike::Sigmoid { slope: 5.0 }, reset);
+        let s = spec_encoded(Spike::Sigmoid { slope: 5.0 }, reset, encoding);
         let w = params(&s, 3);
         let mut rng = support::rng(4);
         let x = support::uniform(&mut rng, 5 * 3, -1.0, 1.0);
@@ -124,8 +129,12 @@ fn smooth_mode_bptt_and_its_tangent_match_finite_differences() {
 #[test]
 fn vjp_and_jvp_are_adjoint_in_every_mode() {
     for spike in MODES {
-        for reset in [ResetGradient::Detached, ResetGradient::Through] {
-            let s = spec(spike, reset);
+        for (reset, encoding) in [
+            (ResetGradient::Detached, Encoding::Current),
+            (ResetGradient::Through, Encoding::Current),
+            (ResetGradient::Detached, Encoding::Latency),
+        ] {
+            let s = spec_encoded(spike, reset, encoding);
             let w = params(&s, 5);
             let mut rng = support::rng(6);
             let x = support::uniform(&mut rng, 7 * 3, -1.0, 1.0);

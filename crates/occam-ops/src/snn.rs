@@ -64,6 +64,8 @@ pub struct SnnShape {
     pub spike: SpikeFn,
     /// Whether the reset carries gradient.
     pub reset_through: bool,
+    /// Inputs as one spike each at a latency (instead of constant currents).
+    pub latency: bool,
 }
 
 impl SnnShape {
@@ -98,7 +100,7 @@ occam_gpu::uniform_params! {
         gamma: f32,
         threshold: f32,
         slope: f32,
-        _pad0: u32,
+        encoding: u32,
         _pad1: u32,
         _pad2: u32,
     }
@@ -117,6 +119,8 @@ pub struct SnnGpu {
     state: GpuTensor,
     row_c: GpuTensor,
     row_w2: GpuTensor,
+    /// Latency encoding: each row's share of W̄₁'s input weights.
+    row_lat: GpuTensor,
     forward: Arc<Kernel>,
     backward: Arc<Kernel>,
     tangent_forward: Arc<Kernel>,
@@ -151,7 +155,9 @@ impl SnnGpu {
                 "{} simulation steps of {} neurons on {} inputs, {} rows",
                 s.steps, s.hidden, s.inputs, s.rows
             ),
-            (s.hidden * (s.inputs + 2) + 2 * s.steps * s.hidden).max(s.rows),
+            (s.hidden * (s.inputs + 2)
+                + 2 * s.steps * s.hidden * (1 + usize::from(s.latency) * s.inputs))
+                .max(s.rows),
         )?;
         let (spike, slope) = s.spike.code_and_slope();
         let params = SnnParams {
@@ -168,7 +174,7 @@ impl SnnGpu {
             gamma: s.decays.2 as f32,
             threshold: s.threshold as f32,
             slope: slope as f32,
-            _pad0: 0,
+            encoding: u32::from(s.latency),
             _pad1: 0,
             _pad2: 0,
         };
@@ -184,6 +190,14 @@ impl SnnGpu {
             state: gpu.zeros("snn row state", s.threads() * 5 * s.hidden)?,
             row_c: gpu.zeros("snn row current adjoints", s.threads() * s.hidden)?,
             row_w2: gpu.zeros("snn row readout shares", s.threads() * s.w2_len())?,
+            row_lat: gpu.zeros(
+                "snn row latency shares",
+                if s.latency {
+                    s.threads() * s.hidden * s.inputs
+                } else {
+                    1
+                },
+            )?,
             forward: gpu.kernel(kernels::SNN_FORWARD, &[])?,
             backward: gpu.kernel(kernels::SNN_BACKWARD, &[])?,
             tangent_forward: gpu.kernel(kernels::SNN_TANGENT_FORWARD, &[])?,
@@ -259,6 +273,8 @@ impl SnnGpu {
                 ("state", &self.state, self.state.len()),
                 ("row_c", &self.row_c, self.row_c.len()),
                 ("row_w2", &self.row_w2, self.row_w2.len()),
+                ("row_lat", &self.row_lat, self.row_lat.len()),
+                ("x", x, self.lens().0),
             ],
             self.rows_grid,
         )?;
@@ -282,6 +298,7 @@ impl SnnGpu {
                 ("x", x, nx),
                 ("row_c", &self.row_c, self.row_c.len()),
                 ("row_w2", &self.row_w2, self.row_w2.len()),
+                ("row_lat", &self.row_lat, self.row_lat.len()),
                 ("w1_bar", w1_bar, n1),
                 ("w2_bar", w2_bar, n2),
             ],
@@ -350,6 +367,8 @@ impl SnnGpu {
                 ("state", &self.state, self.state.len()),
                 ("row_c", &self.row_c, self.row_c.len()),
                 ("row_w2", &self.row_w2, self.row_w2.len()),
+                ("row_lat", &self.row_lat, self.row_lat.len()),
+                ("x", x, self.lens().0),
             ],
             self.rows_grid,
         )?;

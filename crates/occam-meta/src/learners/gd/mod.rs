@@ -174,22 +174,14 @@ impl Learner for GdLearner {
         x_te: &'a [f64],
         data: &'a LearnerData,
     ) -> Result<Box<dyn CpuFit + 'a>> {
-        let task = GdTask::of(data)?;
-        if task.w0.len() != self.spec.n_params() {
-            return Err(invalid(format!(
-                "w0 has {} values, the learner {} parameters",
-                task.w0.len(),
-                self.spec.n_params()
-            )));
-        }
-        Ok(Box::new(UnrolledFit::new(
+        let fit = UnrolledFit::of_task(
             &self.spec,
-            self.lr,
-            task.w0,
+            self.spec.n_params(),
+            (self.lr, self.steps),
+            data,
             (x_tr, z_tr, x_te),
-            task.batch_lists(self.steps),
-            task.constraints(),
-        )))
+        )?;
+        Ok(Box::new(fit))
     }
 
     fn gpu(&self, gpu: &Gpu, shape: LearnerShape) -> Result<Box<dyn GpuLearner>> {
@@ -216,6 +208,33 @@ pub struct UnrolledFit<'a, M: Model> {
 }
 
 impl<'a, M: Model> UnrolledFit<'a, M> {
+    /// Trains `model` (of `n_params` parameters) with (η, T) = `lr_steps`
+    /// from a task's [`LearnerData`] (w0, batches, mask and signs), after
+    /// checking its size.
+    pub fn of_task(
+        model: &'a M,
+        n_params: usize,
+        (lr, steps): (f64, usize),
+        data: &LearnerData,
+        xz: (&'a [f64], &'a [f64], &[f64]),
+    ) -> Result<UnrolledFit<'a, M>> {
+        let task = GdTask::of(data)?;
+        if task.w0.len() != n_params {
+            return Err(invalid(format!(
+                "w0 has {} values, the learner {n_params} parameters",
+                task.w0.len()
+            )));
+        }
+        Ok(UnrolledFit::new(
+            model,
+            lr,
+            task.w0,
+            xz,
+            task.batch_lists(steps),
+            task.constraints(),
+        ))
+    }
+
     /// Trains `model` from `w0` with step `lr` on (x_tr, z_tr), one batch
     /// of rows per step, and predicts on x_te.
     pub fn new(

@@ -6,7 +6,7 @@
 //! variable relaxes to its input; docs/design.md §9).
 
 use super::SpikingLearner;
-use super::model::{ResetGradient, SnnSpec, Spike};
+use super::model::{Encoding, ResetGradient, SnnSpec, Spike};
 use crate::config_error::{ConfigError, finite, positive};
 use crate::learners::Learner;
 use crate::learners::registry::{LearnerConfig, ResolveContext};
@@ -70,6 +70,10 @@ pub struct SpikingConfig {
     /// `detached` (default) or `through`.
     #[serde(default = "detached")]
     pub reset_gradient: String,
+    /// `current` (default: inputs as constant currents) or `latency` (one
+    /// spike per input, earlier for larger values).
+    #[serde(default = "current")]
+    pub encoding: String,
 }
 
 fn yes() -> bool {
@@ -101,6 +105,9 @@ fn fast_sigmoid() -> String {
 }
 fn detached() -> String {
     "detached".into()
+}
+fn current() -> String {
+    "current".into()
 }
 
 impl LearnerConfig for SpikingConfig {
@@ -159,6 +166,13 @@ impl LearnerConfig for SpikingConfig {
                 ));
             }
         };
+        let encoding = match self.encoding.as_str() {
+            "current" => Encoding::Current,
+            "latency" => Encoding::Latency,
+            other => {
+                return Err(ctx.bad("encoding", format!("{other:?}; accepted: current, latency")));
+            }
+        };
         let sim = positive(&key("sim_steps"), self.sim_steps)?;
         let window = positive(&key("readout_window"), self.readout_window)?;
         if window > sim {
@@ -190,6 +204,7 @@ impl LearnerConfig for SpikingConfig {
             readout_window: window,
             spike,
             reset,
+            encoding,
         };
         Ok(Arc::new(SpikingLearner {
             snn,

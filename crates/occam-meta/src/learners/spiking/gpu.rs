@@ -3,7 +3,7 @@
 //! ([`crate::learners::gd`]) trains it step by step and sweeps back through
 //! its training exactly as it does for a layer list.
 
-use super::model::{ResetGradient, SnnSpec, Spike};
+use super::model::{Encoding, ResetGradient, SnnSpec, Spike};
 use crate::learners::gd::model::{GpuModel, GpuModelSource};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::Result;
@@ -84,6 +84,7 @@ impl SnnSpec {
                 Spike::Sigmoid { slope } => SpikeFn::Sigmoid { slope },
             },
             reset_through: self.reset == ResetGradient::Through,
+            latency: self.encoding == Encoding::Latency,
         }
     }
 }

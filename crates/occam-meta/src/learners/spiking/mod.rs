@@ -17,8 +17,8 @@ pub mod model;
 
 use super::gd::cpu::Constraints;
 use super::gd::gpu::{GdGpu, UnrollSettings};
-use super::gd::{GdTask, UnrolledFit, task_data};
-use super::{CpuFit, GpuLearner, Learner, LearnerData, LearnerShape, invalid};
+use super::gd::{UnrolledFit, task_data};
+use super::{CpuFit, GpuLearner, Learner, LearnerData, LearnerShape};
 use crate::sampling::{Batching, round_f32};
 use model::SnnSpec;
 use occam_gpu::Gpu;
@@ -71,22 +71,14 @@ impl Learner for SpikingLearner {
         x_te: &'a [f64],
         data: &'a LearnerData,
     ) -> Result<Box<dyn CpuFit + 'a>> {
-        let task = GdTask::of(data)?;
-        if task.w0.len() != self.snn.n_params() {
-            return Err(invalid(format!(
-                "w0 has {} values, the spiking network {} parameters",
-                task.w0.len(),
-                self.snn.n_params()
-            )));
-        }
-        Ok(Box::new(UnrolledFit::new(
+        let fit = UnrolledFit::of_task(
             &self.snn,
-            self.lr,
-            task.w0,
+            self.snn.n_params(),
+            (self.lr, self.steps),
+            data,
             (x_tr, z_tr, x_te),
-            task.batch_lists(self.steps),
-            Constraints::default(),
-        )))
+        )?;
+        Ok(Box::new(fit))
     }
 
     fn gpu(&self, gpu: &Gpu, shape: LearnerShape) -> Result<Box<dyn GpuLearner>> {

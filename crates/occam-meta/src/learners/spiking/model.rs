@@ -110,6 +110,26 @@ pub enum ResetGradient {
     Through,
 }
 
+/// How an input row drives the neurons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// As a constant current: c = W₁[x, 1] at every step.
+    Current,
+    /// As one spike per input at a latency that falls linearly with the
+    /// value (snnTorch's `spikegen.latency(..., linear=True)` over [−1, 1]):
+    /// input i spikes at t_i = ⌊(1 − (x_i + 1)/2)(T − 1) + ½⌋ (values
+    /// clamped to [−1, 1], computed in f32), and c_t = W₁[e_t, 1] with e_t
+    /// the inputs spiking at t.
+    Latency,
+}
+
+/// The step at which an input of value `x` spikes under latency encoding,
+/// over `steps` steps (f32, as on the GPU).
+pub fn latency_step(x: f64, steps: usize) -> usize {
+    let level = ((x as f32 + 1.0) / 2.0).clamp(0.0, 1.0);
+    ((1.0 - level) * (steps.max(1) - 1) as f32 + 0.5).floor() as usize
+}
+
 /// The network's sizes and constants.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SnnSpec {
@@ -133,6 +153,8 @@ pub struct SnnSpec {
     pub spike: Spike,
     /// Whether the reset carries gradient.
     pub reset: ResetGradient,
+    /// How inputs drive the neurons.
+    pub encoding: Encoding,
 }
 
 impl SnnSpec {
@@ -237,14 +259,27 @@ impl SnnSpec {
             N::constant(self.beta),
             N::constant(self.gamma),
         );
-        let c: Vec<N> = (0..k)
-            .map(|j| {
-                let row = &w[j * (d + 1)..(j + 1) * (d + 1)];
-                x.iter()
-                    .zip(row)
-                    .fold(row[d], |acc, (&xi, &wi)| acc + wi * N::constant(xi))
-            })
-            .collect();
+        // Current encoding: c once; latency: c_t from the inputs spiking at t.
+        let latency: Vec<usize> = x.iter().map(|&xi| latency_step(xi, t_max)).collect();
+        let current_at = |t: usize| -> Vec<N> {
+            (0..k)
+                .map(|j| {
+                    let row = &w[j * (d + 1)..(j + 1) * (d + 1)];
+                    match self.encoding {
+                        Encoding::Current => x
+                            .iter()
+                            .zip(row)
+                            .fold(row[d], |acc, (&xi, &wi)| acc + wi * N::constant(xi)),
+                        Encoding::Latency => latency
+                            .iter()
+                            .zip(row)
+                            .filter(|(ti, _)| **ti == t)
+                            .fold(row[d], |acc, (_, &wi)| acc + wi),
+                    }
+                })
+                .collect()
+        };
+        let mut c = current_at(0);
         let (one_alpha, one_beta, one_gamma) = (
             N::constant(1.0 - self.alpha),
             N::constant(1.0 - self.beta),
@@ -259,6 +294,9 @@ impl SnnSpec {
         let (mut out, mut acc) = (N::constant(0.0), N::constant(0.0));
         let window = self.readout_window.min(t_max);
         for t in 0..t_max {
+            if self.encoding == Encoding::Latency && t > 0 {
+                c = current_at(t);
+            }
             let mut drive = w2[k];
             for j in 0..k {
                 let reset = (u_prev[j] - theta).spike(self.spike);
@@ -298,6 +336,7 @@ impl SnnSpec {
         let (mut o_bar, mut u_next, mut i_next) = (zero, vec![zero; k], vec![zero; k]);
         let mut c_bar = vec![zero; k];
         let w2_off = k * (d + 1);
+        let latency: Vec<usize> = x.iter().map(|&xi| latency_step(xi, t_max)).collect();
         let (one_alpha, one_beta, one_gamma) = (
             N::constant(1.0 - self.alpha),
             N::constant(1.0 - self.beta),
@@ -318,7 +357,20 @@ impl SnnSpec {
                     u_bar = u_bar - theta * u_next[j] * slope;
                 }
                 let i_bar = one_beta * u_bar + alpha * i_next[j];
-                c_bar[j] = c_bar[j] + one_alpha * i_bar;
+                match self.encoding {
+                    Encoding::Current => c_bar[j] = c_bar[j] + one_alpha * i_bar,
+                    Encoding::Latency => {
+                        // c_t = W₁[j] · [e_t, 1]: the inputs spiking at t and the bias.
+                        let row = j * (d + 1);
+                        let share = one_alpha * i_bar;
+                        grad[row + d] = grad[row + d] + share;
+                        for (i, &ti) in latency.iter().enumerate() {
+                            if ti == t {
+                                grad[row + i] = grad[row + i] + share;
+                            }
+                        }
+                    }
+                }
                 u_next[j] = u_bar;
                 i_next[j] = i_bar;
             }
