@@ -42,7 +42,7 @@ struct SnnParams {
     threshold: f32,
     slope: f32,
     encoding: u32,   // 0 constant currents, 1 latency (one spike per input)
-    _pad1: u32,
+    every: u32,      // checkpointing over time: keep U_t every this many steps (0: all)
     _pad2: u32,
 }
 
@@ -51,8 +51,8 @@ struct SnnParams {
 @group(0) @binding(2) var<storage, read> w1: array<f32>;           // [tasks, k, d + 1]
 @group(0) @binding(3) var<storage, read> w2: array<f32>;           // [tasks, k + 1]
 @group(0) @binding(4) var<storage, read_write> g: array<f32>;      // [tasks, rows]
-@group(0) @binding(5) var<storage, read_write> u_trace: array<f32>;     // [tasks, rows, steps, k]
-@group(0) @binding(6) var<storage, read_write> state: array<f32>;       // [tasks, rows, 5k]
+@group(0) @binding(5) var<storage, read_write> u_trace: array<f32>;     // [tasks, rows, steps (or a segment), k]
+@group(0) @binding(6) var<storage, read_write> state: array<f32>;       // [tasks, rows, 10k]
 @group(0) @binding(7) var<storage, read> g_bar: array<f32>;        // [tasks, rows]
 @group(0) @binding(8) var<storage, read_write> row_c: array<f32>;   // [tasks, rows, k]
 @group(0) @binding(9) var<storage, read_write> row_w2: array<f32>;  // [tasks, rows, k + 1]
@@ -61,9 +61,10 @@ struct SnnParams {
 @group(0) @binding(12) var<storage, read> v1: array<f32>;           // [tasks, k, d + 1]
 @group(0) @binding(13) var<storage, read> v2: array<f32>;           // [tasks, k + 1]
 @group(0) @binding(14) var<storage, read_write> g_dot: array<f32>;  // [tasks, rows]
-@group(0) @binding(15) var<storage, read_write> u_dot_trace: array<f32>; // [tasks, rows, steps, k]
+@group(0) @binding(15) var<storage, read_write> u_dot_trace: array<f32>; // [tasks, rows, steps (or a segment), k]
 @group(0) @binding(16) var<storage, read> g_bar_dot: array<f32>;    // [tasks, rows]
 @group(0) @binding(17) var<storage, read_write> row_lat: array<f32>; // [tasks, rows, k, d] (latency)
+@group(0) @binding(18) var<storage, read_write> ckpt: array<f32>;    // [tasks, rows, segments, 4k]
 
 const PI_2: f32 = 1.5707963267948966;
 
@@ -144,6 +145,59 @@ fn current_dot(b: u32, r: u32, j: u32) -> f32 {
     return c;
 }
 
+// Per row, `state` holds 10k values: [0, 4k) the passes' working values
+// (forward: I, U, İ, U̇; BPTT: Ū, Ī, Ū̇, Ī̇), [4k, 5k) c, [5k, 6k) ċ, and
+// [6k, 10k) I, U, İ, U̇ while a segment is recomputed.
+fn state_base(e: u32) -> u32 { return e * 10u * p.k; }
+
+// Steps whose membranes are kept at a time: all T, or with checkpointing
+// over time (p.every > 0) one segment of p.every steps, recomputed from the
+// segment's starting state (kept in `ckpt`) when the backward passes reach it.
+fn seg_len() -> u32 { return select(p.steps, p.every, p.every > 0u); }
+
+fn n_seg() -> u32 { return (p.steps + seg_len() - 1u) / seg_len(); }
+
+// Where U_t (or U̇_t) of neuron j of row e sits in the trace, t in the
+// segment starting at t0.
+fn trace_at(e: u32, t: u32, t0: u32, j: u32) -> u32 {
+    return (e * seg_len() + t - t0) * p.k + j;
+}
+
+// Slot `slot` (0 I, 1 U, 2 İ, 3 U̇) of neuron j of row e at the start of segment s.
+fn ckpt_at(e: u32, s: u32, slot: u32, j: u32) -> u32 {
+    return ((e * n_seg() + s) * 4u + slot) * p.k + j;
+}
+
+// The input current of neuron j at step t, and its tangent.
+fn c_at(b: u32, r: u32, st: u32, j: u32, t: u32) -> f32 {
+    if p.encoding == 1u { return latency_current(b, r, j, t); }
+    return state[st + 4u * p.k + j];
+}
+
+fn c_dot_at(b: u32, r: u32, st: u32, j: u32, t: u32) -> f32 {
+    if p.encoding == 1u { return latency_current_dot(b, r, j, t); }
+    return state[st + 5u * p.k + j];
+}
+
+// One step of one neuron: (I_t, U_t) from (I_{t−1}, U_{t−1}) and c_t.
+fn lif_step(c: f32, i_prev: f32, u_prev: f32) -> vec2<f32> {
+    let reset = spike(u_prev - p.threshold);
+    let i_syn = p.alpha * i_prev + (1.0 - p.alpha) * c;
+    let u = p.beta * u_prev + (1.0 - p.beta) * i_syn - p.threshold * reset;
+    return vec2<f32>(i_syn, u);
+}
+
+// Its tangent: (İ_t, U̇_t) from (İ_{t−1}, U̇_{t−1}), ċ_t and U_{t−1}.
+fn lif_tangent_step(c_dot: f32, i_dot_prev: f32, u_dot_prev: f32, u_prev: f32, t: u32) -> vec2<f32> {
+    var reset_dot = 0.0;
+    if p.through == 1u && t > 0u {
+        reset_dot = spike_d1(u_prev - p.threshold) * u_dot_prev;
+    }
+    let i_dot = p.alpha * i_dot_prev + (1.0 - p.alpha) * c_dot;
+    let u_dot = p.beta * u_dot_prev + (1.0 - p.beta) * i_dot - p.threshold * reset_dot;
+    return vec2<f32>(i_dot, u_dot);
+}
+
 @compute @workgroup_size(64, 1, 1)
 fn snn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let e = row_of(gid, nwg);
@@ -151,7 +205,7 @@ fn snn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let b = e / p.rows;
     let r = e % p.rows;
     let k = p.k;
-    let st = e * 5u * k;     // I, U of each neuron, then c
+    let st = state_base(e);
     for (var j = 0u; j < k; j++) {
         state[st + j] = 0.0;
         state[st + k + j] = 0.0;
@@ -161,18 +215,18 @@ fn snn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     var acc = 0.0;
     let first = p.steps - min(p.window, p.steps);
     for (var t = 0u; t < p.steps; t++) {
+        let keep = p.every > 0u && t % p.every == 0u;
         var drive = w2[b * (k + 1u) + k];
         for (var j = 0u; j < k; j++) {
-            let u_prev = state[st + k + j];
-            let reset = spike(u_prev - p.threshold);
-            var c = state[st + 4u * k + j];
-            if p.encoding == 1u { c = latency_current(b, r, j, t); }
-            let i_syn = p.alpha * state[st + j] + (1.0 - p.alpha) * c;
-            let u = p.beta * u_prev + (1.0 - p.beta) * i_syn - p.threshold * reset;
-            state[st + j] = i_syn;
-            state[st + k + j] = u;
-            u_trace[(e * p.steps + t) * k + j] = u;
-            drive = drive + w2[b * (k + 1u) + j] * spike(u - p.threshold);
+            if keep {
+                ckpt[ckpt_at(e, t / p.every, 0u, j)] = state[st + j];
+                ckpt[ckpt_at(e, t / p.every, 1u, j)] = state[st + k + j];
+            }
+            let next = lif_step(c_at(b, r, st, j, t), state[st + j], state[st + k + j]);
+            state[st + j] = next.x;
+            state[st + k + j] = next.y;
+            if p.every == 0u { u_trace[trace_at(e, t, 0u, j)] = next.y; }
+            drive = drive + w2[b * (k + 1u) + j] * spike(next.y - p.threshold);
         }
         o = p.gamma * o + (1.0 - p.gamma) * drive;
         if t >= first { acc = acc + o; }
@@ -187,34 +241,46 @@ fn snn_tangent_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     let b = e / p.rows;
     let r = e % p.rows;
     let k = p.k;
-    let st = e * 5u * k;     // İ, U̇ of each neuron (after I, U), then ċ
+    let st = state_base(e);
+    // İ, U̇ at [2k, 4k); with checkpointing, I and U recomputed at [6k, 8k).
     for (var j = 0u; j < k; j++) {
         state[st + 2u * k + j] = 0.0;
         state[st + 3u * k + j] = 0.0;
-        state[st + 4u * k + j] = current_dot(b, r, j);
+        state[st + 5u * k + j] = current_dot(b, r, j);
+        state[st + 6u * k + j] = 0.0;
+        state[st + 7u * k + j] = 0.0;
     }
     var o_dot = 0.0;
     var acc = 0.0;
     let first = p.steps - min(p.window, p.steps);
     for (var t = 0u; t < p.steps; t++) {
+        let keep = p.every > 0u && t % p.every == 0u;
         var drive = v2[b * (k + 1u) + k];
         for (var j = 0u; j < k; j++) {
-            let u_dot_prev = state[st + 3u * k + j];
-            var reset_dot = 0.0;
-            if p.through == 1u && t > 0u {
-                let u_prev = u_trace[(e * p.steps + t - 1u) * k + j];
-                reset_dot = spike_d1(u_prev - p.threshold) * u_dot_prev;
+            if keep {
+                ckpt[ckpt_at(e, t / p.every, 2u, j)] = state[st + 2u * k + j];
+                ckpt[ckpt_at(e, t / p.every, 3u, j)] = state[st + 3u * k + j];
             }
-            var c_dot = state[st + 4u * k + j];
-            if p.encoding == 1u { c_dot = latency_current_dot(b, r, j, t); }
-            let i_dot = p.alpha * state[st + 2u * k + j] + (1.0 - p.alpha) * c_dot;
-            let u_dot = p.beta * u_dot_prev + (1.0 - p.beta) * i_dot - p.threshold * reset_dot;
-            state[st + 2u * k + j] = i_dot;
-            state[st + 3u * k + j] = u_dot;
-            u_dot_trace[(e * p.steps + t) * k + j] = u_dot;
-            let u = u_trace[(e * p.steps + t) * k + j] - p.threshold;
-            drive = drive + v2[b * (k + 1u) + j] * spike(u)
-                + w2[b * (k + 1u) + j] * spike_d1(u) * u_dot;
+            var u_prev = 0.0;
+            var u = 0.0;
+            if p.every == 0u {
+                if t > 0u { u_prev = u_trace[trace_at(e, t - 1u, 0u, j)]; }
+                u = u_trace[trace_at(e, t, 0u, j)];
+            } else {
+                u_prev = state[st + 7u * k + j];
+                let next = lif_step(c_at(b, r, st, j, t), state[st + 6u * k + j], u_prev);
+                state[st + 6u * k + j] = next.x;
+                state[st + 7u * k + j] = next.y;
+                u = next.y;
+            }
+            let dot = lif_tangent_step(
+                c_dot_at(b, r, st, j, t), state[st + 2u * k + j], state[st + 3u * k + j], u_prev, t);
+            state[st + 2u * k + j] = dot.x;
+            state[st + 3u * k + j] = dot.y;
+            if p.every == 0u { u_dot_trace[trace_at(e, t, 0u, j)] = dot.y; }
+            let shifted = u - p.threshold;
+            drive = drive + v2[b * (k + 1u) + j] * spike(shifted)
+                + w2[b * (k + 1u) + j] * spike_d1(shifted) * dot.y;
         }
         o_dot = p.gamma * o_dot + (1.0 - p.gamma) * drive;
         if t >= first { acc = acc + o_dot; }
@@ -225,7 +291,7 @@ fn snn_tangent_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 // Clears row e's BPTT state (4k values) and its gradient shares.
 fn clear_row(e: u32) {
     let k = p.k;
-    for (var j = 0u; j < 4u * k; j++) { state[e * 5u * k + j] = 0.0; }
+    for (var j = 0u; j < 4u * k; j++) { state[state_base(e) + j] = 0.0; }
     for (var j = 0u; j < k; j++) { row_c[e * k + j] = 0.0; }
     for (var j = 0u; j <= k; j++) { row_w2[e * (k + 1u) + j] = 0.0; }
     if p.encoding == 1u {
@@ -251,32 +317,88 @@ fn readout_adjoint(t: u32, seed: f32, next: f32) -> f32 {
     return own + p.gamma * next;
 }
 
+// Checkpointing over time: U_t of segment s (steps t0 ≤ t < t1) recomputed
+// into the trace from the segment's starting state, exactly as the forward
+// pass computed it.
+fn recompute_segment(e: u32, s: u32, t0: u32, t1: u32) {
+    let b = e / p.rows;
+    let r = e % p.rows;
+    let k = p.k;
+    let st = state_base(e);
+    for (var j = 0u; j < k; j++) {
+        state[st + 6u * k + j] = ckpt[ckpt_at(e, s, 0u, j)];
+        state[st + 7u * k + j] = ckpt[ckpt_at(e, s, 1u, j)];
+    }
+    for (var t = t0; t < t1; t++) {
+        for (var j = 0u; j < k; j++) {
+            let next = lif_step(c_at(b, r, st, j, t), state[st + 6u * k + j], state[st + 7u * k + j]);
+            state[st + 6u * k + j] = next.x;
+            state[st + 7u * k + j] = next.y;
+            u_trace[trace_at(e, t, t0, j)] = next.y;
+        }
+    }
+}
+
+// The same for U_t and U̇_t, as the forward and tangent-forward passes did.
+fn recompute_segment_tangent(e: u32, s: u32, t0: u32, t1: u32) {
+    let b = e / p.rows;
+    let r = e % p.rows;
+    let k = p.k;
+    let st = state_base(e);
+    for (var j = 0u; j < k; j++) {
+        for (var q = 0u; q < 4u; q++) {
+            state[st + (6u + q) * k + j] = ckpt[ckpt_at(e, s, q, j)];
+        }
+    }
+    for (var t = t0; t < t1; t++) {
+        for (var j = 0u; j < k; j++) {
+            let u_prev = state[st + 7u * k + j];
+            let next = lif_step(c_at(b, r, st, j, t), state[st + 6u * k + j], u_prev);
+            let dot = lif_tangent_step(
+                c_dot_at(b, r, st, j, t), state[st + 8u * k + j], state[st + 9u * k + j], u_prev, t);
+            state[st + 6u * k + j] = next.x;
+            state[st + 7u * k + j] = next.y;
+            state[st + 8u * k + j] = dot.x;
+            state[st + 9u * k + j] = dot.y;
+            u_trace[trace_at(e, t, t0, j)] = next.y;
+            u_dot_trace[trace_at(e, t, t0, j)] = dot.y;
+        }
+    }
+}
+
 // BPTT of row e: its shares of W̄₁ (c̄, in row_c) and of W̄₂ (in row_w2).
 fn bptt(e: u32) {
     let b = e / p.rows;
     let k = p.k;
-    let st = e * 5u * k;     // Ū, Ī of each neuron at t + 1
+    let st = state_base(e);  // Ū, Ī of each neuron at t + 1
     clear_row(e);
     var o_bar = 0.0;
-    for (var ti = 0u; ti < p.steps; ti++) {
-        let t = p.steps - 1u - ti;
-        o_bar = readout_adjoint(t, g_bar[e], o_bar);
-        let d_bar = (1.0 - p.gamma) * o_bar;
-        row_w2[e * (k + 1u) + k] += d_bar;
-        for (var j = 0u; j < k; j++) {
-            let u = u_trace[(e * p.steps + t) * k + j] - p.threshold;
-            let slope = spike_d1(u);
-            let u_next = state[st + j];
-            var u_bar = d_bar * w2[b * (k + 1u) + j] * slope + p.beta * u_next;
-            if p.through == 1u && t + 1u < p.steps {
-                u_bar = u_bar - p.threshold * u_next * slope;
+    let ns = n_seg();
+    for (var si = 0u; si < ns; si++) {
+        let s = ns - 1u - si;
+        let t0 = s * seg_len();
+        let t1 = min(t0 + seg_len(), p.steps);
+        if p.every > 0u { recompute_segment(e, s, t0, t1); }
+        for (var ti = t0; ti < t1; ti++) {
+            let t = t1 - 1u - (ti - t0);
+            o_bar = readout_adjoint(t, g_bar[e], o_bar);
+            let d_bar = (1.0 - p.gamma) * o_bar;
+            row_w2[e * (k + 1u) + k] += d_bar;
+            for (var j = 0u; j < k; j++) {
+                let u = u_trace[trace_at(e, t, t0, j)] - p.threshold;
+                let slope = spike_d1(u);
+                let u_next = state[st + j];
+                var u_bar = d_bar * w2[b * (k + 1u) + j] * slope + p.beta * u_next;
+                if p.through == 1u && t + 1u < p.steps {
+                    u_bar = u_bar - p.threshold * u_next * slope;
+                }
+                let i_bar = (1.0 - p.beta) * u_bar + p.alpha * state[st + k + j];
+                row_w2[e * (k + 1u) + j] += d_bar * spike(u);
+                row_c[e * k + j] += (1.0 - p.alpha) * i_bar;
+                add_latency_shares(e, j, t, (1.0 - p.alpha) * i_bar);
+                state[st + j] = u_bar;
+                state[st + k + j] = i_bar;
             }
-            let i_bar = (1.0 - p.beta) * u_bar + p.alpha * state[st + k + j];
-            row_w2[e * (k + 1u) + j] += d_bar * spike(u);
-            row_c[e * k + j] += (1.0 - p.alpha) * i_bar;
-            add_latency_shares(e, j, t, (1.0 - p.alpha) * i_bar);
-            state[st + j] = u_bar;
-            state[st + k + j] = i_bar;
         }
     }
 }
@@ -285,42 +407,49 @@ fn bptt(e: u32) {
 fn bptt_tangent(e: u32) {
     let b = e / p.rows;
     let k = p.k;
-    let st = e * 5u * k;     // Ū, Ī, Ū̇, Ī̇ of each neuron at t + 1
+    let st = state_base(e);  // Ū, Ī, Ū̇, Ī̇ of each neuron at t + 1
     clear_row(e);
     var o_bar = 0.0;
     var o_bar_dot = 0.0;
-    for (var ti = 0u; ti < p.steps; ti++) {
-        let t = p.steps - 1u - ti;
-        o_bar = readout_adjoint(t, g_bar[e], o_bar);
-        o_bar_dot = readout_adjoint(t, g_bar_dot[e], o_bar_dot);
-        let d_bar = (1.0 - p.gamma) * o_bar;
-        let d_bar_dot = (1.0 - p.gamma) * o_bar_dot;
-        row_w2[e * (k + 1u) + k] += d_bar_dot;
-        for (var j = 0u; j < k; j++) {
-            let u = u_trace[(e * p.steps + t) * k + j] - p.threshold;
-            let u_dot = u_dot_trace[(e * p.steps + t) * k + j];
-            let slope = spike_d1(u);
-            let slope_dot = spike_d2(u) * u_dot;
-            let w2j = w2[b * (k + 1u) + j];
-            let v2j = v2[b * (k + 1u) + j];
-            let u_next = state[st + j];
-            let u_next_dot = state[st + 2u * k + j];
-            var u_bar = d_bar * w2j * slope + p.beta * u_next;
-            var u_bar_dot = d_bar_dot * w2j * slope + d_bar * v2j * slope
-                + d_bar * w2j * slope_dot + p.beta * u_next_dot;
-            if p.through == 1u && t + 1u < p.steps {
-                u_bar = u_bar - p.threshold * u_next * slope;
-                u_bar_dot = u_bar_dot - p.threshold * (u_next_dot * slope + u_next * slope_dot);
+    let ns = n_seg();
+    for (var si = 0u; si < ns; si++) {
+        let s = ns - 1u - si;
+        let t0 = s * seg_len();
+        let t1 = min(t0 + seg_len(), p.steps);
+        if p.every > 0u { recompute_segment_tangent(e, s, t0, t1); }
+        for (var ti = t0; ti < t1; ti++) {
+            let t = t1 - 1u - (ti - t0);
+            o_bar = readout_adjoint(t, g_bar[e], o_bar);
+            o_bar_dot = readout_adjoint(t, g_bar_dot[e], o_bar_dot);
+            let d_bar = (1.0 - p.gamma) * o_bar;
+            let d_bar_dot = (1.0 - p.gamma) * o_bar_dot;
+            row_w2[e * (k + 1u) + k] += d_bar_dot;
+            for (var j = 0u; j < k; j++) {
+                let u = u_trace[trace_at(e, t, t0, j)] - p.threshold;
+                let u_dot = u_dot_trace[trace_at(e, t, t0, j)];
+                let slope = spike_d1(u);
+                let slope_dot = spike_d2(u) * u_dot;
+                let w2j = w2[b * (k + 1u) + j];
+                let v2j = v2[b * (k + 1u) + j];
+                let u_next = state[st + j];
+                let u_next_dot = state[st + 2u * k + j];
+                var u_bar = d_bar * w2j * slope + p.beta * u_next;
+                var u_bar_dot = d_bar_dot * w2j * slope + d_bar * v2j * slope
+                    + d_bar * w2j * slope_dot + p.beta * u_next_dot;
+                if p.through == 1u && t + 1u < p.steps {
+                    u_bar = u_bar - p.threshold * u_next * slope;
+                    u_bar_dot = u_bar_dot - p.threshold * (u_next_dot * slope + u_next * slope_dot);
+                }
+                let i_bar = (1.0 - p.beta) * u_bar + p.alpha * state[st + k + j];
+                let i_bar_dot = (1.0 - p.beta) * u_bar_dot + p.alpha * state[st + 3u * k + j];
+                row_w2[e * (k + 1u) + j] += d_bar_dot * spike(u) + d_bar * slope * u_dot;
+                row_c[e * k + j] += (1.0 - p.alpha) * i_bar_dot;
+                add_latency_shares(e, j, t, (1.0 - p.alpha) * i_bar_dot);
+                state[st + j] = u_bar;
+                state[st + k + j] = i_bar;
+                state[st + 2u * k + j] = u_bar_dot;
+                state[st + 3u * k + j] = i_bar_dot;
             }
-            let i_bar = (1.0 - p.beta) * u_bar + p.alpha * state[st + k + j];
-            let i_bar_dot = (1.0 - p.beta) * u_bar_dot + p.alpha * state[st + 3u * k + j];
-            row_w2[e * (k + 1u) + j] += d_bar_dot * spike(u) + d_bar * slope * u_dot;
-            row_c[e * k + j] += (1.0 - p.alpha) * i_bar_dot;
-            add_latency_shares(e, j, t, (1.0 - p.alpha) * i_bar_dot);
-            state[st + j] = u_bar;
-            state[st + k + j] = i_bar;
-            state[st + 2u * k + j] = u_bar_dot;
-            state[st + 3u * k + j] = i_bar_dot;
         }
     }
 }

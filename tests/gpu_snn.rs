@@ -30,6 +30,7 @@ fn twin_encoded(spike: Spike, reset: ResetGradient, encoding: Encoding) -> SnnSp
         spike,
         reset,
         encoding,
+        time_checkpoint_every: 0,
     }
 }
 
@@ -81,7 +82,7 @@ fn check(gpu: &Gpu, s: SnnSpec, seed: u64) {
         want.0.4.extend(h1);
         want.1.extend(h2);
     }
-    assert!(rate > 0.05 && rate < 0.95, "{spike:?}: firing rate {rate}");
+    assert!(rate > 0.02 && rate < 0.95, "{spike:?}: firing rate {rate}");
     let cat = |f: &dyn Fn(&TaskCase) -> Vec<f64>| tasks.iter().flat_map(f).collect::<Vec<f64>>();
     let up = |label: &str, v: Vec<f64>| gpu.upload(label, &f32s(&v)).unwrap();
     let x = up("x", cat(&|t| t.1.clone()));
@@ -98,18 +99,19 @@ fn check(gpu: &Gpu, s: SnnSpec, seed: u64) {
     let (w1_bar, w2_bar, hv1, hv2) = (zeros(n1), zeros(n2), zeros(n1), zeros(n2));
     let op = SnnGpu::new(gpu, shape(&s)).unwrap();
     let mut enc = gpu.encoder();
-    op.forward(&mut enc, &x, &w1, &w2, &g).unwrap();
-    op.backward(&mut enc, &x, &w2, &g_bar, &w1_bar, &w2_bar)
+    let (w, v) = ((&w1, &w2), (&v1, &v2));
+    op.forward(&mut enc, &x, w, &g).unwrap();
+    op.backward(&mut enc, &x, w, &g_bar, (&w1_bar, &w2_bar))
         .unwrap();
-    op.tangent_forward(&mut enc, &x, &w2, &v1, &v2, &g_dot)
-        .unwrap();
-    op.tangent_backward(&mut enc, &x, &w2, &v2, &g_bar, &g_bar_dot, &hv1, &hv2)
+    op.tangent_forward(&mut enc, &x, w, v, &g_dot).unwrap();
+    op.tangent_backward(&mut enc, &x, w, v, &g_bar, &g_bar_dot, (&hv1, &hv2))
         .unwrap();
     enc.submit().unwrap();
     let read = |t| -> Vec<f64> { gpu.read(t).unwrap().into_iter().map(f64::from).collect() };
     let what = format!(
-        "{spike:?}, {reset:?}, {:?}, on {}",
+        "{spike:?}, {reset:?}, {:?}, time checkpoints every {}, on {}",
         s.encoding,
+        s.time_checkpoint_every,
         gpu.adapter()
     );
     for (name, got, want) in [
@@ -140,7 +142,16 @@ fn gpu_snn_passes_match_the_f64_twin() {
                 check(gpu, twin(spike, reset), 40 + i as u64);
             }
             let latency = twin_encoded(spike, ResetGradient::Detached, Encoding::Latency);
-            check(gpu, latency, 50 + i as u64);
+            check(gpu, latency.clone(), 50 + i as u64);
+            // Checkpointing over time (segments of 4, 4, 4, 3 steps) gives
+            // what the whole trace gives, with either encoding and reset.
+            for s in [twin(spike, ResetGradient::Through), latency] {
+                let segmented = SnnSpec {
+                    time_checkpoint_every: 4,
+                    ..s
+                };
+                check(gpu, segmented, 60 + i as u64);
+            }
         }
     }
 }

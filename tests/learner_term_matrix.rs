@@ -35,7 +35,8 @@ const SIZES: StepSizes = StepSizes {
     samples: 15,
 };
 
-/// A small spiking learner: 6 LIF neurons, 10 simulation steps, 4 inner steps.
+/// A small spiking learner: 6 LIF neurons, 10 simulation steps checkpointed
+/// over time, 4 inner steps.
 fn spiking(spike: Spike, reset: ResetGradient) -> SpikingLearner {
     SpikingLearner {
         snn: SnnSpec {
@@ -50,6 +51,8 @@ fn spiking(spike: Spike, reset: ResetGradient) -> SpikingLearner {
             spike,
             reset,
             encoding: Encoding::Current,
+            // Membranes kept 3 steps at a time on the GPU (segments 3, 3, 3, 1).
+            time_checkpoint_every: 3,
         },
         steps: 4,
         lr: 0.1,

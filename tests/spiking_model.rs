@@ -30,6 +30,7 @@ fn spec_encoded(spike: Spike, reset: ResetGradient, encoding: Encoding) -> SnnSp
         spike,
         reset,
         encoding,
+        time_checkpoint_every: 0,
     }
 }
 

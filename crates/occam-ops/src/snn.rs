@@ -10,6 +10,10 @@ use crate::launch::{dispatch_checked, spread_grid};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu};
 use std::sync::Arc;
 
+/// (W₁, W₂), or a direction or gradient shaped like them: `[tasks, K(d + 1)]`
+/// and `[tasks, K + 1]`.
+pub type Pair<'a> = (&'a GpuTensor, &'a GpuTensor);
+
 /// The spike nonlinearity: the Heaviside step with a surrogate slope, or a
 /// smooth sigmoid with its exact slope.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,6 +70,10 @@ pub struct SnnShape {
     pub reset_through: bool,
     /// Inputs as one spike each at a latency (instead of constant currents).
     pub latency: bool,
+    /// Checkpointing over time: keep the membranes of only this many steps
+    /// at once and recompute each such segment in the backward passes from
+    /// its starting state (0 keeps all T steps).
+    pub time_every: usize,
 }
 
 impl SnnShape {
@@ -81,6 +89,15 @@ impl SnnShape {
 
     fn threads(&self) -> usize {
         self.tasks * self.rows
+    }
+
+    /// Steps whose membranes are kept at once.
+    fn segment(&self) -> usize {
+        if self.time_every == 0 {
+            self.steps
+        } else {
+            self.time_every.min(self.steps)
+        }
     }
 }
 
@@ -101,7 +118,7 @@ occam_gpu::uniform_params! {
         threshold: f32,
         slope: f32,
         encoding: u32,
-        _pad1: u32,
+        every: u32,
         _pad2: u32,
     }
 }
@@ -121,6 +138,8 @@ pub struct SnnGpu {
     row_w2: GpuTensor,
     /// Latency encoding: each row's share of W̄₁'s input weights.
     row_lat: GpuTensor,
+    /// Checkpointing over time: each segment's starting I, U, İ, U̇.
+    ckpt: GpuTensor,
     forward: Arc<Kernel>,
     backward: Arc<Kernel>,
     tangent_forward: Arc<Kernel>,
@@ -156,7 +175,7 @@ impl SnnGpu {
                 s.steps, s.hidden, s.inputs, s.rows
             ),
             (s.hidden * (s.inputs + 2)
-                + 2 * s.steps * s.hidden * (1 + usize::from(s.latency) * s.inputs))
+                + 3 * s.steps * s.hidden * (1 + usize::from(s.latency) * s.inputs))
                 .max(s.rows),
         )?;
         let (spike, slope) = s.spike.code_and_slope();
@@ -175,11 +194,15 @@ impl SnnGpu {
             threshold: s.threshold as f32,
             slope: slope as f32,
             encoding: u32::from(s.latency),
-            _pad1: 0,
+            every: to_u32(
+                "time_every",
+                if s.time_every == 0 { 0 } else { s.segment() },
+            )?,
             _pad2: 0,
         };
         let max = gpu.limits().max_compute_workgroups_per_dimension;
-        let trace = s.threads() * s.steps * s.hidden;
+        let trace = s.threads() * s.segment() * s.hidden;
+        let segments = s.steps.div_ceil(s.segment());
         Ok(SnnGpu {
             shape,
             params: gpu.params("snn params", &params)?,
@@ -187,7 +210,15 @@ impl SnnGpu {
             params_grid: spread_grid(s.tasks * (s.w1_len() + s.w2_len()), 64, max),
             u_trace: gpu.zeros("snn membrane trace", trace)?,
             u_dot_trace: gpu.zeros("snn membrane tangent trace", trace)?,
-            state: gpu.zeros("snn row state", s.threads() * 5 * s.hidden)?,
+            state: gpu.zeros("snn row state", s.threads() * 10 * s.hidden)?,
+            ckpt: gpu.zeros(
+                "snn time checkpoints",
+                if s.time_every == 0 {
+                    1
+                } else {
+                    s.threads() * segments * 4 * s.hidden
+                },
+            )?,
             row_c: gpu.zeros("snn row current adjoints", s.threads() * s.hidden)?,
             row_w2: gpu.zeros("snn row readout shares", s.threads() * s.w2_len())?,
             row_lat: gpu.zeros(
@@ -221,14 +252,14 @@ impl SnnGpu {
         )
     }
 
-    /// g = the readout over the last L steps, for every row; keeps the
-    /// membrane trace for the other passes.
+    /// g = the readout over the last L steps, for every row, with weights
+    /// (W₁, W₂); keeps the membrane trace (or its checkpoints) for the other
+    /// passes.
     pub fn forward(
         &self,
         enc: &mut Encoder<'_>,
         x: &GpuTensor,
-        w1: &GpuTensor,
-        w2: &GpuTensor,
+        w: Pair<'_>,
         g: &GpuTensor,
     ) -> Result<()> {
         let (nx, n1, n2, ng) = self.lens();
@@ -239,55 +270,51 @@ impl SnnGpu {
             &self.params,
             &[
                 ("x", x, nx),
-                ("w1", w1, n1),
-                ("w2", w2, n2),
+                ("w1", w.0, n1),
+                ("w2", w.1, n2),
                 ("g", g, ng),
                 ("u_trace", &self.u_trace, self.u_trace.len()),
                 ("state", &self.state, self.state.len()),
+                ("ckpt", &self.ckpt, self.ckpt.len()),
             ],
             self.rows_grid,
         )
     }
 
     /// (W̄₁, W̄₂) = ∂⟨g, ḡ⟩/∂(W₁, W₂) by BPTT, after [`SnnGpu::forward`] at
-    /// the same x and weights (W₁ enters through the kept membrane trace).
+    /// the same x and weights.
     pub fn backward(
         &self,
         enc: &mut Encoder<'_>,
         x: &GpuTensor,
-        w2: &GpuTensor,
+        w: Pair<'_>,
         g_bar: &GpuTensor,
-        w1_bar: &GpuTensor,
-        w2_bar: &GpuTensor,
+        w_bar: Pair<'_>,
     ) -> Result<()> {
-        let (_, _, n2, ng) = self.lens();
+        let (nx, n1, n2, ng) = self.lens();
         dispatch_checked(
             enc,
             "snn",
             &self.backward,
             &self.params,
             &[
-                ("w2", w2, n2),
+                ("x", x, nx),
+                ("w1", w.0, n1),
+                ("w2", w.1, n2),
                 ("g_bar", g_bar, ng),
                 ("u_trace", &self.u_trace, self.u_trace.len()),
                 ("state", &self.state, self.state.len()),
+                ("ckpt", &self.ckpt, self.ckpt.len()),
                 ("row_c", &self.row_c, self.row_c.len()),
                 ("row_w2", &self.row_w2, self.row_w2.len()),
                 ("row_lat", &self.row_lat, self.row_lat.len()),
-                ("x", x, self.lens().0),
             ],
             self.rows_grid,
         )?;
-        self.reduce(enc, x, w1_bar, w2_bar)
+        self.reduce(enc, x, w_bar)
     }
 
-    fn reduce(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &GpuTensor,
-        w1_bar: &GpuTensor,
-        w2_bar: &GpuTensor,
-    ) -> Result<()> {
+    fn reduce(&self, enc: &mut Encoder<'_>, x: &GpuTensor, out: Pair<'_>) -> Result<()> {
         let (nx, n1, n2, _) = self.lens();
         dispatch_checked(
             enc,
@@ -299,22 +326,21 @@ impl SnnGpu {
                 ("row_c", &self.row_c, self.row_c.len()),
                 ("row_w2", &self.row_w2, self.row_w2.len()),
                 ("row_lat", &self.row_lat, self.row_lat.len()),
-                ("w1_bar", w1_bar, n1),
-                ("w2_bar", w2_bar, n2),
+                ("w1_bar", out.0, n1),
+                ("w2_bar", out.1, n2),
             ],
             self.params_grid,
         )
     }
 
-    /// ġ along (V₁, V₂), after [`SnnGpu::forward`] at the same x and
-    /// weights; keeps the membrane's tangent trace.
+    /// ġ along the direction v = (V₁, V₂), after [`SnnGpu::forward`] at the
+    /// same x and weights; keeps the membrane's tangent trace (or checkpoints).
     pub fn tangent_forward(
         &self,
         enc: &mut Encoder<'_>,
         x: &GpuTensor,
-        w2: &GpuTensor,
-        v1: &GpuTensor,
-        v2: &GpuTensor,
+        w: Pair<'_>,
+        v: Pair<'_>,
         g_dot: &GpuTensor,
     ) -> Result<()> {
         let (nx, n1, n2, ng) = self.lens();
@@ -325,53 +351,57 @@ impl SnnGpu {
             &self.params,
             &[
                 ("x", x, nx),
-                ("w2", w2, n2),
-                ("v1", v1, n1),
-                ("v2", v2, n2),
+                ("w1", w.0, n1),
+                ("w2", w.1, n2),
+                ("v1", v.0, n1),
+                ("v2", v.1, n2),
                 ("g_dot", g_dot, ng),
                 ("u_trace", &self.u_trace, self.u_trace.len()),
                 ("u_dot_trace", &self.u_dot_trace, self.u_dot_trace.len()),
                 ("state", &self.state, self.state.len()),
+                ("ckpt", &self.ckpt, self.ckpt.len()),
             ],
             self.rows_grid,
         )
     }
 
-    /// The tangent of BPTT along (V₁, V₂, ḡ̇) — H V for the squared error's
+    /// The tangent of BPTT along (v, ḡ̇) — H v for the squared error's
     /// gradient — after [`SnnGpu::forward`] and [`SnnGpu::tangent_forward`].
     #[allow(clippy::too_many_arguments)]
     pub fn tangent_backward(
         &self,
         enc: &mut Encoder<'_>,
         x: &GpuTensor,
-        w2: &GpuTensor,
-        v2: &GpuTensor,
+        w: Pair<'_>,
+        v: Pair<'_>,
         g_bar: &GpuTensor,
         g_bar_dot: &GpuTensor,
-        hv1: &GpuTensor,
-        hv2: &GpuTensor,
+        hv: Pair<'_>,
     ) -> Result<()> {
-        let (_, _, n2, ng) = self.lens();
+        let (nx, n1, n2, ng) = self.lens();
         dispatch_checked(
             enc,
             "snn",
             &self.tangent_backward,
             &self.params,
             &[
-                ("w2", w2, n2),
-                ("v2", v2, n2),
+                ("x", x, nx),
+                ("w1", w.0, n1),
+                ("w2", w.1, n2),
+                ("v1", v.0, n1),
+                ("v2", v.1, n2),
                 ("g_bar", g_bar, ng),
                 ("g_bar_dot", g_bar_dot, ng),
                 ("u_trace", &self.u_trace, self.u_trace.len()),
                 ("u_dot_trace", &self.u_dot_trace, self.u_dot_trace.len()),
                 ("state", &self.state, self.state.len()),
+                ("ckpt", &self.ckpt, self.ckpt.len()),
                 ("row_c", &self.row_c, self.row_c.len()),
                 ("row_w2", &self.row_w2, self.row_w2.len()),
                 ("row_lat", &self.row_lat, self.row_lat.len()),
-                ("x", x, self.lens().0),
             ],
             self.rows_grid,
         )?;
-        self.reduce(enc, x, hv1, hv2)
+        self.reduce(enc, x, hv)
     }
 }

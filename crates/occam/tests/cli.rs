@@ -636,6 +636,11 @@ fn bad_spiking_keys_exit_2_naming_the_key() {
         ("learner.hidden=0", "learner.hidden"),
         ("learner.layers=[\"dense 1\"]", "learner.layers"),
         ("learner.dt=\"fast\"", "learner.dt"),
+        ("learner.encoding=\"rate\"", "learner.encoding"),
+        (
+            "learner.time_checkpoint_every=-1",
+            "learner.time_checkpoint_every",
+        ),
     ] {
         let o = occam(&[
             "run",

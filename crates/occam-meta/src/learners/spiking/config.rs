@@ -74,6 +74,12 @@ pub struct SpikingConfig {
     /// spike per input, earlier for larger values).
     #[serde(default = "current")]
     pub encoding: String,
+    /// On the GPU, keep the membranes of only this many simulation steps at
+    /// once, recomputing each segment during the backward passes (memory
+    /// rows × this × K per task instead of rows × sim_steps × K); 0, the
+    /// default, keeps them all.
+    #[serde(default)]
+    pub time_checkpoint_every: usize,
 }
 
 fn yes() -> bool {
@@ -205,6 +211,7 @@ impl LearnerConfig for SpikingConfig {
             spike,
             reset,
             encoding,
+            time_checkpoint_every: self.time_checkpoint_every,
         };
         Ok(Arc::new(SpikingLearner {
             snn,

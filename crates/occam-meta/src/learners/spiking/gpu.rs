@@ -18,7 +18,7 @@ struct SnnModelGpu {
 
 impl GpuModel for SnnModelGpu {
     fn forward(&self, enc: &mut Encoder<'_>, w: &[GpuTensor], x: &GpuTensor) -> Result<()> {
-        self.op.forward(enc, x, &w[0], &w[1], &self.g)
+        self.op.forward(enc, x, (&w[0], &w[1]), &self.g)
     }
 
     fn output(&self) -> &GpuTensor {
@@ -33,7 +33,8 @@ impl GpuModel for SnnModelGpu {
         g_bar: &GpuTensor,
         w_bar: &[GpuTensor],
     ) -> Result<()> {
-        self.op.backward(enc, x, &w[1], g_bar, &w_bar[0], &w_bar[1])
+        self.op
+            .backward(enc, x, (&w[0], &w[1]), g_bar, (&w_bar[0], &w_bar[1]))
     }
 
     fn tangent_forward(
@@ -44,7 +45,7 @@ impl GpuModel for SnnModelGpu {
         v: &[GpuTensor],
     ) -> Result<()> {
         self.op
-            .tangent_forward(enc, x, &w[1], &v[0], &v[1], &self.g_dot)
+            .tangent_forward(enc, x, (&w[0], &w[1]), (&v[0], &v[1]), &self.g_dot)
     }
 
     fn output_tangent(&self) -> &GpuTensor {
@@ -61,8 +62,15 @@ impl GpuModel for SnnModelGpu {
         g_bar_dot: &GpuTensor,
         hv: &[GpuTensor],
     ) -> Result<()> {
-        self.op
-            .tangent_backward(enc, x, &w[1], &v[1], g_bar, g_bar_dot, &hv[0], &hv[1])
+        self.op.tangent_backward(
+            enc,
+            x,
+            (&w[0], &w[1]),
+            (&v[0], &v[1]),
+            g_bar,
+            g_bar_dot,
+            (&hv[0], &hv[1]),
+        )
     }
 }
 
@@ -85,6 +93,7 @@ impl SnnSpec {
             },
             reset_through: self.reset == ResetGradient::Through,
             latency: self.encoding == Encoding::Latency,
+            time_every: self.time_checkpoint_every,
         }
     }
 }

@@ -155,6 +155,10 @@ pub struct SnnSpec {
     pub reset: ResetGradient,
     /// How inputs drive the neurons.
     pub encoding: Encoding,
+    /// On the GPU, keep the membranes of only this many simulation steps at
+    /// once and recompute each segment in the backward passes (0: keep all).
+    /// The f64 twin always keeps all; results are the same.
+    pub time_checkpoint_every: usize,
 }
 
 impl SnnSpec {
