@@ -17,6 +17,7 @@
 //! The engine ([`crate::engine`]) and the reference ([`crate::reference`])
 //! only ever talk to these traits.
 
+pub mod blackbox;
 pub mod gd;
 pub mod registry;
 pub mod ridge;
