@@ -4,7 +4,9 @@
 //! (gradient descent fused and step by step, with a wiring mask and
 //! positive weights, a CNN; a spiking network with a surrogate and smooth;
 //! linear ridge with and without an intercept, kernel ridge with fixed and
-//! resampled features); the terms are each of
+//! resampled features; black boxes around gradient descent and ridge, whose
+//! estimated pullback the reference forms from the same perturbations in
+//! f64); the terms are each of
 //! the loss plug-ins in each of their label settings, added to the
 //! learner's own a·MSE_te, plus an adversary of each kind.
 
@@ -12,6 +14,8 @@ mod support;
 
 use occam_meta::engine::StepSizes;
 use occam_meta::learners::Learner;
+use occam_meta::learners::blackbox::BlackBoxLearner;
+use occam_meta::learners::blackbox::estimator::EsSettings;
 use occam_meta::learners::gd::GdLearner;
 use occam_meta::learners::gd::cpu::Constraints;
 use occam_meta::learners::ridge::{FeatureMap, RidgeLearner};
@@ -152,6 +156,32 @@ fn learners() -> Vec<(&'static str, Arc<dyn Learner>)> {
                 1e-2,
                 FeatureDraw::Resample(60),
             )),
+        ),
+        (
+            "black box: gd tanh, 4 pairs",
+            Arc::new(BlackBoxLearner {
+                inner: Arc::new(gd(Activation::Tanh, 9, minibatch)),
+                es: EsSettings {
+                    population: 4,
+                    sigma: 0.1,
+                    fitness_shaping: false,
+                },
+            }),
+        ),
+        (
+            "black box: ridge, 3 pairs shaped",
+            Arc::new(BlackBoxLearner {
+                inner: Arc::new(RidgeLearner::new(
+                    FeatureMap::Linear { bias: true },
+                    1e-2,
+                    FeatureDraw::None,
+                )),
+                es: EsSettings {
+                    population: 3,
+                    sigma: 0.1,
+                    fitness_shaping: true,
+                },
+            }),
         ),
     ]
 }

@@ -142,7 +142,14 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchOptions) -> Result<Value, 
     let med = quantile(&step_times, 0.5);
     let adapter = gpu.adapter();
 
-    let kernels = match Profiler::new(gpu, PROFILED_DISPATCHES) {
+    let profiler = match engine.needs_host() {
+        true => None,
+        false => Profiler::new(gpu, PROFILED_DISPATCHES),
+    };
+    let kernels = match profiler {
+        _ if engine.needs_host() => {
+            json!({ "source": "unavailable: a black-box learner's meta-step spans several submissions (see the phase times)" })
+        }
         Some(mut profiler) => {
             let times = engine.step_profiled(gpu, true, &mut profiler)?;
             let (table, total_ns, flops) = kernel_table(&times);

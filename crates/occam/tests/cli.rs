@@ -655,3 +655,76 @@ fn bad_spiking_keys_exit_2_naming_the_key() {
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn bad_blackbox_keys_exit_2_naming_the_key() {
+    let e = experiment("blackbox_mlp.toml");
+    for (set, key) in [
+        ("learner.population=0", "learner.population"),
+        ("learner.sigma=0", "learner.sigma"),
+        ("learner.sigma=nan", "learner.sigma"),
+        ("learner.sigmaa=0.1", "learner.sigmaa"),
+        ("learner.inner.stepz=3", "learner.inner.stepz"),
+        ("learner.inner.kind=\"blackbox\"", "learner.inner.kind"),
+        ("learner.inner.kind=\"svm\"", "learner.inner.kind"),
+        ("learner.inner=3", "learner.inner"),
+    ] {
+        let o = occam(&[
+            "run",
+            &e,
+            "--set",
+            set,
+            "--out",
+            "/nonexistent/never-written",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "--set {set}: {}", stderr(&o));
+        assert!(stderr(&o).contains(key), "--set {set}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn a_tiny_blackbox_run_is_reproducible_and_reports_its_execution() {
+    let base = std::env::temp_dir().join(format!("occam-cli-blackbox-{}", std::process::id()));
+    let e = experiment("blackbox_mlp.toml");
+    let run = |dir: &PathBuf| {
+        let dir = dir.display().to_string();
+        let o = occam(&[
+            "run",
+            &e,
+            "--steps",
+            "3",
+            "--out",
+            &dir,
+            "--set",
+            "meta_learner.hidden=[16]",
+            "--set",
+            "learner.population=3",
+            "--set",
+            "learner.inner.steps=5",
+            "--set",
+            "data.test=20",
+            "--set",
+            "data.samples=20",
+            "--set",
+            "analysis.heldout_tasks=2",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    let (a, b) = (base.join("a"), base.join("b"));
+    run(&a);
+    run(&b);
+    for f in ["function.npy", "theta.npy", "learner_weights.npy"] {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert_eq!(x, y, "{f} differs between two runs of the same seed");
+    }
+    let summary = std::fs::read_to_string(a.join("summary.json")).unwrap();
+    assert!(
+        summary.contains("black box: 7 fits per task"),
+        "summary.json should say how the black box ran: {summary}"
+    );
+    std::fs::remove_dir_all(&base).ok();
+}

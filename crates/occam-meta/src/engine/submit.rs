@@ -9,13 +9,40 @@ impl GpuMetaEngine {
     /// Records and submits one meta-step on the loaded data: the meta-loss and
     /// ∂L/∂θ, followed by the optimiser step when `update` is true. One
     /// command submission, no read-back.
+    ///
+    /// With a learner that needs the host ([`GpuMetaEngine::needs_host`]),
+    /// three submissions: the labels; the fits and the meta-loss; the
+    /// adjoints and the rest, with the learner's host stages in between.
     pub fn step(&mut self, gpu: &Gpu, update: bool) -> Result<()> {
         self.prepare(gpu, update);
         let mut enc = gpu.encoder();
         for phase in Phase::ALL {
             self.record(&mut enc, phase, update)?;
+            if self.needs_host() && matches!(phase, Phase::Labels | Phase::Loss) {
+                enc.submit()?;
+                self.host_stage(gpu, phase)?;
+                enc = gpu.encoder();
+            }
         }
         enc.submit()?;
+        Ok(())
+    }
+
+    /// Whether a learner needs the host between phases (a black box).
+    pub fn needs_host(&self) -> bool {
+        self.learners.iter().any(|l| l.needs_host())
+    }
+
+    /// The learners' host stages after `phase` (submitted).
+    fn host_stage(&self, gpu: &Gpu, phase: Phase) -> Result<()> {
+        let io = self.io();
+        for (learner, y_bar) in self.learners.iter().zip(&self.y_bar) {
+            match phase {
+                Phase::Labels => learner.host_fit(gpu, &io)?,
+                Phase::Loss => learner.host_adjoint(gpu, &io, y_bar)?,
+                _ => {}
+            }
+        }
         Ok(())
     }
 
@@ -27,13 +54,19 @@ impl GpuMetaEngine {
         self.prepare(gpu, update);
         gpu.wait("before a timed meta-step")?;
         let mut times = Vec::new();
+        let mut host_time = 0.0;
         for phase in Phase::ALL {
-            let start = std::time::Instant::now();
+            // A host stage is timed with the phase it serves (the fits with
+            // the unroll, the pullback with the adjoint sweep).
+            let start = std::time::Instant::now() - std::time::Duration::from_secs_f64(host_time);
             let mut enc = gpu.encoder();
             self.record(&mut enc, phase, update)?;
             enc.submit()?;
             gpu.wait(phase.name())?;
             times.push((phase, start.elapsed().as_secs_f64()));
+            let host = std::time::Instant::now();
+            self.host_stage(gpu, phase)?;
+            host_time = host.elapsed().as_secs_f64();
         }
         Ok(times)
     }
@@ -47,6 +80,14 @@ impl GpuMetaEngine {
         update: bool,
         profiler: &mut occam_gpu::Profiler,
     ) -> Result<Vec<occam_gpu::KernelTime>> {
+        if self.needs_host() {
+            return Err(occam_ops::OpError::InvalidShape {
+                op: "meta-step",
+                message: "a black-box learner's meta-step spans three submissions; \
+                          time it by phase (step_timed), not by dispatch"
+                    .to_string(),
+            });
+        }
         self.prepare(gpu, update);
         {
             let mut enc = gpu.profiled_encoder(profiler);

@@ -118,6 +118,14 @@ pub enum Execution {
     },
     /// A closed-form learner: no unroll.
     ClosedForm,
+    /// A black box: its fits run as a batch of 2P + 1 per task (the
+    /// unperturbed labels and P antithetic pairs), between two read-backs.
+    Host {
+        /// P, antithetic pairs per task.
+        population: usize,
+        /// How the inner learner's batched fits run.
+        inner: Box<Execution>,
+    },
 }
 
 impl std::fmt::Display for Execution {
@@ -133,6 +141,11 @@ impl std::fmt::Display for Execution {
             ),
             Execution::PerStep { reason } => write!(f, "step by step ({reason})"),
             Execution::ClosedForm => write!(f, "closed form"),
+            Execution::Host { population, inner } => write!(
+                f,
+                "black box: {} fits per task as one batch, {inner}; pullback estimated on the host from {population} antithetic pairs",
+                2 * population + 1
+            ),
         }
     }
 }
@@ -242,6 +255,25 @@ pub trait GpuLearner: Send + Sync {
 
     /// Checks what the last fit reported (e.g. a singular system).
     fn check(&self, _gpu: &Gpu) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether the learner needs the host between phases: then the engine
+    /// submits the labels, calls [`GpuLearner::host_fit`], submits the
+    /// meta-loss, calls [`GpuLearner::host_adjoint`], and submits the rest.
+    fn needs_host(&self) -> bool {
+        false
+    }
+
+    /// With the labels on the GPU (submitted): fit, so that
+    /// [`GpuLearner::record_predict`] can serve the predictions.
+    fn host_fit(&self, _gpu: &Gpu, _io: &LearnerIo<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// With ŷ̄ on the GPU (submitted): form the pullback, so that
+    /// [`GpuLearner::record_adjoint`] can add it to z̄_tr.
+    fn host_adjoint(&self, _gpu: &Gpu, _io: &LearnerIo<'_>, _y_bar: &GpuTensor) -> Result<()> {
         Ok(())
     }
 }

@@ -83,6 +83,7 @@ learner_kinds! {
     "ridge" => super::ridge::config::RidgeConfig,
     "kernel_ridge" => super::ridge::config::KernelRidgeConfig,
     "spiking" => super::spiking::config::SpikingConfig,
+    "blackbox" => super::blackbox::config::BlackBoxConfig,
 }
 
 /// The learner of a `[learner]` / `[adversary]` table.

@@ -34,6 +34,63 @@ pub struct EsSettings {
     pub fitness_shaping: bool,
 }
 
+/// The label perturbations of one estimate: ε_p ~ N(0, I) and the noise
+/// seed shared by the two fits of pair p.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Perturbations {
+    /// ε_p, one vector of `n` values per pair.
+    pub eps: Vec<Vec<f64>>,
+    /// The learner's noise seed of each pair.
+    pub noise: Vec<u64>,
+}
+
+impl Perturbations {
+    /// Draws P pairs for `n` labels from `rng` (ε_p, then its noise seed, pair
+    /// by pair: the CPU and GPU sides draw the same values from the same seed).
+    pub fn draw(n: usize, settings: &EsSettings, rng: &mut ChaCha8Rng) -> Perturbations {
+        let p = settings.population.max(1);
+        let mut eps = Vec::with_capacity(p);
+        let mut noise = Vec::with_capacity(p);
+        for _ in 0..p {
+            eps.push((0..n).map(|_| StandardNormal.sample(rng)).collect());
+            noise.push(rng.random());
+        }
+        Perturbations { eps, noise }
+    }
+
+    /// z ± σ ε_p.
+    pub fn labels(&self, z: &[f64], pair: usize, sign: f64, sigma: f64) -> Vec<f64> {
+        z.iter()
+            .zip(&self.eps[pair])
+            .map(|(z, e)| z + sign * sigma * e)
+            .collect()
+    }
+
+    /// z̄ = (1/P) Σ_p d_p ε_p from the pair differences d_p (rank-shaped
+    /// first when the settings ask for it).
+    pub fn combine(&self, diffs: &[f64], settings: &EsSettings) -> Vec<f64> {
+        let diffs = match settings.fitness_shaping {
+            true => centred_ranks(diffs),
+            false => diffs.to_vec(),
+        };
+        let p = self.eps.len() as f64;
+        let n = self.eps.first().map_or(0, Vec::len);
+        let mut z_bar = vec![0.0; n];
+        for (e, d) in self.eps.iter().zip(&diffs) {
+            for (z, ei) in z_bar.iter_mut().zip(e) {
+                *z += d * ei / p;
+            }
+        }
+        z_bar
+    }
+}
+
+/// d_p = ⟨ŷ̄, ŷ₊ − ŷ₋⟩ / 2σ.
+pub fn pair_difference(plus: &[f64], minus: &[f64], y_bar: &[f64], sigma: f64) -> f64 {
+    let phi = |y: &[f64]| -> f64 { y.iter().zip(y_bar).map(|(a, b)| a * b).sum() };
+    (phi(plus) - phi(minus)) / (2.0 * sigma)
+}
+
 /// Estimates Jᵀ ŷ̄ for the black-box fit `fit(z_tr, noise)` → ŷ (test
 /// predictions). `noise` seeds the learner's own randomness; the two fits of
 /// a pair get the same seed.
@@ -44,31 +101,15 @@ pub fn estimate_pullback(
     settings: &EsSettings,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<f64>> {
-    let n = z_tr.len();
-    let p = settings.population.max(1);
+    let pert = Perturbations::draw(z_tr.len(), settings, rng);
     let sigma = settings.sigma;
-    let mut eps = Vec::with_capacity(p);
-    let mut diffs = Vec::with_capacity(p);
-    for _ in 0..p {
-        let e: Vec<f64> = (0..n).map(|_| StandardNormal.sample(rng)).collect();
-        let noise: u64 = rng.random();
-        let at = |s: f64| -> Vec<f64> { z_tr.iter().zip(&e).map(|(z, e)| z + s * e).collect() };
-        let phi = |y: Vec<f64>| -> f64 { y.iter().zip(y_bar).map(|(a, b)| a * b).sum() };
-        let plus = phi(fit(&at(sigma), noise)?);
-        let minus = phi(fit(&at(-sigma), noise)?);
-        diffs.push((plus - minus) / (2.0 * sigma));
-        eps.push(e);
+    let mut diffs = Vec::with_capacity(pert.eps.len());
+    for (p, &noise) in pert.noise.iter().enumerate() {
+        let plus = fit(&pert.labels(z_tr, p, 1.0, sigma), noise)?;
+        let minus = fit(&pert.labels(z_tr, p, -1.0, sigma), noise)?;
+        diffs.push(pair_difference(&plus, &minus, y_bar, sigma));
     }
-    if settings.fitness_shaping {
-        diffs = centred_ranks(&diffs);
-    }
-    let mut z_bar = vec![0.0; n];
-    for (e, d) in eps.iter().zip(&diffs) {
-        for (z, ei) in z_bar.iter_mut().zip(e) {
-            *z += d * ei / p as f64;
-        }
-    }
-    Ok(z_bar)
+    Ok(pert.combine(&diffs, settings))
 }
 
 /// The values replaced by their ranks, centred on zero and rescaled to the
