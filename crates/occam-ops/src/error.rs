@@ -27,6 +27,14 @@ pub enum OpError {
         message: String,
     },
     /// The GPU layer failed.
+    /// A learner that runs outside Occam (a program) failed.
+    #[error("{op}: {message}")]
+    External {
+        /// What ran, e.g. `external learner`.
+        op: &'static str,
+        /// What went wrong, naming the program.
+        message: String,
+    },
     #[error(transparent)]
     Gpu(#[from] GpuError),
 }

@@ -728,3 +728,75 @@ fn a_tiny_blackbox_run_is_reproducible_and_reports_its_execution() {
     );
     std::fs::remove_dir_all(&base).ok();
 }
+
+#[test]
+fn an_external_learner_runs_in_a_black_box_and_only_there() {
+    let e = experiment("blackbox_external.toml");
+    let python = ["python3", "/usr/bin/python3"]
+        .into_iter()
+        .find(|p| {
+            std::process::Command::new(p)
+                .args(["-c", "import numpy"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("a python3 with numpy (install python3-numpy)");
+    let command = format!("learner.inner.command=[\"{python}\", \"external/ridge_learner.py\"]");
+    let dir = std::env::temp_dir().join(format!("occam-cli-external-{}", std::process::id()));
+    let dir_s = dir.display().to_string();
+    let o = occam(&[
+        "run",
+        &e,
+        "--steps",
+        "3",
+        "--out",
+        &dir_s,
+        "--set",
+        &command,
+        "--set",
+        "learner.population=4",
+        "--set",
+        "data.test=20",
+        "--set",
+        "analysis.heldout_tasks=2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    assert!(summary.contains("external/ridge_learner.py"), "{summary}");
+    std::fs::remove_dir_all(&dir).ok();
+    // Not differentiable, so not a learner of its own.
+    for (set, key) in [
+        (
+            "learner={ kind = \"external\", command = [\"python3\"] }",
+            "learner.kind",
+        ),
+        ("learner.inner.command=[]", "learner.inner.command"),
+        ("learner.inner.timeout_s=0", "learner.inner.timeout_s"),
+    ] {
+        let o = occam(&[
+            "run",
+            &e,
+            "--set",
+            set,
+            "--out",
+            "/nonexistent/never-written",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "--set {set}: {}", stderr(&o));
+        assert!(stderr(&o).contains(key), "--set {set}: {}", stderr(&o));
+    }
+    // A program that cannot start stops the run with its name.
+    let o = occam(&[
+        "run",
+        &e,
+        "--steps",
+        "1",
+        "--out",
+        &dir_s,
+        "--set",
+        "learner.inner.command=[\"/no/such/learner\"]",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/no/such/learner"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -18,6 +18,7 @@
 //! only ever talk to these traits.
 
 pub mod blackbox;
+pub mod external;
 pub mod gd;
 pub mod registry;
 pub mod ridge;

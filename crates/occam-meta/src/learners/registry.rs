@@ -84,6 +84,7 @@ learner_kinds! {
     "kernel_ridge" => super::ridge::config::KernelRidgeConfig,
     "spiking" => super::spiking::config::SpikingConfig,
     "blackbox" => super::blackbox::config::BlackBoxConfig,
+    "external" => super::external::config::ExternalConfig,
 }
 
 /// The learner of a `[learner]` / `[adversary]` table.

@@ -184,6 +184,12 @@ impl GpuLearner for GpuBlackBox {
             }
         }
         let batch = self.batch_io();
+        if self.inner.needs_host() {
+            // An inner learner on the host (a program) reads the batch back.
+            enc.submit()?;
+            self.inner.host_fit(gpu, &batch)?;
+            enc = gpu.encoder();
+        }
         self.inner.record_fit(&mut enc, &batch)?;
         let y = self.inner.record_predict(&mut enc, &batch)?;
         enc.submit()?;
