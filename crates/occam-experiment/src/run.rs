@@ -356,6 +356,17 @@ pub fn run(
     if let Some((k, _)) = kernel {
         summary["analysis"]["kernel"] = k;
     }
+    // E.g. an animal's trials, counted over every fit of the run (training,
+    // held-out evaluation and analysis).
+    let reports: Vec<String> = r
+        .problem
+        .learners
+        .iter()
+        .filter_map(|l| l.report())
+        .collect();
+    if !reports.is_empty() {
+        summary["learner_report"] = json!(reports);
+    }
     out.json("summary.json", &summary)?;
 
     Ok(Outcome {

@@ -800,3 +800,71 @@ fn an_external_learner_runs_in_a_black_box_and_only_there() {
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn an_animal_runs_in_a_black_box_reporting_its_trials() {
+    let e = experiment("animal_kernel.toml");
+    let dir = std::env::temp_dir().join(format!("occam-cli-animal-{}", std::process::id()));
+    let dir_s = dir.display().to_string();
+    let o = occam(&[
+        "run",
+        &e,
+        "--steps",
+        "3",
+        "--out",
+        &dir_s,
+        "--set",
+        "learner.population=4",
+        "--set",
+        "analysis.heldout_tasks=2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let report = summary["learner_report"][0].as_str().unwrap();
+    assert!(report.contains("trials used of a budget of"), "{report}");
+    assert!(summary["analysis"]["kernel_eigen_overlap"]["top_4"].is_number());
+    std::fs::remove_dir_all(&dir).ok();
+    for (set, key) in [
+        ("learner.inner.lapse=1.0", "learner.inner.lapse"),
+        (
+            "learner.inner.response_noise=0",
+            "learner.inner.response_noise",
+        ),
+        ("learner.inner.repeats=0", "learner.inner.repeats"),
+        (
+            "learner={ kind = \"animal\", features = 5, lambda = 0.1, lapse = 0.1, response_noise = 0.1 }",
+            "learner.kind",
+        ),
+    ] {
+        let o = occam(&[
+            "run",
+            &e,
+            "--set",
+            set,
+            "--out",
+            "/nonexistent/never-written",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "--set {set}: {}", stderr(&o));
+        assert!(stderr(&o).contains(key), "--set {set}: {}", stderr(&o));
+    }
+    // A budget too small for the run stops it, naming the budget.
+    let o = occam(&[
+        "run",
+        &e,
+        "--steps",
+        "3",
+        "--out",
+        &dir_s,
+        "--set",
+        "learner.inner.trial_budget=1000",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("trial budget of 1000"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -65,6 +65,11 @@ impl GpuMetaEngine {
         self.learners[0].execution()
     }
 
+    /// What the learners' GPU sides report (e.g. an animal's trials used).
+    pub fn learner_reports(&self) -> Vec<String> {
+        self.learners.iter().filter_map(|l| l.report()).collect()
+    }
+
     /// Evaluates the meta-learner f_θ on the loaded points (train then test,
     /// task by task) and reads the labels back.
     pub fn read_labels(&self, gpu: &Gpu) -> Result<Vec<f64>> {

@@ -17,6 +17,7 @@
 //! The engine ([`crate::engine`]) and the reference ([`crate::reference`])
 //! only ever talk to these traits.
 
+pub mod animal;
 pub mod blackbox;
 pub mod external;
 pub mod gd;
@@ -194,6 +195,11 @@ pub trait Learner: std::fmt::Debug + Send + Sync {
     fn kernel_features(&self, _points: &[f64], _d: usize, _seed: u64) -> Option<KernelFeatures> {
         None
     }
+
+    /// What it has to report about a run (e.g. an animal's trials used).
+    fn report(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A fit on the CPU in f64.
@@ -264,6 +270,11 @@ pub trait GpuLearner: Send + Sync {
     /// meta-loss, calls [`GpuLearner::host_adjoint`], and submits the rest.
     fn needs_host(&self) -> bool {
         false
+    }
+
+    /// What it has to report about the run so far (e.g. trials used).
+    fn report(&self) -> Option<String> {
+        None
     }
 
     /// With the labels on the GPU (submitted): fit, so that

@@ -85,6 +85,7 @@ learner_kinds! {
     "spiking" => super::spiking::config::SpikingConfig,
     "blackbox" => super::blackbox::config::BlackBoxConfig,
     "external" => super::external::config::ExternalConfig,
+    "animal" => super::animal::config::AnimalConfig,
 }
 
 /// The learner of a `[learner]` / `[adversary]` table.

@@ -147,6 +147,10 @@ impl GpuLearner for GpuBlackBox {
         true
     }
 
+    fn report(&self) -> Option<String> {
+        self.inner.report()
+    }
+
     fn host_fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()> {
         let LearnerShape {
             tasks,

@@ -105,6 +105,10 @@ impl Learner for BlackBoxLearner {
     fn kernel_features(&self, points: &[f64], d: usize, seed: u64) -> Option<KernelFeatures> {
         self.inner.kernel_features(points, d, seed)
     }
+
+    fn report(&self) -> Option<String> {
+        self.inner.report()
+    }
 }
 
 /// A black-box fit in f64: the unperturbed fit and every perturbed one.

@@ -1,0 +1,248 @@
+//! A simulated animal with a known inductive bias (`kind = "animal"`): it
+//! learns like kernel ridge on random ReLU features, but answers each test
+//! query with binary choices — with probability `lapse` a coin flip,
+//! otherwise sign(f(x) + ξ), ξ ~ N(0, response_noise²) — averaged over
+//! `repeats` trials. Every fit costs m training trials plus M·repeats test
+//! trials; the run stops when the trial budget is spent and reports the
+//! trials used. Like a real animal it cannot be differentiated, so it is
+//! always a black box's `inner` (docs/design.md §10).
+
+pub mod config;
+
+use super::ridge::RidgeLearner;
+use super::{
+    CpuFit, Execution, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerIo, LearnerShape,
+    invalid,
+};
+use occam_gpu::{Encoder, Gpu, GpuTensor};
+use occam_ops::{OpError, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The name of the tensor holding a task's seed for the animal's choices.
+pub const SEED: &str = "animal_seed";
+
+/// A simulated animal.
+#[derive(Clone, Debug)]
+pub struct AnimalLearner {
+    /// How it learns (its bias): kernel ridge on fixed random ReLU features.
+    pub kernel: RidgeLearner,
+    /// Probability of a random choice on a trial.
+    pub lapse: f64,
+    /// Standard deviation of the response noise ξ.
+    pub response_noise: f64,
+    /// Trials per test query.
+    pub repeats: usize,
+    /// The most trials the run may use (0: no limit).
+    pub budget: u64,
+    /// Trials used so far (shared by every copy of this animal).
+    pub trials: Arc<AtomicU64>,
+}
+
+impl AnimalLearner {
+    /// The animal's answers to x_te after learning (x_tr, z_tr), and the
+    /// trials it took; errors when the budget is spent.
+    fn answer(
+        &self,
+        x_tr: &[f64],
+        z_tr: &[f64],
+        x_te: &[f64],
+        data: &LearnerData,
+    ) -> Result<Vec<f64>> {
+        let fit = self.kernel.fit_cpu(x_tr, z_tr, x_te, data)?;
+        let f = fit.test_predictions();
+        let cost = (z_tr.len() + f.len() * self.repeats) as u64;
+        let used = self.trials.fetch_add(cost, Ordering::Relaxed) + cost;
+        if self.budget > 0 && used > self.budget {
+            return Err(OpError::External {
+                op: "animal learner",
+                message: format!(
+                    "the trial budget of {} is spent ({used} trials asked for); raise trial_budget or shorten the run",
+                    self.budget
+                ),
+            });
+        }
+        let seed = data.require("animal", SEED)?[0] as u64;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        Ok(f.iter()
+            .map(|&fx| {
+                let mut sum = 0.0;
+                for _ in 0..self.repeats {
+                    let lapse: f64 = rng.random();
+                    let coin: f64 = rng.random();
+                    let xi: f64 = StandardNormal.sample(&mut rng);
+                    let v = if lapse < self.lapse {
+                        coin - 0.5
+                    } else {
+                        fx + self.response_noise * xi
+                    };
+                    sum += if v >= 0.0 { 1.0 } else { -1.0 };
+                }
+                sum / self.repeats as f64
+            })
+            .collect())
+    }
+}
+
+impl Learner for AnimalLearner {
+    fn kind(&self) -> &'static str {
+        "animal"
+    }
+
+    /// The kernel's draws, then a seed for the choices (the same for both
+    /// fits of a pair: common random numbers).
+    fn draw(&self, rng: &mut ChaCha8Rng, train: usize) -> LearnerData {
+        let mut data = self.kernel.draw(rng, train);
+        data.push(SEED, vec![1], vec![rng.random::<u32>() as f64]);
+        data
+    }
+
+    fn fit_cpu<'a>(
+        &'a self,
+        x_tr: &'a [f64],
+        z_tr: &'a [f64],
+        x_te: &'a [f64],
+        data: &'a LearnerData,
+    ) -> Result<Box<dyn CpuFit + 'a>> {
+        let answers = self.answer(x_tr, z_tr, x_te, data)?;
+        Ok(Box::new(AnimalFit {
+            animal: self,
+            x_tr,
+            z_tr,
+            data,
+            answers,
+        }))
+    }
+
+    fn gpu(&self, gpu: &Gpu, shape: LearnerShape) -> Result<Box<dyn GpuLearner>> {
+        Ok(Box::new(GpuAnimal {
+            animal: self.clone(),
+            shape,
+            data: Mutex::new(Vec::new()),
+            y: gpu.zeros("animal answers", shape.tasks * shape.test)?,
+        }))
+    }
+
+    fn kernel_features(&self, points: &[f64], d: usize, seed: u64) -> Option<KernelFeatures> {
+        self.kernel.kernel_features(points, d, seed)
+    }
+
+    fn report(&self) -> Option<String> {
+        Some(format!(
+            "{} trials used{}",
+            self.trials.load(Ordering::Relaxed),
+            match self.budget {
+                0 => String::new(),
+                b => format!(" of a budget of {b}"),
+            }
+        ))
+    }
+}
+
+/// The animal's answers after one learning session.
+struct AnimalFit<'a> {
+    animal: &'a AnimalLearner,
+    x_tr: &'a [f64],
+    z_tr: &'a [f64],
+    data: &'a LearnerData,
+    answers: Vec<f64>,
+}
+
+impl CpuFit for AnimalFit<'_> {
+    fn test_predictions(&self) -> &[f64] {
+        &self.answers
+    }
+
+    /// Not available (an animal cannot be differentiated; configurations put
+    /// it inside a black box): NaN, so that a misuse stops as a divergence.
+    fn pullback(&self, _y_bar: &[f64]) -> Vec<f64> {
+        vec![f64::NAN; self.z_tr.len()]
+    }
+
+    /// The animal asked about its own training points.
+    fn train_predictions(&self) -> Result<Vec<f64>> {
+        self.animal
+            .answer(self.x_tr, self.z_tr, self.x_tr, self.data)
+    }
+}
+
+/// The animal serving a batch of tasks from the engine's host stage.
+struct GpuAnimal {
+    animal: AnimalLearner,
+    shape: LearnerShape,
+    data: Mutex<Vec<LearnerData>>,
+    y: GpuTensor,
+}
+
+impl GpuLearner for GpuAnimal {
+    fn load(&self, _gpu: &Gpu, data: &[&LearnerData]) -> Result<()> {
+        *self.data.lock().unwrap_or_else(|e| e.into_inner()) =
+            data.iter().map(|d| (*d).clone()).collect();
+        Ok(())
+    }
+
+    fn record_fit(&self, _enc: &mut Encoder<'_>, _io: &LearnerIo<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn record_predict<'s>(
+        &'s self,
+        _enc: &mut Encoder<'_>,
+        _io: &LearnerIo<'_>,
+    ) -> Result<&'s GpuTensor> {
+        Ok(&self.y)
+    }
+
+    fn record_adjoint(
+        &self,
+        _enc: &mut Encoder<'_>,
+        _io: &LearnerIo<'_>,
+        _y_bar: &GpuTensor,
+    ) -> Result<()> {
+        Err(invalid(
+            "an animal cannot be differentiated; use it inside kind = \"blackbox\"".into(),
+        ))
+    }
+
+    fn execution(&self) -> Execution {
+        Execution::PerStep {
+            reason: "the simulated animal answers on the host".into(),
+        }
+    }
+
+    fn needs_host(&self) -> bool {
+        true
+    }
+
+    fn host_fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()> {
+        let LearnerShape {
+            train: m,
+            test: big_m,
+            input_len: d,
+            ..
+        } = self.shape;
+        let f64s = |t: &GpuTensor| -> Result<Vec<f64>> {
+            Ok(gpu.read(t)?.iter().map(|&v| v as f64).collect())
+        };
+        let (x_tr, x_te, z_tr) = (f64s(io.x_tr)?, f64s(io.x_te)?, f64s(io.z_tr)?);
+        let data = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        let mut y = Vec::with_capacity(data.len() * big_m);
+        for (b, task) in data.iter().enumerate() {
+            let answers = self.animal.answer(
+                &x_tr[b * m * d..(b + 1) * m * d],
+                &z_tr[b * m..(b + 1) * m],
+                &x_te[b * big_m * d..(b + 1) * big_m * d],
+                task,
+            )?;
+            y.extend(answers.iter().map(|&v| v as f32));
+        }
+        Ok(gpu.write(&self.y, &y)?)
+    }
+
+    fn report(&self) -> Option<String> {
+        self.animal.report()
+    }
+}
