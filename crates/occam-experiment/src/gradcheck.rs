@@ -32,6 +32,30 @@ pub struct GradcheckOptions {
     pub step: f64,
 }
 
+impl GradcheckOptions {
+    /// Refuses options under which the check could not fail: a step or
+    /// tolerance that is not a finite number > 0, or no directions.
+    pub fn validate(&self) -> Result<(), Error> {
+        for (flag, v) in [
+            ("--step", self.step),
+            ("--tolerance", self.tolerance),
+            ("--fd-tolerance", self.fd_tolerance),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::input(format!(
+                    "{flag}: must be a finite number > 0, not {v}"
+                )));
+            }
+        }
+        if self.directions == 0 {
+            return Err(Error::input(
+                "--directions: must be at least 1 (with none, finite differences would check nothing)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Runs the check, writing its report line by line to `report`; fails
 /// (exit 1) over tolerance.
 pub fn gradcheck(
@@ -46,6 +70,7 @@ pub fn gradcheck(
                 .map_err(|e| Error::internal(format!("writing the report: {e}")))?
         };
     }
+    args.validate()?;
     let r = exp.resolve()?;
     let theta = r.initial_theta(exp.seed, 0);
     let tasks = r.sampler.meta_step(exp.seed, 0, exp.tasks);
@@ -117,6 +142,14 @@ pub fn gradcheck(
         say!(
             "  ∂L/∂θ on the GPU is not finite (entry {i}: {})",
             gpu_grad[i]
+        );
+        worst_gpu = f64::NAN;
+    }
+    // f64::max drops NaN, so the scale above cannot see a non-finite reference.
+    if let Some(i) = reference.theta_bar.iter().position(|v| !v.is_finite()) {
+        say!(
+            "  ∂L/∂θ of the CPU f64 reference is not finite (entry {i}: {})",
+            reference.theta_bar[i]
         );
         worst_gpu = f64::NAN;
     }

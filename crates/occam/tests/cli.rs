@@ -868,3 +868,25 @@ fn an_animal_runs_in_a_black_box_reporting_its_trials() {
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn gradcheck_options_under_which_it_could_not_fail_exit_2() {
+    let q = experiment("quickstart.toml");
+    for (flag, value) in [
+        ("--step", "0"),
+        ("--step", "nan"),
+        ("--step", "-1e-6"),
+        ("--directions", "0"),
+        ("--tolerance", "inf"),
+        ("--fd-tolerance", "0"),
+    ] {
+        let arg = format!("{flag}={value}");
+        let o = occam(&["gradcheck", &q, &arg]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{flag} {value}: {}", stderr(&o));
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("PASS"),
+            "{flag} {value}"
+        );
+    }
+}
