@@ -35,10 +35,11 @@ impl Output {
         self.dir.join(name)
     }
 
-    /// Writes a text file.
+    /// Writes a text file (atomically: a temporary file renamed into place,
+    /// so a killed run never leaves a truncated file).
     pub fn text(&self, name: &str, text: &str) -> Result<(), Error> {
         let path = self.path(name);
-        std::fs::write(&path, text).map_err(|e| io_error(&path, e))
+        atomic(&path, |tmp| std::fs::write(tmp, text)).map_err(|e| io_error(&path, e))
     }
 
     /// Writes pretty-printed JSON.
@@ -59,11 +60,54 @@ impl Output {
         })
     }
 
-    /// Writes a little-endian f64 .npy array of the given shape.
+    /// Writes a little-endian f64 .npy array of the given shape (atomically).
     pub fn npy(&self, name: &str, shape: &[u64], data: &[f64]) -> Result<(), Error> {
         let path = self.path(name);
-        write_npy(&path, shape, data).map_err(|e| io_error(&path, e))
+        atomic(&path, |tmp| write_npy(tmp, shape, data)).map_err(|e| io_error(&path, e))
     }
+}
+
+/// Writes `path` by writing a temporary file beside it and renaming it into
+/// place (a rename within a folder is atomic).
+pub fn atomic(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{}.tmp", name.unwrap_or_default()));
+    write(&tmp)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The extensions of the files a run writes into its folder.
+const RUN_FILES: [&str; 5] = ["npy", "png", "json", "jsonl", "toml"];
+
+/// Makes `dir` ready for a new run. A folder holding an earlier run (its
+/// `config.toml`) is refused unless `force`, which removes that run's files
+/// (`.npy`, `.png`, `.json`, `.jsonl`, `.toml` at the top of the folder) so
+/// that old and new results never mix.
+pub fn claim(dir: &Path, force: bool) -> Result<(), Error> {
+    if !dir.join("config.toml").is_file() {
+        return Ok(());
+    }
+    if !force {
+        return Err(Error::input(format!(
+            "--out {}: holds an earlier run (config.toml); choose another folder, or pass --force to replace that run",
+            dir.display()
+        )));
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| io_error(dir, e))?.path();
+        let ours = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| RUN_FILES.contains(&e));
+        if path.is_file() && ours {
+            std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes a little-endian f64 .npy array of the given shape.

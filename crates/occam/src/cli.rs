@@ -92,6 +92,10 @@ pub struct RunArgs {
     /// that holds one NAME-seedS folder per seed).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+    /// Replace an earlier run in the output folder (by default such a
+    /// folder is refused, so that old and new results never mix).
+    #[arg(long)]
+    pub force: bool,
     /// Run seed (overrides the file's `seed`).
     #[arg(long, conflicts_with = "seeds")]
     pub seed: Option<u64>,

@@ -52,6 +52,7 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
             let exp = Experiment::load(&args.experiment, &o)?;
             exp.resolve()?;
             let out = seeds::folder(args.out.as_deref(), &exp.name, seed);
+            occam_experiment::output::claim(&out, args.force)?;
             runs.push((exp, out));
         }
         let gpu = open_gpu(cli)?;
@@ -65,6 +66,7 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
         .out
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(format!("runs/{}-seed{}", exp.name, exp.seed)));
+    occam_experiment::output::claim(&out, args.force)?;
     let gpu = open_gpu(cli)?;
     let outcome = run::run(&gpu, &exp, &out, &progress::Bar::new())?;
     figures::draw(&gpu, &exp, &outcome)?;

@@ -890,3 +890,47 @@ fn gradcheck_options_under_which_it_could_not_fail_exit_2() {
         );
     }
 }
+
+#[test]
+fn an_earlier_run_in_the_output_folder_is_refused_unless_forced() {
+    let dir = std::env::temp_dir().join(format!("occam-cli-force-{}", std::process::id()));
+    let dir_s = dir.display().to_string();
+    let q = experiment("quickstart.toml");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", q.as_str(), "--steps", "2", "--out", dir_s.as_str()];
+        args.extend(TINY);
+        args.extend(extra);
+        occam(&args)
+    };
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["--seed", "7"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&dir_s) && stderr(&o).contains("--force"),
+        "{}",
+        stderr(&o)
+    );
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(
+        config.contains("seed = 0"),
+        "the refused run touched config.toml: {config}"
+    );
+    // --force replaces the earlier run, leaving none of its files behind.
+    std::fs::write(dir.join("function_inputs_old.png"), b"stale").unwrap();
+    let o = run(&["--seed", "7", "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!dir.join("function_inputs_old.png").exists());
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    assert!(
+        config.contains("seed = 7") && summary.contains("\"seed\": 7"),
+        "{summary}"
+    );
+    // No temporary files are left behind by the atomic writes.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".tmp"), "{name} left behind");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
