@@ -347,6 +347,23 @@ impl Experiment {
 
     /// Checks every value and builds the engine's types; errors name the key.
     pub fn resolve(&self) -> Result<Resolved, Error> {
+        // The name becomes a folder name (runs/NAME-seedS): no separators,
+        // no leading dot, nothing that could point outside the output folder.
+        let name_ok = !self.name.is_empty()
+            && !self.name.starts_with('.')
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !name_ok {
+            return Err(bad(
+                "name",
+                format!(
+                    "{:?} must be letters, digits, '_', '-' or '.', not starting with '.' (it names the output folder)",
+                    self.name
+                ),
+            ));
+        }
         positive("meta_steps", self.meta_steps)?;
         positive("tasks", self.tasks)?;
         positive("log_every", self.log_every)?;

@@ -53,6 +53,10 @@ fn bad_configuration_values_exit_2_naming_the_key() {
         ("meta_learner.output=sigmoid", "meta_learner.output"),
         ("optimizer.kind=lbfgs", "optimizer.kind"),
         ("data.train=0", "data.train"),
+        ("name=\"../../x\"", "name: \"../../x\""),
+        ("name=\"a/b\"", "name: \"a/b\""),
+        ("name=\"\"", "name"),
+        ("name=\".hidden\"", "name"),
     ] {
         let o = occam(&[
             "run",
