@@ -32,6 +32,11 @@ pub struct Experiment {
     /// Log (and read back) the meta-loss every this many meta-steps.
     #[serde(default = "ten")]
     pub log_every: usize,
+    /// Write a checkpoint (θ, optimiser state, progress) every this many
+    /// meta-steps, so that `occam run --resume DIR` can continue a killed
+    /// run; 0 writes one only when the run is interrupted.
+    #[serde(default = "hundred")]
+    pub checkpoint_every: usize,
     /// Input domain.
     pub inputs: Inputs,
     /// Points per task.
@@ -89,6 +94,9 @@ fn one() -> usize {
 }
 fn ten() -> usize {
     10
+}
+fn hundred() -> usize {
+    100
 }
 
 /// `[inputs]`.

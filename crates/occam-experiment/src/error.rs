@@ -16,6 +16,10 @@ pub enum Error {
     /// failed (a diverged meta-loss, a failed gradient check; exit code 1).
     #[error("{0}")]
     Internal(String),
+    /// The run was stopped by a signal after writing a checkpoint (exit
+    /// code 130, as for SIGINT).
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl Error {
@@ -29,18 +33,19 @@ impl Error {
         Error::Internal(message.into())
     }
 
-    /// The process exit code: 2 for bad input, 1 otherwise.
+    /// The process exit code: 2 for bad input, 130 for an interrupted run, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Input(_) => 2,
             Error::Internal(_) => 1,
+            Error::Interrupted(_) => 130,
         }
     }
 
     /// The message.
     pub fn message(&self) -> &str {
         match self {
-            Error::Input(m) | Error::Internal(m) => m,
+            Error::Input(m) | Error::Internal(m) | Error::Interrupted(m) => m,
         }
     }
 
@@ -49,6 +54,7 @@ impl Error {
         match self {
             Error::Input(m) => Error::Input(format!("{prefix}: {m}")),
             Error::Internal(m) => Error::Internal(format!("{prefix}: {m}")),
+            Error::Interrupted(m) => Error::Interrupted(format!("{prefix}: {m}")),
         }
     }
 }

@@ -15,6 +15,7 @@
 //! - [`Error`]: errors that map to exit codes.
 
 pub mod bench;
+pub mod checkpoint;
 pub mod config;
 mod error;
 pub mod gradcheck;

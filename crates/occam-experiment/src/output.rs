@@ -57,7 +57,33 @@ impl Output {
         Ok(Lines {
             path,
             file: BufWriter::new(file),
+            bytes: 0,
         })
+    }
+
+    /// Reopens a JSON-lines file of a resumed run: keeps its first `bytes`
+    /// bytes (the lines written up to the checkpoint) and appends after them.
+    pub fn lines_from(&self, name: &str, bytes: u64) -> Result<Lines, Error> {
+        let path = self.path(name);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io_error(&path, e))?;
+        let len = file.metadata().map_err(|e| io_error(&path, e))?.len();
+        if len < bytes {
+            return Err(Error::input(format!(
+                "{}: holds {len} bytes, fewer than the {bytes} its checkpoint recorded",
+                path.display()
+            )));
+        }
+        file.set_len(bytes).map_err(|e| io_error(&path, e))?;
+        let mut file = BufWriter::new(file);
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::Start(bytes))
+            .map_err(|e| io_error(&path, e))?;
+        Ok(Lines { path, file, bytes })
     }
 
     /// Writes a little-endian f64 .npy array of the given shape (atomically).
@@ -128,13 +154,23 @@ pub fn write_npy(path: &Path, shape: &[u64], data: &[f64]) -> std::io::Result<()
 pub struct Lines {
     path: PathBuf,
     file: BufWriter<File>,
+    bytes: u64,
 }
 
 impl Lines {
     /// Appends one JSON object as a line.
     pub fn write(&mut self, value: &serde_json::Value) -> Result<(), Error> {
-        writeln!(self.file, "{value}")
+        let line = format!("{value}\n");
+        self.file
+            .write_all(line.as_bytes())
             .and_then(|_| self.file.flush())
-            .map_err(|e| io_error(&self.path, e))
+            .map_err(|e| io_error(&self.path, e))?;
+        self.bytes += line.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written to the file so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 }

@@ -2,6 +2,7 @@
 //! them — and its output folder.
 
 use crate::Error;
+use crate::checkpoint::{self, Checkpoint, DoneFunction, SavedCurves};
 use crate::config::{Experiment, Resolved};
 use crate::output::Output;
 use crate::summary::{function_summary, inner_products, kernel_analysis, kernel_overlap};
@@ -14,21 +15,48 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Instant;
 
-/// Stops with a message naming the meta-step and the term when a term is not finite.
-fn check_finite(
+/// Where a run stopped producing finite numbers.
+struct Divergence {
     function: usize,
     step: usize,
+    what: String,
+}
+
+/// The first non-finite quantity after meta-step `step`, in the order they
+/// are computed: the loss terms of the step, then θ after the update, then
+/// the labels f_θ(x) that θ gives.
+fn diagnose(
+    gpu: &Gpu,
+    engine: &GpuMetaEngine,
     terms: &TermValues,
-    every: usize,
-) -> Result<(), Error> {
-    match terms.first_non_finite() {
-        Some(t) => Err(Error::internal(format!(
-            "the run diverged: function {function}, meta-step {step}: the {} term is {} \
-             (checked every {every} meta-steps; lower the learning rates or the loss weights)",
-            t.name, t.value
-        ))),
-        None => Ok(()),
+    function: usize,
+    step: usize,
+) -> Result<Option<Divergence>, Error> {
+    let found = |what: String| {
+        Ok(Some(Divergence {
+            function,
+            step,
+            what,
+        }))
+    };
+    if let Some(t) = terms.first_non_finite() {
+        return found(format!("the {} term is {}", t.name, t.value));
     }
+    let theta = engine.read_theta(gpu)?;
+    if let Some(i) = theta.iter().position(|v| !v.is_finite()) {
+        return found(format!(
+            "θ is not finite after the update (θ[{i}] = {})",
+            theta[i]
+        ));
+    }
+    let labels = engine.read_labels(gpu)?;
+    if let Some(i) = labels.iter().position(|v| !v.is_finite()) {
+        return found(format!(
+            "the meta-learner's labels f_θ(x) are not finite after the update (label {i} = {})",
+            labels[i]
+        ));
+    }
+    Ok(None)
 }
 
 /// The run's held-out tasks (fresh learner inits and datasets).
@@ -113,7 +141,8 @@ pub struct Outcome {
     pub wall_s: f64,
 }
 
-/// Where a run reports its progress (a progress bar, a log, nothing).
+/// Where a run reports its progress (a progress bar, a log, nothing) and
+/// asks whether to stop.
 pub trait Progress: Sync {
     /// The run has `total` meta-steps in all.
     fn start(&self, _total: u64) {}
@@ -123,6 +152,13 @@ pub trait Progress: Sync {
     fn logged(&self, _meta_loss: f64) {}
     /// The run is done.
     fn finish(&self) {}
+    /// A resumed run starts with `done` meta-steps already done.
+    fn resumed(&self, _done: u64) {}
+    /// Whether the run should stop after the current meta-step (a signal
+    /// came); it then writes a checkpoint and returns [`Error::Interrupted`].
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// Reports nothing.
@@ -130,65 +166,120 @@ pub struct Quiet;
 
 impl Progress for Quiet {}
 
-/// Meta-learns function `j` of the run (the only one, or the j-th of a series).
-#[allow(clippy::too_many_arguments)]
-fn learn_function(
-    gpu: &Gpu,
-    exp: &Experiment,
-    r: &Resolved,
-    j: usize,
-    orth: &Orthogonality,
-    eval_points: &[f64],
-    metrics: &mut crate::output::Lines,
-    progress: &dyn Progress,
-) -> Result<(Learned, GpuMetaEngine), Error> {
-    let theta0 = r.initial_theta(exp.seed, j);
-    let heldout_data = heldout_tasks(exp, r);
-    let initial_heldout = heldout(gpu, r, &heldout_data, &theta0, orth)?;
-    let mut engine = GpuMetaEngine::new(
-        gpu,
-        &r.problem,
-        r.step_sizes(exp.tasks),
-        &theta0,
-        r.optimizer,
-        orth,
-    )?;
-    let mut curves = Vec::new();
-    let mut last = TermValues::zeros(&r.problem.terms);
-    let start = Instant::now();
-    for step in 0..exp.meta_steps {
-        // Each function of a series sees its own stream of tasks.
-        let global = (j * exp.meta_steps + step) as u64;
-        engine.load(gpu, &r.sampler.meta_step(exp.seed, global, exp.tasks))?;
-        engine.step(gpu, true)?;
-        if step % exp.log_every == 0 || step + 1 == exp.meta_steps {
-            let terms = engine.read_terms(gpu)?;
-            check_finite(j, step, &terms, exp.log_every)?;
-            let mut line = json!({
-                "function": j,
-                "meta_step": step,
-                "meta_loss": terms.total(),
-            });
-            for t in &terms.terms {
-                line[t.name] = json!(t.value);
-                line[t.raw_key] = json!(t.raw());
-            }
-            line["wall_s"] = json!(start.elapsed().as_secs_f64());
-            metrics.write(&line)?;
-            progress.logged(terms.total());
-            curves.push((step as f64, terms.clone()));
-            last = terms;
-        }
-        progress.advance();
+/// What every function of a run shares.
+struct RunContext<'a> {
+    gpu: &'a Gpu,
+    exp: &'a Experiment,
+    r: &'a Resolved,
+    out: &'a Output,
+    eval_points: &'a [f64],
+    progress: &'a dyn Progress,
+    /// The checkpoint written as the run goes (the functions done so far).
+    checkpoint: Checkpoint,
+}
+
+impl RunContext<'_> {
+    /// The summary of a run that stopped before its end.
+    fn stopped_summary(&self, status: &str, function: usize, steps: usize) -> Value {
+        let info = self.gpu.adapter();
+        json!({
+            "experiment": self.exp.name,
+            "seed": self.exp.seed,
+            "status": status,
+            "adapter": { "name": info.name, "backend": info.backend.to_string(), "device_type": info.device_type },
+            "meta_steps": self.exp.meta_steps,
+            "completed": { "function": function, "meta_steps": steps },
+        })
     }
-    gpu.wait("finishing a function")?;
-    let wall = start.elapsed().as_secs_f64();
+
+    /// Writes a checkpoint after `next_step` meta-steps of function `j`.
+    fn save(
+        &mut self,
+        engine: &GpuMetaEngine,
+        j: usize,
+        next_step: usize,
+        current: SavedCurves,
+        metrics: &crate::output::Lines,
+    ) -> Result<(), Error> {
+        let c = &mut self.checkpoint;
+        c.function = j;
+        c.next_step = next_step;
+        c.metrics_bytes = metrics.bytes();
+        c.usage = self.r.problem.learners.iter().map(|l| l.usage()).collect();
+        c.set_state(&engine.save_state(self.gpu)?);
+        c.current = current;
+        c.write(self.out.dir())
+    }
+
+    /// Stops the run as diverged: its summary says where, and the error too.
+    fn diverged(&self, d: Divergence) -> Error {
+        let message = format!(
+            "the run diverged: function {}, meta-step {}: {} (lower the learning rates or the loss weights)",
+            d.function, d.step, d.what
+        );
+        let mut summary = self.stopped_summary("diverged", d.function, d.step);
+        summary["diverged"] = json!({ "function": d.function, "meta_step": d.step, "what": d.what, "message": message });
+        match self.out.json("summary.json", &summary) {
+            Ok(()) => Error::internal(message),
+            Err(e) => Error::internal(format!("{message}; and then: {e}")),
+        }
+    }
+}
+
+/// A function's curves in a checkpoint.
+fn saved_curves(
+    initial: &TermValues,
+    curves: &[(f64, TermValues)],
+    last: &TermValues,
+    wall_s: f64,
+) -> SavedCurves {
+    SavedCurves {
+        initial_heldout: checkpoint::values(initial),
+        curves: curves
+            .iter()
+            .map(|(s, t)| (*s, checkpoint::values(t)))
+            .collect(),
+        last: checkpoint::values(last),
+        wall_s,
+    }
+}
+
+/// Curves back from a checkpoint.
+type Curves = (TermValues, Vec<(f64, TermValues)>, TermValues);
+
+fn restored_curves(r: &Resolved, saved: &SavedCurves) -> Result<Curves, Error> {
+    let terms = &r.problem.terms;
+    Ok((
+        checkpoint::term_values(terms, &saved.initial_heldout)?,
+        saved
+            .curves
+            .iter()
+            .map(|(s, v)| Ok((*s, checkpoint::term_values(terms, v)?)))
+            .collect::<Result<_, Error>>()?,
+        checkpoint::term_values(terms, &saved.last)?,
+    ))
+}
+
+/// What a function's learning leaves once θ is trained: its values, its
+/// held-out meta-loss and the learner's own fits (all determined by θ).
+#[allow(clippy::too_many_arguments)]
+fn finish_function(
+    cx: &RunContext<'_>,
+    engine: &GpuMetaEngine,
+    orth: &Orthogonality,
+    heldout_data: &[TaskData],
+    initial_heldout: TermValues,
+    curves: Vec<(f64, TermValues)>,
+    last: TermValues,
+    wall: f64,
+) -> Result<Learned, Error> {
+    let (gpu, r) = (cx.gpu, cx.r);
     let theta = engine.read_theta(gpu)?;
-    let final_heldout = heldout(gpu, r, &heldout_data, &theta, orth)?;
-    let learner_fits = occam_meta::reference::learner_fits(&r.problem, &theta, &heldout_data, 0)?;
-    let values = engine.evaluate(gpu, eval_points)?;
+    let final_heldout = heldout(gpu, r, heldout_data, &theta, orth)?;
+    let learner_fits = occam_meta::reference::learner_fits(&r.problem, &theta, heldout_data, 0)?;
+    let values = engine.evaluate(gpu, cx.eval_points)?;
     let on_orth_points = engine.evaluate(gpu, &orth.x)?;
-    let learned = Learned {
+    Ok(Learned {
         theta,
         values,
         on_orth_points,
@@ -198,8 +289,142 @@ fn learn_function(
         final_heldout,
         learner_fits,
         wall,
+    })
+}
+
+/// Rebuilds a function of a series that a checkpoint holds as done.
+fn restore_function(
+    cx: &RunContext<'_>,
+    done: &DoneFunction,
+    orth: &Orthogonality,
+) -> Result<(Learned, GpuMetaEngine), Error> {
+    let (gpu, r, exp) = (cx.gpu, cx.r, cx.exp);
+    let engine = GpuMetaEngine::new(
+        gpu,
+        &r.problem,
+        r.step_sizes(exp.tasks),
+        &done.theta,
+        r.optimizer,
+        orth,
+    )?;
+    let (initial, curves, last) = restored_curves(r, &done.curves)?;
+    let heldout_data = heldout_tasks(exp, r);
+    let f = finish_function(
+        cx,
+        &engine,
+        orth,
+        &heldout_data,
+        initial,
+        curves,
+        last,
+        done.curves.wall_s,
+    )?;
+    Ok((f, engine))
+}
+
+/// Meta-learns function `j` of the run (the only one, or the j-th of a
+/// series), from its start or from the run's checkpoint `from`.
+fn learn_function(
+    cx: &mut RunContext<'_>,
+    j: usize,
+    orth: &Orthogonality,
+    metrics: &mut crate::output::Lines,
+    from: Option<&Checkpoint>,
+) -> Result<(Learned, GpuMetaEngine), Error> {
+    let (gpu, exp, r) = (cx.gpu, cx.exp, cx.r);
+    let theta0 = r.initial_theta(exp.seed, j);
+    let heldout_data = heldout_tasks(exp, r);
+    let mut engine = GpuMetaEngine::new(
+        gpu,
+        &r.problem,
+        r.step_sizes(exp.tasks),
+        &theta0,
+        r.optimizer,
+        orth,
+    )?;
+    let (initial_heldout, mut curves, mut last, first, wall0) = match from {
+        Some(c) => {
+            engine.restore_state(gpu, &c.state())?;
+            // Counts such as an animal's trials carry on from the checkpoint.
+            for (l, used) in r.problem.learners.iter().zip(&c.usage) {
+                if let Some(u) = used {
+                    l.restore_usage(*u);
+                }
+            }
+            let (initial, curves, last) = restored_curves(r, &c.current)?;
+            (initial, curves, last, c.next_step, c.current.wall_s)
+        }
+        None => (
+            heldout(gpu, r, &heldout_data, &theta0, orth)?,
+            Vec::new(),
+            TermValues::zeros(&r.problem.terms),
+            0,
+            0.0,
+        ),
     };
-    Ok((learned, engine))
+    let start = Instant::now();
+    let wall = |start: &Instant| wall0 + start.elapsed().as_secs_f64();
+    for step in first..exp.meta_steps {
+        // Each function of a series sees its own stream of tasks.
+        let global = (j * exp.meta_steps + step) as u64;
+        engine.load(gpu, &r.sampler.meta_step(exp.seed, global, exp.tasks))?;
+        engine.step(gpu, true)?;
+        let final_step = step + 1 == exp.meta_steps;
+        if step % exp.log_every == 0 || final_step {
+            let terms = engine.read_terms(gpu)?;
+            if let Some(d) = diagnose(gpu, &engine, &terms, j, step)? {
+                return Err(cx.diverged(d));
+            }
+            let mut line = json!({
+                "function": j,
+                "meta_step": step,
+                "meta_loss": terms.total(),
+            });
+            for t in &terms.terms {
+                line[t.name] = json!(t.value);
+                line[t.raw_key] = json!(t.raw());
+            }
+            line["wall_s"] = json!(wall(&start));
+            metrics.write(&line)?;
+            cx.progress.logged(terms.total());
+            curves.push((step as f64, terms.clone()));
+            last = terms;
+        }
+        cx.progress.advance();
+        let stop = cx.progress.should_stop();
+        let every = exp.checkpoint_every;
+        if stop || (every > 0 && (step + 1) % every == 0 && !final_step) {
+            let saved = saved_curves(&initial_heldout, &curves, &last, wall(&start));
+            cx.save(&engine, j, step + 1, saved, metrics)?;
+        }
+        if stop {
+            let mut summary = cx.stopped_summary("interrupted", j, step + 1);
+            summary["resume"] = json!(format!("occam run --resume {}", cx.out.dir().display()));
+            cx.out.json("summary.json", &summary)?;
+            return Err(Error::Interrupted(format!(
+                "interrupted after meta-step {step} of function {j}; a checkpoint is in {}; continue with `occam run --resume {}`",
+                cx.out.dir().display(),
+                cx.out.dir().display()
+            )));
+        }
+    }
+    gpu.wait("finishing a function")?;
+    let wall = wall(&start);
+    let f = finish_function(
+        cx,
+        &engine,
+        orth,
+        &heldout_data,
+        initial_heldout,
+        curves,
+        last,
+        wall,
+    )?;
+    cx.checkpoint.done.push(DoneFunction {
+        theta: f.theta.clone(),
+        curves: saved_curves(&f.initial_heldout, &f.curves, &f.last, f.wall),
+    });
+    Ok((f, engine))
 }
 
 /// Runs `exp` and writes its results into `out` (`config.toml`,
@@ -212,9 +437,73 @@ pub fn run(
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
+    run_from(gpu, exp, out, progress, None)
+}
+
+/// Reads a run folder's configuration and checkpoint for `--resume`
+/// (before any GPU work; errors name the file). The checkpoint is `None`
+/// when the run was killed before its first one: it then starts over.
+pub fn load_resumable(dir: &Path) -> Result<(Experiment, Option<Checkpoint>), Error> {
+    let config = dir.join("config.toml");
+    if !config.is_file() {
+        return Err(Error::input(format!(
+            "--resume {}: no run there (no config.toml)",
+            dir.display()
+        )));
+    }
+    let mut exp = Experiment::load(&config, &[])?;
+    let checkpoint = Checkpoint::read(dir)?;
+    if let Some(c) = &checkpoint {
+        if c.experiment != exp.name || c.seed != exp.seed {
+            return Err(Error::input(format!(
+                "{}: belongs to {} seed {}, not to the config.toml beside it ({} seed {})",
+                dir.join(checkpoint::FILE).display(),
+                c.experiment,
+                c.seed,
+                exp.name,
+                exp.seed
+            )));
+        }
+        exp.base_dir = c.base_dir.clone();
+    }
+    Ok((exp, checkpoint))
+}
+
+/// The `status` of the run in `dir` from its summary.json: "complete",
+/// "interrupted", "diverged" or "running" (also a run killed outright);
+/// `None` without a summary.
+pub fn status(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v["status"].as_str().map(str::to_string)
+}
+
+/// Continues the run in `dir` from its checkpoint (see [`load_resumable`])
+/// to the numbers an uninterrupted run gives.
+pub fn resume(
+    gpu: &Gpu,
+    exp: &Experiment,
+    dir: &Path,
+    checkpoint: Option<Checkpoint>,
+    progress: &dyn Progress,
+) -> Result<Outcome, Error> {
+    run_from(gpu, exp, dir, progress, Some(checkpoint))
+}
+
+/// A run from its start (`from` None), or resumed (`Some(checkpoint)`).
+fn run_from(
+    gpu: &Gpu,
+    exp: &Experiment,
+    out: &Path,
+    progress: &dyn Progress,
+    from: Option<Option<Checkpoint>>,
+) -> Result<Outcome, Error> {
     let r = exp.resolve()?;
     let out = Output::create(out)?;
-    out.text("config.toml", &exp.to_toml())?;
+    let from = from.flatten();
+    if from.is_none() {
+        out.text("config.toml", &exp.to_toml())?;
+    }
     let domain = r.sampler.domain;
     let d = domain.dim();
     // Images: the learned function on every image of the set (digits.npy
@@ -247,17 +536,51 @@ pub fn run(
         None => (1, Vec::new()),
     };
 
+    let mut cx = RunContext {
+        gpu,
+        exp,
+        r: &r,
+        out: &out,
+        eval_points: &eval_points,
+        progress,
+        checkpoint: Checkpoint::new(&exp.name, exp.seed, &exp.base_dir),
+    };
+    // Until it ends, the folder says the run is under way (or was killed).
+    out.json("summary.json", &cx.stopped_summary("running", 0, 0))?;
     progress.start((count * exp.meta_steps) as u64);
-    let mut metrics = out.lines("metrics.jsonl")?;
+    let mut metrics = match &from {
+        Some(c) => out.lines_from("metrics.jsonl", c.metrics_bytes)?,
+        None => out.lines("metrics.jsonl")?,
+    };
     let mut learned: Vec<Learned> = Vec::new();
     let mut engines = Vec::new();
-    for j in 0..count {
-        let orth = Orthogonality {
-            x: orth_x.clone(),
-            earlier: learned.iter().map(|f| f.on_orth_points.clone()).collect(),
-        };
-        let (f, engine) =
-            learn_function(gpu, exp, &r, j, &orth, &eval_points, &mut metrics, progress)?;
+    let orth_for = |learned: &[Learned]| Orthogonality {
+        x: orth_x.clone(),
+        earlier: learned.iter().map(|f| f.on_orth_points.clone()).collect(),
+    };
+    if let Some(c) = &from {
+        if c.function >= count || c.done.len() != c.function || c.next_step > exp.meta_steps {
+            return Err(Error::input(format!(
+                "{}: does not fit the experiment (function {}, meta-step {} of {} × {})",
+                out.path(checkpoint::FILE).display(),
+                c.function,
+                c.next_step,
+                count,
+                exp.meta_steps
+            )));
+        }
+        for done in &c.done {
+            let (f, engine) = restore_function(&cx, done, &orth_for(&learned))?;
+            cx.checkpoint.done.push(done.clone());
+            learned.push(f);
+            engines.push(engine);
+        }
+        progress.resumed((c.function * exp.meta_steps + c.next_step) as u64);
+    }
+    for j in learned.len()..count {
+        let orth = orth_for(&learned);
+        let resume_here = from.as_ref().filter(|c| c.function == j);
+        let (f, engine) = learn_function(&mut cx, j, &orth, &mut metrics, resume_here)?;
         learned.push(f);
         engines.push(engine);
     }
@@ -335,6 +658,7 @@ pub fn run(
         "experiment": exp.name,
         "seed": exp.seed,
         "adapter": { "name": info.name, "backend": info.backend.to_string(), "device_type": info.device_type },
+        "status": "complete",
         "meta_steps": exp.meta_steps,
         "tasks": exp.tasks,
         "unroll": engines[0].unroll_execution().to_string(),
@@ -368,6 +692,7 @@ pub fn run(
         summary["learner_report"] = json!(reports);
     }
     out.json("summary.json", &summary)?;
+    Checkpoint::remove(out.dir())?;
 
     Ok(Outcome {
         dir: out.dir().to_path_buf(),

@@ -7,7 +7,7 @@
 
 use crate::Error;
 use crate::config::Experiment;
-use crate::run::{Outcome, Quiet};
+use crate::run::{Outcome, Progress};
 use occam_gpu::Gpu;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -51,11 +51,14 @@ pub type AfterRun<'a> = &'a (dyn Fn(&Experiment, &Outcome) -> Result<(), Error> 
 
 /// Runs every experiment (one per seed) into its folder, `jobs` at a time,
 /// calling `after` on each finished run. Every run goes to its end; the
-/// first failure (by seed order) is returned.
+/// first failure (by seed order) is returned. `control` is asked whether to
+/// stop (its progress reports are shared by every run, so keep it quiet):
+/// running runs then checkpoint and stop, and no further run starts.
 pub fn run_all(
     gpu: &Gpu,
     runs: &[(Experiment, PathBuf)],
     jobs: usize,
+    control: &dyn Progress,
     after: AfterRun<'_>,
 ) -> Result<(), Error> {
     let next = AtomicUsize::new(0);
@@ -64,9 +67,12 @@ pub fn run_all(
         for _ in 0..jobs.clamp(1, runs.len().max(1)) {
             scope.spawn(|| {
                 loop {
+                    if control.should_stop() {
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some((exp, out)) = runs.get(i) else { break };
-                    let done = crate::run::run(gpu, exp, out, &Quiet)
+                    let done = crate::run::run(gpu, exp, out, control)
                         .and_then(|outcome| after(exp, &outcome));
                     if let Err(e) = done {
                         eprintln!("occam: seed {}: error: {e}", exp.seed);

@@ -113,6 +113,27 @@ impl OptimizerGpu {
         gpu.write_uniform(&self.params, &p);
     }
 
+    /// Reads back the optimiser's state (Adam's m and v, Adagrad's
+    /// accumulator in v; both empty for SGD), for a checkpoint.
+    pub fn read_state(&self, gpu: &Gpu) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((gpu.read(&self.state_m)?, gpu.read(&self.state_v)?))
+    }
+
+    /// The lengths of the two state vectors [`OptimizerGpu::read_state`] returns.
+    pub fn state_lens(&self) -> (usize, usize) {
+        (self.state_m.len(), self.state_v.len())
+    }
+
+    /// Overwrites the optimiser's state with values from
+    /// [`OptimizerGpu::read_state`] (ordered before the next submission).
+    pub fn write_state(&self, gpu: &Gpu, m: &[f32], v: &[f32]) -> Result<()> {
+        check_len("optimizer", "state m", m.len(), self.state_m.len())?;
+        check_len("optimizer", "state v", v.len(), self.state_v.len())?;
+        gpu.write(&self.state_m, m)?;
+        gpu.write(&self.state_v, v)?;
+        Ok(())
+    }
+
     /// Records w ← update(w, g).
     pub fn step(&self, enc: &mut Encoder<'_>, w: &GpuTensor, g: &GpuTensor) -> Result<()> {
         check_len("optimizer", "w", w.len(), self.len)?;

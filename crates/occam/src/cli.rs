@@ -87,7 +87,13 @@ pub struct GradcheckArgs {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// The experiment file (TOML), e.g. experiments/mlp_gd.toml.
-    pub experiment: std::path::PathBuf,
+    #[arg(required_unless_present = "resume")]
+    pub experiment: Option<std::path::PathBuf>,
+    /// Continue the interrupted or killed run in this folder from its
+    /// checkpoint (its config.toml is the experiment), to the numbers an
+    /// uninterrupted run gives; a complete run there is left as it is.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["experiment", "out", "force", "seed", "seeds", "steps", "set"])]
+    pub resume: Option<std::path::PathBuf>,
     /// Output folder (default: runs/NAME-seedSEED; with --seeds, the folder
     /// that holds one NAME-seedS folder per seed).
     #[arg(long)]

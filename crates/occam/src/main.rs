@@ -25,6 +25,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ occam_experiment::Error::Interrupted(_)) => {
+            eprintln!("occam: {e}");
+            ExitCode::from(e.exit_code())
+        }
         Err(e) => {
             eprintln!("occam: error: {e}");
             ExitCode::from(e.exit_code())
@@ -37,6 +41,13 @@ fn open_gpu(cli: &cli::Cli) -> Result<occam_gpu::Gpu, cli::Failure> {
 }
 
 fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> {
+    if let Some(dir) = &args.resume {
+        return resume_command(cli, dir);
+    }
+    let experiment = args
+        .experiment
+        .as_deref()
+        .expect("clap requires the experiment without --resume");
     let mut overrides = args.set.clone();
     if let Some(seed) = args.seed {
         overrides.push(format!("seed={seed}"));
@@ -49,18 +60,23 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
         for seed in seeds::parse(spec)? {
             let mut o = overrides.clone();
             o.push(format!("seed={seed}"));
-            let exp = Experiment::load(&args.experiment, &o)?;
+            let exp = Experiment::load(experiment, &o)?;
             exp.resolve()?;
             let out = seeds::folder(args.out.as_deref(), &exp.name, seed);
             occam_experiment::output::claim(&out, args.force)?;
             runs.push((exp, out));
         }
         let gpu = open_gpu(cli)?;
-        return seeds::run_all(&gpu, &runs, args.jobs, &|exp, outcome| {
-            figures::draw(&gpu, exp, outcome)
-        });
+        progress::install_stop_handler();
+        return seeds::run_all(
+            &gpu,
+            &runs,
+            args.jobs,
+            &progress::StopOnly,
+            &|exp, outcome| figures::draw(&gpu, exp, outcome),
+        );
     }
-    let exp = Experiment::load(&args.experiment, &overrides)?;
+    let exp = Experiment::load(experiment, &overrides)?;
     exp.resolve()?;
     let out = args
         .out
@@ -68,7 +84,27 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
         .unwrap_or_else(|| std::path::PathBuf::from(format!("runs/{}-seed{}", exp.name, exp.seed)));
     occam_experiment::output::claim(&out, args.force)?;
     let gpu = open_gpu(cli)?;
+    progress::install_stop_handler();
     let outcome = run::run(&gpu, &exp, &out, &progress::Bar::new())?;
+    figures::draw(&gpu, &exp, &outcome)?;
+    report(&gpu, &exp, &outcome);
+    Ok(())
+}
+
+/// `occam run --resume DIR`.
+fn resume_command(cli: &cli::Cli, dir: &std::path::Path) -> Result<(), cli::Failure> {
+    let (exp, checkpoint) = run::load_resumable(dir)?;
+    if run::status(dir).as_deref() == Some("complete") {
+        eprintln!(
+            "occam: the run in {} is complete; nothing to resume",
+            dir.display()
+        );
+        return Ok(());
+    }
+    exp.resolve()?;
+    let gpu = open_gpu(cli)?;
+    progress::install_stop_handler();
+    let outcome = run::resume(&gpu, &exp, dir, checkpoint, &progress::Bar::new())?;
     figures::draw(&gpu, &exp, &outcome)?;
     report(&gpu, &exp, &outcome);
     Ok(())

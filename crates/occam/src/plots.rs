@@ -18,6 +18,46 @@ fn register_font() {
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Draws a PNG into a temporary file beside `path` (its name keeps the
+/// `.png` ending the encoder goes by) and renames it into place, so a
+/// killed run never leaves a truncated image.
+fn atomic_png(path: &Path, draw: impl FnOnce(&Path) -> PlotResult) -> PlotResult {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".tmp-{name}"));
+    draw(&tmp)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Loss curves on a log scale (non-positive and non-finite values are
+/// skipped), written atomically.
+pub fn loss_curves(path: &Path, title: &str, curves: &[Curve]) -> PlotResult {
+    atomic_png(path, |tmp| loss_curves_into(tmp, title, curves))
+}
+
+/// Draws one or more [`GridMap`]s as panels (up to three per row), written
+/// atomically.
+pub fn grid_maps(path: &Path, maps: &[GridMap<'_>]) -> PlotResult {
+    atomic_png(path, |tmp| grid_maps_into(tmp, maps))
+}
+
+/// Image tiles in titled sections (grey levels from `lo` to `hi`), written
+/// atomically.
+pub fn image_grid(
+    path: &Path,
+    sections: &[(String, Vec<Tile>)],
+    size: (usize, usize),
+    range: (f64, f64),
+    columns: usize,
+) -> PlotResult {
+    atomic_png(path, |tmp| {
+        image_grid_into(tmp, sections, size, range, columns)
+    })
+}
+
 /// One named loss curve: (meta-step, value) points.
 pub struct Curve {
     /// Legend label.
@@ -27,14 +67,14 @@ pub struct Curve {
 }
 
 /// Loss curves on a log scale (non-positive values are skipped).
-pub fn loss_curves(path: &Path, title: &str, curves: &[Curve]) -> PlotResult {
+fn loss_curves_into(path: &Path, title: &str, curves: &[Curve]) -> PlotResult {
     register_font();
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let pos: Vec<(f64, f64)> = curves
         .iter()
         .flat_map(|c| c.points.iter().copied())
-        .filter(|p| p.1 > 0.0)
+        .filter(|p| p.1 > 0.0 && p.1.is_finite() && p.0.is_finite())
         .collect();
     let (x_max, y_min, y_max) = pos
         .iter()
@@ -99,7 +139,7 @@ pub struct GridMap<'a> {
 }
 
 /// Draws one or more [`GridMap`]s as panels (up to three per row).
-pub fn grid_maps(path: &Path, maps: &[GridMap<'_>]) -> PlotResult {
+fn grid_maps_into(path: &Path, maps: &[GridMap<'_>]) -> PlotResult {
     register_font();
     let cols = maps.len().clamp(1, 3);
     let rows = maps.len().div_ceil(cols).max(1);
@@ -202,7 +242,7 @@ pub struct Tile {
 
 /// Grey-scale images in rows of `columns`, each with its caption, under a
 /// heading per section (e.g. "examples" and "largest disagreements").
-pub fn image_grid(
+fn image_grid_into(
     path: &Path,
     sections: &[(String, Vec<Tile>)],
     (height, width): (usize, usize),

@@ -2,6 +2,35 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use occam_experiment::run::Progress;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the first SIGINT / SIGTERM: runs stop after their current
+/// meta-step, write a checkpoint and exit with code 130.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Installs the signal handler: the first SIGINT or SIGTERM asks runs to stop
+/// after the current meta-step; a second one exits at once.
+pub fn install_stop_handler() {
+    let installed = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\noccam: stopped at once (exit 130); resume from the last checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\noccam: stopping after this meta-step to write a checkpoint (signal again to stop at once)"
+        );
+    });
+    if let Err(e) = installed {
+        eprintln!(
+            "occam: warning: no signal handler ({e}); an interrupt stops the run without a checkpoint"
+        );
+    }
+}
+
+/// Whether a stop was asked for.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
 
 /// A progress bar with the last logged meta-loss and an ETA.
 pub struct Bar(ProgressBar);
@@ -36,5 +65,22 @@ impl Progress for Bar {
 
     fn finish(&self) {
         self.0.finish_and_clear();
+    }
+
+    fn resumed(&self, done: u64) {
+        self.0.set_position(done);
+    }
+
+    fn should_stop(&self) -> bool {
+        stop_requested()
+    }
+}
+
+/// Reports nothing, but stops on a signal (for runs side by side).
+pub struct StopOnly;
+
+impl Progress for StopOnly {
+    fn should_stop(&self) -> bool {
+        stop_requested()
     }
 }

@@ -318,6 +318,33 @@ fn a_diverging_run_stops_naming_the_meta_step_and_the_term() {
         "{msg}"
     );
     assert!(!msg.contains("panicked"), "{msg}");
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("\"status\": \"diverged\""), "{summary}");
+    assert!(summary.contains("generalisation term"), "{summary}");
+    let _ = std::fs::remove_dir_all(&out);
+
+    // A meta learning rate that blows θ up in the last meta-step: the labels
+    // it gives overflow; the run stops there with no plots (which used to hang).
+    let mut args = vec![
+        "run",
+        q.as_str(),
+        "--steps",
+        "1",
+        "--set",
+        "optimizer.lr=1e30",
+    ];
+    args.extend(TINY);
+    args.extend(["--out", out_s.as_str()]);
+    let o = occam(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let msg = stderr(&o);
+    assert!(
+        msg.contains("meta-step 0") && msg.contains("labels f_θ(x) are not finite"),
+        "{msg}"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("\"status\": \"diverged\""), "{summary}");
+    assert!(!out.join("function.png").exists() && !out.join("function.npy").exists());
     let _ = std::fs::remove_dir_all(&out);
 }
 
@@ -937,4 +964,163 @@ fn an_earlier_run_in_the_output_folder_is_refused_unless_forced() {
         assert!(!name.ends_with(".tmp"), "{name} left behind");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Waits until `path` holds `needle` (a run in progress has got that far).
+fn wait_for(path: &Path, needle: &str, child: &mut std::process::Child) {
+    let start = std::time::Instant::now();
+    loop {
+        if std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)) {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "the run ended ({status}) before {} held {needle:?}",
+                path.display()
+            );
+        }
+        assert!(
+            start.elapsed().as_secs() < 300,
+            "timed out waiting for {needle:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The files of a run folder with wall-clock times taken out.
+fn run_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let bytes = std::fs::read(dir.join(&n)).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            let strip = |t: &str| -> Vec<u8> {
+                t.lines()
+                    .filter(|l| !l.contains("\"wall_s\": ") && !l.contains("\"meta_steps_per_s\""))
+                    .map(|l| {
+                        // metrics.jsonl: drop the wall_s field of each line.
+                        match l.find(",\"wall_s\":") {
+                            Some(i) => format!("{}}}", &l[..i]),
+                            None => l.to_string(),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes()
+            };
+            let bytes = match n.as_str() {
+                "metrics.jsonl" | "summary.json" => strip(&text),
+                _ => bytes,
+            };
+            (n, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn interrupted_and_killed_runs_resume_to_the_uninterrupted_files() {
+    let q = experiment("quickstart.toml");
+    let base = std::env::temp_dir().join(format!("occam-signal-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let args = |out: &Path| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "run",
+            q.as_str(),
+            "--steps",
+            "120",
+            "--set",
+            "log_every=1",
+            "--set",
+            "checkpoint_every=5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(TINY.iter().map(|s| s.to_string()));
+        a.extend(["--out".to_string(), out.display().to_string()]);
+        a
+    };
+    let spawn = |out: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_occam"))
+            .args(args(out))
+            .env("XDG_RUNTIME_DIR", "/tmp")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("occam starts")
+    };
+    let signal = |child: &std::process::Child, sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let whole = base.join("whole");
+    let a: Vec<String> = args(&whole);
+    let o = occam(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // SIGINT: the run finishes its meta-step, checkpoints, says so, exits 130.
+    let sigint = base.join("sigint");
+    let mut child = spawn(&sigint);
+    wait_for(
+        &sigint.join("metrics.jsonl"),
+        "\"meta_step\":12,",
+        &mut child,
+    );
+    signal(&child, "-INT");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+    let summary = std::fs::read_to_string(sigint.join("summary.json")).unwrap();
+    assert!(summary.contains("\"status\": \"interrupted\""), "{summary}");
+    assert!(sigint.join("checkpoint.json").is_file());
+
+    // SIGKILL after a checkpoint: the folder says the run did not end.
+    let killed = base.join("sigkill");
+    let mut child = spawn(&killed);
+    wait_for(
+        &killed.join("metrics.jsonl"),
+        "\"meta_step\":13,",
+        &mut child,
+    );
+    signal(&child, "-KILL");
+    child.wait().unwrap();
+    let summary = std::fs::read_to_string(killed.join("summary.json")).unwrap();
+    assert!(summary.contains("\"status\": \"running\""), "{summary}");
+
+    for dir in [&sigint, &killed] {
+        let d = dir.display().to_string();
+        let o = occam(&["run", "--resume", &d]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!dir.join("checkpoint.json").exists());
+        let (x, y) = (run_files(&whole), run_files(dir));
+        assert_eq!(
+            x.iter().map(|f| &f.0).collect::<Vec<_>>(),
+            y.iter().map(|f| &f.0).collect::<Vec<_>>()
+        );
+        for ((name, a), (_, b)) in x.iter().zip(&y) {
+            assert!(a == b, "{name} differs after resuming {d}");
+        }
+        // A complete run is left as it is.
+        let o = occam(&["run", "--resume", &d]);
+        assert!(
+            o.status.success() && stderr(&o).contains("complete"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // Resuming a folder without a run names it; --resume takes no experiment.
+    let missing = base.join("nothing").display().to_string();
+    let o = occam(&["run", "--resume", &missing]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no config.toml"), "{}", stderr(&o));
+    let o = occam(&["run", q.as_str(), "--resume", &missing]);
+    assert_eq!(o.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&base);
 }

@@ -8,10 +8,12 @@
 
 mod phase;
 mod read;
+mod state;
 mod submit;
 
 pub use crate::learners::Execution as UnrollExecution;
 pub use phase::{Phase, StepSizes};
+pub use state::MetaState;
 
 use crate::gpu_net::GpuNet;
 use crate::learners::{GpuLearner, LearnerIo, LearnerShape};

@@ -200,6 +200,15 @@ pub trait Learner: std::fmt::Debug + Send + Sync {
     fn report(&self) -> Option<String> {
         None
     }
+
+    /// A count the learner keeps over the run (an animal's trials), which a
+    /// checkpoint saves so that a resumed run reports and budgets the same.
+    fn usage(&self) -> Option<u64> {
+        None
+    }
+
+    /// Sets the count that [`Learner::usage`] reads (on resuming a run).
+    fn restore_usage(&self, _used: u64) {}
 }
 
 /// A fit on the CPU in f64.

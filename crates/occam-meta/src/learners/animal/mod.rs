@@ -140,6 +140,14 @@ impl Learner for AnimalLearner {
             }
         ))
     }
+
+    fn usage(&self) -> Option<u64> {
+        Some(self.trials.load(Ordering::Relaxed))
+    }
+
+    fn restore_usage(&self, used: u64) {
+        self.trials.store(used, Ordering::Relaxed);
+    }
 }
 
 /// The animal's answers after one learning session.

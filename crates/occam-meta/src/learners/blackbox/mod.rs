@@ -109,6 +109,14 @@ impl Learner for BlackBoxLearner {
     fn report(&self) -> Option<String> {
         self.inner.report()
     }
+
+    fn usage(&self) -> Option<u64> {
+        self.inner.usage()
+    }
+
+    fn restore_usage(&self, used: u64) {
+        self.inner.restore_usage(used)
+    }
 }
 
 /// A black-box fit in f64: the unperturbed fit and every perturbed one.

@@ -1,0 +1,199 @@
+//! Checkpoints of a run in progress (`checkpoint.json` in its folder): what
+//! `occam run --resume DIR` needs to continue to exactly the numbers an
+//! uninterrupted run gives.
+//!
+//! Task data is drawn from counter-based streams keyed by (seed, purpose,
+//! meta-step), so the random state is the position in the run. θ and the
+//! optimiser state are kept as the bit patterns of the f32 values the GPU
+//! holds; every f64 is written in its shortest exact decimal form.
+
+use crate::Error;
+use crate::output::atomic;
+use occam_meta::engine::MetaState;
+use occam_meta::loss::{LossTerm, TermValues};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The checkpoint's file name in a run's folder.
+pub const FILE: &str = "checkpoint.json";
+
+/// The version of the checkpoint layout this build writes and reads.
+const FORMAT: u32 = 1;
+
+/// A learned function's loss curve and held-out losses, term values in the
+/// problem's term order.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SavedCurves {
+    /// The meta-loss terms on the held-out tasks at the initial θ.
+    pub initial_heldout: Vec<f64>,
+    /// (meta-step, term values) at every logged meta-step so far.
+    pub curves: Vec<(f64, Vec<f64>)>,
+    /// The term values at the last logged meta-step.
+    pub last: Vec<f64>,
+    /// Seconds spent meta-learning this function so far.
+    pub wall_s: f64,
+}
+
+/// A function of a series learned before the checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DoneFunction {
+    /// Its trained θ (f32 values as f64).
+    pub theta: Vec<f64>,
+    /// Its curves.
+    pub curves: SavedCurves,
+}
+
+/// A run stopped after `next_step` meta-steps of function `function`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Checkpoint {
+    /// The checkpoint layout version.
+    pub format: u32,
+    /// The experiment's name and seed (checked against config.toml).
+    pub experiment: String,
+    /// The run seed.
+    pub seed: u64,
+    /// The folder the experiment file was in (paths of external programs
+    /// are relative to it).
+    pub base_dir: PathBuf,
+    /// The function being learned (0 unless a series).
+    pub function: usize,
+    /// Meta-steps of that function done.
+    pub next_step: usize,
+    /// Bytes of metrics.jsonl written up to this point.
+    pub metrics_bytes: u64,
+    /// Each learner's count (an animal's trials), in problem order.
+    pub usage: Vec<Option<u64>>,
+    /// Optimiser steps taken on θ.
+    pub optimizer_steps: u64,
+    /// θ, as f32 bit patterns.
+    pub theta_bits: Vec<u32>,
+    /// The optimiser's first-moment state, as f32 bit patterns.
+    pub optimizer_m_bits: Vec<u32>,
+    /// The optimiser's second-moment state, as f32 bit patterns.
+    pub optimizer_v_bits: Vec<u32>,
+    /// The function's curves so far.
+    pub current: SavedCurves,
+    /// Functions of a series finished before this one.
+    pub done: Vec<DoneFunction>,
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn floats(v: &[u32]) -> Vec<f32> {
+    v.iter().map(|&x| f32::from_bits(x)).collect()
+}
+
+impl Checkpoint {
+    /// The engine state it holds.
+    pub fn state(&self) -> MetaState {
+        MetaState {
+            theta: floats(&self.theta_bits),
+            opt_m: floats(&self.optimizer_m_bits),
+            opt_v: floats(&self.optimizer_v_bits),
+            steps: self.optimizer_steps,
+        }
+    }
+
+    /// Stores an engine state.
+    pub fn set_state(&mut self, state: &MetaState) {
+        self.theta_bits = bits(&state.theta);
+        self.optimizer_m_bits = bits(&state.opt_m);
+        self.optimizer_v_bits = bits(&state.opt_v);
+        self.optimizer_steps = state.steps;
+    }
+
+    /// A checkpoint with no engine state yet.
+    pub fn new(experiment: &str, seed: u64, base_dir: &Path) -> Checkpoint {
+        Checkpoint {
+            format: FORMAT,
+            experiment: experiment.to_string(),
+            seed,
+            base_dir: base_dir.to_path_buf(),
+            function: 0,
+            next_step: 0,
+            metrics_bytes: 0,
+            usage: Vec::new(),
+            optimizer_steps: 0,
+            theta_bits: Vec::new(),
+            optimizer_m_bits: Vec::new(),
+            optimizer_v_bits: Vec::new(),
+            current: SavedCurves {
+                initial_heldout: Vec::new(),
+                curves: Vec::new(),
+                last: Vec::new(),
+                wall_s: 0.0,
+            },
+            done: Vec::new(),
+        }
+    }
+
+    /// Writes it into `dir` atomically.
+    pub fn write(&self, dir: &Path) -> Result<(), Error> {
+        let path = dir.join(FILE);
+        let text = serde_json::to_string(self).expect("a checkpoint serialises");
+        atomic(&path, |tmp| std::fs::write(tmp, text)).map_err(|e| {
+            Error::internal(format!(
+                "{}: cannot write the checkpoint: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    /// Reads the checkpoint of `dir`, if it has one.
+    pub fn read(dir: &Path) -> Result<Option<Checkpoint>, Error> {
+        let path = dir.join(FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::input(format!("{}: {e}", path.display()))),
+        };
+        let c: Checkpoint = serde_json::from_str(&text).map_err(|e| {
+            Error::input(format!(
+                "{}: not a checkpoint of this version of occam: {e}",
+                path.display()
+            ))
+        })?;
+        if c.format != FORMAT {
+            return Err(Error::input(format!(
+                "{}: checkpoint format {} (this occam reads format {FORMAT})",
+                path.display(),
+                c.format
+            )));
+        }
+        Ok(Some(c))
+    }
+
+    /// Removes the checkpoint of `dir` (once the run is complete).
+    pub fn remove(dir: &Path) -> Result<(), Error> {
+        let path = dir.join(FILE);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::internal(format!("{}: {e}", path.display()))),
+        }
+    }
+}
+
+/// Term values in order.
+pub fn values(t: &TermValues) -> Vec<f64> {
+    t.terms.iter().map(|v| v.value).collect()
+}
+
+/// Term values back, for the problem's `terms`; errors when the counts differ.
+pub fn term_values(terms: &[Arc<dyn LossTerm>], values: &[f64]) -> Result<TermValues, Error> {
+    let mut t = TermValues::zeros(terms);
+    if values.len() != t.terms.len() {
+        return Err(Error::input(format!(
+            "{FILE}: holds {} loss terms where the experiment has {}",
+            values.len(),
+            t.terms.len()
+        )));
+    }
+    for (v, &x) in t.terms.iter_mut().zip(values) {
+        v.value = x;
+    }
+    Ok(t)
+}
