@@ -110,6 +110,7 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchOptions) -> Result<Value, 
         return Err(Error::input("--steps must be at least 1"));
     }
     let r = exp.resolve()?;
+    crate::footprint::check(exp, &r, gpu.limits())?;
     let theta = r.initial_theta(exp.seed, 0);
     let sizes = r.step_sizes(exp.tasks);
     let mut engine = GpuMetaEngine::new(

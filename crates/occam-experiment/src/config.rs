@@ -191,19 +191,56 @@ pub struct Loss {
     /// s, the reward −s·std(z_S) for spread-out labels (Bessel-corrected std).
     #[serde(default)]
     pub std_reward: f64,
-    /// Sinkhorn blur (ε = blur²), geomloss semantics.
-    #[serde(default = "blur")]
-    pub blur: f64,
-    /// Sinkhorn ε-scaling factor, geomloss semantics.
-    #[serde(default = "scaling")]
-    pub scaling: f64,
+    /// Sinkhorn blur (ε = blur²), geomloss semantics (default 0.05; only
+    /// with `distribution_kind = "sinkhorn"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blur: Option<f64>,
+    /// Sinkhorn ε-scaling factor, geomloss semantics (default 0.5; only
+    /// with `distribution_kind = "sinkhorn"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<f64>,
 }
 
-fn blur() -> f64 {
-    0.05
-}
-fn scaling() -> f64 {
-    0.5
+/// The Sinkhorn defaults (geomloss's blur 0.05 and scaling 0.5).
+const BLUR: f64 = 0.05;
+const SCALING: f64 = 0.5;
+
+/// The most ε steps a Sinkhorn schedule may take (from the largest f32
+/// diameter down to the blur): beyond it a meta-step would crawl.
+const MAX_EPSILON_STEPS: f64 = 10_000.0;
+
+/// blur and scaling checked: blur > 0 and representable in f32, scaling in
+/// (0, 1) also in f32, and a schedule of at most [`MAX_EPSILON_STEPS`].
+fn sinkhorn_settings(loss: &Loss) -> Result<(f64, f64), Error> {
+    let blur = finite("loss.blur", loss.blur.unwrap_or(BLUR))?;
+    let scaling = finite("loss.scaling", loss.scaling.unwrap_or(SCALING))?;
+    if !(blur > 0.0 && (blur as f32) > 0.0) {
+        return Err(bad(
+            "loss.blur",
+            format!(
+                "{blur:e} must be > 0 (and not round to 0 in f32): ε = blur² is the final temperature"
+            ),
+        ));
+    }
+    if !(scaling > 0.0 && (scaling as f32) > 0.0 && (scaling as f32) < 1.0) {
+        return Err(bad(
+            "loss.scaling",
+            format!(
+                "{scaling} must be in (0, 1), and stay below 1 in f32 (each ε step multiplies ε by scaling²)"
+            ),
+        ));
+    }
+    let (b, s) = (f64::from(blur as f32), f64::from(scaling as f32));
+    let steps = (f64::from(f32::MAX).ln() - b.ln()) / -s.ln();
+    if steps > MAX_EPSILON_STEPS {
+        return Err(bad(
+            "loss.scaling",
+            format!(
+                "{scaling} with blur {blur} gives a schedule of up to {steps:.0} ε steps (over {MAX_EPSILON_STEPS}); use a smaller scaling (geomloss's default is 0.5)"
+            ),
+        ));
+    }
+    Ok((blur, scaling))
 }
 
 fn energy() -> String {
@@ -258,6 +295,9 @@ pub struct Resolved {
     pub image_labels: Option<Vec<u8>>,
     /// Optimiser of θ.
     pub optimizer: OptimizerKind,
+    /// Legal but pointless values (a learning rate of 0), for the caller to
+    /// print as warnings.
+    pub warnings: Vec<String>,
 }
 
 impl Resolved {
@@ -299,6 +339,19 @@ fn finite(key: &str, v: f64) -> Result<f64, Error> {
     Ok(occam_meta::config_error::finite(key, v)?)
 }
 
+/// A loss weight: finite and ≥ 0 (each term's sign is fixed by the
+/// meta-loss: rewards and the adversary's error enter subtracted).
+fn weight(key: &str, v: f64) -> Result<f64, Error> {
+    let v = finite(key, v)?;
+    if v < 0.0 {
+        return Err(bad(
+            key,
+            format!("{v} is negative; weights are ≥ 0 (the meta-loss fixes each term's sign)"),
+        ));
+    }
+    Ok(v)
+}
+
 impl Experiment {
     /// Reads an experiment file, applies `key=value` overrides, and parses it.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Experiment, Error> {
@@ -336,6 +389,11 @@ impl Experiment {
                     .into_owned();
             }
         };
+        // The resolved configuration carries the Sinkhorn defaults.
+        if exp.loss.distribution_kind == "sinkhorn" {
+            exp.loss.blur.get_or_insert(BLUR);
+            exp.loss.scaling.get_or_insert(SCALING);
+        }
         resolve(&mut exp.inputs.images);
         resolve(&mut exp.inputs.labels);
         if let Some(toml::Value::String(file)) =
@@ -460,6 +518,18 @@ impl Experiment {
         }
         let meta = resolve_meta_learner(&self.meta_learner, input_shape)?;
         let lr = finite("optimizer.lr", self.optimizer.lr)?;
+        if lr < 0.0 {
+            return Err(bad(
+                "optimizer.lr",
+                format!("{lr} is negative (it would climb the meta-loss); use a rate > 0"),
+            ));
+        }
+        let warnings = std::cell::RefCell::new(Vec::new());
+        if lr == 0.0 {
+            warnings
+                .borrow_mut()
+                .push("optimizer.lr: is 0: θ never moves from its initialisation".to_string());
+        }
         let optimizer = match self.optimizer.kind.as_str() {
             "adam" => OptimizerKind::Adam {
                 lr,
@@ -484,15 +554,16 @@ impl Experiment {
             index: 0,
             base_dir: &self.base_dir,
             connectivity: self.connectivity.as_ref(),
+            warnings: &warnings,
         };
         let mut learners = vec![registry::resolve(&self.learner, &ctx)?];
         let loss = &self.loss;
         let distribution = match loss.distribution_kind.as_str() {
             "energy" => DistributionKind::Energy,
-            "sinkhorn" => DistributionKind::Sinkhorn {
-                blur: finite("loss.blur", loss.blur)?,
-                scaling: finite("loss.scaling", loss.scaling)?,
-            },
+            "sinkhorn" => {
+                let (blur, scaling) = sinkhorn_settings(loss)?;
+                DistributionKind::Sinkhorn { blur, scaling }
+            }
             other => {
                 return Err(bad(
                     "loss.distribution_kind",
@@ -500,6 +571,22 @@ impl Experiment {
                 ));
             }
         };
+        if !matches!(distribution, DistributionKind::Sinkhorn { .. }) {
+            for (key, set) in [
+                ("blur", loss.blur.is_some()),
+                ("scaling", loss.scaling.is_some()),
+            ] {
+                if set {
+                    return Err(bad(
+                        &format!("loss.{key}"),
+                        format!(
+                            "applies to distribution_kind = \"sinkhorn\" only (this is {:?})",
+                            loss.distribution_kind
+                        ),
+                    ));
+                }
+            }
+        }
         let distribution_on = match loss.distribution_on.as_str() {
             "test" => DistributionSet::Test,
             "all" => DistributionSet::All,
@@ -514,16 +601,16 @@ impl Experiment {
         if let Some(series) = &self.series {
             positive("series.functions", series.functions)?;
             positive("series.points", series.points)?;
-            finite("series.orthogonality", series.orthogonality)?;
+            weight("series.orthogonality", series.orthogonality)?;
         }
         positive("analysis.eval_points", self.analysis.eval_points)?;
         positive("analysis.heldout_tasks", self.analysis.heldout_tasks)?;
         let mut standard = StandardLoss {
-            generalisation: finite("loss.generalisation", loss.generalisation)?,
-            distribution: finite("loss.distribution", loss.distribution)?,
+            generalisation: weight("loss.generalisation", loss.generalisation)?,
+            distribution: weight("loss.distribution", loss.distribution)?,
             distribution_kind: distribution,
             distribution_on,
-            std_reward: finite("loss.std_reward", loss.std_reward)?,
+            std_reward: weight("loss.std_reward", loss.std_reward)?,
             orthogonality: self.series.as_ref().map_or(0.0, |s| s.orthogonality),
             adversary: None,
         };
@@ -533,7 +620,7 @@ impl Experiment {
             }
             None => {}
             Some(table) => {
-                standard.adversary = Some(finite("loss.adversary", loss.adversary)?);
+                standard.adversary = Some(weight("loss.adversary", loss.adversary)?);
                 let ctx = ResolveContext {
                     key: "adversary",
                     index: 1,
@@ -571,6 +658,7 @@ impl Experiment {
             sampler,
             image_labels,
             optimizer,
+            warnings: warnings.into_inner(),
         })
     }
 }

@@ -72,6 +72,7 @@ pub fn gradcheck(
     }
     args.validate()?;
     let r = exp.resolve()?;
+    crate::footprint::check(exp, &r, gpu.limits())?;
     let theta = r.initial_theta(exp.seed, 0);
     let tasks = r.sampler.meta_step(exp.seed, 0, exp.tasks);
     // A series is checked at its second function: one earlier function (the

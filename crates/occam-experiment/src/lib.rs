@@ -18,6 +18,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 mod error;
+pub mod footprint;
 pub mod gradcheck;
 pub mod layout;
 pub mod output;

@@ -499,6 +499,7 @@ fn run_from(
     from: Option<Option<Checkpoint>>,
 ) -> Result<Outcome, Error> {
     let r = exp.resolve()?;
+    crate::footprint::check(exp, &r, gpu.limits())?;
     let out = Output::create(out)?;
     let from = from.flatten();
     if from.is_none() {

@@ -39,11 +39,16 @@ pub fn positive(key: &str, v: usize) -> Result<usize, ConfigError> {
     }
 }
 
-/// `v`, or an error saying `key` must be a finite number.
+/// `v`, or an error saying `key` must be a finite number within f32's range.
 pub fn finite(key: &str, v: f64) -> Result<f64, ConfigError> {
-    if v.is_finite() {
-        Ok(v)
-    } else {
+    if !v.is_finite() {
         Err(ConfigError::new(key, "must be a finite number"))
+    } else if v.abs() > f64::from(f32::MAX) {
+        Err(ConfigError::new(
+            key,
+            format!("{v:e} is beyond f32's range (±3.4e38): the GPU computes in f32"),
+        ))
+    } else {
+        Ok(v)
     }
 }

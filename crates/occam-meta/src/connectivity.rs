@@ -183,6 +183,8 @@ pub fn read_connections(
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let mut out = Vec::new();
+    let mut seen: std::collections::HashMap<(usize, usize), (Option<f64>, usize)> =
+        std::collections::HashMap::new();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         let at = |msg: String| format!("{}:{}: {msg}", path.display(), n + 1);
@@ -228,6 +230,17 @@ pub fn read_connections(
                 )));
             }
         };
+        // A synapse listed again must agree with itself (a repeat is harmless,
+        // a contradiction is a broken file).
+        if let Some(&(earlier, line)) = seen.get(&(unit, input)) {
+            if earlier != sign {
+                return Err(at(format!(
+                    "the synapse from input {input} to hidden unit {unit} is listed on line {line} with another sign"
+                )));
+            }
+            continue;
+        }
+        seen.insert((unit, input), (sign, n + 1));
         out.push((unit, input, sign));
     }
     if out.is_empty() {

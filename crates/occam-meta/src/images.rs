@@ -21,7 +21,10 @@ pub fn read_idx(path: &Path) -> Result<IdxBytes, String> {
     let raw = std::fs::read(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
+        // At most 4 GiB decompressed (a corrupt or hostile stream could
+        // expand without end).
         GzDecoder::new(&raw[..])
+            .take(1 << 32)
             .read_to_end(&mut out)
             .map_err(|e| format!("{name}: not a valid gzip stream: {e}"))?;
         out
@@ -99,6 +102,15 @@ impl ImageSet {
                 "{}: images need 3 dimensions (count, rows, cols), found {:?}",
                 images.display(),
                 im.dims
+            ));
+        }
+        if im.dims[1] == 0 || im.dims[2] == 0 || im.dims[0] == 0 {
+            return Err(format!(
+                "{}: holds {} images of {}×{} pixels; it needs at least one image of at least 1×1",
+                images.display(),
+                im.dims[0],
+                im.dims[1],
+                im.dims[2]
             ));
         }
         if lb.dims.len() != 1 {

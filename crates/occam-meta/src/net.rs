@@ -213,6 +213,21 @@ impl NetSpec {
             .collect()
     }
 
+    /// The most values one row carries between layers (the input included).
+    pub fn widest(&self) -> usize {
+        self.plan()
+            .shapes
+            .iter()
+            .map(|&(c, h, w)| c.saturating_mul(h).saturating_mul(w))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The largest parameter block.
+    pub fn largest_block(&self) -> usize {
+        self.plan().params.iter().copied().max().unwrap_or(0)
+    }
+
     /// Total number of parameters (each parameterised layer's block, in order;
     /// a block is `out × (fan_in + 1)` with the bias last, as in the ops).
     pub fn n_params(&self) -> usize {

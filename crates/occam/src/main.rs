@@ -36,6 +36,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// Resolves `exp` (every key checked) and prints its warnings.
+fn checked(exp: &Experiment) -> Result<(), cli::Failure> {
+    for w in exp.resolve()?.warnings {
+        eprintln!("occam: warning: {w}");
+    }
+    Ok(())
+}
+
 fn open_gpu(cli: &cli::Cli) -> Result<occam_gpu::Gpu, cli::Failure> {
     Ok(occam_gpu::Gpu::new(&cli.selection(), false)?)
 }
@@ -61,7 +69,7 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
             let mut o = overrides.clone();
             o.push(format!("seed={seed}"));
             let exp = Experiment::load(experiment, &o)?;
-            exp.resolve()?;
+            checked(&exp)?;
             let out = seeds::folder(args.out.as_deref(), &exp.name, seed);
             occam_experiment::output::claim(&out, args.force)?;
             runs.push((exp, out));
@@ -77,7 +85,7 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
         );
     }
     let exp = Experiment::load(experiment, &overrides)?;
-    exp.resolve()?;
+    checked(&exp)?;
     let out = args
         .out
         .clone()
@@ -101,7 +109,7 @@ fn resume_command(cli: &cli::Cli, dir: &std::path::Path) -> Result<(), cli::Fail
         );
         return Ok(());
     }
-    exp.resolve()?;
+    checked(&exp)?;
     let gpu = open_gpu(cli)?;
     progress::install_stop_handler();
     let outcome = run::resume(&gpu, &exp, dir, checkpoint, &progress::Bar::new())?;
@@ -131,14 +139,14 @@ fn gradcheck_command(cli: &cli::Cli, args: &cli::GradcheckArgs) -> Result<(), cl
         overrides.push(format!("seed={seed}"));
     }
     let exp = Experiment::load(&args.experiment, &overrides)?;
-    exp.resolve()?;
+    checked(&exp)?;
     let gpu = open_gpu(cli)?;
     gradcheck::gradcheck(&gpu, &exp, &args.options(), &mut std::io::stdout().lock())
 }
 
 fn bench_command(cli: &cli::Cli, args: &cli::BenchArgs) -> Result<(), cli::Failure> {
     let exp = Experiment::load(&args.experiment, &args.set)?;
-    exp.resolve()?;
+    checked(&exp)?;
     let gpu = open_gpu(cli)?;
     let report = bench::bench(&gpu, &exp, &args.options())?;
     println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));

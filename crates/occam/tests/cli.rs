@@ -410,7 +410,16 @@ fn a_connectome_file_with_an_out_of_range_input_exits_2_naming_the_line() {
     std::fs::create_dir_all(&dir).unwrap();
     let csv = dir.join("connectome.csv");
     std::fs::write(&csv, "unit,input,sign\n0,1,+\n1,7,+\n").unwrap();
-    let q = experiment("mushroom_random.toml");
+    // mushroom_random with its wiring read from the file (a path relative
+    // to the experiment file).
+    let text = std::fs::read_to_string(experiment("mushroom_random.toml")).unwrap();
+    let text = text.replace(
+        "scheme = \"random\"\ninputs_per_unit = 2",
+        "scheme = \"file\"\nfile = \"connectome.csv\"",
+    );
+    assert!(text.contains("connectome.csv"));
+    std::fs::write(dir.join("exp.toml"), text).unwrap();
+    let q = dir.join("exp.toml").display().to_string();
     let o = occam(&[
         "run",
         q.as_str(),
@@ -418,12 +427,6 @@ fn a_connectome_file_with_an_out_of_range_input_exits_2_naming_the_line() {
         "1",
         "--out",
         dir.join("out").to_str().unwrap(),
-        "--set",
-        "connectivity.scheme=file",
-        "--set",
-        &format!("connectivity.file={:?}", csv.display().to_string()),
-        "--set",
-        "connectivity.inputs_per_unit=2",
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let msg = stderr(&o);
@@ -440,10 +443,6 @@ fn a_connectome_file_with_an_out_of_range_input_exits_2_naming_the_line() {
         "2",
         "--out",
         dir.join("out").to_str().unwrap(),
-        "--set",
-        "connectivity.scheme=file",
-        "--set",
-        &format!("connectivity.file={:?}", csv.display().to_string()),
         "--set",
         "learner.hidden=[2]",
         "--set",
@@ -1122,5 +1121,25 @@ fn interrupted_and_killed_runs_resume_to_the_uninterrupted_files() {
     assert!(stderr(&o).contains("no config.toml"), "{}", stderr(&o));
     let o = occam(&["run", q.as_str(), "--resume", &missing]);
     assert_eq!(o.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn legal_but_pointless_rates_run_with_a_warning() {
+    let q = experiment("quickstart.toml");
+    let base = std::env::temp_dir().join(format!("occam-warn-test-{}", std::process::id()));
+    for (set, key) in [
+        ("learner.lr=0", "learner.lr"),
+        ("optimizer.lr=0", "optimizer.lr"),
+    ] {
+        let out = base.join(key).display().to_string();
+        let mut args = vec!["run", q.as_str(), "--steps", "1", "--set", set];
+        args.extend(TINY);
+        args.extend(["--out", out.as_str()]);
+        let o = occam(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let msg = stderr(&o);
+        assert!(msg.contains(&format!("warning: {key}: is 0")), "{msg}");
+    }
     let _ = std::fs::remove_dir_all(&base);
 }

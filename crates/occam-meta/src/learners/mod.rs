@@ -98,6 +98,73 @@ pub struct LearnerShape {
     pub input_len: usize,
 }
 
+/// One large buffer a learner needs, and the keys that size it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Footprint {
+    /// What it holds.
+    pub what: String,
+    /// The learner's own keys that size it (relative to its table).
+    pub own: Vec<String>,
+    /// Experiment keys that size it (`tasks`, `data.train`, …).
+    pub shared: Vec<&'static str>,
+    /// Its length in f32 values.
+    pub values: u128,
+}
+
+impl Footprint {
+    /// A buffer of the product of `factors` values.
+    pub fn new(what: &str, own: &[&str], shared: &[&'static str], factors: &[usize]) -> Footprint {
+        Footprint {
+            what: what.to_string(),
+            own: own.iter().map(|k| k.to_string()).collect(),
+            shared: shared.to_vec(),
+            values: factors
+                .iter()
+                .fold(1u128, |p, &f| p.saturating_mul(f as u128)),
+        }
+    }
+}
+
+/// The buffers of a learner trained by T unrolled steps of minibatch
+/// gradient descent: weight checkpoints, minibatch indices, activations.
+/// Each is a lower bound over the ways the unroll can run (the fused kernels
+/// thin their checkpoints to fit; step by step keeps ⌈T/k⌉ per layer), so a
+/// size over a limit can never run.
+pub fn unrolled_footprint(
+    shape: LearnerShape,
+    steps: usize,
+    checkpoint_every: usize,
+    batch: usize,
+    (params, largest_block): (usize, usize),
+    widest: usize,
+    size_key: &str,
+) -> Vec<Footprint> {
+    let k = checkpoint_every.clamp(1, steps.max(1));
+    let per_task = (steps.div_ceil(k).max(1) as u128 * largest_block as u128).min(params as u128);
+    let mut checkpoints = Footprint::new(
+        "the unrolled weight checkpoints",
+        &["steps", "checkpoint_every", size_key],
+        &["tasks"],
+        &[shape.tasks],
+    );
+    checkpoints.values = checkpoints.values.saturating_mul(per_task);
+    vec![
+        checkpoints,
+        Footprint::new(
+            "the minibatch indices",
+            &["steps", "batch"],
+            &["tasks", "data.train"],
+            &[steps, shape.tasks, batch],
+        ),
+        Footprint::new(
+            "the activations",
+            &[size_key],
+            &["tasks", "data.train", "data.test"],
+            &[shape.tasks, batch.max(shape.test), widest],
+        ),
+    ]
+}
+
 /// How a learner runs on the GPU.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Execution {
@@ -199,6 +266,13 @@ pub trait Learner: std::fmt::Debug + Send + Sync {
     /// What it has to report about a run (e.g. an animal's trials used).
     fn report(&self) -> Option<String> {
         None
+    }
+
+    /// The large buffers its GPU side needs for `shape`, with the keys that
+    /// size them, so that a run can refuse sizes the adapter cannot hold
+    /// before allocating anything (an estimate of the dominant buffers).
+    fn footprint(&self, _shape: LearnerShape) -> Vec<Footprint> {
+        Vec::new()
     }
 
     /// A count the learner keeps over the run (an animal's trials), which a

@@ -33,12 +33,40 @@ pub struct ResolveContext<'a> {
     /// The experiment's `[connectivity]` table, for learners with a first
     /// layer to wire.
     pub connectivity: Option<&'a toml::Table>,
+    /// Warnings about legal but pointless values, for the caller to print.
+    pub warnings: &'a std::cell::RefCell<Vec<String>>,
 }
 
 impl ResolveContext<'_> {
     /// Values per input.
     pub fn input_len(&self) -> usize {
         self.input.0 * self.input.1 * self.input.2
+    }
+
+    /// Records a warning about `field` of this learner's table.
+    pub fn warn(&self, field: &str, message: impl std::fmt::Display) {
+        self.warnings
+            .borrow_mut()
+            .push(format!("{}.{field}: {message}", self.key));
+    }
+
+    /// A learning rate: finite and not negative; 0 is legal (the learner
+    /// then keeps its initialisation) but draws a warning.
+    pub fn learning_rate(&self, field: &str, v: f64) -> Result<f64, ConfigError> {
+        let v = crate::config_error::finite(&format!("{}.{field}", self.key), v)?;
+        if v < 0.0 {
+            return Err(self.bad(
+                field,
+                format!("{v} is negative (gradient ascent); use a rate > 0"),
+            ));
+        }
+        if v == 0.0 {
+            self.warn(
+                field,
+                "is 0: the learner never moves from its initialisation",
+            );
+        }
+        Ok(v)
     }
 
     /// An error about `field` of this learner's table.

@@ -15,7 +15,9 @@ pub mod config;
 pub mod estimator;
 pub mod gpu;
 
-use super::{CpuFit, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerShape, invalid};
+use super::{
+    CpuFit, Footprint, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerShape, invalid,
+};
 use estimator::{EsSettings, Perturbations, pair_difference};
 use occam_gpu::Gpu;
 use occam_ops::Result;
@@ -96,6 +98,30 @@ impl Learner for BlackBoxLearner {
             return Err(invalid("a black box needs a population ≥ 1".into()));
         }
         Ok(Box::new(gpu::GpuBlackBox::new(gpu, self, shape)?))
+    }
+
+    fn footprint(&self, shape: LearnerShape) -> Vec<Footprint> {
+        // Every task's 2P + 1 fits run side by side as tasks of the inner learner.
+        let rows = 2 * self.es.population + 1;
+        let inner = LearnerShape {
+            tasks: shape.tasks.saturating_mul(rows),
+            ..shape
+        };
+        self.inner
+            .footprint(inner)
+            .into_iter()
+            .map(|mut f| {
+                f.own = f.own.iter().map(|k| format!("inner.{k}")).collect();
+                f.own.push("population".into());
+                f
+            })
+            .chain([Footprint::new(
+                "the perturbed inputs",
+                &["population"],
+                &["tasks", "data.train", "data.test", "inputs.dim"],
+                &[shape.tasks, rows, shape.train + shape.test, shape.input_len],
+            )])
+            .collect()
     }
 
     fn inner_steps(&self) -> usize {

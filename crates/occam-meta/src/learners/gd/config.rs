@@ -2,7 +2,7 @@
 //! `[connectivity]` table that wires their first layer.
 
 use super::GdLearner;
-use crate::config_error::{ConfigError, finite, positive};
+use crate::config_error::{ConfigError, positive};
 use crate::connectivity::{Connectivity, Scheme, SignRule, read_connections};
 use crate::learners::Learner;
 use crate::learners::registry::{LearnerConfig, ResolveContext};
@@ -131,7 +131,7 @@ impl GdConfig {
                 ));
             }
         };
-        let mut learner = GdLearner::new(spec, steps, finite(&key("lr"), self.lr)?, batching);
+        let mut learner = GdLearner::new(spec, steps, ctx.learning_rate("lr", self.lr)?, batching);
         learner.checkpoint_every = positive(&key("checkpoint_every"), self.checkpoint_every)?;
         learner.fused = self.fused;
         if let Some(table) = ctx.connectivity {
@@ -224,6 +224,34 @@ pub fn resolve_connectivity(
             None => Ok(0),
         }
     };
+    // Keys of another scheme are refused rather than ignored.
+    let applies: &[&str] = match c.scheme.as_str() {
+        "random" => &["inputs_per_unit"],
+        "weighted" => &["inputs_per_unit", "probabilities"],
+        "grouped" => &["groups", "group_probabilities"],
+        "file" => &["file"],
+        _ => &[
+            "inputs_per_unit",
+            "probabilities",
+            "groups",
+            "group_probabilities",
+            "file",
+        ],
+    };
+    for (key, set) in [
+        ("inputs_per_unit", c.inputs_per_unit.is_some()),
+        ("probabilities", c.probabilities.is_some()),
+        ("groups", c.groups.is_some()),
+        ("group_probabilities", c.group_probabilities.is_some()),
+        ("file", c.file.is_some()),
+    ] {
+        if set && !applies.contains(&key) {
+            return Err(ConfigError::new(
+                format!("connectivity.{key}"),
+                format!("does not apply to scheme = {:?}", c.scheme),
+            ));
+        }
+    }
     let scheme = match c.scheme.as_str() {
         "random" => Scheme::Random { k: k(true)? },
         "weighted" => {

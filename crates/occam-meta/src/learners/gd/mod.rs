@@ -16,7 +16,7 @@ mod fused;
 pub(crate) mod gpu;
 pub mod model;
 
-use super::{CpuFit, GpuLearner, Learner, LearnerData, LearnerShape, invalid};
+use super::{CpuFit, Footprint, GpuLearner, Learner, LearnerData, LearnerShape, invalid};
 use crate::connectivity::Connectivity;
 use crate::net::NetSpec;
 use crate::sampling::Batching;
@@ -186,6 +186,18 @@ impl Learner for GdLearner {
 
     fn gpu(&self, gpu: &Gpu, shape: LearnerShape) -> Result<Box<dyn GpuLearner>> {
         Ok(Box::new(gpu::GdGpu::new(gpu, self, shape)?))
+    }
+
+    fn footprint(&self, shape: LearnerShape) -> Vec<Footprint> {
+        super::unrolled_footprint(
+            shape,
+            self.steps,
+            self.checkpoint_every,
+            self.batch(shape.train),
+            (self.spec.n_params(), self.spec.largest_block()),
+            self.spec.widest(),
+            "hidden",
+        )
     }
 
     fn inner_steps(&self) -> usize {

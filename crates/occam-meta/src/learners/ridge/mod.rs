@@ -9,7 +9,9 @@
 pub mod config;
 mod gpu;
 
-use super::{CpuFit, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerShape, invalid};
+use super::{
+    CpuFit, Footprint, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerShape, invalid,
+};
 use crate::sampling::FeatureDraw;
 use occam_gpu::Gpu;
 use occam_ops::{Result, RidgeCpu, RidgeShape, RidgeSolution};
@@ -203,6 +205,24 @@ impl Learner for RidgeLearner {
 
     fn gpu(&self, gpu: &Gpu, shape: LearnerShape) -> Result<Box<dyn GpuLearner>> {
         Ok(Box::new(gpu::GpuRidge::new(gpu, self, shape)?))
+    }
+
+    fn footprint(&self, shape: LearnerShape) -> Vec<Footprint> {
+        let k = self.features.count(shape.input_len);
+        vec![
+            Footprint::new(
+                "the ridge systems (K × K per task)",
+                &["features"],
+                &["tasks"],
+                &[shape.tasks, k, k],
+            ),
+            Footprint::new(
+                "the features Φ",
+                &["features"],
+                &["tasks", "data.train", "data.test"],
+                &[shape.tasks, shape.train.max(shape.test), k],
+            ),
+        ]
     }
 
     /// Φ itself for linear or fixed random features; for features resampled

@@ -216,7 +216,7 @@ impl LearnerConfig for SpikingConfig {
         Ok(Arc::new(SpikingLearner {
             snn,
             steps: positive(&key("steps"), self.steps)?,
-            lr: finite(&key("lr"), self.lr)?,
+            lr: ctx.learning_rate("lr", self.lr)?,
             batching,
             checkpoint_every: positive(&key("checkpoint_every"), self.checkpoint_every)?,
             init_gain: time("init_gain", self.init_gain)?,

@@ -18,7 +18,7 @@ pub mod model;
 use super::gd::cpu::Constraints;
 use super::gd::gpu::{GdGpu, UnrollSettings};
 use super::gd::{UnrolledFit, task_data};
-use super::{CpuFit, GpuLearner, Learner, LearnerData, LearnerShape};
+use super::{CpuFit, Footprint, GpuLearner, Learner, LearnerData, LearnerShape};
 use crate::sampling::{Batching, round_f32};
 use model::SnnSpec;
 use occam_gpu::Gpu;
@@ -97,6 +97,31 @@ impl Learner for SpikingLearner {
             shape,
             Err(reason),
         )?))
+    }
+
+    fn footprint(&self, shape: LearnerShape) -> Vec<Footprint> {
+        let batch = self.batching.size(shape.train);
+        let w1 = self.snn.hidden * (self.snn.inputs + 1);
+        let mut f = super::unrolled_footprint(
+            shape,
+            self.steps,
+            self.checkpoint_every,
+            batch,
+            (w1 + self.snn.hidden + 1, w1.max(self.snn.hidden + 1)),
+            self.snn.hidden,
+            "hidden",
+        );
+        let segment = match self.snn.time_checkpoint_every {
+            0 => self.snn.steps,
+            k => k.min(self.snn.steps),
+        };
+        f.push(Footprint::new(
+            "the membrane trace",
+            &["sim_steps", "time_checkpoint_every", "hidden"],
+            &["tasks", "data.train", "data.test"],
+            &[shape.tasks, batch.max(shape.test), segment, self.snn.hidden],
+        ));
+        f
     }
 
     fn inner_steps(&self) -> usize {
