@@ -112,8 +112,9 @@ fn gpu_ridge_matches_twin() {
             // budget on llvmpipe, so the bound the host checks is honest.
             (1, 150, 40, 135, 1.0, 1e-3),
             // The paper's λ = 1e-3 with more features than points: condition
-            // number ~1e5, so f32 keeps ~3 digits.
-            (2, 6, 24, 20, 1e-3, 5e-2),
+            // number ~1e5. The refined forward solve keeps ŷ to ~1e-7 (3e-4
+            // without refinement); the backward solve keeps ~3 digits.
+            (2, 6, 24, 20, 1e-3, 1e-5),
         ]
         .iter()
         .enumerate()
@@ -144,8 +145,9 @@ fn gpu_ridge_matches_twin() {
                 "{s:?}: ŷ error {:e}",
                 rel(&y, &want_y)
             );
+            let tol_z_bar = if lambda < 1e-2 { 5e-3 } else { tol };
             assert!(
-                rel(&z_bar, &want_z_bar) < tol,
+                rel(&z_bar, &want_z_bar) < tol_z_bar,
                 "{s:?}: z̄ error {:e}",
                 rel(&z_bar, &want_z_bar)
             );

@@ -13,7 +13,7 @@ occam_gpu::uniform_params! {
         big_m: u32,
         k: u32,
         lambda: f32,
-        _pad0: u32,
+        refine: u32,
         _pad1: u32,
         _pad2: u32,
     }
@@ -27,6 +27,8 @@ pub struct RidgeGpu {
     chol: GpuTensor,
     sol: GpuTensor,
     scratch: GpuTensor,
+    resid: GpuTensor,
+    rows: GpuTensor,
     status: GpuTensor,
     forward: Arc<Kernel>,
     backward: Arc<Kernel>,
@@ -49,11 +51,18 @@ impl RidgeGpu {
                 message: format!("sizes must be positive and λ ≥ 0, got {shape:?}"),
             });
         }
+        // As many refinement steps (up to 2) as a software adapter's loop
+        // cap leaves room for; none needed to fit is an error.
+        let budget = crate::loop_budget::loop_budget(gpu);
+        let refine = (0..=REFINE)
+            .rev()
+            .find(|&r| budget.is_none_or(|b| loop_iterations(train, test, features, r) <= b))
+            .unwrap_or(0);
         crate::loop_budget::check_loop_budget(
             gpu,
             "ridge",
             &format!("{features} features, {train} training and {test} test rows"),
-            loop_iterations(train, test, features),
+            loop_iterations(train, test, features, refine),
         )?;
         let params = RidgeParams {
             tasks: tasks as u32,
@@ -61,7 +70,7 @@ impl RidgeGpu {
             big_m: test as u32,
             k: features as u32,
             lambda: lambda as f32,
-            _pad0: 0,
+            refine: refine as u32,
             _pad1: 0,
             _pad2: 0,
         };
@@ -71,6 +80,8 @@ impl RidgeGpu {
             chol: gpu.zeros("ridge cholesky", tasks * features * features)?,
             sol: gpu.zeros("ridge weights", tasks * features)?,
             scratch: gpu.zeros("ridge adjoint", tasks * features)?,
+            resid: gpu.zeros("ridge refinement", tasks * features)?,
+            rows: gpu.zeros("ridge refinement rows", tasks * train)?,
             status: gpu.zeros("ridge status", tasks)?,
             forward: gpu.kernel(kernels::RIDGE_FORWARD, &[])?,
             backward: gpu.kernel(kernels::RIDGE_BACKWARD, &[])?,
@@ -100,6 +111,9 @@ impl RidgeGpu {
                 ("sol", self.sol.buffer()),
                 ("y", y.buffer()),
                 ("status", self.status.buffer()),
+                ("scratch", self.scratch.buffer()),
+                ("resid", self.resid.buffer()),
+                ("rows", self.rows.buffer()),
             ],
             [s.tasks as u32, 1, 1],
         )?;
@@ -124,9 +138,12 @@ impl RidgeGpu {
                 ("p", &self.params),
                 ("phi_tr", phi_tr.buffer()),
                 ("phi_te", phi_te.buffer()),
-                ("chol_in", self.chol.buffer()),
+                ("chol", self.chol.buffer()),
+                ("sol", self.sol.buffer()),
                 ("y_bar", y_bar.buffer()),
                 ("scratch", self.scratch.buffer()),
+                ("resid", self.resid.buffer()),
+                ("rows", self.rows.buffer()),
                 ("z_bar", z_bar.buffer()),
             ],
             [s.tasks as u32, 1, 1],
@@ -154,17 +171,32 @@ impl RidgeGpu {
 /// 256 threads): forward — the Gram matrix and right-hand side (a loop over
 /// the m training rows per entry), the left-looking Cholesky (the pivot's
 /// loop over j earlier columns, then every 256th row below it, each a loop
-/// over j), both triangular solves, and ŷ (a loop over k per test row);
-/// backward — Φ_teᵀ ŷ̄, both solves, and z̄.
-fn loop_iterations(m: usize, big_m: usize, k: usize) -> usize {
+/// over j), both triangular solves, each refinement step (every 256th row's
+/// dot product over k, every 256th feature's sum over the m rows, both solves
+/// and the update), and ŷ (a loop over k per test row); backward — Φ_teᵀ ŷ̄, both
+/// solves, each refinement step (as forward, plus Φ_teᵀ ŷ̄ again), and z̄.
+fn loop_iterations(m: usize, big_m: usize, k: usize, refine: usize) -> usize {
     let per = |n: usize| n.div_ceil(256);
     let solves = 2 * (k + k * k.saturating_sub(1) / 2);
     let cholesky: usize = (0..k).map(|j| 1 + j + per(k - j - 1) * (1 + j)).sum();
+    let residual = per(m) * (k + 1) + per(k) * (m + 1);
+    let steps = refine;
+    let refine = steps * (residual + solves + k + 1);
     let forward =
-        per(k * k) * (m + 1) + per(k) * (m + 1) + cholesky + solves + per(big_m) * (k + 1);
-    let backward = per(k) * (big_m + 1) + solves + per(m) * (k + 1);
+        per(k * k) * (m + 1) + per(k) * (m + 1) + cholesky + solves + refine + per(big_m) * (k + 1);
+    let backward = per(k) * (big_m + 1)
+        + solves
+        + k
+        + refine
+        + steps * per(k) * (big_m + 1)
+        + per(m) * (k + 1);
     forward.max(backward)
 }
+
+/// Refinement steps after each solve where the loop budget allows (the
+/// shader's `refine`): two bring an ill-conditioned f32 solve to within a few
+/// f32 roundings of the f64 result.
+const REFINE: usize = 2;
 
 #[cfg(test)]
 mod tests {
@@ -172,9 +204,9 @@ mod tests {
     fn loop_iterations_are_quadratic_in_the_features() {
         use crate::loop_budget::SOFTWARE_LOOP_BUDGET;
         // kernel_sphere (20 features) and kernel_series (100) fit llvmpipe.
-        assert!(super::loop_iterations(20, 80, 20) < 2_000);
-        assert!(super::loop_iterations(20, 80, 100) < 25_000);
+        assert!(super::loop_iterations(20, 80, 20, 2) < 2_000);
+        assert!(super::loop_iterations(20, 80, 100, 2) < 25_000);
         // The triangular solves alone are k² for thread 0.
-        assert!(super::loop_iterations(20, 80, 300) > SOFTWARE_LOOP_BUDGET);
+        assert!(super::loop_iterations(20, 80, 300, 0) > SOFTWARE_LOOP_BUDGET);
     }
 }
