@@ -117,9 +117,18 @@ pub fn claim(dir: &Path, force: bool) -> Result<(), Error> {
         return Ok(());
     }
     if !force {
+        let unfinished = crate::run::status(dir).is_none_or(|s| s != "complete");
         return Err(Error::input(format!(
-            "--out {}: holds an earlier run (config.toml); choose another folder, or pass --force to replace that run",
-            dir.display()
+            "--out {}: holds an earlier run (config.toml); choose another folder, or pass --force to replace that run{}",
+            dir.display(),
+            if unfinished {
+                format!(
+                    " (it did not finish: `occam run --resume {}` continues it)",
+                    dir.display()
+                )
+            } else {
+                String::new()
+            }
         )));
     }
     let entries = std::fs::read_dir(dir).map_err(|e| io_error(dir, e))?;

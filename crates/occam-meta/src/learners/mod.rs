@@ -21,6 +21,7 @@ pub mod animal;
 pub mod blackbox;
 pub mod external;
 pub mod gd;
+pub mod host;
 pub mod registry;
 pub mod ridge;
 pub mod spiking;

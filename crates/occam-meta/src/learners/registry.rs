@@ -69,6 +69,18 @@ impl ResolveContext<'_> {
         Ok(v)
     }
 
+    /// Refuses a learner that cannot be differentiated (`what`) anywhere but
+    /// as a black box's `inner` table.
+    pub fn require_inner(&self, what: &str) -> Result<(), ConfigError> {
+        if self.key.ends_with(".inner") {
+            return Ok(());
+        }
+        Err(self.bad(
+            "kind",
+            format!("{what} cannot be differentiated: use kind = \"blackbox\" with it as the [..inner] table"),
+        ))
+    }
+
     /// An error about `field` of this learner's table.
     pub fn bad(&self, field: &str, message: impl std::fmt::Display) -> ConfigError {
         ConfigError::new(format!("{}.{field}", self.key), message)

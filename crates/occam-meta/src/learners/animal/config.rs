@@ -39,12 +39,7 @@ impl LearnerConfig for AnimalConfig {
         _kind: &str,
         ctx: &ResolveContext<'_>,
     ) -> Result<Arc<dyn Learner>, ConfigError> {
-        if !ctx.key.ends_with(".inner") {
-            return Err(ctx.bad(
-                "kind",
-                "an animal cannot be differentiated: use kind = \"blackbox\" with it as the [..inner] table",
-            ));
-        }
+        ctx.require_inner("an animal")?;
         let key = |k: &str| format!("{}.{k}", ctx.key);
         let lambda = finite(&key("lambda"), self.lambda)?;
         if lambda < 0.0 {

@@ -9,18 +9,16 @@
 
 pub mod config;
 
+use super::host::{HostGpu, no_pullback};
 use super::ridge::RidgeLearner;
-use super::{
-    CpuFit, Execution, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerIo, LearnerShape,
-    invalid,
-};
-use occam_gpu::{Encoder, Gpu, GpuTensor};
+use super::{CpuFit, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerShape};
+use occam_gpu::Gpu;
 use occam_ops::{OpError, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// The name of the tensor holding a task's seed for the animal's choices.
 pub const SEED: &str = "animal_seed";
@@ -118,12 +116,8 @@ impl Learner for AnimalLearner {
     }
 
     fn gpu(&self, gpu: &Gpu, shape: LearnerShape) -> Result<Box<dyn GpuLearner>> {
-        Ok(Box::new(GpuAnimal {
-            animal: self.clone(),
-            shape,
-            data: Mutex::new(Vec::new()),
-            y: gpu.zeros("animal answers", shape.tasks * shape.test)?,
-        }))
+        let what = "the simulated animal".to_string();
+        Ok(Box::new(HostGpu::new(gpu, self.clone(), what, shape)?))
     }
 
     fn kernel_features(&self, points: &[f64], d: usize, seed: u64) -> Option<KernelFeatures> {
@@ -167,90 +161,12 @@ impl CpuFit for AnimalFit<'_> {
     /// Not available (an animal cannot be differentiated; configurations put
     /// it inside a black box): NaN, so that a misuse stops as a divergence.
     fn pullback(&self, _y_bar: &[f64]) -> Vec<f64> {
-        vec![f64::NAN; self.z_tr.len()]
+        no_pullback(self.z_tr.len())
     }
 
     /// The animal asked about its own training points.
     fn train_predictions(&self) -> Result<Vec<f64>> {
         self.animal
             .answer(self.x_tr, self.z_tr, self.x_tr, self.data)
-    }
-}
-
-/// The animal serving a batch of tasks from the engine's host stage.
-struct GpuAnimal {
-    animal: AnimalLearner,
-    shape: LearnerShape,
-    data: Mutex<Vec<LearnerData>>,
-    y: GpuTensor,
-}
-
-impl GpuLearner for GpuAnimal {
-    fn load(&self, _gpu: &Gpu, data: &[&LearnerData]) -> Result<()> {
-        *self.data.lock().unwrap_or_else(|e| e.into_inner()) =
-            data.iter().map(|d| (*d).clone()).collect();
-        Ok(())
-    }
-
-    fn record_fit(&self, _enc: &mut Encoder<'_>, _io: &LearnerIo<'_>) -> Result<()> {
-        Ok(())
-    }
-
-    fn record_predict<'s>(
-        &'s self,
-        _enc: &mut Encoder<'_>,
-        _io: &LearnerIo<'_>,
-    ) -> Result<&'s GpuTensor> {
-        Ok(&self.y)
-    }
-
-    fn record_adjoint(
-        &self,
-        _enc: &mut Encoder<'_>,
-        _io: &LearnerIo<'_>,
-        _y_bar: &GpuTensor,
-    ) -> Result<()> {
-        Err(invalid(
-            "an animal cannot be differentiated; use it inside kind = \"blackbox\"".into(),
-        ))
-    }
-
-    fn execution(&self) -> Execution {
-        Execution::PerStep {
-            reason: "the simulated animal answers on the host".into(),
-        }
-    }
-
-    fn needs_host(&self) -> bool {
-        true
-    }
-
-    fn host_fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()> {
-        let LearnerShape {
-            train: m,
-            test: big_m,
-            input_len: d,
-            ..
-        } = self.shape;
-        let f64s = |t: &GpuTensor| -> Result<Vec<f64>> {
-            Ok(gpu.read(t)?.iter().map(|&v| v as f64).collect())
-        };
-        let (x_tr, x_te, z_tr) = (f64s(io.x_tr)?, f64s(io.x_te)?, f64s(io.z_tr)?);
-        let data = self.data.lock().unwrap_or_else(|e| e.into_inner());
-        let mut y = Vec::with_capacity(data.len() * big_m);
-        for (b, task) in data.iter().enumerate() {
-            let answers = self.animal.answer(
-                &x_tr[b * m * d..(b + 1) * m * d],
-                &z_tr[b * m..(b + 1) * m],
-                &x_te[b * big_m * d..(b + 1) * big_m * d],
-                task,
-            )?;
-            y.extend(answers.iter().map(|&v| v as f32));
-        }
-        Ok(gpu.write(&self.y, &y)?)
-    }
-
-    fn report(&self) -> Option<String> {
-        self.animal.report()
     }
 }

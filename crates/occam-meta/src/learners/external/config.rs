@@ -30,12 +30,7 @@ impl LearnerConfig for ExternalConfig {
         _kind: &str,
         ctx: &ResolveContext<'_>,
     ) -> Result<Arc<dyn Learner>, ConfigError> {
-        if !ctx.key.ends_with(".inner") {
-            return Err(ctx.bad(
-                "kind",
-                "an external program cannot be differentiated: use kind = \"blackbox\" with it as the [..inner] table",
-            ));
-        }
+        ctx.require_inner("an external program")?;
         if self.command.first().is_none_or(|p| p.is_empty()) {
             return Err(ctx.bad("command", "must name a program"));
         }

@@ -6,10 +6,9 @@
 pub mod config;
 pub mod protocol;
 
-use super::{
-    CpuFit, Execution, GpuLearner, Learner, LearnerData, LearnerIo, LearnerShape, invalid,
-};
-use occam_gpu::{Encoder, Gpu, GpuTensor};
+use super::host::{HostGpu, no_pullback};
+use super::{CpuFit, GpuLearner, Learner, LearnerData, LearnerShape};
+use occam_gpu::Gpu;
 use occam_ops::Result;
 use protocol::Session;
 use rand::Rng;
@@ -113,13 +112,11 @@ impl Learner for ExternalLearner {
         }))
     }
 
+    /// The GPU side runs its own copy of the program.
     fn gpu(&self, gpu: &Gpu, shape: LearnerShape) -> Result<Box<dyn GpuLearner>> {
-        Ok(Box::new(GpuExternal {
-            learner: ExternalLearner::new(self.command.clone(), self.dir.clone(), self.timeout),
-            shape,
-            seeds: Mutex::new(Vec::new()),
-            y: gpu.zeros("external predictions", shape.tasks * shape.test)?,
-        }))
+        let learner = ExternalLearner::new(self.command.clone(), self.dir.clone(), self.timeout);
+        let what = format!("the program `{}`", self.command.join(" "));
+        Ok(Box::new(HostGpu::new(gpu, learner, what, shape)?))
     }
 }
 
@@ -141,98 +138,13 @@ impl CpuFit for ExternalFit<'_> {
     /// Not available: a program cannot be differentiated (configurations
     /// put it inside a black box, which never asks). NaN, so that a misuse
     /// stops the run as a divergence.
-    fn pullback(&self, y_bar: &[f64]) -> Vec<f64> {
-        let _ = y_bar;
-        vec![f64::NAN; self.z_tr.len()]
+    fn pullback(&self, _y_bar: &[f64]) -> Vec<f64> {
+        no_pullback(self.z_tr.len())
     }
 
     /// The program asked again, with the training inputs as test points.
     fn train_predictions(&self) -> Result<Vec<f64>> {
         self.learner
             .fit_predict((self.x_tr, self.z_tr, self.x_tr), self.d, self.seed)
-    }
-}
-
-/// The program serving a batch of tasks between the engine's submissions.
-struct GpuExternal {
-    learner: ExternalLearner,
-    shape: LearnerShape,
-    seeds: Mutex<Vec<u64>>,
-    y: GpuTensor,
-}
-
-impl GpuLearner for GpuExternal {
-    fn load(&self, _gpu: &Gpu, data: &[&LearnerData]) -> Result<()> {
-        let seeds = data
-            .iter()
-            .map(|d| ExternalLearner::seed(d))
-            .collect::<Result<_>>()?;
-        *self.seeds.lock().unwrap_or_else(|e| e.into_inner()) = seeds;
-        Ok(())
-    }
-
-    fn record_fit(&self, _enc: &mut Encoder<'_>, _io: &LearnerIo<'_>) -> Result<()> {
-        Ok(())
-    }
-
-    fn record_predict<'s>(
-        &'s self,
-        _enc: &mut Encoder<'_>,
-        _io: &LearnerIo<'_>,
-    ) -> Result<&'s GpuTensor> {
-        Ok(&self.y)
-    }
-
-    fn record_adjoint(
-        &self,
-        _enc: &mut Encoder<'_>,
-        _io: &LearnerIo<'_>,
-        _y_bar: &GpuTensor,
-    ) -> Result<()> {
-        Err(invalid(
-            "an external learner cannot be differentiated; use it inside kind = \"blackbox\""
-                .into(),
-        ))
-    }
-
-    fn execution(&self) -> Execution {
-        Execution::PerStep {
-            reason: format!(
-                "the program `{}` fits on the host",
-                self.learner.command.join(" ")
-            ),
-        }
-    }
-
-    fn needs_host(&self) -> bool {
-        true
-    }
-
-    fn host_fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()> {
-        let LearnerShape {
-            tasks,
-            train: m,
-            test: big_m,
-            input_len: d,
-        } = self.shape;
-        let f64s = |t: &GpuTensor| -> Result<Vec<f64>> {
-            Ok(gpu.read(t)?.iter().map(|&v| v as f64).collect())
-        };
-        let (x_tr, x_te, z_tr) = (f64s(io.x_tr)?, f64s(io.x_te)?, f64s(io.z_tr)?);
-        let seeds = self.seeds.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut y = Vec::with_capacity(tasks * big_m);
-        for (b, &seed) in seeds.iter().enumerate().take(tasks) {
-            let p = self.learner.fit_predict(
-                (
-                    &x_tr[b * m * d..(b + 1) * m * d],
-                    &z_tr[b * m..(b + 1) * m],
-                    &x_te[b * big_m * d..(b + 1) * big_m * d],
-                ),
-                d,
-                seed,
-            )?;
-            y.extend(p.iter().map(|&v| v as f32));
-        }
-        Ok(gpu.write(&self.y, &y)?)
     }
 }
