@@ -34,7 +34,7 @@ const WG: u32 = 256u;
 @group(0) @binding(2) var<storage, read> z: array<f32>;             // [tasks, m]
 @group(0) @binding(3) var<storage, read> phi_te: array<f32>;        // [tasks, M, k]
 @group(0) @binding(4) var<storage, read_write> chol: array<f32>;    // [tasks, k, k]: L (lower)
-@group(0) @binding(5) var<storage, read_write> sol: array<f32>;     // [tasks, k]: b, then w
+@group(0) @binding(5) var<storage, read_write> sol: array<f32>;     // [tasks, k]: w
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;       // [tasks, M]
 @group(0) @binding(7) var<storage, read_write> status: array<u32>;  // [tasks]
 @group(0) @binding(12) var<storage, read_write> resid: array<f32>; // [tasks, k]
@@ -111,7 +111,7 @@ fn ridge_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         for (var r = 0u; r < p.m; r++) {
             s = fma(phi_tr[(b * p.m + r) * k + i], z[b * p.m + r], s);
         }
-        sol[b * k + i] = s;
+        resid[b * k + i] = s;
     }
     if t == 0u { pivot_failed = 0u; }
     storageBarrier();
@@ -146,17 +146,8 @@ fn ridge_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 
     // w = L⁻ᵀ L⁻¹ (Φᵀ z): two triangular solves, sequential.
     if t == 0u {
-        for (var i = 0u; i < k; i++) {
-            var s = sol[b * k + i];
-            for (var q = 0u; q < i; q++) { s -= chol[l_index(b, i, q)] * sol[b * k + q]; }
-            sol[b * k + i] = s / chol[l_index(b, i, i)];
-        }
-        for (var ii = 0u; ii < k; ii++) {
-            let i = k - 1u - ii;
-            var s = sol[b * k + i];
-            for (var q = i + 1u; q < k; q++) { s -= chol[l_index(b, q, i)] * sol[b * k + q]; }
-            sol[b * k + i] = s / chol[l_index(b, i, i)];
-        }
+        solve_resid(b);
+        for (var i = 0u; i < k; i++) { sol[b * k + i] = resid[b * k + i]; }
         status[b] = pivot_failed;
     }
     storageBarrier();

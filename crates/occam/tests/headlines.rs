@@ -22,10 +22,11 @@ fn headlines() -> Vec<toml::Table> {
 /// The value at a dotted path (`analysis.heldout.meta_loss_reduction`,
 /// array indices as numbers).
 fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    path.split('.').try_fold(v, |v, key| match key.parse::<usize>() {
-        Ok(i) => v.get(i),
-        Err(_) => v.get(key),
-    })
+    path.split('.')
+        .try_fold(v, |v, key| match key.parse::<usize>() {
+            Ok(i) => v.get(i),
+            Err(_) => v.get(key),
+        })
 }
 
 /// Runs every experiment of `entries` once and checks each figure; returns
@@ -55,16 +56,17 @@ fn check(entries: &[toml::Table]) -> Vec<String> {
                         .join("../../experiments")
                         .join(file);
                     let mut cmd = Command::new(env!("CARGO_BIN_EXE_occam"));
-                    cmd.arg("run").arg(&exp).arg("--out").arg(&out).arg("--force");
+                    cmd.arg("run")
+                        .arg(&exp)
+                        .arg("--out")
+                        .arg(&out)
+                        .arg("--force");
                     for set in sets {
                         cmd.args(["--set", set]);
                     }
                     let o = cmd.env("XDG_RUNTIME_DIR", "/tmp").output().unwrap();
                     if !o.status.success() {
-                        return Err(format!(
-                            "{file}: {}",
-                            String::from_utf8_lossy(&o.stderr)
-                        ));
+                        return Err(format!("{file}: {}", String::from_utf8_lossy(&o.stderr)));
                     }
                     let text = std::fs::read_to_string(out.join("summary.json")).unwrap();
                     Ok(serde_json::from_str(&text).unwrap())
