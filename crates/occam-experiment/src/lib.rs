@@ -16,6 +16,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod collect;
 pub mod config;
 mod error;
 pub mod footprint;
@@ -25,5 +26,6 @@ pub mod output;
 pub mod run;
 pub mod seeds;
 pub mod summary;
+pub mod sweep;
 
 pub use error::Error;

@@ -490,6 +490,36 @@ pub fn resume(
     run_from(gpu, exp, dir, progress, Some(checkpoint))
 }
 
+/// Runs `exp` into `dir` unless it is already complete there (then `None`):
+/// a folder holding an unfinished run of the same configuration is resumed
+/// from its checkpoint (or started over without one), an empty one starts.
+/// A folder holding another configuration is refused. For sweeps, whose
+/// shards are run again after a failure or a time limit.
+pub fn run_or_resume(
+    gpu: &Gpu,
+    exp: &Experiment,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Option<Outcome>, Error> {
+    let config = dir.join("config.toml");
+    if !config.is_file() {
+        return run(gpu, exp, dir, progress).map(Some);
+    }
+    let stored = std::fs::read_to_string(&config)
+        .map_err(|e| Error::input(format!("{}: {e}", config.display())))?;
+    if stored != exp.to_toml() {
+        return Err(Error::input(format!(
+            "{}: holds a run of another configuration; remove the folder to run this one there",
+            dir.display()
+        )));
+    }
+    if status(dir).as_deref() == Some("complete") {
+        return Ok(None);
+    }
+    let (_, checkpoint) = load_resumable(dir)?;
+    resume(gpu, exp, dir, checkpoint, progress).map(Some)
+}
+
 /// A run from its start (`from` None), or resumed (`Some(checkpoint)`).
 fn run_from(
     gpu: &Gpu,

@@ -51,29 +51,34 @@ pub type AfterRun<'a> = &'a (dyn Fn(&Experiment, &Outcome) -> Result<(), Error> 
 
 /// Runs every experiment (one per seed) into its folder, `jobs` at a time,
 /// calling `after` on each finished run. Every run goes to its end; the
-/// first failure (by seed order) is returned. `control` is asked whether to
-/// stop (its progress reports are shared by every run, so keep it quiet):
-/// running runs then checkpoint and stop, and no further run starts.
+/// first failure (by seed order) is returned. Each run reports to its own
+/// `progress(experiment)`, which is also asked whether to stop: running
+/// runs then checkpoint and stop, and no further run starts.
 pub fn run_all(
     gpu: &Gpu,
     runs: &[(Experiment, PathBuf)],
     jobs: usize,
-    control: &dyn Progress,
+    progress: &(dyn Fn(&Experiment) -> Box<dyn Progress> + Sync),
     after: AfterRun<'_>,
 ) -> Result<(), Error> {
+    let stopping = std::sync::atomic::AtomicBool::new(false);
     let next = AtomicUsize::new(0);
     let failures: Mutex<Vec<(usize, Error)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, runs.len().max(1)) {
             scope.spawn(|| {
                 loop {
-                    if control.should_stop() {
+                    if stopping.load(Ordering::SeqCst) {
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some((exp, out)) = runs.get(i) else { break };
-                    let done = crate::run::run(gpu, exp, out, control)
+                    let report = progress(exp);
+                    let done = crate::run::run(gpu, exp, out, report.as_ref())
                         .and_then(|outcome| after(exp, &outcome));
+                    if report.should_stop() {
+                        stopping.store(true, Ordering::SeqCst);
+                    }
                     if let Err(e) = done {
                         eprintln!("occam: seed {}: error: {e}", exp.seed);
                         failures.lock().expect("no panics").push((i, e));

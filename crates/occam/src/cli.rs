@@ -30,6 +30,40 @@ pub enum Command {
     Gradcheck(GradcheckArgs),
     /// Time meta-steps of an experiment and split one meta-step into its phases (JSON).
     Bench(BenchArgs),
+    /// Run a sweep (an experiment over grids or lists of settings and seeds),
+    /// or one shard of it: finished runs are skipped, interrupted ones resumed.
+    Sweep(SweepArgs),
+    /// Collect every run below a folder into one table (CSV and JSON), with
+    /// the mean ± sd of each figure over the seeds of each setting.
+    Collect(CollectArgs),
+}
+
+/// Options of `occam sweep`.
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// The sweep file (TOML): `experiment`, `seeds`, `out`, `[set]`, `[grid]`, `[[points]]`.
+    pub sweep: std::path::PathBuf,
+    /// Print the runs (index, name, folder, status) and run nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// Run only shard i of n (run k belongs to shard k mod n). Defaults to
+    /// the SLURM job-array task (SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of
+    /// SLURM_ARRAY_TASK_COUNT); otherwise every run.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+}
+
+/// Options of `occam collect`.
+#[derive(Args, Debug)]
+pub struct CollectArgs {
+    /// The folder holding the runs (a sweep's `out`, a --seeds folder, runs/).
+    pub dir: std::path::PathBuf,
+    /// Plot this figure (a summary.json path, e.g. analysis.heldout.meta_loss_reduction) …
+    #[arg(long, requires = "against", value_name = "FIGURE")]
+    pub figure: Option<String>,
+    /// … against this swept key (mean ± sd over seeds; one line per setting of the other keys).
+    #[arg(long, requires = "figure", value_name = "KEY")]
+    pub against: Option<String>,
 }
 
 /// Options of `occam bench`.

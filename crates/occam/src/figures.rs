@@ -331,3 +331,72 @@ fn function_plot(
         .map_err(|e| Error::internal(format!("{}: {e}", path.display())))?;
     Ok(())
 }
+
+/// `occam collect --figure F --against K`: F's mean ± sd over seeds against
+/// the swept key K, one line per setting of the other varying keys; written
+/// to DIR/F_vs_K.png.
+pub fn collected(
+    dir: &Path,
+    c: &occam_experiment::collect::Collection,
+    figure: &str,
+    against: &str,
+) -> Result<std::path::PathBuf, Error> {
+    let Some(x_at) = c.varying.iter().position(|k| k == against) else {
+        return Err(Error::input(format!(
+            "--against {against}: not a key that varies between the runs (they vary: {})",
+            if c.varying.is_empty() {
+                "nothing".into()
+            } else {
+                c.varying.join(", ")
+            }
+        )));
+    };
+    if !c.figures.iter().any(|f| f == figure) {
+        return Err(Error::input(format!(
+            "--figure {figure}: no run's summary.json has it (e.g. analysis.heldout.meta_loss_reduction, final.meta_loss)"
+        )));
+    }
+    let mut lines: std::collections::BTreeMap<String, Vec<(f64, f64, f64)>> = Default::default();
+    for s in c.settings() {
+        let Ok(x) = s.values[x_at].parse::<f64>() else {
+            return Err(Error::input(format!(
+                "--against {against}: value {:?} is not a number",
+                s.values[x_at]
+            )));
+        };
+        let Some(&(mean, sd)) = s.stats.get(figure) else {
+            continue;
+        };
+        let others: Vec<String> = c
+            .varying
+            .iter()
+            .zip(&s.values)
+            .filter(|(k, _)| *k != against)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let label = if others.is_empty() {
+            figure.to_string()
+        } else {
+            others.join(", ")
+        };
+        lines.entry(label).or_default().push((x, mean, sd));
+    }
+    let name = format!("{figure}_vs_{against}.png").replace('/', "_");
+    let path = dir.join(name);
+    let series: Vec<plots::ErrorSeries> = lines
+        .into_iter()
+        .map(|(label, mut points)| {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            plots::ErrorSeries { label, points }
+        })
+        .collect();
+    plots::error_lines(
+        &path,
+        &format!("{figure} (mean ± sd over seeds)"),
+        against,
+        figure,
+        &series,
+    )
+    .map_err(|e| Error::internal(format!("{}: {e}", path.display())))?;
+    Ok(path)
+}

@@ -22,6 +22,8 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => run_command(&cli, args),
         cli::Command::Gradcheck(args) => gradcheck_command(&cli, args),
         cli::Command::Bench(args) => bench_command(&cli, args),
+        cli::Command::Sweep(args) => sweep_command(&cli, args),
+        cli::Command::Collect(args) => collect_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -76,13 +78,12 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
         }
         let gpu = open_gpu(cli)?;
         progress::install_stop_handler();
-        return seeds::run_all(
-            &gpu,
-            &runs,
-            args.jobs,
-            &progress::StopOnly,
-            &|exp, outcome| figures::draw(&gpu, exp, outcome),
-        );
+        let bar = |exp: &Experiment| -> Box<dyn run::Progress> {
+            Box::new(progress::Bar::lines_only(&format!("seed {}", exp.seed)))
+        };
+        return seeds::run_all(&gpu, &runs, args.jobs, &bar, &|exp, outcome| {
+            figures::draw(&gpu, exp, outcome)
+        });
     }
     let exp = Experiment::load(experiment, &overrides)?;
     checked(&exp)?;
@@ -150,5 +151,99 @@ fn bench_command(cli: &cli::Cli, args: &cli::BenchArgs) -> Result<(), cli::Failu
     let gpu = open_gpu(cli)?;
     let report = bench::bench(&gpu, &exp, &args.options())?;
     println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
+    Ok(())
+}
+
+/// `occam sweep`.
+fn sweep_command(cli: &cli::Cli, args: &cli::SweepArgs) -> Result<(), cli::Failure> {
+    use occam_experiment::sweep;
+    let sweep = sweep::Sweep::load(&args.sweep)?;
+    let (index, count) = match &args.shard {
+        Some(spec) => sweep::parse_shard(spec)?,
+        None => sweep::shard_from_env(|k| std::env::var(k).ok())?.unwrap_or((0, 1)),
+    };
+    if args.list {
+        for (k, r) in sweep.runs.iter().enumerate() {
+            println!(
+                "{k}\t{}\t{}\t{}",
+                r.name(),
+                r.dir.display(),
+                run::status(&r.dir).unwrap_or_else(|| "not started".into())
+            );
+        }
+        return Ok(());
+    }
+    let runs = sweep.shard(index, count);
+    eprintln!(
+        "occam: sweep {}: shard {index}/{count}: {} of {} runs, in {}",
+        args.sweep.display(),
+        runs.len(),
+        sweep.runs.len(),
+        sweep.out.display()
+    );
+    let gpu = open_gpu(cli)?;
+    progress::install_stop_handler();
+    let mut failed = Vec::new();
+    for r in runs {
+        let exp = sweep.experiment_of(r)?;
+        let bar = progress::Bar::labelled(&r.name());
+        match run::run_or_resume(&gpu, &exp, &r.dir, &bar) {
+            Ok(None) => eprintln!("occam: {}: complete, skipped", r.name()),
+            Ok(Some(outcome)) => {
+                figures::draw(&gpu, &exp, &outcome)?;
+                report(&gpu, &exp, &outcome);
+            }
+            Err(e @ occam_experiment::Error::Interrupted(_)) => return Err(e),
+            Err(e) => {
+                eprintln!("occam: {}: error: {e}", r.name());
+                failed.push(r.name());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(cli::Failure::internal(format!(
+            "{} run(s) of shard {index}/{count} failed: {}",
+            failed.len(),
+            failed.join(", ")
+        )))
+    }
+}
+
+/// `occam collect`.
+fn collect_command(args: &cli::CollectArgs) -> Result<(), cli::Failure> {
+    use occam_experiment::collect;
+    let c = collect::collect(&args.dir)?;
+    let write = |name: &str, text: &str| -> Result<(), cli::Failure> {
+        let path = args.dir.join(name);
+        occam_experiment::output::atomic(&path, |tmp| std::fs::write(tmp, text))
+            .map_err(|e| cli::Failure::input(format!("{}: {e}", path.display())))
+    };
+    write("collected.csv", &c.csv())?;
+    write("collected_by_setting.csv", &c.settings_csv())?;
+    write(
+        "collected.json",
+        &(serde_json::to_string_pretty(&c.json()).expect("JSON") + "\n"),
+    )?;
+    let settings = c.settings();
+    eprintln!(
+        "occam: {} runs, {} settings (varying: {}); wrote collected.csv, collected_by_setting.csv, collected.json in {}",
+        c.rows.len(),
+        settings.len(),
+        if c.varying.is_empty() {
+            "nothing".into()
+        } else {
+            c.varying.join(", ")
+        },
+        args.dir.display()
+    );
+    if let (Some(figure), Some(against)) = (&args.figure, &args.against) {
+        let path = figures::collected(&args.dir, &c, figure, against)?;
+        eprintln!(
+            "occam: plotted {figure} against {against} in {}",
+            path.display()
+        );
+    }
     Ok(())
 }

@@ -294,3 +294,97 @@ fn image_grid_into(
     root.present()?;
     Ok(())
 }
+
+/// One line of [`error_lines`]: (x, mean, sd) points and a legend label.
+pub struct ErrorSeries {
+    /// Legend label.
+    pub label: String,
+    /// (x, mean, sd) points, by x; sd NaN for a single run.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// Means with ±sd error bars against x, one line per series, written atomically.
+pub fn error_lines(
+    path: &Path,
+    title: &str,
+    x_name: &str,
+    y_name: &str,
+    series: &[ErrorSeries],
+) -> PlotResult {
+    atomic_png(path, |tmp| {
+        error_lines_into(tmp, title, x_name, y_name, series)
+    })
+}
+
+fn error_lines_into(
+    path: &Path,
+    title: &str,
+    x_name: &str,
+    y_name: &str,
+    series: &[ErrorSeries],
+) -> PlotResult {
+    register_font();
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let pts = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.0.is_finite() && p.1.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, m, sd) in pts {
+        let sd = if sd.is_finite() { sd } else { 0.0 };
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(m - sd);
+        y1 = y1.max(m + sd);
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    let pad = |a: f64, b: f64| {
+        if b > a {
+            (b - a) * 0.05
+        } else {
+            a.abs().max(1.0) * 0.05
+        }
+    };
+    let (px, py) = (pad(x0, x1), pad(y0, y1));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_name)
+        .y_desc(y_name)
+        .draw()?;
+    for (i, s) in series.iter().enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().map(|p| (p.0, p.1)),
+                colour.stroke_width(2),
+            ))?
+            .label(s.label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+        chart.draw_series(
+            s.points
+                .iter()
+                .filter(|p| p.2.is_finite())
+                .map(|&(x, m, sd)| {
+                    ErrorBar::new_vertical(x, m - sd, m, m + sd, colour.filled(), 8)
+                }),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}

@@ -1118,3 +1118,197 @@ fn legal_but_pointless_rates_run_with_a_warning() {
     }
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// A tiny sweep file: `grid` over the meta learning rate, seeds 0 and 1.
+fn tiny_sweep(dir: &Path, out: &Path) -> PathBuf {
+    let file = dir.join("sweep.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"experiment = {:?}
+seeds = "0..1"
+out = {:?}
+[set]
+meta_steps = 3
+"meta_learner.hidden" = [16]
+"learner.steps" = 5
+"data.test" = 20
+"data.samples" = 20
+"analysis.heldout_tasks" = 2
+"analysis.eval_points" = 300
+[grid]
+"optimizer.lr" = [0.003, 0.01]
+"#,
+            experiment("quickstart.toml"),
+            out.display().to_string()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn a_sweep_runs_in_shards_skips_finished_runs_and_collects() {
+    let base = std::env::temp_dir().join(format!("occam-sweep-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let (whole, sharded) = (base.join("whole"), base.join("sharded"));
+    let (f_whole, f_sharded) = (
+        tiny_sweep(&base, &whole),
+        tiny_sweep(&base.join("s").tap_mkdir(), &sharded),
+    );
+    let s = |p: &Path| p.display().to_string();
+
+    // The list: 4 runs with stable names, in order.
+    let o = occam(&["sweep", &s(&f_whole), "--list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    let names: Vec<&str> = list
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "optimizer.lr=0.003/seed0",
+            "optimizer.lr=0.003/seed1",
+            "optimizer.lr=0.01/seed0",
+            "optimizer.lr=0.01/seed1"
+        ]
+    );
+
+    // Shard 1/2 from the SLURM variables (ids 1..2), then shard 0 by flag.
+    let o = Command::new(env!("CARGO_BIN_EXE_occam"))
+        .args(["sweep", &s(&f_sharded)])
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .env("SLURM_ARRAY_TASK_ID", "2")
+        .env("SLURM_ARRAY_TASK_MIN", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shard 1/2: 2 of 4 runs"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        sharded
+            .join("optimizer.lr=0.003/seed1/summary.json")
+            .is_file()
+    );
+    assert!(
+        !sharded
+            .join("optimizer.lr=0.003/seed0/config.toml")
+            .exists()
+    );
+    // A batch log gets progress lines.
+    assert!(
+        stderr(&o).contains("optimizer.lr=0.003/seed1: meta-step 3/3"),
+        "{}",
+        stderr(&o)
+    );
+    let o = occam(&["sweep", &s(&f_sharded), "--shard", "0/2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A run killed before its first checkpoint (its summary still says
+    // running) is run again; finished ones are skipped. (Resuming from a
+    // checkpoint is tests/resume.rs's and the signal test's.)
+    let victim = sharded.join("optimizer.lr=0.01/seed1");
+    std::fs::write(victim.join("summary.json"), "{\"status\": \"running\"}").unwrap();
+    std::fs::remove_file(victim.join("function.npy")).unwrap();
+    let o = occam(&["sweep", &s(&f_sharded)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).matches("complete, skipped").count(),
+        3,
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        occam_status(&victim).as_deref(),
+        Some("complete"),
+        "the interrupted run was finished"
+    );
+
+    // The same sweep in one go gives the same numbers.
+    let o = occam(&["sweep", &s(&f_whole)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for n in &names {
+        for f in ["function.npy", "theta.npy"] {
+            assert!(
+                std::fs::read(whole.join(n).join(f)).unwrap()
+                    == std::fs::read(sharded.join(n).join(f)).unwrap(),
+                "{n}/{f} differs between the sharded and the whole sweep"
+            );
+        }
+    }
+
+    // Collected: 4 rows, 2 settings of 2 seeds, a plot.
+    let o = occam(&[
+        "collect",
+        &s(&whole),
+        "--figure",
+        "analysis.heldout.meta_loss_reduction",
+        "--against",
+        "optimizer.lr",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = std::fs::read_to_string(whole.join("collected.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 5, "{rows}");
+    assert!(
+        rows.lines()
+            .next()
+            .unwrap()
+            .starts_with("run,status,seed,optimizer.lr,")
+    );
+    let by = std::fs::read_to_string(whole.join("collected_by_setting.csv")).unwrap();
+    let lines: Vec<&str> = by.lines().collect();
+    assert_eq!(lines.len(), 3, "{by}");
+    assert!(
+        lines[1].starts_with("0.003,2,") && lines[2].starts_with("0.01,2,"),
+        "{by}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(whole.join("collected.json")).unwrap())
+            .unwrap();
+    let m = &json["settings"][0]["figures"]["analysis.heldout.meta_loss_reduction"];
+    assert!(m["mean"].is_number() && m["sd"].is_number(), "{m}");
+    assert!(
+        whole
+            .join("analysis.heldout.meta_loss_reduction_vs_optimizer.lr.png")
+            .is_file()
+    );
+    // Bad input names what is wrong.
+    let o = occam(&[
+        "collect",
+        &s(&whole),
+        "--figure",
+        "nope",
+        "--against",
+        "optimizer.lr",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--figure nope"), "{}", stderr(&o));
+    let o = occam(&["sweep", &s(&f_whole), "--shard", "2/2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--shard"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+fn occam_status(dir: &Path) -> Option<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).ok()?).ok()?;
+    v["status"].as_str().map(str::to_string)
+}
+
+trait TapMkdir {
+    fn tap_mkdir(self) -> Self;
+}
+
+impl TapMkdir for PathBuf {
+    fn tap_mkdir(self) -> PathBuf {
+        std::fs::create_dir_all(&self).unwrap();
+        self
+    }
+}
