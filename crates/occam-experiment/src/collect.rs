@@ -273,6 +273,7 @@ impl Collection {
                 "status": r.status,
                 "seed": r.seed,
                 "setting": self.varying.iter().map(|k| (k.clone(), json!(r.config.get(k)))).collect::<serde_json::Map<_, _>>(),
+                "config": r.config,
                 "figures": r.figures,
             })).collect::<Vec<_>>(),
             "settings": self.settings().iter().map(|s| json!({
