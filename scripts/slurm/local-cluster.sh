@@ -29,8 +29,10 @@ mem=$(awk '/MemTotal/ { print int($2 / 1024 * 0.9) }' /proc/meminfo)
 mkdir -p /etc/munge /var/lib/munge /var/log/munge /run/munge
 [ -s /etc/munge/munge.key ] || dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 status=none
 chmod 400 /etc/munge/munge.key
+# Daemons start with their standard streams on /dev/null, so that a caller
+# reading this script's output (a test) is not held open by them.
 if ! pgrep -x munged >/dev/null; then
-    munged --force
+    munged --force </dev/null >/dev/null 2>&1
 fi
 
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
@@ -60,8 +62,8 @@ CONF
 # Debian's packages look in /etc/slurm; older ones in /etc/slurm-llnl.
 mkdir -p /etc/slurm-llnl && cp /etc/slurm/slurm.conf /etc/slurm-llnl/slurm.conf
 
-pgrep -x slurmctld >/dev/null || slurmctld
-pgrep -x slurmd >/dev/null || slurmd
+pgrep -x slurmctld >/dev/null || slurmctld </dev/null >/dev/null 2>&1
+pgrep -x slurmd >/dev/null || slurmd </dev/null >/dev/null 2>&1
 for _ in $(seq 60); do
     if sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
         sinfo
