@@ -180,6 +180,20 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchOptions) -> Result<Value, 
             json!({ "source": "unavailable: the adapter has no timestamp queries" })
         }
     };
+    // Drawing the tasks on one thread and on all, interleaved in the same
+    // command (the same tasks either way).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (mut one, mut all) = (Vec::new(), Vec::new());
+    for step in 0..args.steps.max(3) as u64 {
+        for (times, t) in [(&mut one, 1), (&mut all, threads)] {
+            let start = Instant::now();
+            std::hint::black_box(r.sampler.meta_step_on(exp.seed, step, exp.tasks, t));
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    one.sort_by(f64::total_cmp);
+    all.sort_by(f64::total_cmp);
+    let (one_med, all_med) = (quantile(&one, 0.5), quantile(&all, 0.5));
     let phases = engine.step_timed(gpu, true)?;
     let total: f64 = phases.iter().map(|(_, t)| t).sum();
     let execution = engine.unroll_execution();
@@ -203,7 +217,14 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchOptions) -> Result<Value, 
         "host_s": {
             "draw_median": quantile(&draw_times, 0.5),
             "load_median": quantile(&load_times, 0.5),
-            "note": "inside meta_step_s: drawing the tasks' data on the CPU (one thread, one stream per meta-step), then converting it and queueing its upload",
+            "note": "inside meta_step_s: drawing the tasks' data on the CPU (on every thread, one stream per task), then converting it and queueing its upload",
+        },
+        "task_drawing_s": {
+            "threads": threads,
+            "one_thread_median": one_med,
+            "all_threads_median": all_med,
+            "speedup": one_med / all_med,
+            "note": "one meta-step's tasks drawn on one thread and on all, alternately in this command (below 8 tasks one thread is used either way)",
         },
         "per_kernel": kernels,
         "phases_s": phases.iter().map(|(p, t)| json!({ "phase": p.name(), "s": t, "share": t / total })).collect::<Vec<_>>(),

@@ -256,9 +256,51 @@ impl TaskSampler {
         }
     }
 
-    /// The `tasks` tasks of meta-step `step` of the run with `seed`.
+    /// The `tasks` tasks of meta-step `step` of the run with `seed`, drawn on
+    /// as many threads as the machine has (the same tasks on any number).
     pub fn meta_step(&self, seed: u64, step: u64, tasks: usize) -> Vec<TaskData> {
-        let mut rng = stream(seed, Purpose::Step, step);
-        (0..tasks).map(|_| self.draw(&mut rng)).collect()
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.meta_step_on(seed, step, tasks, threads)
+    }
+
+    /// The same on at most `threads` threads. Task i draws from stream i of
+    /// the step's generator (ChaCha's stream counter), so tasks do not depend
+    /// on each other's draws and any split gives the same tasks; task 0's
+    /// stream is the generator's own.
+    pub fn meta_step_on(
+        &self,
+        seed: u64,
+        step: u64,
+        tasks: usize,
+        threads: usize,
+    ) -> Vec<TaskData> {
+        let draw = |i: usize| {
+            let mut rng = stream(seed, Purpose::Step, step);
+            rng.set_stream(i as u64);
+            self.draw(&mut rng)
+        };
+        // Below a few tasks per thread, threads cost more than they save.
+        let threads = threads.min(tasks / 4).max(1);
+        if threads == 1 {
+            return (0..tasks).map(draw).collect();
+        }
+        let chunk = tasks.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = (0..tasks)
+                .step_by(chunk)
+                .map(|start| {
+                    let draw = &draw;
+                    scope.spawn(move || {
+                        (start..(start + chunk).min(tasks))
+                            .map(draw)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| p.join().expect("drawing tasks does not panic"))
+                .collect()
+        })
     }
 }
