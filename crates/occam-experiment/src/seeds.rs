@@ -52,13 +52,40 @@ pub type AfterRun<'a> = &'a (dyn Fn(&Experiment, &Outcome) -> Result<(), Error> 
 /// Runs every experiment (one per seed) into its folder, `jobs` at a time,
 /// calling `after` on each finished run. Every run goes to its end; the
 /// first failure (by seed order) is returned. Each run reports to its own
-/// `progress(experiment)`, which is also asked whether to stop: running
+/// `progress("seed S")`, which is also asked whether to stop: running
 /// runs then checkpoint and stop, and no further run starts.
 pub fn run_all(
     gpu: &Gpu,
     runs: &[(Experiment, PathBuf)],
     jobs: usize,
-    progress: &(dyn Fn(&Experiment) -> Box<dyn Progress> + Sync),
+    progress: &(dyn Fn(&str) -> Box<dyn Progress> + Sync),
+    after: AfterRun<'_>,
+) -> Result<(), Error> {
+    let labelled: Vec<(String, Experiment, PathBuf)> = runs
+        .iter()
+        .map(|(e, p)| (format!("seed {}", e.seed), e.clone(), p.clone()))
+        .collect();
+    let run = |gpu: &Gpu, exp: &Experiment, out: &Path, p: &dyn Progress| {
+        crate::run::run(gpu, exp, out, p).map(Some)
+    };
+    run_each(gpu, &labelled, jobs, progress, &run, after)
+}
+
+/// How [`run_each`] runs one experiment into its folder: `Ok(None)` when
+/// there was nothing to do (a sweep's complete run).
+pub type RunOne<'a> =
+    &'a (dyn Fn(&Gpu, &Experiment, &Path, &dyn Progress) -> Result<Option<Outcome>, Error> + Sync);
+
+/// Runs labelled experiments into their folders with `run`, `jobs` at a time
+/// on threads sharing the device, calling `after` on each run that ran.
+/// Every run goes to its end; the first failure (in list order) is returned,
+/// named by its label. A stop asked through a run's progress stops the rest.
+pub fn run_each(
+    gpu: &Gpu,
+    runs: &[(String, Experiment, PathBuf)],
+    jobs: usize,
+    progress: &(dyn Fn(&str) -> Box<dyn Progress> + Sync),
+    run: RunOne<'_>,
     after: AfterRun<'_>,
 ) -> Result<(), Error> {
     let stopping = std::sync::atomic::AtomicBool::new(false);
@@ -72,15 +99,23 @@ pub fn run_all(
                         break;
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some((exp, out)) = runs.get(i) else { break };
-                    let report = progress(exp);
-                    let done = crate::run::run(gpu, exp, out, report.as_ref())
-                        .and_then(|outcome| after(exp, &outcome));
+                    let Some((label, exp, out)) = runs.get(i) else {
+                        break;
+                    };
+                    let report = progress(label);
+                    let done =
+                        run(gpu, exp, out, report.as_ref()).and_then(|outcome| match outcome {
+                            Some(o) => after(exp, &o),
+                            None => {
+                                eprintln!("occam: {label}: complete, skipped");
+                                Ok(())
+                            }
+                        });
                     if report.should_stop() {
                         stopping.store(true, Ordering::SeqCst);
                     }
                     if let Err(e) = done {
-                        eprintln!("occam: seed {}: error: {e}", exp.seed);
+                        eprintln!("occam: {label}: error: {e}");
                         failures.lock().expect("no panics").push((i, e));
                     }
                 }
@@ -89,8 +124,16 @@ pub fn run_all(
     });
     let mut failures = failures.into_inner().expect("no panics");
     failures.sort_by_key(|(i, _)| *i);
+    // An interrupt wins over other failures: it decides the exit code.
+    if let Some(pos) = failures
+        .iter()
+        .position(|(_, e)| matches!(e, Error::Interrupted(_)))
+    {
+        let (i, e) = failures.swap_remove(pos);
+        return Err(e.context(&runs[i].0));
+    }
     match failures.into_iter().next() {
-        Some((i, e)) => Err(e.context(&format!("seed {}", runs[i].0.seed))),
+        Some((i, e)) => Err(e.context(&runs[i].0)),
         None => Ok(()),
     }
 }

@@ -51,6 +51,9 @@ pub struct SweepArgs {
     /// SLURM_ARRAY_TASK_COUNT); otherwise every run.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
+    /// How many of the shard's runs share the device at once (on threads).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
 }
 
 /// Options of `occam collect`.

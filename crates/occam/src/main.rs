@@ -78,9 +78,8 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
         }
         let gpu = open_gpu(cli)?;
         progress::install_stop_handler();
-        let bar = |exp: &Experiment| -> Box<dyn run::Progress> {
-            Box::new(progress::Bar::lines_only(&format!("seed {}", exp.seed)))
-        };
+        let bar =
+            |label: &str| -> Box<dyn run::Progress> { Box::new(progress::Bar::lines_only(label)) };
         return seeds::run_all(&gpu, &runs, args.jobs, &bar, &|exp, outcome| {
             figures::draw(&gpu, exp, outcome)
         });
@@ -181,34 +180,30 @@ fn sweep_command(cli: &cli::Cli, args: &cli::SweepArgs) -> Result<(), cli::Failu
         sweep.runs.len(),
         sweep.out.display()
     );
+    let labelled: Vec<(String, Experiment, std::path::PathBuf)> = runs
+        .iter()
+        .map(|r| Ok((r.name(), sweep.experiment_of(r)?, r.dir.clone())))
+        .collect::<Result<_, cli::Failure>>()?;
     let gpu = open_gpu(cli)?;
     progress::install_stop_handler();
-    let mut failed = Vec::new();
-    for r in runs {
-        let exp = sweep.experiment_of(r)?;
-        let bar = progress::Bar::labelled(&r.name());
-        match run::run_or_resume(&gpu, &exp, &r.dir, &bar) {
-            Ok(None) => eprintln!("occam: {}: complete, skipped", r.name()),
-            Ok(Some(outcome)) => {
-                figures::draw(&gpu, &exp, &outcome)?;
-                report(&gpu, &exp, &outcome);
-            }
-            Err(e @ occam_experiment::Error::Interrupted(_)) => return Err(e),
-            Err(e) => {
-                eprintln!("occam: {}: error: {e}", r.name());
-                failed.push(r.name());
-            }
+    let jobs = args.jobs;
+    let bar = |name: &str| -> Box<dyn run::Progress> {
+        if jobs > 1 {
+            Box::new(progress::Bar::lines_only(name))
+        } else {
+            Box::new(progress::Bar::labelled(name))
         }
-    }
-    if failed.is_empty() {
+    };
+    let run_one =
+        |gpu: &occam_gpu::Gpu, exp: &Experiment, dir: &std::path::Path, p: &dyn run::Progress| {
+            run::run_or_resume(gpu, exp, dir, p)
+        };
+    seeds::run_each(&gpu, &labelled, jobs, &bar, &run_one, &|exp, outcome| {
+        figures::draw(&gpu, exp, outcome)?;
+        report(&gpu, exp, outcome);
         Ok(())
-    } else {
-        Err(cli::Failure::internal(format!(
-            "{} run(s) of shard {index}/{count} failed: {}",
-            failed.len(),
-            failed.join(", ")
-        )))
-    }
+    })
+    .map_err(|e| e.context(&format!("shard {index}/{count}")))
 }
 
 /// `occam collect`.

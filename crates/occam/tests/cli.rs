@@ -1231,8 +1231,8 @@ fn a_sweep_runs_in_shards_skips_finished_runs_and_collects() {
         "the interrupted run was finished"
     );
 
-    // The same sweep in one go gives the same numbers.
-    let o = occam(&["sweep", &s(&f_whole)]);
+    // The same sweep in one go, two runs at a time, gives the same numbers.
+    let o = occam(&["sweep", &s(&f_whole), "--jobs", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
     for n in &names {
         for f in ["function.npy", "theta.npy"] {
