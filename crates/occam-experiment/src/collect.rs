@@ -207,6 +207,18 @@ impl Collection {
                 .collect();
             groups.entry(key).or_default().push(r);
         }
+        // Settings in order of their values, numbers as numbers.
+        let mut groups: Vec<(Vec<String>, Vec<&Row>)> = groups.into_iter().collect();
+        groups.sort_by(|(a, _), (b, _)| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| match (x.parse::<f64>(), y.parse::<f64>()) {
+                    (Ok(p), Ok(q)) => p.total_cmp(&q),
+                    _ => x.cmp(y),
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         groups
             .into_iter()
             .map(|(values, runs)| {
