@@ -4,6 +4,11 @@ hits all three alike, and prints each one's per-meta-step time (median over
 rounds of each round's median) and the ratios.
 
     python bench/compare.py [EXPERIMENT.toml ...] [--steps N] [--rounds R] [--ref-device cpu|gpu]
+                            [--variant NAME=KEY=VALUE ...]
+
+Each --variant adds an Occam run with `--set KEY=VALUE` as another column in
+the same rounds (e.g. `--variant workgroup=learner.fused_layout=workgroup`),
+so two Occam settings are timed side by side with the references.
 """
 
 import argparse
@@ -36,24 +41,36 @@ def main():
     ap.add_argument("--ref-device", choices=["cpu", "gpu"], default="cpu",
                     help="where PyTorch and JAX run (gpu: CUDA, beside Occam on the GPU)")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME=KEY=VALUE: also time Occam with --set KEY=VALUE")
     a = ap.parse_args()
+    variants = []
+    for v in a.variant:
+        name, _, setting = v.partition("=")
+        if not setting or "=" not in setting:
+            ap.error(f"--variant {v!r}: expected NAME=KEY=VALUE")
+        variants.append((name, setting))
     py = sys.executable
     rows, adapter = [], None
     for exp in a.experiments:
-        times = {"occam": [], "pytorch": [], "jax": []}
+        times = {"occam": [], "pytorch": [], "jax": [], **{n: [] for n, _ in variants}}
+        layouts = {}
         for _ in range(a.rounds):
-            o = run_json([a.occam, "bench", exp, "--steps", str(a.steps),
-                          "--warmup", str(a.warmup)])
-            adapter = f"{o['adapter']['name']} ({o['adapter']['backend']})"
-            times["occam"].append(o["meta_step_s"]["median"])
+            for name, extra in [("occam", [])] + [(n, ["--set", s]) for n, s in variants]:
+                o = run_json([a.occam, "bench", exp, "--steps", str(a.steps),
+                              "--warmup", str(a.warmup), *extra])
+                adapter = f"{o['adapter']['name']} ({o['adapter']['backend']})"
+                times[name].append(o["meta_step_s"]["median"])
+                layouts[name] = o.get("fused_layout")
             for impl, script in (("pytorch", "torch_ref.py"), ("jax", "jax_ref.py")):
                 r = run_json([py, str(ROOT / "bench" / script), exp, "--steps",
                               str(a.steps), "--warmup", str(a.warmup),
                               "--device", a.ref_device])
                 times[impl].append(r["meta_step_s"]["median"])
         med = {k: statistics.median(v) for k, v in times.items()}
-        rows.append({"experiment": Path(exp).stem, "fused": o["fused"], **{
+        rows.append({"experiment": Path(exp).stem, "fused": o["fused"], "layouts": layouts, **{
             f"{k}_ms": 1e3 * v for k, v in med.items()},
+            **{f"{n}_over_occam": med[n] / med["occam"] for n, _ in variants},
             "pytorch_over_occam": med["pytorch"] / med["occam"],
             "jax_over_occam": med["jax"] / med["occam"], "rounds": times})
     print(f"adapter: {adapter}; machine: {platform.machine()}, "
@@ -64,7 +81,11 @@ def main():
           f"{'pytorch/occam':>15}{'jax/occam':>11}")
     for r in rows:
         print(f"{r['experiment']:<18}{r['occam_ms']:>10.2f}{r['pytorch_ms']:>12.2f}"
-              f"{r['jax_ms']:>10.2f}{r['pytorch_over_occam']:>15.2f}{r['jax_over_occam']:>11.2f}")
+              f"{r['jax_ms']:>10.2f}{r['pytorch_over_occam']:>15.2f}{r['jax_over_occam']:>11.2f}"
+              f"  (occam: {r['layouts'].get('occam')} layout)")
+        for n, s in variants:
+            print(f"  variant {n} ({s}, {r['layouts'].get(n)} layout): {r[n + '_ms']:.2f} ms, "
+                  f"{r[n + '_over_occam']:.2f}x the default's time")
     if a.json:
         Path(a.json).write_text(json.dumps(
             {"adapter": adapter, "ref_device": a.ref_device, "rows": rows}, indent=1))

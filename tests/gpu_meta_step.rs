@@ -7,14 +7,15 @@
 mod support;
 
 use occam_meta::engine::{GpuMetaEngine, StepSizes, UnrollExecution};
-use occam_meta::learners::gd::GdLearner;
 use occam_meta::learners::gd::cpu::Constraints;
+use occam_meta::learners::gd::{FusedLayout, GdLearner};
 use occam_meta::net::NetSpec;
 use occam_meta::problem::{MetaProblem, Orthogonality};
 use occam_meta::reference::meta_step;
 use occam_meta::sampling::Batching;
 use occam_ops::check::rel_error;
 use occam_ops::loop_budget::SOFTWARE_LOOP_BUDGET;
+use occam_ops::unroll::UnrollLayout;
 use occam_ops::{Activation, OptimizerKind};
 use std::sync::Arc;
 use support::meta::{
@@ -313,27 +314,34 @@ fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
             constrained: masked,
             layers: spec.unroll_layers().unwrap(),
         };
-        let (fwd, bwd) = shape.chunks(64, Some(SOFTWARE_LOOP_BUDGET)).unwrap();
-        assert!(fwd.len() + bwd.len() > 2, "case {i}: {fwd:?} {bwd:?}");
-        assert_eq!((fwd[0].0, fwd.last().unwrap().1), (0, steps));
-        assert!(fwd.windows(2).all(|w| w[0].1 == w[1].0));
-        assert_eq!((bwd[0].0, bwd.last().unwrap().1), (0, steps));
-        assert!(bwd.windows(2).all(|w| w[0].1 == w[1].0));
+        let layouts = [
+            UnrollLayout::Workgroup { threads: 64 },
+            UnrollLayout::Lanes { lanes: 8 },
+        ];
+        for layout in layouts {
+            let (fwd, bwd) = shape.chunks(layout, Some(SOFTWARE_LOOP_BUDGET)).unwrap();
+            assert!(fwd.len() + bwd.len() > 2, "case {i}: {fwd:?} {bwd:?}");
+            assert_eq!((fwd[0].0, fwd.last().unwrap().1), (0, steps));
+            assert!(fwd.windows(2).all(|w| w[0].1 == w[1].0));
+            assert_eq!((bwd[0].0, bwd.last().unwrap().1), (0, steps));
+            assert!(bwd.windows(2).all(|w| w[0].1 == w[1].0));
+        }
 
         let batching = if batch == train {
             Batching::Full
         } else {
             Batching::WithReplacement { size: batch }
         };
-        let learner = GdLearner {
-            constrained: masked,
-            ..GdLearner::new(spec.clone(), steps, lr, batching)
-        };
-        let p = MetaProblem {
+        let problem = |fused_layout| MetaProblem {
             meta: NetSpec::mlp(&[d, 16, 16, 1], relu, Activation::Identity),
-            learners: vec![Arc::new(learner)],
+            learners: vec![Arc::new(GdLearner {
+                constrained: masked,
+                fused_layout,
+                ..GdLearner::new(spec.clone(), steps, lr, batching)
+            })],
             terms: default_loss().terms(),
         };
+        let p = problem(FusedLayout::Workgroup);
         let s = StepSizes {
             tasks: 2,
             train,
@@ -359,14 +367,23 @@ fn long_fused_unrolls_split_into_dispatches_and_match_the_reference() {
             constrain(&mut data, steps, &|_| c.clone());
         }
         let want = meta_step(&p, &theta, &data, &Orthogonality::default()).unwrap();
-        for gpu in support::gpus() {
+        let runs = support::gpus()
+            .iter()
+            .map(|g| (g, FusedLayout::Workgroup, "workgroup"))
+            .chain(
+                support::lanes_gpus()
+                    .into_iter()
+                    .map(|g| (g, FusedLayout::Lanes, "lanes")),
+            );
+        for (gpu, layout, name) in runs {
+            let p = problem(layout);
             let (execution, terms, grad) =
                 gpu_step(gpu, &p, s, &theta, &data, &Orthogonality::default());
             assert!(
-                matches!(execution, UnrollExecution::Fused { .. }),
+                matches!(execution, UnrollExecution::Fused { layout, .. } if layout == name),
                 "case {i}: {execution}"
             );
-            let what = format!("case {i} on {}", gpu.adapter());
+            let what = format!("case {i} on {}, {name} layout", gpu.adapter());
             assert_terms_close(&terms, &want.terms, 1e-4, &what);
             let err = rel_error(&[grad], std::slice::from_ref(&want.theta_bar));
             assert!(err < TOL, "{what}: meta-gradient error {err:e}");

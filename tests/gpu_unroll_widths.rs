@@ -8,10 +8,16 @@
 mod support;
 
 use occam_ops::Activation;
-use occam_ops::unroll::{UnrollGpu, UnrollInputs, UnrollLayer, UnrollShape};
+use occam_ops::check::rel_error;
+use occam_ops::unroll::{UnrollGpu, UnrollInputs, UnrollLayer, UnrollLayout, UnrollShape};
 use rand::Rng;
 
 fn shape(constrained: bool, full_batch: bool, every: usize) -> UnrollShape {
+    shape_of_width(constrained, full_batch, every, 20)
+}
+
+/// The same learner with `h` units per hidden layer.
+fn shape_of_width(constrained: bool, full_batch: bool, every: usize, h: usize) -> UnrollShape {
     UnrollShape {
         tasks: 3,
         batch: if full_batch { 12 } else { 7 },
@@ -21,26 +27,23 @@ fn shape(constrained: bool, full_batch: bool, every: usize) -> UnrollShape {
         lr: 0.05,
         constrained,
         layers: vec![
-            UnrollLayer::Dense { d_in: 3, d_out: 20 },
+            UnrollLayer::Dense { d_in: 3, d_out: h },
             UnrollLayer::Act {
-                width: 20,
+                width: h,
                 act: Activation::Tanh,
             },
-            UnrollLayer::Dense {
-                d_in: 20,
-                d_out: 20,
-            },
+            UnrollLayer::Dense { d_in: h, d_out: h },
             UnrollLayer::Act {
-                width: 20,
+                width: h,
                 act: Activation::Relu,
             },
-            UnrollLayer::Dense { d_in: 20, d_out: 1 },
+            UnrollLayer::Dense { d_in: h, d_out: 1 },
         ],
     }
 }
 
 /// w_T, every checkpoint, w̄_0 and z̄ from one forward and one reverse sweep.
-fn run(gpu: &occam_gpu::Gpu, s: &UnrollShape, threads: u32, seed: u64) -> Vec<Vec<f32>> {
+fn run(gpu: &occam_gpu::Gpu, s: &UnrollShape, layout: UnrollLayout, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = support::rng(seed);
     let mut f32s = |n: usize, lo: f64, hi: f64| -> Vec<f32> {
         support::uniform(&mut rng, n, lo, hi)
@@ -72,7 +75,7 @@ fn run(gpu: &occam_gpu::Gpu, s: &UnrollShape, threads: u32, seed: u64) -> Vec<Ve
             }
         })
         .collect();
-    let op = UnrollGpu::with_threads(gpu, s.clone(), threads).unwrap();
+    let op = UnrollGpu::with_layout(gpu, s.clone(), layout).unwrap();
     let up = |name: &str, v: &[f32]| gpu.upload(name, v).unwrap();
     let (xt, zt, mt, st) = (
         up("x", &x),
@@ -113,10 +116,11 @@ fn fused_unroll_gives_the_same_bits_at_64_256_and_1024_threads() {
         let most = gpu.limits().max_compute_invocations_per_workgroup;
         for (i, &(constrained, full_batch, every)) in cases.iter().enumerate() {
             let s = shape(constrained, full_batch, every);
-            let base = run(gpu, &s, 64, 90 + i as u64);
+            let wg = |threads| UnrollLayout::Workgroup { threads };
+            let base = run(gpu, &s, wg(64), 90 + i as u64);
             assert!(base[3].iter().any(|&v| v != 0.0), "z̄ stayed zero");
             for threads in [256, 1024].into_iter().filter(|&t| t <= most) {
-                let got = run(gpu, &s, threads, 90 + i as u64);
+                let got = run(gpu, &s, wg(threads), 90 + i as u64);
                 for (name, (a, b)) in ["w_T", "checkpoints", "w̄_0", "z̄"]
                     .iter()
                     .zip(base.iter().zip(&got))
@@ -129,6 +133,54 @@ fn fused_unroll_gives_the_same_bits_at_64_256_and_1024_threads() {
                     );
                 }
             }
+        }
+    }
+}
+
+/// The lanes layout (one subgroup per task, each lane a private copy of the
+/// weights and a share of the rows, sums across lanes by shuffles) runs the
+/// same steps as the workgroup layout, summing in another order: the two
+/// agree to f32 rounding, and the lanes layout repeats its own bits.
+#[test]
+fn lanes_and_workgroup_layouts_agree_and_lanes_repeat_their_bits() {
+    let cases = [
+        (false, true, 1),
+        (true, false, 4),
+        (true, true, 7),
+        (false, false, 3),
+    ];
+    for gpu in support::lanes_gpus() {
+        let lanes = UnrollLayout::lanes(gpu).unwrap();
+        for (i, &(constrained, full_batch, every)) in cases.iter().enumerate() {
+            // 8 hidden units: the lanes kernels' private arrays are sized to
+            // the learner, and small ones compile in seconds on llvmpipe.
+            let s = shape_of_width(constrained, full_batch, every, 8);
+            let what = format!(
+                "case {i} (constrained {constrained}, full batch {full_batch}, every {every}) on {}",
+                gpu.adapter()
+            );
+            let base = run(
+                gpu,
+                &s,
+                UnrollLayout::Workgroup { threads: 64 },
+                90 + i as u64,
+            );
+            let got = run(gpu, &s, lanes, 90 + i as u64);
+            for (name, (a, b)) in ["w_T", "checkpoints", "w̄_0", "z̄"]
+                .iter()
+                .zip(base.iter().zip(&got))
+            {
+                let to64 = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>();
+                let err = rel_error(&[to64(b)], &[to64(a)]);
+                assert!(err < 1e-4, "{name}: lanes vs workgroup {err:e}, {what}");
+            }
+            let again = run(gpu, &s, lanes, 90 + i as u64);
+            let same = got
+                .iter()
+                .flatten()
+                .zip(again.iter().flatten())
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "the lanes layout gave other bits on a rerun, {what}");
         }
     }
 }

@@ -165,6 +165,7 @@ CASES_LIST = [
     ("learner-steps-huge", "learner.steps", {("learner", "steps"): "10000000"}),
     ("learner-key-of-another-kind", "learner.lambda", {("learner", "lambda"): "0.1"}),
     ("learner-hidden-zero", "learner.hidden", {("learner", "hidden"): "[0]"}),
+    ("learner-fused-layout-unknown", "learner.fused_layout", {("learner", "fused_layout"): '"tiles"'}),
     ("ridge-lambda-negative", "learner.lambda", ridge(**{"lambda": "-1.0"})),
     ("ridge-lambda-beyond-f32", "learner.lambda", ridge(**{"lambda": "1e300"})),
     ("ridge-unknown-key", "learner.steps", ridge(steps="3")),

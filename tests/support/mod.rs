@@ -71,4 +71,25 @@ pub fn gpus() -> &'static [Gpu] {
         gpus
     })
 }
+
+/// The adapters of [`gpus`] that offer subgroup operations at a fixed size,
+/// which the fused unroll's lanes layout needs (lavapipe on Vulkan does; GL
+/// does not). Empty fails in CI, like [`gpus`]: the lanes layout is what
+/// software adapters run, so it must be tested there.
+pub fn lanes_gpus() -> Vec<&'static Gpu> {
+    let lanes: Vec<&Gpu> = gpus()
+        .iter()
+        .filter(|g| g.subgroup_size().is_some())
+        .collect();
+    if lanes.is_empty() {
+        if ci() {
+            panic!("the lanes layout must be tested in CI, but no adapter offers subgroups");
+        }
+        eprintln!(
+            "lanes-layout tests SKIPPED (no adapter offers subgroups; CI=true makes this fail)"
+        );
+    }
+    lanes
+}
+
 pub mod meta;

@@ -203,6 +203,7 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchOptions) -> Result<Value, 
         "tasks": exp.tasks,
         "unroll": execution.to_string(),
         "fused": matches!(execution, UnrollExecution::Fused { .. }),
+        "fused_layout": match &execution { UnrollExecution::Fused { layout, .. } => json!(layout), _ => json!(null) },
         "warmup_meta_steps": args.warmup,
         "timed_meta_steps": args.steps,
         "meta_step_s": {

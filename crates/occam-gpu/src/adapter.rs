@@ -149,6 +149,9 @@ pub struct AdapterDescription {
     pub driver: String,
     /// True for software rasterisers (device type CPU).
     pub is_software: bool,
+    /// The subgroup size, when the adapter runs every compute subgroup at
+    /// one size (its minimum and maximum agree) and offers subgroup operations.
+    pub subgroup_size: Option<u32>,
 }
 
 impl AdapterDescription {
@@ -165,6 +168,9 @@ impl AdapterDescription {
             backend,
             device_type: format!("{:?}", info.device_type),
             driver,
+            subgroup_size: (info.subgroup_min_size == info.subgroup_max_size
+                && info.subgroup_min_size > 0)
+                .then_some(info.subgroup_min_size),
             is_software: info.device_type == wgpu::DeviceType::Cpu,
         })
     }
@@ -296,6 +302,7 @@ mod tests {
             device_type: device_type.into(),
             driver: "drv".into(),
             is_software: device_type == "Cpu",
+            subgroup_size: None,
         }
     }
 

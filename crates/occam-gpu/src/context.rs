@@ -28,7 +28,7 @@ impl Gpu {
         let registry = ShaderRegistry::global()?;
         let list = AdapterList::enumerate(selection);
         let any_hardware = list.adapters.iter().any(|a| !a.is_software);
-        let (description, adapter) = list.take_selected(selection)?;
+        let (mut description, adapter) = list.take_selected(selection)?;
         if description.is_software && !quiet {
             let why = if any_hardware {
                 "selected"
@@ -43,6 +43,11 @@ impl Gpu {
         let mut features = wgpu::Features::empty();
         if adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        if adapter.features().contains(wgpu::Features::SUBGROUP) {
+            features |= wgpu::Features::SUBGROUP;
+        } else {
+            description.subgroup_size = None;
         }
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -87,6 +92,12 @@ impl Gpu {
     /// The device's limits (the adapter's own: Occam asks for all it offers).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
+    }
+
+    /// The size of every compute subgroup, when the device offers subgroup
+    /// operations (WGSL `enable subgroups;`) and runs all subgroups at one size.
+    pub fn subgroup_size(&self) -> Option<u32> {
+        self.description.subgroup_size
     }
 
     /// True when the device can time kernels with timestamp queries.

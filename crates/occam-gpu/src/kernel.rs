@@ -59,6 +59,22 @@ impl Gpu {
     /// The kernel of `ep` specialised with `constants` (WGSL `override`
     /// values), compiled on first use and cached.
     pub fn kernel(&self, ep: EntryPoint<'_>, constants: &[(&str, f64)]) -> Result<Arc<Kernel>> {
+        self.kernel_sized(ep, constants, &[])
+    }
+
+    /// Like [`Gpu::kernel`], with module constants resized too: each
+    /// `(NAME, n)` replaces the line `const NAME: u32 = …u;` of the shader
+    /// by `const NAME: u32 = nu;` before it is compiled. WGSL sizes private
+    /// arrays by constants only (not by `override`s); a kernel whose
+    /// private arrays are sized to the problem compiles much faster on
+    /// software adapters, which expand every dynamic index of a private
+    /// array into a branch per element. Each set of sizes is compiled once.
+    pub fn kernel_sized(
+        &self,
+        ep: EntryPoint<'_>,
+        constants: &[(&str, f64)],
+        sizes: &[(&str, u32)],
+    ) -> Result<Arc<Kernel>> {
         let EntryPoint { shader, entry } = ep;
         let key: KernelKey = (
             shader.to_string(),
@@ -66,6 +82,11 @@ impl Gpu {
             constants
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_bits()))
+                .chain(
+                    sizes
+                        .iter()
+                        .map(|(k, v)| (format!("const {k}"), u64::from(*v))),
+                )
                 .collect(),
         );
         if let Some(k) = self.kernels.lock().unwrap().get(&key) {
@@ -83,6 +104,23 @@ impl Gpu {
                     ),
                 });
             }
+        }
+        let mut source = std::borrow::Cow::Borrowed(info.source);
+        for (name, value) in sizes {
+            let prefix = format!("const {name}: u32 = ");
+            let at = source
+                .find(&prefix)
+                .ok_or_else(|| GpuError::BindingMismatch {
+                    shader: shader.into(),
+                    entry: entry.into(),
+                    message: format!("no `{prefix}…u;` line to resize"),
+                })?;
+            let end = at + source[at..].find(';').unwrap_or(0) + 1;
+            source = std::borrow::Cow::Owned(format!(
+                "{}{prefix}{value}u;{}",
+                &source[..at],
+                &source[end..]
+            ));
         }
         let context = format!("compiling {shader}::{entry}");
         let kernel = self.scoped(&context, || {
@@ -125,7 +163,7 @@ impl Gpu {
                 .device
                 .create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(info.file),
-                    source: wgpu::ShaderSource::Wgsl(info.source.into()),
+                    source: wgpu::ShaderSource::Wgsl(source.clone()),
                 });
             let pipeline = self
                 .device

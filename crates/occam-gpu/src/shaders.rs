@@ -65,10 +65,14 @@ pub fn reflect(file: &str, source: &str) -> Result<(Vec<EntryPointInfo>, Vec<Str
         file: file.to_string(),
         message: e.emit_to_string_with_path(source, file),
     })?;
+    // Subgroup operations are allowed in every shader; a kernel that uses
+    // them is only built on devices that offer them (`Gpu::subgroup_size`).
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default(),
+        naga::valid::Capabilities::default() | naga::valid::Capabilities::SUBGROUP,
     )
+    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
     .validate(&module)
     .map_err(|e| GpuError::InvalidShader {
         file: file.to_string(),

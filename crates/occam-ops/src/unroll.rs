@@ -69,7 +69,103 @@ pub struct UnrollShape {
     pub layers: Vec<UnrollLayer>,
 }
 
+/// How the fused kernels lay a task out on the adapter. Both run the same
+/// steps in the same math; they differ in where values live and who sums them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnrollLayout {
+    /// `shaders/unroll.wgsl`: one workgroup of `threads` invocations per
+    /// task, each computing whole entries (an output of a row, a weight's
+    /// gradient) from rows' values in storage and weights in workgroup
+    /// memory, with barriers between phases. Suits hardware, where those
+    /// memories are fast.
+    Workgroup {
+        /// Invocations per workgroup.
+        threads: u32,
+    },
+    /// `shaders/unroll_lanes.wgsl`: one subgroup of `lanes` invocations per
+    /// task, each with a private copy of the weights and a share of the
+    /// rows; sums over rows cross lanes by subgroup shuffles, so no pass
+    /// has a barrier and every product reads registers. Needs subgroup
+    /// operations at a fixed subgroup size. Suits adapters that run a
+    /// workgroup as the SIMD lanes of one CPU core (llvmpipe), where every
+    /// workgroup or storage load is a per-lane scalar load.
+    Lanes {
+        /// The subgroup size: invocations per workgroup.
+        lanes: u32,
+    },
+}
+
+impl UnrollLayout {
+    /// Invocations per workgroup.
+    pub fn threads(self) -> u32 {
+        match self {
+            UnrollLayout::Workgroup { threads } => threads,
+            UnrollLayout::Lanes { lanes } => lanes,
+        }
+    }
+
+    /// `"workgroup"` or `"lanes"`, as configurations and reports name them.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnrollLayout::Workgroup { .. } => "workgroup",
+            UnrollLayout::Lanes { .. } => "lanes",
+        }
+    }
+
+    /// The layout to use for `shape` when the configuration leaves it to
+    /// Occam: lanes on software adapters that offer subgroups, for learners
+    /// of at most [`UnrollShape::LANES_AUTO_MAX_PARAMS`] parameters; the
+    /// workgroup layout of the default width otherwise. On llvmpipe the
+    /// lanes layout runs an inner step 5–6× faster, but Mesa compiles it
+    /// slowly on its first use, in a time that grows faster than linearly
+    /// with the learner's size: about 40 s for mlp_gd's 521 parameters on a
+    /// 2-core machine, which one quickstart run already wins back; Mesa
+    /// then keeps it in its disk cache. Larger learners get the lanes
+    /// layout only when asked for (bench/RESULTS.md, docs/design.md §6).
+    pub fn preferred(gpu: &Gpu, shape: &UnrollShape) -> UnrollLayout {
+        match (gpu.adapter().is_software, gpu.subgroup_size()) {
+            (true, Some(lanes)) if shape.n_params() <= UnrollShape::LANES_AUTO_MAX_PARAMS => {
+                UnrollLayout::Lanes { lanes }
+            }
+            _ => UnrollLayout::workgroup(gpu),
+        }
+    }
+
+    /// The workgroup layout at the adapter's default width (64 invocations on
+    /// software adapters, 256 on hardware).
+    pub fn workgroup(gpu: &Gpu) -> UnrollLayout {
+        UnrollLayout::Workgroup {
+            threads: threads(gpu),
+        }
+    }
+
+    /// The lanes layout on `gpu`, or why it has none.
+    pub fn lanes(gpu: &Gpu) -> std::result::Result<UnrollLayout, String> {
+        gpu.subgroup_size()
+            .map(|lanes| UnrollLayout::Lanes { lanes })
+            .ok_or_else(|| {
+                format!(
+                    "the adapter {} ({}) offers no subgroup operations at a fixed subgroup size",
+                    gpu.adapter().name,
+                    gpu.adapter().backend
+                )
+            })
+    }
+}
+
 impl UnrollShape {
+    /// Most parameters of a learner that gets the lanes layout without
+    /// asking (see [`UnrollLayout::preferred`]): the first compile stays
+    /// under about a minute on llvmpipe.
+    pub const LANES_AUTO_MAX_PARAMS: usize = 600;
+    /// Most values of one row (its input and every layer's output) the lanes
+    /// layout holds per lane.
+    pub const MAX_ROW_VALUES: usize = 256;
+    /// Most minibatch rows one lane of the lanes layout takes.
+    pub const MAX_ROWS_PER_LANE: usize = 64;
+    /// Most training rows whose z̄ one lane of the lanes layout keeps.
+    pub const MAX_OWNED_PER_LANE: usize = 128;
+
     /// Most parameters per task the shader's workgroup arrays hold.
     pub const MAX_PARAMS: usize = 1024;
     /// Most layers (dense and activation) the uniform block describes.
@@ -104,6 +200,7 @@ impl UnrollShape {
         &self,
         limits: &wgpu::Limits,
         loop_budget: Option<usize>,
+        layout: UnrollLayout,
     ) -> Option<String> {
         let p = self.n_params();
         if self.layers.is_empty() || self.layers.len() > Self::MAX_LAYERS {
@@ -129,7 +226,29 @@ impl UnrollShape {
         {
             return Some("the layer widths do not chain".into());
         }
-        if limits.max_compute_workgroup_storage_size < Self::WORKGROUP_BYTES {
+        if let UnrollLayout::Lanes { lanes } = layout {
+            let lanes = lanes as usize;
+            let checks = [
+                (self.row_values(), Self::MAX_ROW_VALUES, "values per row"),
+                (
+                    self.batch.div_ceil(lanes),
+                    Self::MAX_ROWS_PER_LANE,
+                    "minibatch rows per lane",
+                ),
+                (
+                    self.train.div_ceil(lanes),
+                    Self::MAX_OWNED_PER_LANE,
+                    "training rows per lane",
+                ),
+            ];
+            for (have, most, what) in checks {
+                if have > most {
+                    return Some(format!(
+                        "{have} {what} (the lanes layout holds at most {most})"
+                    ));
+                }
+            }
+        } else if limits.max_compute_workgroup_storage_size < Self::WORKGROUP_BYTES {
             return Some(format!(
                 "the adapter offers {} bytes of workgroup memory, the fused kernels need {}",
                 limits.max_compute_workgroup_storage_size,
@@ -148,7 +267,7 @@ impl UnrollShape {
         let largest = [
             self.tasks * self.values_per_task(),
             self.checkpoints() * self.tasks * p,
-            self.tasks * self.seg_len(),
+            self.tasks * self.seg_copies(layout) * self.seg_len(),
         ]
         .into_iter()
         .max()
@@ -159,7 +278,12 @@ impl UnrollShape {
                 "a scratch buffer of {bytes} bytes exceeds the adapter's storage binding limit"
             ));
         }
-        self.chunks(THREADS as usize, loop_budget).err()
+        self.chunks(layout, loop_budget).err()
+    }
+
+    /// Values of one row: its input and every layer's output.
+    pub fn row_values(&self) -> usize {
+        self.d_in() + self.layers.iter().map(|l| l.widths().1).sum::<usize>()
     }
 
     /// Upper bound of the loop iterations one invocation of `wg` threads runs
@@ -218,29 +342,17 @@ impl UnrollShape {
     /// step or segment is over the budget.
     pub fn chunks(
         &self,
-        wg: usize,
+        layout: UnrollLayout,
         loop_budget: Option<usize>,
     ) -> std::result::Result<Chunks, String> {
         let (steps, segments) = (self.steps, self.checkpoints());
         let Some(budget) = loop_budget else {
             return Ok((vec![(0, steps)], vec![(0, segments)]));
         };
-        let params = self.params_iterations(wg);
-        let fixed = 2 * params + 2;
-        let per_step = self.gradient_iterations(wg) + 2 * params + 1;
-        let k = self.every.min(steps.max(1));
-        let recompute = if k > 1 {
-            k * (self.n_params().div_ceil(wg) + 1)
-                + (k - 1) * (self.gradient_iterations(wg) + params)
-        } else {
-            0
+        let (fixed, per_step, per_segment) = match layout {
+            UnrollLayout::Workgroup { threads } => self.workgroup_iterations(threads as usize),
+            UnrollLayout::Lanes { lanes } => self.lanes_iterations(lanes as usize),
         };
-        let per_segment = params
-            + recompute
-            + k * (self.gradient_iterations(wg)
-                + self.tangent_iterations(wg)
-                + self.n_params().div_ceil(wg)
-                + 2);
         let split = |count: usize,
                      per: usize,
                      what: &str|
@@ -263,6 +375,101 @@ impl UnrollShape {
                 "checkpoint segment of the reverse sweep",
             )?,
         ))
+    }
+
+    /// Upper bounds of the loop iterations one invocation of the workgroup
+    /// layout runs: (outside the steps, per inner step, per checkpoint segment).
+    fn workgroup_iterations(&self, wg: usize) -> (usize, usize, usize) {
+        let steps = self.steps;
+        let params = self.params_iterations(wg);
+        let fixed = 2 * params + 2;
+        let per_step = self.gradient_iterations(wg) + 2 * params + 1;
+        let k = self.every.min(steps.max(1));
+        let recompute = if k > 1 {
+            k * (self.n_params().div_ceil(wg) + 1)
+                + (k - 1) * (self.gradient_iterations(wg) + params)
+        } else {
+            0
+        };
+        let per_segment = params
+            + recompute
+            + k * (self.gradient_iterations(wg)
+                + self.tangent_iterations(wg)
+                + self.n_params().div_ceil(wg)
+                + 2);
+        (fixed, per_step, per_segment)
+    }
+
+    /// The same for the lanes layout (`shaders/unroll_lanes.wgsl`), counting
+    /// every loop, the short ones the compiler may unroll included.
+    fn lanes_iterations(&self, lanes: usize) -> (usize, usize, usize) {
+        let p = self.n_params();
+        let n_layers = self.layers.len();
+        let rows = self.batch.div_ceil(lanes);
+        // One pass through the layers (primal forward or tangent forward).
+        let forward: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                1 + match *l {
+                    UnrollLayer::Dense { d_in, d_out } => d_out * (d_in + 1),
+                    UnrollLayer::Act { width, .. } => width,
+                }
+            })
+            .sum();
+        // One backward pass (with the gradient's or the tangent's sums).
+        let backward: usize = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                1 + match *layer {
+                    UnrollLayer::Dense { d_in, d_out } => {
+                        d_out * (d_in + 1) + if l > 0 { d_in * (d_out + 1) } else { 0 }
+                    }
+                    UnrollLayer::Act { width, .. } => width,
+                }
+            })
+            .sum();
+        let primal = self.d_in() + forward;
+        let sum = p;
+        let gradient = p + rows * (1 + primal + backward) + 1 + sum;
+        let step = p;
+        let load = self
+            .layers
+            .iter()
+            .map(|l| 1 + l.params().div_ceil(lanes) * (1 + lanes))
+            .sum::<usize>();
+        let store = self
+            .layers
+            .iter()
+            .map(|l| 1 + l.params().div_ceil(lanes))
+            .sum::<usize>();
+        let constraints = n_layers + p;
+        let adjoint = if self.constrained { gradient + p } else { p }
+            + p
+            + rows * (1 + primal + backward + forward + backward)
+            + self.batch
+            + sum;
+        let fixed = load + constraints + store + Self::MAX_OWNED_PER_LANE + self.train + 2;
+        let per_step = store + gradient + step + 1;
+        let k = self.every.min(self.steps.max(1));
+        let recompute = if k > 1 {
+            k * (1 + p + gradient + step)
+        } else {
+            0
+        };
+        let per_segment = 1 + load + recompute + k * (1 + if k > 1 { p } else { 0 } + adjoint);
+        (fixed, per_step, per_segment)
+    }
+
+    /// Copies of the recomputation segment per task: one per lane in the
+    /// lanes layout (each lane keeps its own), one in the workgroup layout.
+    fn seg_copies(&self, layout: UnrollLayout) -> usize {
+        match layout {
+            UnrollLayout::Workgroup { .. } => 1,
+            UnrollLayout::Lanes { lanes } => lanes as usize,
+        }
     }
 
     fn seg_len(&self) -> usize {
@@ -296,13 +503,13 @@ occam_gpu::uniform_params! {
 /// The fused unroll's kernels, parameters and per-task scratch.
 pub struct UnrollGpu {
     shape: UnrollShape,
+    layout: UnrollLayout,
     params: wgpu::Buffer,
     forward: Arc<Kernel>,
     backward: Arc<Kernel>,
-    vals: GpuTensor,
-    bars: GpuTensor,
-    dots: GpuTensor,
-    bardots: GpuTensor,
+    /// The workgroup layout's per-row scratch (values, cotangents, tangents,
+    /// their cotangents); the lanes layout keeps them in registers.
+    scratch: Option<[GpuTensor; 4]>,
     seg: GpuTensor,
     /// One `range` uniform per dispatch of the forward pass, and of the backward.
     forward_ranges: Vec<wgpu::Buffer>,
@@ -357,35 +564,56 @@ pub struct UnrollInputs<'a> {
 }
 
 impl UnrollGpu {
-    /// Kernels and scratch for `shape`; fails with the reason when the
-    /// learner does not fit the adapter (see [`UnrollShape::unfit_reason`]).
+    /// Kernels and scratch for `shape` in the preferred layout
+    /// ([`UnrollLayout::preferred`]); fails with the reason when the learner
+    /// does not fit the adapter (see [`UnrollShape::unfit_reason`]).
     pub fn new(gpu: &Gpu, shape: UnrollShape) -> Result<UnrollGpu> {
-        Self::with_threads(gpu, shape, threads(gpu))
+        let layout = UnrollLayout::preferred(gpu, &shape);
+        Self::with_layout(gpu, shape, layout)
     }
 
-    /// Like [`UnrollGpu::new`] with `wg` threads per workgroup instead of the
-    /// adapter's default (64 on software adapters, 256 on hardware). Every
-    /// value is summed by one thread in a fixed order whatever the width, so
-    /// all widths give bit-identical results; tests use this to run the
-    /// hardware width on a software adapter.
+    /// Like [`UnrollGpu::new`] with `wg` threads per workgroup in the
+    /// workgroup layout. Every value is summed by one thread in a fixed order
+    /// whatever the width, so all widths give bit-identical results; tests
+    /// use this to run the hardware width on a software adapter.
     pub fn with_threads(gpu: &Gpu, shape: UnrollShape, wg: u32) -> Result<UnrollGpu> {
+        Self::with_layout(gpu, shape, UnrollLayout::Workgroup { threads: wg })
+    }
+
+    /// Kernels and scratch for `shape` in `layout`.
+    pub fn with_layout(gpu: &Gpu, shape: UnrollShape, layout: UnrollLayout) -> Result<UnrollGpu> {
+        let invalid = |message: String| OpError::InvalidShape {
+            op: "unroll",
+            message,
+        };
+        let wg = layout.threads();
+        let lanes_layout = matches!(layout, UnrollLayout::Lanes { .. });
         let most = gpu.limits().max_compute_invocations_per_workgroup;
-        if wg == 0 || wg > most {
-            return Err(OpError::InvalidShape {
-                op: "unroll",
-                message: format!("{wg} threads per workgroup; the adapter allows 1 to {most}"),
-            });
+        if wg == 0 || wg > most || (lanes_layout && !(wg.is_power_of_two() && wg <= 128)) {
+            return Err(invalid(format!(
+                "{wg} threads per workgroup; the adapter allows 1 to {most} (the lanes layout, a power of two up to 128)"
+            )));
+        }
+        if let UnrollLayout::Lanes { lanes } = layout
+            && gpu.subgroup_size() != Some(lanes)
+        {
+            return Err(invalid(format!(
+                "the lanes layout needs subgroups of exactly {lanes} invocations; the adapter {} has {:?}",
+                gpu.adapter().name,
+                gpu.subgroup_size()
+            )));
         }
         let budget = loop_budget(gpu);
-        if let Some(reason) = shape.unfit_reason(gpu.limits(), budget) {
-            return Err(OpError::InvalidShape {
-                op: "unroll",
-                message: reason,
-            });
+        if let Some(reason) = shape.unfit_reason(gpu.limits(), budget, layout) {
+            return Err(invalid(reason));
         }
+        let lanes = matches!(layout, UnrollLayout::Lanes { .. });
         let u = |v: usize| v as u32; // every size was bounded by unfit_reason
         let mut layers = [[0u32; 4]; 2 * UnrollShape::MAX_LAYERS];
-        let (mut p_off, mut v_off) = (0, shape.batch * shape.d_in());
+        // Value offsets: per row in the lanes layout, per block of n rows in
+        // the workgroup layout (both with the input first).
+        let rows_per_block = if lanes { 1 } else { shape.batch };
+        let (mut p_off, mut v_off) = (0, rows_per_block * shape.d_in());
         let mut v_in = 0;
         for (l, layer) in shape.layers.iter().enumerate() {
             let (d_in, d_out) = layer.widths();
@@ -397,7 +625,7 @@ impl UnrollGpu {
             layers[2 * l + 1] = [u(p_off), u(layer.params()), u(v_in), u(v_off)];
             p_off += layer.params();
             v_in = v_off;
-            v_off += shape.batch * d_out;
+            v_off += rows_per_block * d_out;
         }
         let params = UnrollParams {
             tasks: u(shape.tasks),
@@ -410,19 +638,16 @@ impl UnrollGpu {
             n_params: u(shape.n_params()),
             lr: shape.lr as f32,
             constrained: u32::from(shape.constrained),
-            vals_per_task: u(shape.values_per_task()),
+            vals_per_task: u(if lanes {
+                shape.row_values()
+            } else {
+                shape.values_per_task()
+            }),
             seg_len: u(shape.seg_len()),
             layers,
         };
-        let scratch = shape.tasks * shape.values_per_task();
         let constants = [("WG", f64::from(wg))];
-        let (forward_chunks, backward_chunks) =
-            shape
-                .chunks(wg as usize, budget)
-                .map_err(|message| OpError::InvalidShape {
-                    op: "unroll",
-                    message,
-                })?;
+        let (forward_chunks, backward_chunks) = shape.chunks(layout, budget).map_err(invalid)?;
         let range = |(a, b): (usize, usize), forward: bool| {
             let r = if forward {
                 Range {
@@ -441,15 +666,45 @@ impl UnrollGpu {
             };
             gpu.params("unroll range", &r)
         };
+        let (forward, backward, scratch) = if lanes {
+            let flags = [
+                ("WG", f64::from(wg)),
+                ("CONSTRAINED", f64::from(u8::from(shape.constrained))),
+                ("RECOMPUTE", f64::from(u8::from(shape.every > 1))),
+            ];
+            let per_lane = |n: usize| u(n.div_ceil(wg as usize).max(1));
+            let sizes = [
+                ("MAX_PARAMS", u(shape.n_params())),
+                ("MAX_VALUES", u(shape.row_values())),
+                ("MAX_ROWS", per_lane(shape.batch)),
+                ("MAX_OWNED", per_lane(shape.train)),
+            ];
+            (
+                gpu.kernel_sized(kernels::UNROLL_LANES_FORWARD, &flags, &sizes)?,
+                gpu.kernel_sized(kernels::UNROLL_LANES_BACKWARD, &flags, &sizes)?,
+                None,
+            )
+        } else {
+            let len = shape.tasks * shape.values_per_task();
+            let scratch = [
+                gpu.zeros("unroll values", len)?,
+                gpu.zeros("unroll cotangents", len)?,
+                gpu.zeros("unroll tangents", len)?,
+                gpu.zeros("unroll tangent cotangents", len)?,
+            ];
+            (
+                gpu.kernel(kernels::UNROLL_FORWARD, &constants)?,
+                gpu.kernel(kernels::UNROLL_BACKWARD, &constants)?,
+                Some(scratch),
+            )
+        };
+        let seg = shape.tasks * shape.seg_copies(layout) * shape.seg_len();
         Ok(UnrollGpu {
             params: gpu.params("unroll params", &params)?,
-            forward: gpu.kernel(kernels::UNROLL_FORWARD, &constants)?,
-            backward: gpu.kernel(kernels::UNROLL_BACKWARD, &constants)?,
-            vals: gpu.zeros("unroll values", scratch)?,
-            bars: gpu.zeros("unroll cotangents", scratch)?,
-            dots: gpu.zeros("unroll tangents", scratch)?,
-            bardots: gpu.zeros("unroll tangent cotangents", scratch)?,
-            seg: gpu.zeros("unroll segment", (shape.tasks * shape.seg_len()).max(1))?,
+            forward,
+            backward,
+            scratch,
+            seg: gpu.zeros("unroll segment", seg.max(1))?,
             forward_ranges: forward_chunks
                 .into_iter()
                 .map(|c| range(c, true))
@@ -459,7 +714,13 @@ impl UnrollGpu {
                 .map(|c| range(c, false))
                 .collect::<occam_gpu::Result<_>>()?,
             shape,
+            layout,
         })
+    }
+
+    /// The layout in use.
+    pub fn layout(&self) -> UnrollLayout {
+        self.layout
     }
 
     /// Dispatches per forward and per backward pass.
@@ -526,8 +787,6 @@ impl UnrollGpu {
         check_len("unroll", "v", v.len(), p)?;
         check_len("unroll", "z_bar", z_bar.len(), s.tasks * s.train)?;
         let extra = [
-            ("dots", self.dots.buffer()),
-            ("bardots", self.bardots.buffer()),
             ("seg", self.seg.buffer()),
             ("v", v.buffer()),
             ("z_bar", z_bar.buffer()),
@@ -569,9 +828,15 @@ impl UnrollGpu {
                 ("mask", io.mask.buffer()),
                 ("signs", io.signs.buffer()),
                 ("hist", hist.buffer()),
-                ("vals", self.vals.buffer()),
-                ("bars", self.bars.buffer()),
             ];
+            if let Some([vals, bars, dots, bardots]) = &self.scratch {
+                binds.push(("vals", vals.buffer()));
+                binds.push(("bars", bars.buffer()));
+                if kernel.entry() == self.backward.entry() {
+                    binds.push(("dots", dots.buffer()));
+                    binds.push(("bardots", bardots.buffer()));
+                }
+            }
             binds.extend_from_slice(extra);
             enc.dispatch(kernel, &binds, [self.shape.tasks as u32, 1, 1])?;
             enc.note_flops(share);

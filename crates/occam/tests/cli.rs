@@ -559,8 +559,17 @@ fn bench_reports_kernels_with_flops_and_writes_a_chrome_trace() {
             .iter()
             .map(|k| k["kernel"].as_str().unwrap())
             .collect();
+        // lavapipe offers subgroups, so `auto` gives the quickstart's small
+        // learner the lanes layout there.
+        let layout = &report["fused_layout"];
         assert_eq!(
-            names.contains(&"unroll::unroll_forward"),
+            layout.as_str(),
+            fused.then_some("lanes"),
+            "{}",
+            report["unroll"]
+        );
+        assert_eq!(
+            names.contains(&"unroll_lanes::unroll_lanes_forward"),
             fused,
             "{names:?}"
         );

@@ -180,6 +180,8 @@ pub enum Execution {
         /// Dispatches of the unroll and of the sweep (more than one each
         /// only on software adapters, whose invocations have a loop cap).
         dispatches: (usize, usize),
+        /// The kernels' layout: `"lanes"` or `"workgroup"` (docs/design.md §6).
+        layout: &'static str,
     },
     /// Step-by-step kernels.
     PerStep {
@@ -204,10 +206,11 @@ impl std::fmt::Display for Execution {
             Execution::Fused {
                 checkpoint_every,
                 dispatches: (unroll, sweep),
+                layout,
                 ..
             } => write!(
                 f,
-                "fused ({unroll} dispatch(es) for the unroll, {sweep} for the sweep; w_t kept every {checkpoint_every} steps)"
+                "fused, {layout} layout ({unroll} dispatch(es) for the unroll, {sweep} for the sweep; w_t kept every {checkpoint_every} steps)"
             ),
             Execution::PerStep { reason } => write!(f, "step by step ({reason})"),
             Execution::ClosedForm => write!(f, "closed form"),

@@ -1,7 +1,7 @@
 //! The `mlp_gd` and `net_gd` kinds of experiment files, and the
 //! `[connectivity]` table that wires their first layer.
 
-use super::GdLearner;
+use super::{FusedLayout, GdLearner};
 use crate::config_error::{ConfigError, positive};
 use crate::connectivity::{Connectivity, Scheme, SignRule, read_connections};
 use crate::learners::Learner;
@@ -45,6 +45,11 @@ pub struct GdConfig {
     /// the learner fits the adapter (default true).
     #[serde(default = "yes")]
     pub fused: bool,
+    /// How the fused kernels lay a task out: `"auto"` (default: the
+    /// adapter's faster layout, as measured), `"lanes"` or `"workgroup"`
+    /// (docs/design.md §6).
+    #[serde(default)]
+    pub fused_layout: FusedLayout,
 }
 
 fn yes() -> bool {
@@ -134,6 +139,7 @@ impl GdConfig {
         let mut learner = GdLearner::new(spec, steps, ctx.learning_rate("lr", self.lr)?, batching);
         learner.checkpoint_every = positive(&key("checkpoint_every"), self.checkpoint_every)?;
         learner.fused = self.fused;
+        learner.fused_layout = self.fused_layout;
         if let Some(table) = ctx.connectivity {
             let config: ConnectivityConfig = serde_path_to_error::deserialize(toml::Value::Table(
                 table.clone(),

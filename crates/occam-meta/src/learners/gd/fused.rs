@@ -10,7 +10,23 @@ use crate::net::NetSpec;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::Result;
 use occam_ops::loop_budget::loop_budget;
-use occam_ops::unroll::{UnrollGpu, UnrollInputs, UnrollShape};
+use occam_ops::unroll::{UnrollGpu, UnrollInputs, UnrollLayout, UnrollShape};
+use serde::{Deserialize, Serialize};
+
+/// The layout a configuration asks of the fused kernels
+/// ([`UnrollLayout`]): `learner.fused_layout`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FusedLayout {
+    /// Occam's choice for the learner and adapter ([`UnrollLayout::preferred`]),
+    /// and the workgroup layout where the learner does not fit the lanes layout.
+    #[default]
+    Auto,
+    /// One subgroup per task (needs subgroup operations).
+    Lanes,
+    /// One workgroup per task.
+    Workgroup,
+}
 
 /// The fused unroll's op and its layer-major buffers: parameter layer l of
 /// task b at `tasks · offset(l) + b · block_len(l)`, which is the per-layer
@@ -48,7 +64,7 @@ impl FusedUnroll {
         tasks: usize,
         train: usize,
         batch: usize,
-    ) -> std::result::Result<UnrollShape, String> {
+    ) -> std::result::Result<(UnrollShape, UnrollLayout), String> {
         if !learner.fused {
             return Err("fused = false in the configuration".into());
         }
@@ -68,14 +84,26 @@ impl FusedUnroll {
             tasks * shape.n_params(),
             gpu.limits().max_storage_buffer_binding_size as usize / 4,
         );
-        match shape.unfit_reason(gpu.limits(), loop_budget(gpu)) {
-            Some(reason) => Err(reason),
-            None => Ok(shape),
-        }
+        let budget = loop_budget(gpu);
+        let fits = |layout: UnrollLayout| match shape.unfit_reason(gpu.limits(), budget, layout) {
+            Some(reason) => Err(format!("{reason} ({} layout)", layout.name())),
+            None => Ok(layout),
+        };
+        let layout = match learner.fused_layout {
+            FusedLayout::Auto => fits(UnrollLayout::preferred(gpu, &shape))
+                .or_else(|_| fits(UnrollLayout::workgroup(gpu))),
+            FusedLayout::Lanes => UnrollLayout::lanes(gpu).and_then(fits),
+            FusedLayout::Workgroup => fits(UnrollLayout::workgroup(gpu)),
+        }?;
+        Ok((shape, layout))
     }
 
     /// Kernels and buffers for `shape` (from [`FusedUnroll::plan`]).
-    pub(crate) fn new(gpu: &Gpu, spec: &NetSpec, shape: UnrollShape) -> Result<FusedUnroll> {
+    pub(crate) fn new(
+        gpu: &Gpu,
+        spec: &NetSpec,
+        (shape, layout): (UnrollShape, UnrollLayout),
+    ) -> Result<FusedUnroll> {
         let all = shape.tasks * shape.n_params();
         let side = if shape.constrained { all } else { 1 };
         Ok(FusedUnroll {
@@ -87,7 +115,7 @@ impl FusedUnroll {
             blocks: (0..spec.depth())
                 .map(|l| (spec.offset(l), spec.block_len(l)))
                 .collect(),
-            op: UnrollGpu::new(gpu, shape)?,
+            op: UnrollGpu::with_layout(gpu, shape, layout)?,
         })
     }
 
@@ -176,6 +204,11 @@ impl FusedUnroll {
     /// configured one did not fit the adapter).
     pub(crate) fn checkpoint_every(&self) -> usize {
         self.op.shape().every
+    }
+
+    /// The layout of the fused kernels.
+    pub(crate) fn layout(&self) -> UnrollLayout {
+        self.op.layout()
     }
 
     /// Dispatches of the unroll and of the sweep.

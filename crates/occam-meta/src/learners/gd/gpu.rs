@@ -367,6 +367,7 @@ impl GpuLearner for GdGpu {
                     sweep_flops,
                     checkpoint_every: f.checkpoint_every(),
                     dispatches: f.dispatches(),
+                    layout: f.layout().name(),
                 }
             }
             Err(reason) => Execution::PerStep {

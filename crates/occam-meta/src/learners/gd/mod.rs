@@ -13,6 +13,7 @@
 pub mod config;
 pub mod cpu;
 mod fused;
+pub use fused::FusedLayout;
 pub(crate) mod gpu;
 pub mod model;
 
@@ -49,6 +50,8 @@ pub struct GdLearner {
     /// adapter; false, or a learner that does not fit, runs them step by
     /// step. Both give the same meta-gradient up to f32 rounding.
     pub fused: bool,
+    /// The fused kernels' layout.
+    pub fused_layout: FusedLayout,
     /// The first layer's wiring rule, drawn per task, with the run's fixed
     /// draw when it has one.
     pub connectivity: Option<(Connectivity, Option<Constraints>)>,
@@ -65,6 +68,7 @@ impl GdLearner {
             checkpoint_every: 1,
             constrained: false,
             fused: true,
+            fused_layout: FusedLayout::Auto,
             connectivity: None,
         }
     }
