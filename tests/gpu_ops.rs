@@ -343,10 +343,9 @@ fn gpu_binding_layouts_come_from_the_shader_and_mismatches_are_errors() {
                 // Kernels with subgroup operations are refused where the
                 // device has none (GL), with wgpu's reason.
                 if shader.source.contains("subgroup") && gpu.subgroup_size().is_none() {
-                    let err = gpu
-                        .kernel(ep, &[])
-                        .err()
-                        .expect("refused without subgroups");
+                    let Err(err) = gpu.kernel(ep, &[]) else {
+                        panic!("{ep:?} compiled without subgroups");
+                    };
                     assert!(err.to_string().contains("SUBGROUP"), "{err}");
                 } else {
                     gpu.kernel(ep, &[]).unwrap_or_else(|e| panic!("{e}"));
