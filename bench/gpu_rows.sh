@@ -40,8 +40,12 @@ for exp in mlp_gd mushroom_random; do
 done
 bench mlp_gd-traced experiments/mlp_gd.toml --trace "$out/mlp_gd-trace.json"
 
+# Both fused layouts side by side: the lanes layout (one subgroup per task)
+# has been measured only on llvmpipe; `auto` keeps the workgroup layout on
+# hardware until these rows say otherwise.
 "$py" bench/compare.py --occam "$occam" --ref-device gpu --rounds "$rounds" \
-    --steps "$steps" --json "$out/compare-gpu.json" | tee "$out/compare-gpu.txt" \
+    --steps "$steps" --json "$out/compare-gpu.json" \
+    --variant lanes=learner.fused_layout=lanes | tee "$out/compare-gpu.txt" \
     || echo "FAILED: bench/compare.py" >&2
 
 "$py" - "$out" <<'EOF'
