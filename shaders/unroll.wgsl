@@ -36,33 +36,8 @@ override WG: u32 = 64u;
 const MAX_PARAMS: u32 = 1024u;
 const MAX_LAYERS: u32 = 16u;
 
-struct UnrollParams {
-    tasks: u32,
-    n: u32,             // rows per minibatch
-    m: u32,             // training rows per task
-    d: u32,             // input width
-    steps: u32,         // T
-    every: u32,         // checkpoint interval k
-    n_layers: u32,
-    n_params: u32,      // P, per task
-    lr: f32,
-    constrained: u32,
-    vals_per_task: u32, // n × Σ block widths
-    seg_len: u32,       // k × P when k > 1, else 0
-    // Per layer l: layers[2l] = (kind 0 dense / 1 activation, act, d_in, d_out),
-    // layers[2l+1] = (param offset, param count, input block offset, output block offset).
-    layers: array<vec4<u32>, 32>,
-}
+// #import unroll_common
 
-@group(0) @binding(0) var<uniform> p: UnrollParams;
-@group(0) @binding(1) var<storage, read> x: array<f32>;          // [tasks, m, d]
-@group(0) @binding(2) var<storage, read> z: array<f32>;          // [tasks, m]
-@group(0) @binding(3) var<storage, read> idx: array<u32>;        // [T, tasks, n]
-@group(0) @binding(4) var<storage, read> mask: array<f32>;       // layer-major, as w
-@group(0) @binding(5) var<storage, read> signs: array<f32>;      // layer-major, as w
-// Parameters, layer-major: layer l's block of task b at tasks·off_l + b·len_l.
-@group(0) @binding(6) var<storage, read_write> w: array<f32>;
-@group(0) @binding(7) var<storage, read_write> hist: array<f32>; // [checkpoints, tasks · P]
 @group(0) @binding(8) var<storage, read_write> vals: array<f32>; // [tasks, vals_per_task]
 @group(0) @binding(9) var<storage, read_write> bars: array<f32>;
 @group(0) @binding(10) var<storage, read_write> dots: array<f32>;
@@ -70,18 +45,6 @@ struct UnrollParams {
 @group(0) @binding(12) var<storage, read_write> seg: array<f32>; // [tasks, k, P]
 @group(0) @binding(13) var<storage, read_write> v: array<f32>;   // layer-major, as w
 @group(0) @binding(14) var<storage, read_write> z_bar: array<f32>; // [tasks, m]
-
-// The part of the unroll one dispatch runs: steps t0 ≤ t < t1 (forward) or
-// checkpoint segments c0 ≤ c < c1, last first (backward). w and v carry the
-// state from one dispatch to the next. One dispatch covers everything on
-// hardware; software adapters split the work because llvmpipe stops every
-// loop of an invocation after 65535 loop iterations in all.
-struct Range {
-    t0: u32,
-    t1: u32,
-    c0: u32,
-    c1: u32,
-}
 
 @group(0) @binding(15) var<uniform> range: Range;
 
@@ -96,11 +59,6 @@ fn sync() {
 }
 
 // #import activation
-
-// Index of parameter j of layer l's block for task b in a layer-major buffer.
-fn global_param(l: u32, b: u32, j: u32) -> u32 {
-    return p.tasks * p.layers[2u * l + 1u].x + b * p.layers[2u * l + 1u].y + j;
-}
 
 // Copies task b's parameters from a layer-major buffer (at `base`) into w_s.
 fn load_w_from_hist(b: u32, lid: u32, base: u32) {

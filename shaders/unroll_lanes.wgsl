@@ -53,46 +53,11 @@ const MAX_ROWS: u32 = 64u;
 // Training rows whose z̄ one lane keeps.
 const MAX_OWNED: u32 = 128u;
 
-struct UnrollParams {
-    tasks: u32,
-    n: u32,             // rows per minibatch
-    m: u32,             // training rows per task
-    d: u32,             // input width
-    steps: u32,         // T
-    every: u32,         // checkpoint interval k
-    n_layers: u32,
-    n_params: u32,      // P, per task
-    lr: f32,
-    constrained: u32,
-    vals_per_task: u32, // values of one row
-    seg_len: u32,       // k × P per lane when k > 1, else 0
-    // Per layer l: layers[2l] = (kind 0 dense / 1 activation, act, d_in, d_out),
-    // layers[2l+1] = (param offset, param count, input offset, output offset),
-    // the value offsets within one row.
-    layers: array<vec4<u32>, 32>,
-}
+// #import unroll_common
 
-@group(0) @binding(0) var<uniform> p: UnrollParams;
-@group(0) @binding(1) var<storage, read> x: array<f32>;          // [tasks, m, d]
-@group(0) @binding(2) var<storage, read> z: array<f32>;          // [tasks, m]
-@group(0) @binding(3) var<storage, read> idx: array<u32>;        // [T, tasks, n]
-@group(0) @binding(4) var<storage, read> mask: array<f32>;       // layer-major, as w
-@group(0) @binding(5) var<storage, read> signs: array<f32>;      // layer-major, as w
-// Parameters, layer-major: layer l's block of task b at tasks·off_l + b·len_l.
-@group(0) @binding(6) var<storage, read_write> w: array<f32>;
-@group(0) @binding(7) var<storage, read_write> hist: array<f32>; // [checkpoints, tasks · P]
 @group(0) @binding(8) var<storage, read_write> seg: array<f32>;  // [tasks, WG, k, P]
 @group(0) @binding(9) var<storage, read_write> v: array<f32>;    // layer-major, as w
 @group(0) @binding(10) var<storage, read_write> z_bar: array<f32>; // [tasks, m]
-
-// Steps t0 ≤ t < t1 (forward) or checkpoint segments c0 ≤ c < c1 (backward)
-// of one dispatch, as in unroll.wgsl.
-struct Range {
-    t0: u32,
-    t1: u32,
-    c0: u32,
-    c1: u32,
-}
 
 @group(0) @binding(11) var<uniform> range: Range;
 
@@ -110,11 +75,6 @@ var<private> dd_p: array<f32, MAX_ROWS>;    // δ̇_L of this lane's rows
 var<private> zb_p: array<f32, MAX_OWNED>;   // z̄ of the training rows this lane owns
 
 // #import activation
-
-// Index of parameter j of layer l's block for task b in a layer-major buffer.
-fn global_param(l: u32, b: u32, j: u32) -> u32 {
-    return p.tasks * p.layers[2u * l + 1u].x + b * p.layers[2u * l + 1u].y + j;
-}
 
 // The sum of x over the subgroup, the same bits in every lane. Written out
 // level by level (subgroups of up to 128 lanes) rather than as a loop, so
@@ -141,6 +101,8 @@ fn spread(dst: ptr<private, array<f32, MAX_PARAMS>>, val: f32, at: u32, top: u32
 // Loads task b's parameters into every lane's w_p (from w), w_p (from the
 // checkpoint at `base` of hist) or v_p (from v): lane ℓ reads the entries
 // j ≡ ℓ (mod S) of each layer's block and spread passes them round.
+// (One function per buffer: WGSL cannot pass a storage buffer to a function,
+// and a switch over buffers would bind all three in both entry points.)
 fn load_w(b: u32, lane: u32) {
     for (var l = 0u; l < p.n_layers; l++) {
         let q = p.layers[2u * l + 1u];

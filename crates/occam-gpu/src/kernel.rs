@@ -108,14 +108,15 @@ impl Gpu {
         let mut source = std::borrow::Cow::Borrowed(info.source);
         for (name, value) in sizes {
             let prefix = format!("const {name}: u32 = ");
-            let at = source
+            let (at, len) = source
                 .find(&prefix)
+                .and_then(|at| Some((at, source[at..].find(';')?)))
                 .ok_or_else(|| GpuError::BindingMismatch {
                     shader: shader.into(),
                     entry: entry.into(),
                     message: format!("no `{prefix}…u;` line to resize"),
                 })?;
-            let end = at + source[at..].find(';').unwrap_or(0) + 1;
+            let end = at + len + 1;
             source = std::borrow::Cow::Owned(format!(
                 "{}{prefix}{value}u;{}",
                 &source[..at],

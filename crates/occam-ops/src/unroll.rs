@@ -190,7 +190,7 @@ impl UnrollShape {
 
     /// Scratch values per task: n × (input width + every layer's output width).
     pub fn values_per_task(&self) -> usize {
-        self.batch * (self.d_in() + self.layers.iter().map(|l| l.widths().1).sum::<usize>())
+        self.batch * self.row_values()
     }
 
     /// Why this learner cannot run fused on an adapter with `limits` (and,
@@ -587,9 +587,9 @@ impl UnrollGpu {
             message,
         };
         let wg = layout.threads();
-        let lanes_layout = matches!(layout, UnrollLayout::Lanes { .. });
+        let lanes = matches!(layout, UnrollLayout::Lanes { .. });
         let most = gpu.limits().max_compute_invocations_per_workgroup;
-        if wg == 0 || wg > most || (lanes_layout && !(wg.is_power_of_two() && wg <= 128)) {
+        if wg == 0 || wg > most || (lanes && !(wg.is_power_of_two() && wg <= 128)) {
             return Err(invalid(format!(
                 "{wg} threads per workgroup; the adapter allows 1 to {most} (the lanes layout, a power of two up to 128)"
             )));
@@ -607,7 +607,6 @@ impl UnrollGpu {
         if let Some(reason) = shape.unfit_reason(gpu.limits(), budget, layout) {
             return Err(invalid(reason));
         }
-        let lanes = matches!(layout, UnrollLayout::Lanes { .. });
         let u = |v: usize| v as u32; // every size was bounded by unfit_reason
         let mut layers = [[0u32; 4]; 2 * UnrollShape::MAX_LAYERS];
         // Value offsets: per row in the lanes layout, per block of n rows in
@@ -646,7 +645,6 @@ impl UnrollGpu {
             seg_len: u(shape.seg_len()),
             layers,
         };
-        let constants = [("WG", f64::from(wg))];
         let (forward_chunks, backward_chunks) = shape.chunks(layout, budget).map_err(invalid)?;
         let range = |(a, b): (usize, usize), forward: bool| {
             let r = if forward {
@@ -692,6 +690,7 @@ impl UnrollGpu {
                 gpu.zeros("unroll tangents", len)?,
                 gpu.zeros("unroll tangent cotangents", len)?,
             ];
+            let constants = [("WG", f64::from(wg))];
             (
                 gpu.kernel(kernels::UNROLL_FORWARD, &constants)?,
                 gpu.kernel(kernels::UNROLL_BACKWARD, &constants)?,
@@ -757,7 +756,8 @@ impl UnrollGpu {
         let p = self.shape.tasks * self.shape.n_params();
         check_len("unroll", "w", w.len(), p)?;
         check_len("unroll", "hist", hist.len(), self.shape.checkpoints() * p)?;
-        let extra = [("w", w.buffer())];
+        let mut extra = vec![("w", w.buffer())];
+        extra.extend(self.scratch_binds(false));
         let ranges = self.forward_ranges.iter();
         self.run(
             enc,
@@ -786,11 +786,12 @@ impl UnrollGpu {
         check_len("unroll", "hist", hist.len(), s.checkpoints() * p)?;
         check_len("unroll", "v", v.len(), p)?;
         check_len("unroll", "z_bar", z_bar.len(), s.tasks * s.train)?;
-        let extra = [
+        let mut extra = vec![
             ("seg", self.seg.buffer()),
             ("v", v.buffer()),
             ("z_bar", z_bar.buffer()),
         ];
+        extra.extend(self.scratch_binds(true));
         // The sweep runs from the last checkpoint segment back to the first.
         let ranges = self.backward_ranges.iter().rev();
         self.run(
@@ -802,6 +803,20 @@ impl UnrollGpu {
             ranges,
             self.backward_flops(),
         )
+    }
+
+    /// The workgroup layout's per-row scratch, as its kernels bind it: the
+    /// values and cotangents, and in the backward pass their tangents too.
+    /// The lanes layout has none.
+    fn scratch_binds(&self, backward: bool) -> Vec<(&'static str, &wgpu::Buffer)> {
+        let Some([vals, bars, dots, bardots]) = &self.scratch else {
+            return Vec::new();
+        };
+        let mut binds = vec![("vals", vals.buffer()), ("bars", bars.buffer())];
+        if backward {
+            binds.extend([("dots", dots.buffer()), ("bardots", bardots.buffer())]);
+        }
+        binds
     }
 
     /// Dispatches `kernel` once per range, binding what both passes read
@@ -829,14 +844,6 @@ impl UnrollGpu {
                 ("signs", io.signs.buffer()),
                 ("hist", hist.buffer()),
             ];
-            if let Some([vals, bars, dots, bardots]) = &self.scratch {
-                binds.push(("vals", vals.buffer()));
-                binds.push(("bars", bars.buffer()));
-                if kernel.entry() == self.backward.entry() {
-                    binds.push(("dots", dots.buffer()));
-                    binds.push(("bardots", bardots.buffer()));
-                }
-            }
             binds.extend_from_slice(extra);
             enc.dispatch(kernel, &binds, [self.shape.tasks as u32, 1, 1])?;
             enc.note_flops(share);
