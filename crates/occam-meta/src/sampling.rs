@@ -259,7 +259,10 @@ impl TaskSampler {
     /// The `tasks` tasks of meta-step `step` of the run with `seed`, drawn on
     /// as many threads as the machine has (the same tasks on any number).
     pub fn meta_step(&self, seed: u64, step: u64, tasks: usize) -> Vec<TaskData> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Asked once: on Linux the answer reads the cgroup's CPU quota files.
+        static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let threads =
+            *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         self.meta_step_on(seed, step, tasks, threads)
     }
 
