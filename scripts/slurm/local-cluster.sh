@@ -2,8 +2,11 @@
 # Sets up a one-node SLURM cluster on this machine (Debian's slurm-wlm and
 # munge; root), for trying `occam sweep` under sbatch --array without a real
 # cluster: a munge key, munged, a slurm.conf with this host as controller and
-# only node (all its CPUs, no cgroups), slurmctld and slurmd. Idempotent;
-# `local-cluster.sh stop` stops the daemons.
+# only node (all its CPUs, no cgroups), slurmctld and slurmd. Idempotent:
+# the configuration is rewritten, and only daemons that are not running are
+# started. A slurm.conf this script did not write (a real cluster's) is never
+# touched: the script exits 3 saying so. `local-cluster.sh stop` stops the
+# daemons.
 set -euo pipefail
 
 if [ "${1:-}" = stop ]; then
@@ -21,6 +24,14 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
 fi
 
+marker="# Written by occam's scripts/slurm/local-cluster.sh"
+for conf in /etc/slurm/slurm.conf /etc/slurm-llnl/slurm.conf; do
+    if [ -e "$conf" ] && ! grep -qxF "$marker" "$conf"; then
+        echo "local-cluster.sh: $conf exists and was not written by this script; not touching it" >&2
+        exit 3
+    fi
+done
+
 host=$(hostname -s)
 cpus=$(nproc)
 mem=$(awk '/MemTotal/ { print int($2 / 1024 * 0.9) }' /proc/meminfo)
@@ -37,6 +48,7 @@ fi
 
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
 cat > /etc/slurm/slurm.conf <<CONF
+$marker
 ClusterName=occam-local
 SlurmctldHost=${host}
 SlurmUser=root

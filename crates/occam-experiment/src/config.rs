@@ -155,7 +155,7 @@ pub struct MetaLearner {
     /// An MLP's output activation: `identity`, `cos`, `relu6/6`, `tanh`, `relu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
-    /// Any network as a layer list (see [`crate::layers`]), instead of
+    /// Any network as a layer list (see [`occam_meta::layers`]), instead of
     /// `hidden`, `activation` and `output`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<String>>,

@@ -9,7 +9,7 @@
 //!   held-out evaluation, writing the output folder, and [`seeds`] for
 //!   several seeds on one device;
 //! - [`summary`]: the analyses written to `summary.json`;
-//! - [`gradcheck`] and [`bench`]: one meta-step checked three ways, and
+//! - [`gradcheck`] and [`bench`](mod@bench): one meta-step checked three ways, and
 //!   meta-steps timed and profiled;
 //! - [`output`]: the output folder's files; [`layout`]: parameter layouts;
 //! - [`Error`]: errors that map to exit codes.

@@ -10,7 +10,7 @@
 //! - [`loss`]: the meta-loss terms as plug-ins, each with a CPU twin and a
 //!   GPU side.
 //! - [`problem`]: what a meta-learning problem and one meta-step's data are.
-//! - [`reference`]: the whole meta-step in f64 on the CPU — the oracle.
+//! - [`reference`](mod@reference): the whole meta-step in f64 on the CPU — the oracle.
 //! - [`gpu_net`], [`engine`]: the same meta-step on the GPU.
 //! - [`connectivity`]: first-layer wiring schemes and connectome files.
 //! - [`images`]: IDX image files (MNIST's format).

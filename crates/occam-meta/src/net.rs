@@ -1,7 +1,7 @@
 //! Networks as a list of layers — convolution, max-pooling, dense,
 //! activation — with their four passes on the CPU in f64, composed from the
-//! op library's twins. This is the general form of [`crate::mlp::MlpSpec`]
-//! (an MLP is dense and activation layers alternating) that CNN learners and
+//! op library's twins. This is the general form of an MLP
+//! (dense and activation layers alternating) that CNN learners and
 //! meta-learners on images are built from. A dense layer after a
 //! convolution or pooling layer reads each image's C × H × W values as one
 //! row (flattening is free: the layouts are contiguous per image).
@@ -305,8 +305,8 @@ impl NetSpec {
         }
     }
 
-    /// The whole network on `n` inputs as one op with inputs [x, θ] and output
-    /// [y], so that the derivative checks and any caller of [`Passes`] can
+    /// The whole network on `n` inputs as one op with inputs \[x, θ\] and output
+    /// \[y\], so that the derivative checks and any caller of [`Passes`] can
     /// use it.
     pub fn as_op(&self, n: usize) -> NetOp<'_> {
         NetOp {

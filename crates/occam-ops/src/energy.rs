@@ -63,7 +63,7 @@ impl EnergyGpu {
         check_len("energy", "u", u.len(), self.tasks * self.n_u)
     }
 
-    /// loss[b] = weight · E(z_b, u_b).
+    /// loss\[b\] = weight · E(z_b, u_b).
     pub fn forward(
         &self,
         enc: &mut Encoder<'_>,

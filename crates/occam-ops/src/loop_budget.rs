@@ -5,7 +5,7 @@
 //! cut their work into dispatches that stay under [`SOFTWARE_LOOP_BUDGET`]
 //! (the fused unroll, the Sinkhorn forward, the dense parameter passes) or,
 //! where the work cannot be cut, refuse such sizes on software adapters
-//! ([`check_loop_budget`]: energy distance, ridge). Hardware has no such cap.
+//! (`check_loop_budget`: energy distance, ridge). Hardware has no such cap.
 
 use crate::error::{OpError, Result};
 use occam_gpu::Gpu;

@@ -158,7 +158,7 @@ impl SinkhornGpu {
         check_len("sinkhorn", "u", u.len(), self.tasks * self.m)
     }
 
-    /// loss[b] = weight · S_ε(z_b, u_b); keeps the potentials for the backward pass.
+    /// loss\[b\] = weight · S_ε(z_b, u_b); keeps the potentials for the backward pass.
     pub fn forward(
         &self,
         enc: &mut Encoder<'_>,

@@ -52,7 +52,7 @@ impl StdRewardGpu {
         })
     }
 
-    /// loss[b] = −weight · std(z_b).
+    /// loss\[b\] = −weight · std(z_b).
     pub fn forward(&self, enc: &mut Encoder<'_>, z: &GpuTensor, loss: &GpuTensor) -> Result<()> {
         check_len("std_reward", "z", z.len(), self.tasks * self.n)?;
         check_len("std_reward", "loss", loss.len(), self.tasks)?;

@@ -512,9 +512,17 @@ fn bad_image_inputs_and_layer_lists_exit_2_naming_the_key() {
         ("data.test=1500", "data.train"),
         ("learner.hidden=[4]", "learner.hidden"),
     ] {
-        let o = occam(&["run", &m, "--set", set, "--out", "/tmp/never-written"]);
+        // A folder of this process's own, so no folder left by an earlier
+        // run can answer for the key; a refused run must not create it.
+        let out = std::env::temp_dir().join(format!("occam-never-written-{}", std::process::id()));
+        let o = occam(&["run", &m, "--set", set, "--out", out.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(2), "{set}: {}", stderr(&o));
         assert!(stderr(&o).contains(key), "{set}: {}", stderr(&o));
+        assert!(
+            !out.exists(),
+            "{set}: a refused run created {}",
+            out.display()
+        );
     }
 }
 

@@ -6,7 +6,7 @@
 //! into a [`Learner`].
 //!
 //! Adding a learner: a folder under `learners/` with a configuration type
-//! implementing [`LearnerConfig`], and one line in [`learner_kinds!`]'s list.
+//! implementing [`LearnerConfig`], and one line in `learner_kinds!`'s list.
 
 use super::Learner;
 use crate::config_error::ConfigError;

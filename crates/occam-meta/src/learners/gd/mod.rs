@@ -5,7 +5,7 @@
 //! whole of training (docs/design.md §2).
 //!
 //! - [`cpu`]: the unroll and its reverse sweep in f64 (the oracle);
-//! - [`gpu`]: the same on the GPU step by step, or fused ([`fused`]) into one
+//! - `gpu`: the same on the GPU step by step, or fused (`fused`) into one
 //!   dispatch each way when the learner is small;
 //! - [`config`]: the `mlp_gd` and `net_gd` kinds of experiment files and the
 //!   `[connectivity]` table.

@@ -4,7 +4,7 @@
 //! solve is exact (docs/design.md §3).
 //!
 //! - [`config`]: the `ridge` and `kernel_ridge` kinds of experiment files;
-//! - [`gpu`]: the features as a dense layer, then the batched Cholesky solve.
+//! - `gpu`: the features as a dense layer, then the batched Cholesky solve.
 
 pub mod config;
 mod gpu;
