@@ -13,8 +13,16 @@
 //   backward (VJP)     z_bar_i += w · α [Σ_j P_ij (z_i − u_j) − Σ_k Q_ik (z_i − z_k)]
 //                      with P, Q the row-normalised plans of the final
 //                      extrapolation (the gradient geomloss's autograd gives).
-// A meta-loss term, never differentiated twice: no tangent passes. One
-// workgroup per task runs the loop; reductions are fixed-order trees.
+// A meta-loss term, never differentiated twice: no tangent passes. Forward:
+// one workgroup per task runs the loop; reductions are fixed-order trees.
+// Backward: one workgroup per block of 256 labels of a task, reading the
+// points and potentials the forward pass left in `work`.
+// Each update (and the backward pass) streams the task's points through workgroup memory in tiles of
+// TILE, four to a vec4 with h_j = log w + pot_j/ε precomputed (padding gets
+// h = −3e38, which adds exp(−∞) = 0), and every thread folds one query point
+// against both sets with a running maximum taken over each quad: one
+// workgroup-memory load per four points and operand, where per-point storage
+// loads dominated the time on software adapters.
 // The forward pass may be cut into several dispatches over the ε list
 // (`stages`: list entries k0 ≤ k < k1, the first dispatch also starting the
 // potentials, the last also extrapolating and writing the loss); the
@@ -36,15 +44,16 @@ struct SinkhornParams {
 }
 
 const WG: u32 = 256u;
-const NONE: u32 = 0xffffffffu;
+const TILE: u32 = 256u;   // points of one set staged at a time
+const QUADS: u32 = 64u;   // TILE / 4
+const FAR: f32 = -3.0e38; // h of a padding point
 
 @group(0) @binding(0) var<uniform> p: SinkhornParams;
 @group(0) @binding(1) var<storage, read> z: array<f32>;
 @group(0) @binding(2) var<storage, read> u: array<f32>;
 @group(0) @binding(3) var<storage, read_write> work: array<f32>;
 @group(0) @binding(4) var<storage, read_write> loss: array<f32>;
-@group(0) @binding(5) var<storage, read> work_in: array<f32>;
-@group(0) @binding(6) var<storage, read_write> z_bar: array<f32>;
+@group(0) @binding(5) var<storage, read_write> z_bar: array<f32>;
 
 // The part of the ε list one forward dispatch runs.
 struct Stages {
@@ -54,10 +63,15 @@ struct Stages {
     last: u32,   // final extrapolation and the loss
 }
 
-@group(0) @binding(7) var<uniform> stages: Stages;
+@group(0) @binding(6) var<uniform> stages: Stages;
 
 var<workgroup> red: array<f32, WG>;
 var<workgroup> shared_value: f32;
+// One staged tile of a set: its points, and h_j for the queries of each set
+// (tile_h0 for queries in z, tile_h1 for queries in u).
+var<workgroup> tile_y: array<vec4<f32>, QUADS>;
+var<workgroup> tile_h0: array<vec4<f32>, QUADS>;
+var<workgroup> tile_h1: array<vec4<f32>, QUADS>;
 
 fn task_len() -> u32 { return 5u * (p.n + p.m); }
 fn pts(b: u32) -> u32 { return b * task_len(); }
@@ -69,28 +83,6 @@ fn off_g_ab(b: u32) -> u32 { return off_f_ba(b) + 4u * p.n; }
 fn off_g_bb(b: u32) -> u32 { return off_g_ab(b) + p.m; }
 fn off_gt_ab(b: u32) -> u32 { return off_g_ab(b) + 2u * p.m; }
 fn off_gt_bb(b: u32) -> u32 { return off_g_ab(b) + 3u * p.m; }
-
-// −ε log Σ_j exp(logw + pot_j/ε − (x − y_j)²/(2ε)) over `count` points of
-// `work` starting at `src`; pot = NONE means potentials of zero. One pass
-// with a running maximum (the sum is rescaled whenever the maximum grows):
-// half the loop iterations of a max pass plus a sum pass, which matters on
-// llvmpipe, where an invocation's loops all stop after 65535 iterations.
-fn softmin(eps: f32, x: f32, src: u32, count: u32, logw: f32, pot: u32) -> f32 {
-    var mx = -3.0e38;
-    var s = 0.0;
-    for (var j = 0u; j < count; j++) {
-        let d = x - work[src + j];
-        var t = logw - d * d / (2.0 * eps);
-        if pot != NONE { t += work[pot + j] / eps; }
-        if t > mx {
-            s = s * exp(mx - t) + 1.0;
-            mx = t;
-        } else {
-            s += exp(t - mx);
-        }
-    }
-    return -eps * (mx + log(s));
-}
 
 // Sums `v` over the workgroup in a fixed tree order; every thread gets the total.
 fn workgroup_sum(t: u32, v: f32) -> f32 {
@@ -115,22 +107,87 @@ fn workgroup_max(t: u32, v: f32) -> f32 {
     return workgroupUniformLoad(&shared_value);
 }
 
+// Point j of a set of `count` points at `src`; 0 past the end.
+fn point_at(src: u32, j: u32, count: u32) -> f32 {
+    if j >= count { return 0.0; }
+    return work[src + j];
+}
+
+// h_j = logw + pot_j/ε (logw alone when `zero`, the potentials' start); FAR
+// past the end.
+fn h_at(pot: u32, j: u32, count: u32, logw: f32, inv_eps: f32, zero: bool) -> f32 {
+    if j >= count { return FAR; }
+    if zero { return logw; }
+    return logw + work[pot + j] * inv_eps;
+}
+
+// Stages points [s0, s0 + TILE) of the set at `src` (`count` points, weight
+// exp(logw)) with the potentials pot0 (for queries in z) and pot1 (for
+// queries in u). Called by every thread; threads t < QUADS load one quad.
+fn stage(t: u32, src: u32, count: u32, s0: u32, pot0: u32, pot1: u32, logw: f32, inv_eps: f32, zero: bool) {
+    workgroupBarrier();
+    if t < QUADS {
+        let j = s0 + 4u * t;
+        tile_y[t] = vec4<f32>(point_at(src, j, count), point_at(src, j + 1u, count),
+                              point_at(src, j + 2u, count), point_at(src, j + 3u, count));
+        tile_h0[t] = vec4<f32>(h_at(pot0, j, count, logw, inv_eps, zero), h_at(pot0, j + 1u, count, logw, inv_eps, zero),
+                               h_at(pot0, j + 2u, count, logw, inv_eps, zero), h_at(pot0, j + 3u, count, logw, inv_eps, zero));
+        tile_h1[t] = vec4<f32>(h_at(pot1, j, count, logw, inv_eps, zero), h_at(pot1, j + 1u, count, logw, inv_eps, zero),
+                               h_at(pot1, j + 2u, count, logw, inv_eps, zero), h_at(pot1, j + 3u, count, logw, inv_eps, zero));
+    }
+    workgroupBarrier();
+}
+
+// softmin_ε(x; set, h) = −ε log Σ_j exp(h_j − (x − y_j)²/(2ε)) over every
+// point of the set at `src`, streamed through the tiles; `in_u` picks the
+// query's potentials. One pass with a running maximum, updated once per quad.
+fn softmin_set(t: u32, x: f32, in_u: bool, eps: f32, src: u32, count: u32, pot0: u32, pot1: u32, logw: f32, zero: bool) -> f32 {
+    let inv_eps = 1.0 / eps;
+    let half_inv_eps = 0.5 * inv_eps;
+    var mx = FAR;
+    var s = 0.0;
+    for (var s0 = 0u; s0 < count; s0 += TILE) {
+        stage(t, src, count, s0, pot0, pot1, logw, inv_eps, zero);
+        let quads = min(QUADS, (count - s0 + 3u) / 4u);
+        for (var q = 0u; q < quads; q++) {
+            let d = vec4<f32>(x) - tile_y[q];
+            let h = select(tile_h0[q], tile_h1[q], in_u);
+            let e = h - d * d * half_inv_eps;
+            let top = max(max(e.x, e.y), max(e.z, e.w));
+            if top > mx {
+                s = s * exp(mx - top);
+                mx = top;
+            }
+            let w = exp(e - vec4<f32>(mx));
+            s += (w.x + w.y) + (w.z + w.w);
+        }
+    }
+    return -eps * (mx + log(s));
+}
+
 // One round of updates at ε into the ft/gt slots, from the f/g potentials
-// (or from zero potentials when `first`).
+// (or from zero potentials when `first`). Query q runs over z then u (the
+// two are contiguous in `work`); each is folded against z (potentials f_aa
+// for a query in z, f_ba for one in u) and against u (g_ab, g_bb).
 fn update(b: u32, t: u32, eps: f32, first: bool) {
     let la = -log(f32(p.n));
     let lb = -log(f32(p.m));
     let zs = pts(b);
     let us = pts(b) + p.n;
-    for (var i = t; i < p.n; i += WG) {
-        let x = work[zs + i];
-        work[off_ft_ba(b) + i] = softmin(eps, x, us, p.m, lb, select(off_g_ab(b), NONE, first));
-        work[off_ft_aa(b) + i] = softmin(eps, x, zs, p.n, la, select(off_f_aa(b), NONE, first));
-    }
-    for (var j = t; j < p.m; j += WG) {
-        let y = work[us + j];
-        work[off_gt_ab(b) + j] = softmin(eps, y, zs, p.n, la, select(off_f_ba(b), NONE, first));
-        work[off_gt_bb(b) + j] = softmin(eps, y, us, p.m, lb, select(off_g_bb(b), NONE, first));
+    let total = p.n + p.m;
+    for (var r0 = 0u; r0 < total; r0 += WG) {
+        let q = r0 + t;
+        let in_u = q >= p.n;
+        let x = work[zs + min(q, total - 1u)];
+        let from_z = softmin_set(t, x, in_u, eps, zs, p.n, off_f_aa(b), off_f_ba(b), la, first);
+        let from_u = softmin_set(t, x, in_u, eps, us, p.m, off_g_ab(b), off_g_bb(b), lb, first);
+        if q < p.n {
+            work[off_ft_aa(b) + q] = from_z;
+            work[off_ft_ba(b) + q] = from_u;
+        } else if q < total {
+            work[off_gt_ab(b) + q - p.n] = from_z;
+            work[off_gt_bb(b) + q - p.n] = from_u;
+        }
     }
     storageBarrier();
 }
@@ -212,39 +269,50 @@ fn sinkhorn_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     if t == 0u { loss[b] = p.weight * total; }
 }
 
-// Σ_j P_j (x − y_j) with P the softmax over j of logw + pot_j/ε − (x − y_j)²/(2ε),
-// points and potentials read from `work_in`.
-fn plan_mean(eps: f32, x: f32, src: u32, count: u32, logw: f32, pot: u32) -> f32 {
-    var mx = -3.0e38;
-    for (var j = 0u; j < count; j++) {
-        let d = x - work_in[src + j];
-        mx = max(mx, logw + work_in[pot + j] / eps - d * d / (2.0 * eps));
-    }
+// Σ_j P_j (x − y_j) with P the softmax over j of h_j − (x − y_j)²/(2ε),
+// h_j = logw + pot_j/ε, over the set at `src`, streamed through the tiles
+// like `softmin_set` (one pass: the running sums are rescaled whenever the
+// maximum grows).
+fn plan_mean(t: u32, x: f32, eps: f32, src: u32, count: u32, pot: u32, logw: f32) -> f32 {
+    let inv_eps = 1.0 / eps;
+    let half_inv_eps = 0.5 * inv_eps;
+    var mx = FAR;
     var s = 0.0;
     var acc = 0.0;
-    for (var j = 0u; j < count; j++) {
-        let d = x - work_in[src + j];
-        let w = exp(logw + work_in[pot + j] / eps - d * d / (2.0 * eps) - mx);
-        s += w;
-        acc += w * d;
+    for (var s0 = 0u; s0 < count; s0 += TILE) {
+        stage(t, src, count, s0, pot, pot, logw, inv_eps, false);
+        let quads = min(QUADS, (count - s0 + 3u) / 4u);
+        for (var q = 0u; q < quads; q++) {
+            let d = vec4<f32>(x) - tile_y[q];
+            let e = tile_h0[q] - d * d * half_inv_eps;
+            let top = max(max(e.x, e.y), max(e.z, e.w));
+            if top > mx {
+                let r = exp(mx - top);
+                s = s * r;
+                acc = acc * r;
+                mx = top;
+            }
+            let w = exp(e - vec4<f32>(mx));
+            s += (w.x + w.y) + (w.z + w.w);
+            acc += dot(w, d);
+        }
     }
     return acc / s;
 }
 
-@compute @workgroup_size(64, 1, 1)
-fn sinkhorn_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let e = gid.x;
-    if e >= p.tasks * p.n { return; }
-    let b = e / p.n;
-    let i = e % p.n;
+// Workgroup (i-block, task b): the labels z_i of the block, against the
+// potentials the forward pass left in `work`.
+@compute @workgroup_size(256, 1, 1)
+fn sinkhorn_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let b = wg.y;
+    let i = wg.x * WG + t;
     let eps = p.blur * p.blur;
-    let base = b * task_len();
-    let x = work_in[base + i];
+    let x = work[pts(b) + min(i, p.n - 1u)];
     let la = -log(f32(p.n));
     let lb = -log(f32(p.m));
-    let g_ab = base + p.n + p.m + 4u * p.n;
-    let f_aa = base + p.n + p.m + p.n;
-    let toward_u = plan_mean(eps, x, base + p.n, p.m, lb, g_ab);
-    let toward_z = plan_mean(eps, x, base, p.n, la, f_aa);
-    z_bar[e] += p.weight * (toward_u - toward_z) / f32(p.n);
+    let toward_u = plan_mean(t, x, eps, pts(b) + p.n, p.m, off_g_ab(b), lb);
+    let toward_z = plan_mean(t, x, eps, pts(b), p.n, off_f_aa(b), la);
+    if i < p.n {
+        z_bar[b * p.n + i] += p.weight * (toward_u - toward_z) / f32(p.n);
+    }
 }

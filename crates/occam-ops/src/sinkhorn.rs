@@ -32,6 +32,17 @@ occam_gpu::uniform_params! {
 
 /// Threads of the forward kernel's one workgroup per task (the shader's `WG`).
 const THREADS: usize = 256;
+/// Points staged per tile in the forward kernel (the shader's `TILE`).
+const TILE: usize = 256;
+
+/// Loop iterations one forward invocation runs for one ε step: an update
+/// (every block of `THREADS` queries streams both sets through the tiles,
+/// a quad of points per iteration) and a settle.
+fn step_iterations(n: usize, m: usize) -> usize {
+    let blocks = (n + m).div_ceil(THREADS);
+    let per_block = n.div_ceil(4) + m.div_ceil(4) + 2 * (n.div_ceil(TILE) + m.div_ceil(TILE)) + 1;
+    blocks * per_block + n.div_ceil(THREADS) + m.div_ceil(THREADS) + 1
+}
 
 /// Entries of the ε list [d², exp(2 ln d + k · 2 ln s) while above 2 ln blur,
 /// blur²] for the largest diameter an f32 can hold: an upper bound on the
@@ -59,9 +70,7 @@ fn forward_stages(
         return Ok(vec![(0, usize::MAX)]);
     };
     let rows = n.div_ceil(THREADS) + m.div_ceil(THREADS);
-    // One update + settle: every thread's rows, each a softmin over m and
-    // over n points, plus the settle loops.
-    let per_step = rows * (n + m + 4) + 1;
+    let per_step = step_iterations(n, m);
     // Copies, diameter and loss reductions, and the first and final updates.
     let fixed = 2 * rows + 3 * THREADS.ilog2() as usize + 2 * per_step;
     let fit = budget.saturating_sub(fixed) / per_step;
@@ -197,10 +206,10 @@ impl SinkhornGpu {
             &self.backward,
             &[
                 ("p", &self.params),
-                ("work_in", self.work.buffer()),
+                ("work", self.work.buffer()),
                 ("z_bar", z_bar.buffer()),
             ],
-            [workgroups_for(self.tasks * self.n, 64), 1, 1],
+            [workgroups_for(self.n, THREADS), self.tasks as u32, 1],
         )?;
         Ok(())
     }
@@ -218,12 +227,18 @@ mod tests {
             forward_stages(300, 300, 0.05, 0.5, None).unwrap(),
             vec![(0, usize::MAX)]
         );
-        let ranges = forward_stages(300, 300, 0.05, 0.5, Some(50_000)).unwrap();
+        // 300 × 300: 3 blocks of queries × (75 + 75 quads + 2 × 4 tile
+        // loops + 1) per update, + 2 + 2 + 1 for the settle: 482 per ε step.
+        assert_eq!(super::step_iterations(300, 300), 482);
+        let ranges = forward_stages(1500, 1500, 0.05, 0.5, Some(50_000)).unwrap();
+        assert!(ranges.len() > 1);
         assert_eq!(ranges.first().unwrap().0, 0);
         assert_eq!(ranges.last().unwrap().1, 136);
         assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0));
-        // Each range's invocations: 4 rows × 604 per step, under 50 000 in all.
-        assert!(ranges.iter().all(|&(a, b)| (b - a + 2) * 4 * 604 < 50_000));
+        // Each range's invocations, with the first and final updates, stay
+        // under 50 000 in all.
+        let step = super::step_iterations(1500, 1500);
+        assert!(ranges.iter().all(|&(a, b)| (b - a + 2) * step < 50_000));
         // One ε step alone over the cap is an error that names the sizes.
         let e = forward_stages(5000, 5000, 0.05, 0.5, Some(50_000)).unwrap_err();
         assert!(e.contains("5000 labels against 5000 samples"), "{e}");
