@@ -140,6 +140,57 @@ fn misbehaving_programs_give_errors_naming_the_program_and_never_hang() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A program that never reads its stdin, sent a request far larger than a
+/// pipe holds (so the write blocks), and one that answers with an endless
+/// line: both are stopped within the timeout, or at the reply-line bound,
+/// with an error naming the program — never a hang or an abort.
+#[test]
+fn deaf_programs_and_endless_reply_lines_are_bounded() {
+    let dir = std::env::temp_dir().join(format!("occam-external-deaf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let deaf = script(&dir, "deaf.py", "import time\ntime.sleep(60)\n");
+    let l = learner(vec!["python3".into(), deaf.clone()], 0.5);
+    let x_tr = [0.1, 0.2, -0.3, 0.4, 0.5, -0.6, 0.7, 0.8];
+    let z_tr = [1.0, -1.0, 0.5, 0.25];
+    // 40 000 test points: a request line of about 1.5 MB.
+    let x_te: Vec<f64> = (0..80_000).map(|i| (i as f64 * 0.37).sin()).collect();
+    let data = l.draw(&mut rand_chacha_rng(), 4);
+    let start = Instant::now();
+    let err = l
+        .fit_cpu(&x_tr, &z_tr, &x_te, &data)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains(&deaf) && err.contains("did not read request 0 within 0.5 s"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+
+    let endless = script(
+        &dir,
+        "endless.py",
+        "import sys, time\nsys.stdin.readline()\nchunk = 'x' * (1 << 20)\nfor _ in range(80):\n    sys.stdout.write(chunk)\nsys.stdout.flush()\ntime.sleep(60)\n",
+    );
+    let l = learner(vec!["python3".into(), endless.clone()], 20.0);
+    let start = Instant::now();
+    let err = fit_error(&l).expect("refused");
+    assert!(
+        err.contains(&endless) && err.contains("longer than 67108864 bytes"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        start.elapsed()
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/external/ridge_learner.py")
 }

@@ -107,6 +107,11 @@ def blackbox(**keys):
     return {("learner", None): t, ("learner.inner", None): {"kind": '"ridge"', "lambda": "0.001"}}
 
 
+def inner(table):
+    """A black box around the learner `table` (its `inner`)."""
+    return {("learner", None): {"kind": '"blackbox"', "population": "2", "sigma": "0.1"}, ("learner.inner", None): table}
+
+
 def merge(*dicts):
     out = {}
     for d in dicts:
@@ -221,6 +226,12 @@ CASES_LIST = [
     ("images-bad-gzip", "bad.idx.gz", images("bad.idx.gz")),
     ("images-no-labels-key", "inputs.labels", merge(IMAGES, {("inputs", "images"): '"../data/ok-images.idx"'})),
     ("images-too-few", "data.train", merge(images("ok-images.idx"), {("data", "train"): "3"})),
+    # Sizes that drive an allocation or a loop, and probabilities (issue 25).
+    ("external-timeout-beyond-duration", "learner.inner.timeout_s", inner({"kind": '"external"', "command": '["python3", "learner.py"]', "timeout_s": "1e20"})),
+    ("animal-features-huge", "learner.inner.features", inner({"kind": '"animal"', "features": "1000000000", "lambda": "0.001", "lapse": "0.0", "response_noise": "0.1"})),
+    ("animal-repeats-endless", "learner.inner.repeats", inner({"kind": '"animal"', "features": "10", "lambda": "0.001", "lapse": "0.0", "response_noise": "0.1", "repeats": "1000000000000000"})),
+    ("group-probabilities-not-summing-to-one", "connectivity.group_probabilities[1]", {("connectivity", None): {"scheme": '"grouped"', "groups": "[[0], [1, 2]]", "group_probabilities": "[[0.5, 0.5], [0.2, 0.2]]"}}),
+    ("weighted-probabilities-not-summing-to-one", "connectivity.probabilities", {("connectivity", None): {"scheme": '"weighted"', "inputs_per_unit": "1", "probabilities": "[0.5, 0.5, 0.5]"}}),
 ]
 
 

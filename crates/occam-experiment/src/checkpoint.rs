@@ -76,6 +76,12 @@ pub struct Checkpoint {
     pub current: SavedCurves,
     /// Functions of a series finished before this one.
     pub done: Vec<DoneFunction>,
+    /// The whole resolved configuration the run started with (config.toml
+    /// as first written); a resume refuses a config.toml that differs.
+    /// Absent in checkpoints of earlier versions, which are checked by
+    /// name and seed only.
+    #[serde(default)]
+    pub config: Option<String>,
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -105,9 +111,11 @@ impl Checkpoint {
         self.optimizer_steps = state.steps;
     }
 
-    /// A checkpoint with no engine state yet.
-    pub fn new(experiment: &str, seed: u64, base_dir: &Path) -> Checkpoint {
+    /// A checkpoint with no engine state yet, for a run of the resolved
+    /// configuration `config` (its TOML).
+    pub fn new(experiment: &str, seed: u64, base_dir: &Path, config: &str) -> Checkpoint {
         Checkpoint {
+            config: Some(config.to_string()),
             format: FORMAT,
             experiment: experiment.to_string(),
             seed,
@@ -128,6 +136,67 @@ impl Checkpoint {
             },
             done: Vec::new(),
         }
+    }
+
+    /// Checks what the file claims against the run it belongs to, before
+    /// anything is restored from it: θ with `n_params` finite values, the
+    /// optimiser's moments empty or as long and finite, its step count equal
+    /// to the meta-steps done (each function starts a fresh optimiser).
+    /// Errors name the file and the field: a damaged checkpoint is reported
+    /// as such, never as a diverged run.
+    pub fn validate(&self, dir: &Path, n_params: usize) -> Result<(), Error> {
+        let path = dir.join(FILE);
+        let bad = |field: &str, why: String| {
+            Error::input(format!(
+                "{}: {field}: {why}; the checkpoint does not fit the run in config.toml beside it (restore both from the same run, or start the run again)",
+                path.display()
+            ))
+        };
+        if self.theta_bits.len() != n_params {
+            return Err(bad(
+                "theta_bits",
+                format!(
+                    "holds {} values where the meta-learner of config.toml has {n_params} parameters",
+                    self.theta_bits.len()
+                ),
+            ));
+        }
+        for (field, v) in [
+            ("optimizer_m_bits", &self.optimizer_m_bits),
+            ("optimizer_v_bits", &self.optimizer_v_bits),
+        ] {
+            if !v.is_empty() && v.len() != n_params {
+                return Err(bad(
+                    field,
+                    format!("holds {} values where θ has {n_params}", v.len()),
+                ));
+            }
+        }
+        for (field, v) in [
+            ("theta_bits", &self.theta_bits),
+            ("optimizer_m_bits", &self.optimizer_m_bits),
+            ("optimizer_v_bits", &self.optimizer_v_bits),
+        ] {
+            if let Some(i) = v.iter().position(|&b| !f32::from_bits(b).is_finite()) {
+                return Err(bad(
+                    field,
+                    format!(
+                        "value {i} is {} (the file is damaged)",
+                        f32::from_bits(v[i])
+                    ),
+                ));
+            }
+        }
+        if self.optimizer_steps != self.next_step as u64 {
+            return Err(bad(
+                "optimizer_steps",
+                format!(
+                    "is {} where the function has {} meta-steps done (next_step)",
+                    self.optimizer_steps, self.next_step
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Writes it into `dir` atomically.
@@ -196,4 +265,70 @@ pub fn term_values(terms: &[Arc<dyn LossTerm>], values: &[f64]) -> Result<TermVa
         v.value = x;
     }
     Ok(t)
+}
+
+/// The keys whose values differ between two configurations (TOML texts), as
+/// `key: was A, now B` (a key only one of them has: `was absent` or `now
+/// absent`), in key order; `None` when either text is not TOML.
+pub fn changed_keys(before: &str, after: &str) -> Option<Vec<String>> {
+    fn flatten(
+        prefix: &str,
+        v: &toml::Value,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let parse = |text: &str| -> Option<std::collections::BTreeMap<String, String>> {
+        let table: toml::Table = text.parse().ok()?;
+        let mut out = std::collections::BTreeMap::new();
+        flatten("", &toml::Value::Table(table), &mut out);
+        Some(out)
+    };
+    let (a, b) = (parse(before)?, parse(after)?);
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    Some(
+        keys.into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(|k| {
+                let show = |v: Option<&String>| v.map_or("absent".to_string(), |v| v.clone());
+                format!("{k}: was {}, now {}", show(a.get(k)), show(b.get(k)))
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn changed_keys_names_every_changed_added_and_removed_key() {
+        let before = "name = \"q\"\n[optimizer]\nlr = 0.01\nkind = \"adam\"\n[data]\ntrain = 30\n";
+        let after = "name = \"q\"\n[optimizer]\nlr = 0.02\nkind = \"adam\"\n[data]\ntest = 5\n";
+        assert_eq!(
+            super::changed_keys(before, after).unwrap(),
+            vec![
+                "data.test: was absent, now 5",
+                "data.train: was 30, now absent",
+                "optimizer.lr: was 0.01, now 0.02",
+            ]
+        );
+        assert_eq!(
+            super::changed_keys(before, before).unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(super::changed_keys("not = toml = x", before).is_none());
+    }
 }

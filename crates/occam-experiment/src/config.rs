@@ -396,6 +396,34 @@ impl Experiment {
         }
         resolve(&mut exp.inputs.images);
         resolve(&mut exp.inputs.labels);
+        // External programs run in a folder the resolved configuration
+        // names, so that a resumed run (read from its config.toml, in the run
+        // folder) starts them where the first start did.
+        fn external_dirs(t: &mut toml::Table, base: &Path) {
+            let base = if base.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                base
+            };
+            if t.get("kind").and_then(toml::Value::as_str) == Some("external") {
+                let dir = match t.get("dir").and_then(toml::Value::as_str) {
+                    Some(d) => base.join(d),
+                    None => base.to_path_buf(),
+                };
+                let dir = dir.canonicalize().unwrap_or(dir);
+                t.insert(
+                    "dir".into(),
+                    toml::Value::String(dir.to_string_lossy().into_owned()),
+                );
+            }
+            if let Some(toml::Value::Table(inner)) = t.get_mut("inner") {
+                external_dirs(inner, base);
+            }
+        }
+        external_dirs(&mut exp.learner, &base);
+        if let Some(a) = exp.adversary.as_mut() {
+            external_dirs(a, &base);
+        }
         if let Some(toml::Value::String(file)) =
             exp.connectivity.as_mut().and_then(|c| c.get_mut("file"))
         {

@@ -66,6 +66,7 @@ impl Output {
     pub fn lines_from(&self, name: &str, bytes: u64) -> Result<Lines, Error> {
         let path = self.path(name);
         let file = std::fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .create(true)
             .truncate(false)
@@ -77,6 +78,20 @@ impl Output {
                 "{}: holds {len} bytes, fewer than the {bytes} its checkpoint recorded",
                 path.display()
             )));
+        }
+        if bytes > 0 {
+            use std::io::{Read, Seek};
+            let mut last = [0u8];
+            let mut f = &file;
+            f.seek(std::io::SeekFrom::Start(bytes - 1))
+                .and_then(|_| f.read_exact(&mut last))
+                .map_err(|e| io_error(&path, e))?;
+            if last[0] != b'\n' {
+                return Err(Error::input(format!(
+                    "{}: the checkpoint's metrics_bytes ({bytes}) is not at the end of a line: checkpoint.json does not belong to this file",
+                    path.display()
+                )));
+            }
         }
         file.set_len(bytes).map_err(|e| io_error(&path, e))?;
         let mut file = BufWriter::new(file);
@@ -94,15 +109,133 @@ impl Output {
 }
 
 /// Writes `path` by writing a temporary file beside it and renaming it into
-/// place (a rename within a folder is atomic).
+/// place (a rename within a folder is atomic). The temporary file's name
+/// carries the process id, so two processes never write the same one.
 pub fn atomic(
     path: &Path,
     write: impl FnOnce(&Path) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{}.tmp", name.unwrap_or_default()));
-    write(&tmp)?;
-    std::fs::rename(&tmp, path)
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.unwrap_or_default(),
+        std::process::id()
+    ));
+    let written = write(&tmp).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// The lock file of a run folder.
+pub const LOCK_FILE: &str = ".occam.lock";
+
+/// The run folders this process holds locked, with how many holders each.
+static HELD: std::sync::Mutex<Vec<(PathBuf, File, usize)>> = std::sync::Mutex::new(Vec::new());
+
+/// A run folder locked for writing by this process: while one exists, any
+/// other process that asks for the folder is refused (exit 2) with this
+/// process's id. The lock is the operating system's advisory lock on
+/// `.occam.lock` in the folder, so it goes with the process however that
+/// ends (no stale locks after a crash or a kill; a run that ends removes the
+/// file, a killed one may leave it, unlocked). Within one process the
+/// lock is shared: the CLI holds it from `--force`'s clean-up to the last
+/// plot, and the run it starts takes it again.
+pub struct FolderLock {
+    key: PathBuf,
+}
+
+impl FolderLock {
+    /// Locks `dir` (created if missing), or says who holds it.
+    pub fn acquire(dir: &Path) -> Result<FolderLock, Error> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| io_error(dir, format!("cannot create the output folder: {e}")))?;
+        let key = dir
+            .canonicalize()
+            .map_err(|e| io_error(dir, format!("cannot resolve the output folder: {e}")))?;
+        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = held.iter_mut().find(|(k, _, _)| *k == key) {
+            entry.2 += 1;
+            return Ok(FolderLock { key });
+        }
+        let path = key.join(LOCK_FILE);
+        let mut file = loop {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| io_error(&path, e))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut holder = String::new();
+                    use std::io::Read;
+                    let _ = file.read_to_string(&mut holder);
+                    let holder = holder.trim();
+                    return Err(Error::input(format!(
+                        "{}: another occam process{} is writing a run in this folder; wait for it to end, or choose another folder",
+                        dir.display(),
+                        if holder.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (pid {holder})")
+                        }
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(io_error(&path, format!("cannot lock the run folder: {e}")));
+                }
+            }
+            // The holder before us removes the file as it lets go: the lock
+            // counts only if the file we locked is still the one at `path`.
+            if same_file(&file, &path) {
+                break file;
+            }
+        };
+        use std::io::Seek;
+        file.set_len(0)
+            .and_then(|()| file.seek(std::io::SeekFrom::Start(0)).map(|_| ()))
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .and_then(|()| file.flush())
+            .map_err(|e| io_error(&path, e))?;
+        held.push((key.clone(), file, 1));
+        Ok(FolderLock { key })
+    }
+}
+
+impl Drop for FolderLock {
+    fn drop(&mut self) {
+        let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = held.iter().position(|(k, _, _)| *k == self.key) {
+            held[i].2 -= 1;
+            if held[i].2 == 0 {
+                // Remove the lock file, then close it (which releases the
+                // lock): a finished run leaves no file behind.
+                let _ = std::fs::remove_file(self.key.join(LOCK_FILE));
+                held.swap_remove(i);
+            }
+        }
+    }
+}
+
+/// Whether the open `file` is the file now at `path`.
+fn same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
 }
 
 /// The extensions of the files a run writes into its folder.

@@ -4,7 +4,7 @@
 use crate::Error;
 use crate::checkpoint::{self, Checkpoint, DoneFunction, SavedCurves};
 use crate::config::{Experiment, Resolved};
-use crate::output::Output;
+use crate::output::{FolderLock, Output};
 use crate::summary::{function_summary, inner_products, kernel_analysis, kernel_overlap};
 use occam_gpu::Gpu;
 use occam_meta::engine::GpuMetaEngine;
@@ -139,6 +139,9 @@ pub struct Outcome {
     pub engines: Vec<GpuMetaEngine>,
     /// Seconds spent meta-learning, all functions together.
     pub wall_s: f64,
+    /// The output folder's lock, held until the outcome is dropped (after
+    /// the caller's plots).
+    _lock: FolderLock,
 }
 
 /// Where a run reports its progress (a progress bar, a log, nothing) and
@@ -427,17 +430,36 @@ fn learn_function(
     Ok((f, engine))
 }
 
+/// Outputs a caller writes into the run folder from the finished run (the
+/// CLI's plots), before its summary says `complete`.
+pub type Outputs<'a> = &'a (dyn Fn(&Outcome) -> Result<(), Error> + Sync);
+
 /// Runs `exp` and writes its results into `out` (`config.toml`,
 /// `metrics.jsonl`, `summary.json`, `function.npy` with its inputs,
 /// `theta.npy` with `meta_learner.json`); reports progress to `progress`.
-/// Plots are the caller's: the [`Outcome`] has what they need.
+/// Plots are the caller's: the [`Outcome`] has what they need, and
+/// [`run_with_outputs`] writes them before the run is called complete.
 pub fn run(
     gpu: &Gpu,
     exp: &Experiment,
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
-    run_from(gpu, exp, out, progress, None)
+    run_from(gpu, exp, out, progress, None, &|_| Ok(()))
+}
+
+/// [`run`], then `outputs` (e.g. plots) from the finished run; summary.json
+/// says `complete` only once they are written too. When they fail, it says
+/// `incomplete`, names what is missing and keeps the checkpoint, so that
+/// `--resume` or a sweep's rerun finishes the run.
+pub fn run_with_outputs(
+    gpu: &Gpu,
+    exp: &Experiment,
+    out: &Path,
+    progress: &dyn Progress,
+    outputs: Outputs<'_>,
+) -> Result<Outcome, Error> {
+    run_from(gpu, exp, out, progress, None, outputs)
 }
 
 /// Reads a run folder's configuration and checkpoint for `--resume`
@@ -464,6 +486,19 @@ pub fn load_resumable(dir: &Path) -> Result<(Experiment, Option<Checkpoint>), Er
                 exp.seed
             )));
         }
+        if let Some(started) = &c.config {
+            let now = exp.to_toml();
+            if *started != now {
+                let changed = checkpoint::changed_keys(started, &now)
+                    .filter(|c| !c.is_empty())
+                    .map_or_else(|| "its text".to_string(), |c| c.join("; "));
+                return Err(Error::input(format!(
+                    "{}: differs from the configuration the run started with ({}): {changed}. A resumed run continues the configuration it started with: restore config.toml, or start a new run with the new configuration",
+                    config.display(),
+                    dir.join(checkpoint::FILE).display(),
+                )));
+            }
+        }
         exp.base_dir = c.base_dir.clone();
     }
     Ok((exp, checkpoint))
@@ -487,7 +522,19 @@ pub fn resume(
     checkpoint: Option<Checkpoint>,
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
-    run_from(gpu, exp, dir, progress, Some(checkpoint))
+    run_from(gpu, exp, dir, progress, Some(checkpoint), &|_| Ok(()))
+}
+
+/// [`resume`] with the caller's `outputs`, as [`run_with_outputs`].
+pub fn resume_with_outputs(
+    gpu: &Gpu,
+    exp: &Experiment,
+    dir: &Path,
+    checkpoint: Option<Checkpoint>,
+    progress: &dyn Progress,
+    outputs: Outputs<'_>,
+) -> Result<Outcome, Error> {
+    run_from(gpu, exp, dir, progress, Some(checkpoint), outputs)
 }
 
 /// Runs `exp` into `dir` unless it is already complete there (then `None`):
@@ -500,10 +547,12 @@ pub fn run_or_resume(
     exp: &Experiment,
     dir: &Path,
     progress: &dyn Progress,
+    outputs: Outputs<'_>,
 ) -> Result<Option<Outcome>, Error> {
+    let _lock = FolderLock::acquire(dir)?;
     let config = dir.join("config.toml");
     if !config.is_file() {
-        return run(gpu, exp, dir, progress).map(Some);
+        return run_with_outputs(gpu, exp, dir, progress, outputs).map(Some);
     }
     let stored = std::fs::read_to_string(&config)
         .map_err(|e| Error::input(format!("{}: {e}", config.display())))?;
@@ -517,7 +566,7 @@ pub fn run_or_resume(
         return Ok(None);
     }
     let (_, checkpoint) = load_resumable(dir)?;
-    resume(gpu, exp, dir, checkpoint, progress).map(Some)
+    resume_with_outputs(gpu, exp, dir, checkpoint, progress, outputs).map(Some)
 }
 
 /// A run from its start (`from` None), or resumed (`Some(checkpoint)`).
@@ -527,11 +576,16 @@ fn run_from(
     out: &Path,
     progress: &dyn Progress,
     from: Option<Option<Checkpoint>>,
+    outputs: Outputs<'_>,
 ) -> Result<Outcome, Error> {
     let r = exp.resolve()?;
     crate::footprint::check(exp, &r, gpu.limits())?;
+    let lock = FolderLock::acquire(out)?;
     let out = Output::create(out)?;
     let from = from.flatten();
+    if let Some(c) = &from {
+        c.validate(out.dir(), r.problem.meta.n_params())?;
+    }
     if from.is_none() {
         out.text("config.toml", &exp.to_toml())?;
     }
@@ -574,15 +628,17 @@ fn run_from(
         out: &out,
         eval_points: &eval_points,
         progress,
-        checkpoint: Checkpoint::new(&exp.name, exp.seed, &exp.base_dir),
+        checkpoint: Checkpoint::new(&exp.name, exp.seed, &exp.base_dir, &exp.to_toml()),
     };
-    // Until it ends, the folder says the run is under way (or was killed).
-    out.json("summary.json", &cx.stopped_summary("running", 0, 0))?;
-    progress.start((count * exp.meta_steps) as u64);
+    // metrics.jsonl is checked against the checkpoint before anything in
+    // the folder changes.
     let mut metrics = match &from {
         Some(c) => out.lines_from("metrics.jsonl", c.metrics_bytes)?,
         None => out.lines("metrics.jsonl")?,
     };
+    // Until it ends, the folder says the run is under way (or was killed).
+    out.json("summary.json", &cx.stopped_summary("running", 0, 0))?;
+    progress.start((count * exp.meta_steps) as u64);
     let mut learned: Vec<Learned> = Vec::new();
     let mut engines = Vec::new();
     let orth_for = |learned: &[Learned]| Orthogonality {
@@ -722,15 +778,25 @@ fn run_from(
     if !reports.is_empty() {
         summary["learner_report"] = json!(reports);
     }
-    out.json("summary.json", &summary)?;
-    Checkpoint::remove(out.dir())?;
-
-    Ok(Outcome {
+    let outcome = Outcome {
         dir: out.dir().to_path_buf(),
         resolved: r,
         eval_points,
         functions: learned,
         engines,
         wall_s: wall,
-    })
+        _lock: lock,
+    };
+    // Until here summary.json says "running": complete only once the
+    // caller's outputs are on disk too.
+    if let Err(e) = outputs(&outcome) {
+        summary["status"] = json!("incomplete");
+        summary["missing"] = json!(e.to_string());
+        summary["resume"] = json!(format!("occam run --resume {}", out.dir().display()));
+        out.json("summary.json", &summary)?;
+        return Err(e);
+    }
+    out.json("summary.json", &summary)?;
+    Checkpoint::remove(out.dir())?;
+    Ok(outcome)
 }

@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// The most runs one command (`--seeds`, a sweep) may start: a bound on
+/// what is allocated and listed before any work, far above any real sweep.
+pub const MAX_RUNS: usize = 100_000;
+
 /// Parses `A..B` (A to B, both included) or a comma list `3,7,11`.
 pub fn parse(spec: &str) -> Result<Vec<u64>, Error> {
     let bad = |why: &str| Error::input(format!("--seeds {spec:?}: {why}"));
@@ -27,10 +31,22 @@ pub fn parse(spec: &str) -> Result<Vec<u64>, Error> {
             if b < a {
                 return Err(bad("the range is empty (B < A)"));
             }
+            if b - a >= MAX_RUNS as u64 {
+                return Err(bad(&format!(
+                    "{} seeds, more than the {MAX_RUNS} runs one command may start",
+                    u128::from(b - a) + 1
+                )));
+            }
             (a..=b).collect()
         }
         None => spec.split(',').map(num).collect::<Result<_, _>>()?,
     };
+    if seeds.len() > MAX_RUNS {
+        return Err(bad(&format!(
+            "{} seeds, more than the {MAX_RUNS} runs one command may start",
+            seeds.len()
+        )));
+    }
     let mut sorted = seeds.clone();
     sorted.sort_unstable();
     sorted.dedup();
@@ -65,19 +81,33 @@ pub fn run_all(
         .iter()
         .map(|(e, p)| (format!("seed {}", e.seed), e.clone(), p.clone()))
         .collect();
-    let run = |gpu: &Gpu, exp: &Experiment, out: &Path, p: &dyn Progress| {
-        crate::run::run(gpu, exp, out, p).map(Some)
+    let run = |gpu: &Gpu,
+               exp: &Experiment,
+               out: &Path,
+               p: &dyn Progress,
+               outputs: crate::run::Outputs<'_>| {
+        crate::run::run_with_outputs(gpu, exp, out, p, outputs).map(Some)
     };
     run_each(gpu, &labelled, jobs, progress, &run, after)
 }
 
-/// How [`run_each`] runs one experiment into its folder: `Ok(None)` when
+/// How [`run_each`] runs one experiment into its folder, writing the
+/// caller's outputs before the run counts as complete: `Ok(None)` when
 /// there was nothing to do (a sweep's complete run).
-pub type RunOne<'a> =
-    &'a (dyn Fn(&Gpu, &Experiment, &Path, &dyn Progress) -> Result<Option<Outcome>, Error> + Sync);
+pub type RunOne<'a> = &'a (
+        dyn Fn(
+    &Gpu,
+    &Experiment,
+    &Path,
+    &dyn Progress,
+    crate::run::Outputs<'_>,
+) -> Result<Option<Outcome>, Error>
+            + Sync
+    );
 
 /// Runs labelled experiments into their folders with `run`, `jobs` at a time
-/// on threads sharing the device, calling `after` on each run that ran.
+/// on threads sharing the device, writing `after`'s outputs for each run
+/// that ran before it counts as complete.
 /// Every run goes to its end; the first failure (in list order) is returned,
 /// named by its label. A stop asked through a run's progress stops the rest.
 pub fn run_each(
@@ -103,14 +133,12 @@ pub fn run_each(
                         break;
                     };
                     let report = progress(label);
-                    let done =
-                        run(gpu, exp, out, report.as_ref()).and_then(|outcome| match outcome {
-                            Some(o) => after(exp, &o),
-                            None => {
-                                eprintln!("occam: {label}: complete, skipped");
-                                Ok(())
-                            }
-                        });
+                    let outputs = |o: &Outcome| after(exp, o);
+                    let done = run(gpu, exp, out, report.as_ref(), &outputs).map(|outcome| {
+                        if outcome.is_none() {
+                            eprintln!("occam: {label}: complete, skipped");
+                        }
+                    });
                     if report.should_stop() {
                         stopping.store(true, Ordering::SeqCst);
                     }

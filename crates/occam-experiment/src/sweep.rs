@@ -103,6 +103,39 @@ fn label(setting: &[(String, toml::Value)]) -> String {
         .collect()
 }
 
+/// The seed is the sweep's own dimension (`seeds`): as a key of `[set]`,
+/// `[grid]` or `[[points]]` it would be overridden by the run's seed, so
+/// several folders would run one seed. Refused, naming the table.
+fn refuse_seed_key(
+    name: &impl std::fmt::Display,
+    table: &str,
+    keys: &[(String, toml::Value)],
+) -> Result<(), Error> {
+    if keys.iter().any(|(k, _)| k == "seed") {
+        return Err(Error::input(format!(
+            "{name}: {table}.seed: the seeds of a sweep are its `seeds` key (\"A..B\" or a list), not a setting"
+        )));
+    }
+    Ok(())
+}
+
+/// A setting value in a form where the same setting has one text: numbers
+/// by value (1 and 1.0 alike), arrays element by element, anything else as
+/// written.
+fn canonical(v: &toml::Value) -> String {
+    match v {
+        // Exactly: integers beyond 2^53 keep their own text.
+        toml::Value::Integer(x) if x.unsigned_abs() <= 1 << 53 => format!("{}", *x as f64),
+        toml::Value::Integer(x) => format!("{x}"),
+        toml::Value::Float(x) => format!("{x}"),
+        toml::Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// The `key=value` override of one setting entry.
 pub fn assignment(key: &str, value: &toml::Value) -> String {
     format!("{key}={value}")
@@ -138,20 +171,48 @@ impl Sweep {
         let experiment = base.join(&file.experiment);
         let mut fixed = Vec::new();
         flatten("", &file.set, &mut fixed);
+        refuse_seed_key(&name, "set", &fixed)?;
         let fixed: Vec<String> = fixed.iter().map(|(k, v)| assignment(k, v)).collect();
         let mut grid = Vec::new();
         flatten("", &file.grid, &mut grid);
-        // Every grid key lists its values.
+        refuse_seed_key(&name, "grid", &grid)?;
+        // Every grid key lists its values, no two of them equal (1 and 1.0
+        // are one setting, which would run twice in two folders).
         let mut axes: Vec<(String, Vec<toml::Value>)> = Vec::new();
         for (k, v) in grid {
             match v {
-                toml::Value::Array(values) if !values.is_empty() => axes.push((k, values)),
+                toml::Value::Array(values) if !values.is_empty() => {
+                    let mut seen = std::collections::HashMap::new();
+                    for v in &values {
+                        if let Some(first) = seen.insert(canonical(v), v) {
+                            return Err(Error::input(format!(
+                                "{name}: grid.{k}: lists one value twice ({first} and {v})"
+                            )));
+                        }
+                    }
+                    axes.push((k, values))
+                }
                 _ => {
                     return Err(Error::input(format!(
                         "{name}: grid.{k}: must list at least one value"
                     )));
                 }
             }
+        }
+        // The number of settings, before any is listed.
+        let settings = axes
+            .iter()
+            .map(|(_, v)| v.len() as u128)
+            .chain([file.points.len().max(1) as u128])
+            .product::<u128>();
+        let too_many = |runs: u128| {
+            Error::input(format!(
+                "{name}: {runs} runs (grid × points × seeds), more than the {} one sweep may hold",
+                crate::seeds::MAX_RUNS
+            ))
+        };
+        if settings > crate::seeds::MAX_RUNS as u128 {
+            return Err(too_many(settings));
         }
         let mut combos: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
         for (k, values) in &axes {
@@ -174,9 +235,10 @@ impl Sweep {
                 .map(|p| {
                     let mut v = Vec::new();
                     flatten("", p, &mut v);
-                    v
+                    refuse_seed_key(&name, "points", &v)?;
+                    Ok(v)
                 })
-                .collect()
+                .collect::<Result<_, Error>>()?
         };
         let default_out = format!(
             "runs/{}",
@@ -204,6 +266,20 @@ impl Sweep {
                 )));
             }
         };
+        if seeds.is_empty() {
+            return Err(Error::input(format!(
+                "{name}: seeds: lists no seed, so the sweep would run nothing"
+            )));
+        }
+        let mut sorted = seeds.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != seeds.len() {
+            return Err(Error::input(format!("{name}: seeds: a seed is repeated")));
+        }
+        if settings * seeds.len() as u128 > crate::seeds::MAX_RUNS as u128 {
+            return Err(too_many(settings * seeds.len() as u128));
+        }
         let mut runs = Vec::new();
         for combo in &combos {
             for point in &points {
@@ -226,6 +302,24 @@ impl Sweep {
                     let dir = out.join(run.label()).join(format!("seed{seed}"));
                     runs.push(SweepRun { dir, ..run });
                 }
+            }
+        }
+        // Two points (or a point and a grid combination) that give the same
+        // setting, up to 1 = 1.0, would be one run in two folders.
+        let mut seen = std::collections::HashMap::new();
+        for run in &runs {
+            let key: Vec<String> = run
+                .setting
+                .iter()
+                .map(|(k, v)| format!("{k}={}", canonical(v)))
+                .chain([format!("seed={}", run.seed)])
+                .collect();
+            if let Some(first) = seen.insert(key, run) {
+                return Err(Error::input(format!(
+                    "{name}: runs {} and {} are the same setting",
+                    first.name(),
+                    run.name()
+                )));
             }
         }
         let mut names: Vec<String> = runs.iter().map(SweepRun::name).collect();

@@ -51,8 +51,8 @@ pub struct SweepArgs {
     /// SLURM_ARRAY_TASK_COUNT); otherwise every run.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
-    /// How many of the shard's runs share the device at once (on threads).
-    #[arg(long, default_value_t = 1)]
+    /// How many of the shard's runs share the device at once (on threads; at least 1).
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     pub jobs: usize,
 }
 
@@ -146,8 +146,8 @@ pub struct RunArgs {
     /// included) or `3,7,11`; each writes OUT/NAME-seedS (OUT defaults to runs).
     #[arg(long, value_name = "A..B")]
     pub seeds: Option<String>,
-    /// With --seeds: how many runs share the device at once.
-    #[arg(long, default_value_t = 4, requires = "seeds")]
+    /// With --seeds: how many runs share the device at once (at least 1).
+    #[arg(long, default_value_t = 4, requires = "seeds", value_parser = at_least_one)]
     pub jobs: usize,
     /// Meta-steps (overrides the file's `meta_steps`).
     #[arg(long)]
@@ -205,3 +205,13 @@ fn parse_backend(value: &str) -> Result<Backend, String> {
 
 /// Errors of every command: the experiment layer's, which map to exit codes.
 pub use occam_experiment::Error as Failure;
+
+/// A count of at least 1 (`--jobs`): 0 would run nothing, and is refused
+/// rather than read as 1.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (0 runs nothing)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{text:?} is not a count: {e}")),
+    }
+}

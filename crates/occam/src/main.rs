@@ -11,6 +11,7 @@ mod progress;
 
 use clap::Parser;
 use occam_experiment::config::Experiment;
+use occam_experiment::output::FolderLock;
 use occam_experiment::run::Outcome;
 use occam_experiment::{bench, gradcheck, run, seeds};
 use std::process::ExitCode;
@@ -67,12 +68,14 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
     }
     if let Some(spec) = &args.seeds {
         let mut runs = Vec::new();
+        let mut locks = Vec::new();
         for seed in seeds::parse(spec)? {
             let mut o = overrides.clone();
             o.push(format!("seed={seed}"));
             let exp = Experiment::load(experiment, &o)?;
             checked(&exp)?;
             let out = seeds::folder(args.out.as_deref(), &exp.name, seed);
+            locks.push(FolderLock::acquire(&out)?);
             occam_experiment::output::claim(&out, args.force)?;
             runs.push((exp, out));
         }
@@ -90,11 +93,12 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
         .out
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(format!("runs/{}-seed{}", exp.name, exp.seed)));
+    let _lock = FolderLock::acquire(&out)?;
     occam_experiment::output::claim(&out, args.force)?;
     let gpu = open_gpu(cli)?;
     progress::install_stop_handler();
-    let outcome = run::run(&gpu, &exp, &out, &progress::Bar::new())?;
-    figures::draw(&gpu, &exp, &outcome)?;
+    let plots = |o: &Outcome| figures::draw(&gpu, &exp, o);
+    let outcome = run::run_with_outputs(&gpu, &exp, &out, &progress::Bar::new(), &plots)?;
     report(&gpu, &exp, &outcome);
     Ok(())
 }
@@ -102,6 +106,7 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
 /// `occam run --resume DIR`.
 fn resume_command(cli: &cli::Cli, dir: &std::path::Path) -> Result<(), cli::Failure> {
     let (exp, checkpoint) = run::load_resumable(dir)?;
+    let _lock = FolderLock::acquire(dir)?;
     if run::status(dir).as_deref() == Some("complete") {
         eprintln!(
             "occam: the run in {} is complete; nothing to resume",
@@ -112,8 +117,9 @@ fn resume_command(cli: &cli::Cli, dir: &std::path::Path) -> Result<(), cli::Fail
     checked(&exp)?;
     let gpu = open_gpu(cli)?;
     progress::install_stop_handler();
-    let outcome = run::resume(&gpu, &exp, dir, checkpoint, &progress::Bar::new())?;
-    figures::draw(&gpu, &exp, &outcome)?;
+    let plots = |o: &Outcome| figures::draw(&gpu, &exp, o);
+    let outcome =
+        run::resume_with_outputs(&gpu, &exp, dir, checkpoint, &progress::Bar::new(), &plots)?;
     report(&gpu, &exp, &outcome);
     Ok(())
 }
@@ -195,9 +201,11 @@ fn sweep_command(cli: &cli::Cli, args: &cli::SweepArgs) -> Result<(), cli::Failu
         }
     };
     let run_one =
-        |gpu: &occam_gpu::Gpu, exp: &Experiment, dir: &std::path::Path, p: &dyn run::Progress| {
-            run::run_or_resume(gpu, exp, dir, p)
-        };
+        |gpu: &occam_gpu::Gpu,
+         exp: &Experiment,
+         dir: &std::path::Path,
+         p: &dyn run::Progress,
+         outputs: run::Outputs<'_>| { run::run_or_resume(gpu, exp, dir, p, outputs) };
     seeds::run_each(&gpu, &labelled, jobs, &bar, &run_one, &|exp, outcome| {
         figures::draw(&gpu, exp, outcome)?;
         report(&gpu, exp, outcome);

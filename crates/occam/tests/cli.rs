@@ -2,45 +2,11 @@
 //! key or path; a tiny run writes every output; gradcheck passes. These use the
 //! GPU (software adapter in CI), so they run wherever the GPU tests run.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn occam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_occam"))
-        .args(args)
-        .env(
-            "XDG_RUNTIME_DIR",
-            std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()),
-        )
-        .output()
-        .expect("occam runs")
-}
-
-fn experiment(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../experiments")
-        .join(name)
-        .display()
-        .to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A tiny version of the quickstart experiment (seconds on a CPU adapter).
-const TINY: [&str; 10] = [
-    "--set",
-    "meta_learner.hidden=[16]",
-    "--set",
-    "learner.steps=5",
-    "--set",
-    "data.test=20",
-    "--set",
-    "data.samples=20",
-    "--set",
-    "analysis.heldout_tasks=2",
-];
+use std::process::Command;
+use support::{TINY, experiment, occam, stderr, wait_for};
 
 #[test]
 fn bad_configuration_values_exit_2_naming_the_key() {
@@ -785,6 +751,18 @@ fn an_external_learner_runs_in_a_black_box_and_only_there() {
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap();
     assert!(summary.contains("external/ridge_learner.py"), "{summary}");
+    // A run killed before its first checkpoint (only its config.toml in the
+    // folder) starts over on --resume, with the program run in the
+    // experiment file's folder as on the first start, not the run folder.
+    let restart = dir.join("restart");
+    std::fs::create_dir_all(&restart).unwrap();
+    std::fs::copy(dir.join("config.toml"), restart.join("config.toml")).unwrap();
+    let o = occam(&["run", "--resume", &restart.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(restart.join("function.npy")).unwrap(),
+        std::fs::read(dir.join("function.npy")).unwrap()
+    );
     std::fs::remove_dir_all(&dir).ok();
     // Not differentiable, so not a learner of its own.
     for (set, key) in [
@@ -958,26 +936,6 @@ fn an_earlier_run_in_the_output_folder_is_refused_unless_forced() {
 }
 
 /// Waits until `path` holds `needle` (a run in progress has got that far).
-fn wait_for(path: &Path, needle: &str, child: &mut std::process::Child) {
-    let start = std::time::Instant::now();
-    loop {
-        if std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)) {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "the run ended ({status}) before {} held {needle:?}",
-                path.display()
-            );
-        }
-        assert!(
-            start.elapsed().as_secs() < 300,
-            "timed out waiting for {needle:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 /// The files of a run folder with wall-clock times taken out.
 fn run_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

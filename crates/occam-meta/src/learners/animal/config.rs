@@ -33,6 +33,13 @@ fn one() -> usize {
     1
 }
 
+/// The most kernel features an animal may have (its feature draw is made
+/// when the experiment is read).
+const MAX_FEATURES: usize = 1 << 20;
+
+/// The most trials per query.
+const MAX_REPEATS: usize = 1_000_000;
+
 impl LearnerConfig for AnimalConfig {
     fn resolve(
         self,
@@ -52,6 +59,16 @@ impl LearnerConfig for AnimalConfig {
         let noise = finite(&key("response_noise"), self.response_noise)?;
         if noise <= 0.0 {
             return Err(ctx.bad("response_noise", "must be > 0"));
+        }
+        // Both drive allocations and loops before any other size check.
+        if self.features > MAX_FEATURES {
+            return Err(ctx.bad("features", format!("must be at most {MAX_FEATURES}")));
+        }
+        if self.repeats > MAX_REPEATS {
+            return Err(ctx.bad(
+                "repeats",
+                format!("must be at most {MAX_REPEATS} trials per query"),
+            ));
         }
         let map = FeatureMap::RandomRelu {
             features: positive(&key("features"), self.features)?,

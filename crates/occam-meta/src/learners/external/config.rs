@@ -18,11 +18,20 @@ pub struct ExternalConfig {
     /// The longest wait for one reply, in seconds (default 30).
     #[serde(default = "thirty")]
     pub timeout_s: f64,
+    /// The folder the program runs in (relative paths: to the experiment
+    /// file's folder). Default: the experiment file's folder; the resolved
+    /// configuration a run writes records it as an absolute path, so that a
+    /// resumed run starts the program where the first start did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
 }
 
 fn thirty() -> f64 {
     30.0
 }
+
+/// The longest `timeout_s` accepted: a week.
+const MAX_TIMEOUT_S: f64 = 7.0 * 24.0 * 3600.0;
 
 impl LearnerConfig for ExternalConfig {
     fn resolve(
@@ -38,9 +47,30 @@ impl LearnerConfig for ExternalConfig {
         if timeout <= 0.0 {
             return Err(ctx.bad("timeout_s", "must be > 0"));
         }
+        if timeout > MAX_TIMEOUT_S {
+            return Err(ctx.bad(
+                "timeout_s",
+                format!("must be at most {MAX_TIMEOUT_S} s (a week)"),
+            ));
+        }
+        let base = if ctx.base_dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            ctx.base_dir
+        };
+        let dir = match &self.dir {
+            Some(d) => base.join(d),
+            None => base.to_path_buf(),
+        };
+        if !dir.is_dir() {
+            return Err(ctx.bad(
+                "dir",
+                format!("{}: no such folder to run the program in", dir.display()),
+            ));
+        }
         Ok(Arc::new(ExternalLearner::new(
             self.command,
-            ctx.base_dir.to_path_buf(),
+            dir,
             Duration::from_secs_f64(timeout),
         )))
     }

@@ -14,16 +14,53 @@
 //! through. A reply that is late (past the timeout), missing (the program
 //! exited), not JSON, for another id, or of the wrong length is an error
 //! naming the program; a late program is killed, never waited on forever.
+//! The timeout bounds the whole exchange: a program that does not read its
+//! request (so that the write would block) is late too. Reply lines are read
+//! up to [`MAX_REPLY_BYTES`]. The program runs in its own process group, so
+//! a terminal's Ctrl-C reaches Occam alone, which finishes its meta-step and
+//! checkpoints while the program keeps answering.
 
 use occam_ops::{OpError, Result};
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant};
 
 /// The protocol version Occam speaks.
 pub const PROTOCOL: u32 = 1;
+
+/// The longest reply line read (64 MiB: about two million predictions).
+pub const MAX_REPLY_BYTES: usize = 64 << 20;
+
+/// The reader thread: `program`'s stdout line by line, each at most
+/// [`MAX_REPLY_BYTES`] (a longer one is an error, and reading stops).
+fn read_lines(stdout: impl Read, tx: Sender<std::io::Result<String>>) {
+    let mut reader = BufReader::new(stdout);
+    loop {
+        let mut buf = Vec::new();
+        let read = (&mut reader)
+            .take(MAX_REPLY_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf);
+        let line = match read {
+            Ok(0) => return,
+            Ok(_) if buf.last() != Some(&b'\n') && buf.len() > MAX_REPLY_BYTES => Err(
+                std::io::Error::other(format!("a reply line longer than {MAX_REPLY_BYTES} bytes")),
+            ),
+            Ok(_) => {
+                if buf.last() == Some(&b'\n') {
+                    buf.pop();
+                }
+                String::from_utf8(buf).map_err(std::io::Error::other)
+            }
+            Err(e) => Err(e),
+        };
+        let stop = line.is_err();
+        if tx.send(line).is_err() || stop {
+            return;
+        }
+    }
+}
 
 /// One fit request.
 #[derive(Serialize)]
@@ -51,10 +88,29 @@ struct Reply {
 pub struct Session {
     name: String,
     child: Child,
-    stdin: ChildStdin,
+    /// Request lines to the writer thread, which owns the program's stdin;
+    /// it answers on `written` once each is written.
+    requests: Sender<Vec<u8>>,
+    written: Receiver<std::io::Result<()>>,
     lines: Receiver<std::io::Result<String>>,
     next_id: u64,
     timeout: Duration,
+}
+
+/// The writer thread: writes each request to the program's stdin and says
+/// when it is written (a write blocks while the program does not read).
+fn write_requests(
+    mut stdin: ChildStdin,
+    requests: Receiver<Vec<u8>>,
+    written: Sender<std::io::Result<()>>,
+) {
+    for line in requests {
+        let done = stdin.write_all(&line).and_then(|()| stdin.flush());
+        let stop = done.is_err();
+        if written.send(done).is_err() || stop {
+            return;
+        }
+    }
 }
 
 fn failed(message: String) -> OpError {
@@ -71,28 +127,32 @@ impl Session {
         let (program, args) = command
             .split_first()
             .ok_or_else(|| failed("the command is empty".into()))?;
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        // Its own process group: a terminal's Ctrl-C goes to Occam's group
+        // only, and Occam decides when the program stops.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
             .spawn()
             .map_err(|e| failed(format!("`{name}` (in {}) cannot start: {e}", dir.display())))?;
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        std::thread::spawn(move || read_lines(stdout, tx));
+        let (requests, to_write) = channel();
+        let (done, written) = channel();
+        std::thread::spawn(move || write_requests(stdin, to_write, done));
         Ok(Session {
             name,
             child,
-            stdin,
+            requests,
+            written,
             lines,
             next_id: 0,
             timeout,
@@ -135,29 +195,35 @@ impl Session {
         };
         let mut line = serde_json::to_string(&request).expect("a request serialises");
         line.push('\n');
-        if self
-            .stdin
-            .write_all(line.as_bytes())
-            .and_then(|_| self.stdin.flush())
-            .is_err()
-        {
+        // The timeout bounds the write and the reply together.
+        let deadline = Instant::now() + self.timeout;
+        let late = |s: &mut Session, what: &str| {
+            let _ = s.child.kill();
+            let _ = s.child.wait();
+            failed(format!(
+                "`{}` did not {what} request {id} within {:.1} s and was stopped (raise the learner's timeout_s if it needs longer)",
+                s.name,
+                s.timeout.as_secs_f64()
+            ))
+        };
+        if self.requests.send(line.into_bytes()).is_err() {
             return Err(self.exited(&format!("before request {id} could be sent")));
         }
-        let reply = match self.lines.recv_timeout(self.timeout) {
+        match self.written.recv_timeout(self.timeout) {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
+                return Err(self.exited(&format!("before request {id} could be sent")));
+            }
+            Err(RecvTimeoutError::Timeout) => return Err(late(self, "read")),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let reply = match self.lines.recv_timeout(left) {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => return Err(failed(format!("`{}`: reading its reply: {e}", self.name))),
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(self.exited(&format!("without answering request {id}")));
             }
-            Err(RecvTimeoutError::Timeout) => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return Err(failed(format!(
-                    "`{}` did not answer request {id} within {:.1} s and was stopped (raise the learner's timeout_s if it needs longer)",
-                    self.name,
-                    self.timeout.as_secs_f64()
-                )));
-            }
+            Err(RecvTimeoutError::Timeout) => return Err(late(self, "answer")),
         };
         let shown: String = reply.chars().take(200).collect();
         let reply: Reply = serde_json::from_str(&reply).map_err(|e| {

@@ -278,6 +278,7 @@ pub fn resolve_connectivity(
                     ),
                 ));
             }
+            sums_to_one("connectivity.probabilities", &p)?;
             Scheme::Weighted {
                 k: k(true)?,
                 probabilities: p,
@@ -324,6 +325,9 @@ pub fn resolve_connectivity(
                     format!("needs one list of {} non-negative weights per group", d - 1),
                 ));
             }
+            for (g, row) in probabilities.iter().enumerate() {
+                sums_to_one(&format!("connectivity.group_probabilities[{g}]"), row)?;
+            }
             Scheme::Grouped {
                 groups,
                 probabilities,
@@ -361,4 +365,17 @@ pub fn resolve_connectivity(
         signs,
         fixed: c.fixed || matches!(c.scheme.as_str(), "file"),
     })
+}
+
+/// Probabilities must sum to 1 (within 1e-6): a row that does not is
+/// refused rather than renormalised behind the user's back.
+fn sums_to_one(key: &str, p: &[f64]) -> Result<(), ConfigError> {
+    let sum: f64 = p.iter().sum();
+    if (sum - 1.0).abs() > 1e-6 {
+        return Err(ConfigError::new(
+            key,
+            format!("sums to {sum}, not 1: these are probabilities"),
+        ));
+    }
+    Ok(())
 }
