@@ -72,9 +72,12 @@ fn run_folders(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     }
     let entries =
         std::fs::read_dir(dir).map_err(|e| Error::input(format!("{}: {e}", dir.display())))?;
+    // Real folders only: a symlinked folder is not followed (a link to a
+    // parent would loop for ever, and a run is counted once).
     let mut subdirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
         .collect();
     subdirs.sort();
     for d in subdirs {
@@ -83,7 +86,8 @@ fn run_folders(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Reads every run folder (one holding config.toml and summary.json) below `dir`.
+/// Reads every run folder (one holding config.toml and summary.json) below
+/// `dir`, without following symlinked folders.
 pub fn collect(dir: &Path) -> Result<Collection, Error> {
     let mut folders = Vec::new();
     run_folders(dir, &mut folders)?;
@@ -294,5 +298,25 @@ impl Collection {
                 "figures": s.stats.iter().map(|(f, (m, sd))| (f.clone(), json!({ "mean": m, "sd": if sd.is_finite() { json!(sd) } else { json!(null) } }))).collect::<serde_json::Map<_, _>>(),
             })).collect::<Vec<_>>(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn run_folders_are_found_without_following_symlinked_folders() {
+        let base = std::env::temp_dir().join(format!("occam-collect-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let run = base.join("a/seed0");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("config.toml"), "").unwrap();
+        std::fs::write(run.join("summary.json"), "{}").unwrap();
+        // A loop back to the top, and a second path to the same run.
+        std::os::unix::fs::symlink(&base, base.join("a/loop")).unwrap();
+        std::os::unix::fs::symlink(&run, base.join("again")).unwrap();
+        let mut found = Vec::new();
+        super::run_folders(&base, &mut found).unwrap();
+        assert_eq!(found, vec![run]);
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
