@@ -65,13 +65,7 @@ impl Output {
     /// bytes (the lines written up to the checkpoint) and appends after them.
     pub fn lines_from(&self, name: &str, bytes: u64) -> Result<Lines, Error> {
         let path = self.path(name);
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io_error(&path, e))?;
+        let file = open_keeping(&path)?;
         let len = file.metadata().map_err(|e| io_error(&path, e))?.len();
         if len < bytes {
             return Err(Error::input(format!(
@@ -106,6 +100,17 @@ impl Output {
         let path = self.path(name);
         atomic(&path, |tmp| write_npy(tmp, shape, data)).map_err(|e| io_error(&path, e))
     }
+}
+
+/// Opens `path` for reading and writing, created if missing, its contents kept.
+fn open_keeping(path: &Path) -> Result<File, Error> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| io_error(path, e))
 }
 
 /// Writes `path` by writing a temporary file beside it and renaming it into
@@ -161,13 +166,7 @@ impl FolderLock {
         }
         let path = key.join(LOCK_FILE);
         let mut file = loop {
-            let mut file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(|e| io_error(&path, e))?;
+            let mut file = open_keeping(&path)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {

@@ -99,25 +99,7 @@ fn a_second_writer_of_a_run_folder_is_refused_naming_the_holder() {
 fn resume_refuses_a_config_edited_since_the_start_naming_the_key() {
     let base = scratch("edited");
     let dir = base.join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_occam"))
-        .args(tiny_run(
-            &dir,
-            &[
-                "--steps",
-                "100000",
-                "--set",
-                "log_every=1",
-                "--set",
-                "checkpoint_every=1",
-            ],
-        ))
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&dir.join("metrics.jsonl"), "\"meta_step\":3,", &mut child);
-    let _ = child.kill();
-    child.wait().unwrap();
+    killed_after_checkpoints(&dir, "100000");
     assert!(dir.join("checkpoint.json").is_file());
     let config = dir.join("config.toml");
     let original = std::fs::read_to_string(&config).unwrap();
@@ -185,6 +167,30 @@ fn a_run_whose_plots_fail_is_incomplete_and_resume_finishes_it() {
     assert!(dir.join("function.png").is_file());
     assert!(!dir.join("checkpoint.json").exists());
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// A tiny run of `steps` meta-steps into `dir`, checkpointing every step,
+/// killed (SIGKILL) once meta-step 3 is logged: a folder to resume.
+fn killed_after_checkpoints(dir: &Path, steps: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_occam"))
+        .args(tiny_run(
+            dir,
+            &[
+                "--steps",
+                steps,
+                "--set",
+                "log_every=1",
+                "--set",
+                "checkpoint_every=1",
+            ],
+        ))
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("metrics.jsonl"), "\"meta_step\":3,", &mut child);
+    let _ = child.kill();
+    child.wait().unwrap();
 }
 
 /// A sweep file over the tiny quickstart, with `body` after the base keys.
@@ -265,25 +271,7 @@ type Damage = Box<dyn Fn(&mut serde_json::Value)>;
 fn a_damaged_checkpoint_is_refused_naming_the_file_and_field() {
     let base = scratch("damaged");
     let dir = base.join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_occam"))
-        .args(tiny_run(
-            &dir,
-            &[
-                "--steps",
-                "30",
-                "--set",
-                "log_every=1",
-                "--set",
-                "checkpoint_every=1",
-            ],
-        ))
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(&dir.join("metrics.jsonl"), "\"meta_step\":3,", &mut child);
-    let _ = child.kill();
-    child.wait().unwrap();
+    killed_after_checkpoints(&dir, "30");
     let path = dir.join("checkpoint.json");
     let good = std::fs::read_to_string(&path).unwrap();
     let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap();
