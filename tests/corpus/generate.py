@@ -112,6 +112,18 @@ def inner(table):
     return {("learner", None): {"kind": '"blackbox"', "population": "2", "sigma": "0.1"}, ("learner.inner", None): table}
 
 
+def animal(**keys):
+    t = {"kind": '"animal"', "features": "10", "lambda": "0.001", "lapse": "0.0", "response_noise": "0.1"}
+    t.update(keys)
+    return t
+
+
+def external(**keys):
+    t = {"kind": '"external"', "command": '["python3", "learner.py"]'}
+    t.update(keys)
+    return t
+
+
 def merge(*dicts):
     out = {}
     for d in dicts:
@@ -232,6 +244,66 @@ CASES_LIST = [
     ("animal-repeats-endless", "learner.inner.repeats", inner({"kind": '"animal"', "features": "10", "lambda": "0.001", "lapse": "0.0", "response_noise": "0.1", "repeats": "1000000000000000"})),
     ("group-probabilities-not-summing-to-one", "connectivity.group_probabilities[1]", {("connectivity", None): {"scheme": '"grouped"', "groups": "[[0], [1, 2]]", "group_probabilities": "[[0.5, 0.5], [0.2, 0.2]]"}}),
     ("weighted-probabilities-not-summing-to-one", "connectivity.probabilities", {("connectivity", None): {"scheme": '"weighted"', "inputs_per_unit": "1", "probabilities": "[0.5, 0.5, 0.5]"}}),
+    # Every learner kind's keys, one bad value each.
+    ("spiking-dt-zero", "learner.dt", spiking(dt="0.0")),
+    ("spiking-dt-nan", "learner.dt", spiking(dt="nan")),
+    ("spiking-tau-syn-zero", "learner.tau_syn", spiking(tau_syn="0.0")),
+    ("spiking-tau-out-negative", "learner.tau_out", spiking(tau_out="-2.0")),
+    ("spiking-threshold-zero", "learner.threshold", spiking(threshold="0.0")),
+    ("spiking-readout-window-zero", "learner.readout_window", spiking(readout_window="0")),
+    ("spiking-readout-window-beyond-simulation", "learner.readout_window", spiking(readout_window="10")),
+    ("spiking-slope-negative", "learner.slope", spiking(slope="-1.0")),
+    ("spiking-reset-gradient-unknown", "learner.reset_gradient", spiking(reset_gradient='"sometimes"')),
+    ("spiking-encoding-unknown", "learner.encoding", spiking(encoding='"rate"')),
+    ("spiking-init-gain-negative", "learner.init_gain", spiking(init_gain="-5.0")),
+    ("spiking-hidden-zero", "learner.hidden", spiking(hidden="0")),
+    ("spiking-sim-steps-huge", "learner.sim_steps", spiking(sim_steps="1000000000")),
+    ("blackbox-population-huge", "learner.population", blackbox(population="1000000000")),
+    ("blackbox-sigma-nan", "learner.sigma", blackbox(sigma="nan")),
+    ("blackbox-unknown-key", "learner.nonsense", blackbox(nonsense="1")),
+    ("blackbox-without-inner", "learner.inner", {("learner", None): {"kind": '"blackbox"', "population": "2", "sigma": "0.1"}}),
+    ("blackbox-inside-blackbox", "learner.inner", inner({"kind": '"blackbox"', "population": "2", "sigma": "0.1"})),
+    ("blackbox-inner-kind-unknown", "learner.inner.kind", inner({"kind": '"oracle"'})),
+    ("animal-lapse-one", "learner.inner.lapse", inner(animal(lapse="1.0"))),
+    ("animal-noise-zero", "learner.inner.response_noise", inner(animal(response_noise="0.0"))),
+    ("animal-lambda-negative", "learner.inner.lambda", inner(animal(**{"lambda": "-0.1"}))),
+    ("animal-features-zero", "learner.inner.features", inner(animal(features="0"))),
+    ("animal-repeats-zero", "learner.inner.repeats", inner(animal(repeats="0"))),
+    ("animal-unknown-key", "learner.inner.nonsense", inner(animal(nonsense="1"))),
+    ("external-command-empty", "learner.inner.command", inner(external(command="[]"))),
+    ("external-command-not-a-list", "learner.inner.command", inner(external(command='"python3 learner.py"'))),
+    ("external-timeout-negative", "learner.inner.timeout_s", inner(external(timeout_s="-1.0"))),
+    ("external-timeout-nan", "learner.inner.timeout_s", inner(external(timeout_s="nan"))),
+    ("external-dir-missing", "learner.inner.dir", inner(external(dir='"no-such-folder"'))),
+    ("external-unknown-key", "learner.inner.nonsense", inner(external(nonsense="1"))),
+    ("kernel-ridge-lambda-negative", "learner.lambda", kernel_ridge(**{"lambda": "-1.0"})),
+    ("kernel-ridge-features-huge", "learner.features", kernel_ridge(features="1000000000")),
+    ("kernel-ridge-resample-not-bool", "learner.resample_features", kernel_ridge(resample_features='"yes"')),
+    ("ridge-bias-not-bool", "learner.bias", ridge(bias='"yes"')),
+    ("learner-batch-negative", "learner.batch", {("learner", "batch"): "-1"}),
+    ("learner-batch-beyond-train-without-replacement", "learner.batch", {("learner", "batch"): "1000", ("learner", "replacement"): "false"}),
+    ("learner-activation-unknown", "learner.activation", {("learner", "activation"): '"swish"'}),
+    ("learner-lr-nan", "learner.lr", {("learner", "lr"): "nan"}),
+    ("learner-checkpoint-every-zero", "learner.checkpoint_every", {("learner", "checkpoint_every"): "0"}),
+    ("learner-replacement-not-bool", "learner.replacement", {("learner", "replacement"): '"often"'}),
+    # Loss, series, analysis, connectivity, other tables.
+    ("generalisation-nan", "loss.generalisation", {("loss", "generalisation"): "nan"}),
+    ("distribution-inf", "loss.distribution", {("loss", "distribution"): "inf"}),
+    ("loss-unknown-key", "loss.nonsense", {("loss", "nonsense"): "1.0"}),
+    ("series-functions-huge", "series.functions", merge(SERIES, {("series", "functions"): "1000000000"})),
+    ("series-points-huge", "series.points", merge(SERIES, {("series", "points"): "1000000000"})),
+    ("analysis-unknown-key", "analysis.nonsense", {("analysis", "nonsense"): "1"}),
+    ("groups-empty-group", "analysis.groups", {("analysis", "groups"): "[[]]"}),
+    ("connectivity-signs-unknown", "connectivity.signs", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2", "signs": '"mixed"'}}),
+    ("connectivity-k-beyond-inputs", "connectivity.inputs_per_unit", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "5"}}),
+    ("connectivity-fixed-not-bool", "connectivity.fixed", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2", "fixed": '"always"'}}),
+    ("grouped-groups-overlap", "connectivity.groups", {("connectivity", None): {"scheme": '"grouped"', "groups": "[[0, 1], [1, 2]]", "group_probabilities": "[[0.5, 0.5], [0.5, 0.5]]"}}),
+    ("connectivity-unknown-key", "connectivity.nonsense", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2", "nonsense": "1"}}),
+    ("optimizer-unknown-key", "optimizer.nonsense", {("optimizer", "nonsense"): "1"}),
+    ("inputs-unknown-key", "inputs.nonsense", {("inputs", "nonsense"): "1"}),
+    ("data-unknown-key", "data.nonsense", {("data", "nonsense"): "1"}),
+    ("series-functions-beyond-points", "series.functions", merge(SERIES, {("series", "functions"): "30"})),
+    ("adversary-kind-unknown", "adversary.kind", merge({("loss", "adversary"): "1.0"}, {("adversary", None): {"kind": '"oracle"'}})),
 ]
 
 

@@ -629,6 +629,15 @@ impl Experiment {
         if let Some(series) = &self.series {
             positive("series.functions", series.functions)?;
             positive("series.points", series.points)?;
+            if series.functions > series.points {
+                return Err(bad(
+                    "series.functions",
+                    format!(
+                        "{} functions cannot be orthogonal on series.points = {} points",
+                        series.functions, series.points
+                    ),
+                ));
+            }
             weight("series.orthogonality", series.orthogonality)?;
         }
         positive("analysis.eval_points", self.analysis.eval_points)?;

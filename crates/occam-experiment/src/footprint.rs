@@ -37,11 +37,23 @@ fn buffers(exp: &Experiment, r: &Resolved) -> Vec<(Footprint, Vec<String>)> {
     for (tasks, tasks_key) in [(exp.tasks, "tasks"), (heldout, "analysis.heldout_tasks")] {
         let rows = [tasks, m + big_m];
         let meta_rows = tasks.saturating_mul(m + big_m).saturating_add(points);
+        // A series labels its orthogonality points with the tasks' rows.
+        let meta_keys: &[&'static str] = if exp.series.is_some() {
+            &[
+                "tasks",
+                "data.train",
+                "data.test",
+                "series.points",
+                "meta_learner.hidden",
+            ]
+        } else {
+            &["tasks", "data.train", "data.test", "meta_learner.hidden"]
+        };
         add(
             Footprint::new(
                 "the meta-learner's activations",
                 &[],
-                &["tasks", "data.train", "data.test", "meta_learner.hidden"],
+                meta_keys,
                 &[meta_rows, meta.widest()],
             ),
             None,

@@ -4,6 +4,7 @@ use super::AnimalLearner;
 use crate::config_error::{ConfigError, finite, positive};
 use crate::learners::Learner;
 use crate::learners::registry::{LearnerConfig, ResolveContext};
+use crate::learners::ridge::config::MAX_FEATURES;
 use crate::learners::ridge::{FeatureMap, RidgeLearner};
 use crate::sampling::FeatureDraw;
 use serde::{Deserialize, Serialize};
@@ -32,10 +33,6 @@ pub struct AnimalConfig {
 fn one() -> usize {
     1
 }
-
-/// The most kernel features an animal may have (its feature draw is made
-/// when the experiment is read).
-const MAX_FEATURES: usize = 1 << 20;
 
 /// The most trials per query.
 const MAX_REPEATS: usize = 1_000_000;

@@ -65,12 +65,20 @@ impl LearnerConfig for RidgeConfig {
     }
 }
 
+/// The most random features a kernel learner (kernel ridge, an animal) may
+/// have: the feature draw is made when the experiment is read, before the
+/// size checks against the adapter.
+pub(crate) const MAX_FEATURES: usize = 1 << 20;
+
 impl LearnerConfig for KernelRidgeConfig {
     fn resolve(
         self,
         _kind: &str,
         ctx: &ResolveContext<'_>,
     ) -> Result<Arc<dyn Learner>, ConfigError> {
+        if self.features > MAX_FEATURES {
+            return Err(ctx.bad("features", format!("must be at most {MAX_FEATURES}")));
+        }
         let map = FeatureMap::RandomRelu {
             features: positive(&format!("{}.features", ctx.key), self.features)?,
             bias: self.bias,
