@@ -86,6 +86,17 @@ fn a_second_writer_of_a_run_folder_is_refused_naming_the_holder() {
     let o = run_args(&tiny_run(&seeds_out, &["--steps", "2", "--seeds", "3,4"]));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains(&mine), "{}", stderr(&o));
+    // A sweep whose run folder another process (here: this one) writes.
+    let sweep = sweep_file(
+        &base,
+        "[set]\nmeta_steps = 2\n\"meta_learner.hidden\" = [16]\n\"learner.steps\" = 5\n[grid]\n\"optimizer.lr\" = [0.01]",
+    );
+    let sweep_run = base.join("out").join("optimizer.lr=0.01").join("seed0");
+    let sweep_lock = FolderLock::acquire(&sweep_run).unwrap();
+    let o = occam(&["sweep", &sweep.display().to_string()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&mine), "{}", stderr(&o));
+    drop(sweep_lock);
     drop(seed_lock);
     drop(lock);
     let o = run_args(&tiny_run(&held, &["--steps", "2"]));
