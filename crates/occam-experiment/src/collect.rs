@@ -301,7 +301,7 @@ impl Collection {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     #[test]
     fn run_folders_are_found_without_following_symlinked_folders() {

@@ -348,6 +348,7 @@ fn a_damaged_checkpoint_is_refused_naming_the_file_and_field() {
 /// The external program runs in a group of its own, so it keeps answering:
 /// Occam finishes the meta-step, checkpoints and exits 130, and the run
 /// resumes to its end.
+#[cfg(unix)]
 #[test]
 fn ctrl_c_to_the_process_group_interrupts_a_run_with_an_external_learner_cleanly() {
     use std::os::unix::process::CommandExt;
