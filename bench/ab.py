@@ -46,6 +46,9 @@ def main():
     a = ap.parse_args()
     if a.rounds < 1 or a.steps < 1 or a.warmup < 0:
         sys.exit("ab.py: --rounds and --steps must be at least 1, --warmup at least 0")
+    for b in (a.old, a.new):
+        if not os.access(b, os.X_OK):
+            sys.exit(f"ab.py: {b}: not an executable occam binary")
 
     steps = {"old": [], "new": []}
     kernel_ms = {"old": {}, "new": {}}
