@@ -271,35 +271,14 @@ pub fn term_values(terms: &[Arc<dyn LossTerm>], values: &[f64]) -> Result<TermVa
 /// `key: was A, now B` (a key only one of them has: `was absent` or `now
 /// absent`), in key order; `None` when either text is not TOML.
 pub fn changed_keys(before: &str, after: &str) -> Option<Vec<String>> {
-    fn flatten(
-        prefix: &str,
-        v: &toml::Value,
-        out: &mut std::collections::BTreeMap<String, String>,
-    ) {
-        match v {
-            toml::Value::Table(t) => {
-                for (k, v) in t {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    flatten(&key, v, out);
-                }
-            }
-            other => {
-                out.insert(prefix.to_string(), other.to_string());
-            }
-        }
-    }
-    let parse = |text: &str| -> Option<std::collections::BTreeMap<String, String>> {
-        let table: toml::Table = text.parse().ok()?;
-        let mut out = std::collections::BTreeMap::new();
-        flatten("", &toml::Value::Table(table), &mut out);
-        Some(out)
+    use std::collections::{BTreeMap, BTreeSet};
+    let parse = |text: &str| -> Option<BTreeMap<String, String>> {
+        let mut pairs = Vec::new();
+        crate::sweep::flatten("", &text.parse::<toml::Table>().ok()?, &mut pairs);
+        Some(pairs.into_iter().map(|(k, v)| (k, v.to_string())).collect())
     };
     let (a, b) = (parse(before)?, parse(after)?);
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     Some(
         keys.into_iter()
             .filter(|k| a.get(*k) != b.get(*k))

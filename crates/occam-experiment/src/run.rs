@@ -586,8 +586,9 @@ fn run_from(
     if let Some(c) = &from {
         c.validate(out.dir(), r.problem.meta.n_params())?;
     }
+    let config = exp.to_toml();
     if from.is_none() {
-        out.text("config.toml", &exp.to_toml())?;
+        out.text("config.toml", &config)?;
     }
     let domain = r.sampler.domain;
     let d = domain.dim();
@@ -628,7 +629,7 @@ fn run_from(
         out: &out,
         eval_points: &eval_points,
         progress,
-        checkpoint: Checkpoint::new(&exp.name, exp.seed, &exp.base_dir, &exp.to_toml()),
+        checkpoint: Checkpoint::new(&exp.name, exp.seed, &exp.base_dir, &config),
     };
     // metrics.jsonl is checked against the checkpoint before anything in
     // the folder changes.

@@ -20,6 +20,11 @@ pub const MAX_RUNS: usize = 100_000;
 /// Parses `A..B` (A to B, both included) or a comma list `3,7,11`.
 pub fn parse(spec: &str) -> Result<Vec<u64>, Error> {
     let bad = |why: &str| Error::input(format!("--seeds {spec:?}: {why}"));
+    let too_many = |n: u128| {
+        bad(&format!(
+            "{n} seeds, more than the {MAX_RUNS} runs one command may start"
+        ))
+    };
     let num = |s: &str| {
         s.trim()
             .parse::<u64>()
@@ -32,28 +37,26 @@ pub fn parse(spec: &str) -> Result<Vec<u64>, Error> {
                 return Err(bad("the range is empty (B < A)"));
             }
             if b - a >= MAX_RUNS as u64 {
-                return Err(bad(&format!(
-                    "{} seeds, more than the {MAX_RUNS} runs one command may start",
-                    u128::from(b - a) + 1
-                )));
+                return Err(too_many(u128::from(b - a) + 1));
             }
             (a..=b).collect()
         }
         None => spec.split(',').map(num).collect::<Result<_, _>>()?,
     };
     if seeds.len() > MAX_RUNS {
-        return Err(bad(&format!(
-            "{} seeds, more than the {MAX_RUNS} runs one command may start",
-            seeds.len()
-        )));
+        return Err(too_many(seeds.len() as u128));
     }
-    let mut sorted = seeds.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    if sorted.len() != seeds.len() {
+    if repeats_a_seed(&seeds) {
         return Err(bad("a seed is repeated"));
     }
     Ok(seeds)
+}
+
+/// Whether a seed list names one seed twice.
+pub(crate) fn repeats_a_seed(seeds: &[u64]) -> bool {
+    let mut sorted = seeds.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).any(|w| w[0] == w[1])
 }
 
 /// The output folder of one seed: `BASE/NAME-seedS` (BASE defaults to `runs`).

@@ -271,10 +271,7 @@ impl Sweep {
                 "{name}: seeds: lists no seed, so the sweep would run nothing"
             )));
         }
-        let mut sorted = seeds.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        if sorted.len() != seeds.len() {
+        if crate::seeds::repeats_a_seed(&seeds) {
             return Err(Error::input(format!("{name}: seeds: a seed is repeated")));
         }
         if settings * seeds.len() as u128 > crate::seeds::MAX_RUNS as u128 {
