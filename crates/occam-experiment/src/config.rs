@@ -400,16 +400,11 @@ impl Experiment {
         // names, so that a resumed run (read from its config.toml, in the run
         // folder) starts them where the first start did.
         fn external_dirs(t: &mut toml::Table, base: &Path) {
-            let base = if base.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                base
-            };
             if t.get("kind").and_then(toml::Value::as_str) == Some("external") {
-                let dir = match t.get("dir").and_then(toml::Value::as_str) {
-                    Some(d) => base.join(d),
-                    None => base.to_path_buf(),
-                };
+                let dir = occam_meta::learners::external::config::program_dir(
+                    base,
+                    t.get("dir").and_then(toml::Value::as_str),
+                );
                 let dir = dir.canonicalize().unwrap_or(dir);
                 t.insert(
                     "dir".into(),

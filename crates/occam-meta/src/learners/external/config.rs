@@ -5,6 +5,7 @@ use crate::config_error::{ConfigError, finite};
 use crate::learners::Learner;
 use crate::learners::registry::{LearnerConfig, ResolveContext};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,18 @@ fn thirty() -> f64 {
     30.0
 }
 
+/// The folder an external program runs in: `dir` relative to the experiment
+/// file's folder `base` (the current folder when `base` is empty), or
+/// `base` itself.
+pub fn program_dir(base: &Path, dir: Option<&str>) -> PathBuf {
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    dir.map_or_else(|| base.to_path_buf(), |d| base.join(d))
+}
+
 /// The longest `timeout_s` accepted: a week.
 const MAX_TIMEOUT_S: f64 = 7.0 * 24.0 * 3600.0;
 
@@ -53,15 +66,7 @@ impl LearnerConfig for ExternalConfig {
                 format!("must be at most {MAX_TIMEOUT_S} s (a week)"),
             ));
         }
-        let base = if ctx.base_dir.as_os_str().is_empty() {
-            std::path::Path::new(".")
-        } else {
-            ctx.base_dir
-        };
-        let dir = match &self.dir {
-            Some(d) => base.join(d),
-            None => base.to_path_buf(),
-        };
+        let dir = program_dir(ctx.base_dir, self.dir.as_deref());
         if !dir.is_dir() {
             return Err(ctx.bad(
                 "dir",
