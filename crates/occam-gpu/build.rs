@@ -34,6 +34,28 @@ fn main() {
         }
     }
     let read = |name: &str| fs::read_to_string(lib.join(format!("{name}.wgsl"))).ok();
+    // The libraries themselves, for kernels the host generates at run time
+    // (`Gpu::generated_kernel`), whose imports are expanded then.
+    let mut libs: Vec<PathBuf> = fs::read_dir(&lib)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "wgsl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    libs.sort();
+    let mut lib_table = String::from(
+        "/// Every shared WGSL library of `shaders/lib/`: (name, source), sorted by name.\n\
+         pub const EMBEDDED_LIBS: &[(&str, &str)] = &[\n",
+    );
+    for path in &libs {
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let source = fs::read_to_string(path).expect("read a shader library");
+        lib_table.push_str(&format!("    ({stem:?}, {source:?}),\n"));
+    }
+    lib_table.push_str("];\n");
     let mut handles = String::new();
     let mut all =
         String::from("/// Every handle above.\npub const ALL: &[EntryPoint<'static>] = &[\n");
@@ -55,6 +77,7 @@ fn main() {
         }
     }
     out.push_str("];\n");
+    out.push_str(&lib_table);
     all.push_str("];\n");
     handles.push_str(&all);
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));

@@ -8,12 +8,13 @@
 use crate::context::Gpu;
 use crate::error::{GpuError, Result};
 use crate::profiler::Profiler;
-use crate::shaders::{BindingInfo, BindingKind};
+use crate::shaders::{BindingInfo, BindingKind, EntryPointInfo};
 use crate::tensor::GpuTensor;
 use std::sync::Arc;
 
-/// Cache key: shader, entry point, override constants (as bit patterns).
-pub(crate) type KernelKey = (String, String, Vec<(String, u64)>);
+/// Cache key: shader, entry point, override constants (as bit patterns) and,
+/// for a generated kernel, its source.
+pub(crate) type KernelKey = (String, String, Vec<(String, u64)>, Option<String>);
 
 /// A compiled compute pipeline and the binding layout reflected from its shader.
 pub struct Kernel {
@@ -59,70 +60,57 @@ impl Gpu {
     /// The kernel of `ep` specialised with `constants` (WGSL `override`
     /// values), compiled on first use and cached.
     pub fn kernel(&self, ep: EntryPoint<'_>, constants: &[(&str, f64)]) -> Result<Arc<Kernel>> {
-        self.kernel_sized(ep, constants, &[])
-    }
-
-    /// Like [`Gpu::kernel`], with module constants resized too: each
-    /// `(NAME, n)` replaces the line `const NAME: u32 = …u;` of the shader
-    /// by `const NAME: u32 = nu;` before it is compiled. WGSL sizes private
-    /// arrays by constants only (not by `override`s); a kernel whose
-    /// private arrays are sized to the problem compiles much faster on
-    /// software adapters, which expand every dynamic index of a private
-    /// array into a branch per element. Each set of sizes is compiled once.
-    pub fn kernel_sized(
-        &self,
-        ep: EntryPoint<'_>,
-        constants: &[(&str, f64)],
-        sizes: &[(&str, u32)],
-    ) -> Result<Arc<Kernel>> {
         let EntryPoint { shader, entry } = ep;
-        let key: KernelKey = (
-            shader.to_string(),
-            entry.to_string(),
-            constants
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_bits()))
-                .chain(
-                    sizes
-                        .iter()
-                        .map(|(k, v)| (format!("const {k}"), u64::from(*v))),
-                )
-                .collect(),
-        );
+        let key = kernel_key(shader, entry, constants, None);
         if let Some(k) = self.kernels.lock().unwrap().get(&key) {
             return Ok(k.clone());
         }
         let (info, ep) = self.registry.entry_point(shader, entry)?;
-        for (name, _) in constants {
-            if !info.overrides.iter().any(|o| o == name) {
-                return Err(GpuError::BindingMismatch {
-                    shader: shader.into(),
-                    entry: entry.into(),
-                    message: format!(
-                        "override constant {name:?} is not declared (declared: {:?})",
-                        info.overrides
-                    ),
-                });
+        check_overrides(shader, entry, &info.overrides, constants)?;
+        self.compile(key, info.name, info.file, info.source, ep, constants)
+    }
+
+    /// The kernel `entry` of WGSL that the host generated for one problem
+    /// (e.g. the fused unroll written out for a learner's layers, so that
+    /// every loop over its sizes is unrolled and every private array is
+    /// indexed by constants). `// #import NAME` lines are expanded from
+    /// `shaders/lib/` first; the result is validated and reflected by naga
+    /// like the embedded shaders, and compiled once per distinct source.
+    /// `shader` names the kernel in messages and profiles; errors name
+    /// `file` (a description of what generated the source).
+    pub fn generated_kernel(
+        &self,
+        shader: &'static str,
+        file: &str,
+        source: &str,
+        entry: &str,
+    ) -> Result<Arc<Kernel>> {
+        let key = kernel_key(shader, entry, &[], Some(source));
+        if let Some(k) = self.kernels.lock().unwrap().get(&key) {
+            return Ok(k.clone());
+        }
+        let expanded = crate::shaders::expand_generated(file, source)?;
+        let (eps, _) = crate::shaders::reflect(file, &expanded)?;
+        let ep = eps.into_iter().find(|e| e.name == entry).ok_or_else(|| {
+            GpuError::UnknownEntryPoint {
+                shader: shader.to_string(),
+                entry: entry.to_string(),
             }
-        }
-        let mut source = std::borrow::Cow::Borrowed(info.source);
-        for (name, value) in sizes {
-            let prefix = format!("const {name}: u32 = ");
-            let (at, len) = source
-                .find(&prefix)
-                .and_then(|at| Some((at, source[at..].find(';')?)))
-                .ok_or_else(|| GpuError::BindingMismatch {
-                    shader: shader.into(),
-                    entry: entry.into(),
-                    message: format!("no `{prefix}…u;` line to resize"),
-                })?;
-            let end = at + len + 1;
-            source = std::borrow::Cow::Owned(format!(
-                "{}{prefix}{value}u;{}",
-                &source[..at],
-                &source[end..]
-            ));
-        }
+        })?;
+        self.compile(key, shader, file, &expanded, &ep, &[])
+    }
+
+    /// Builds, caches and returns the pipeline of `ep` in `source`.
+    fn compile(
+        &self,
+        key: KernelKey,
+        shader: &'static str,
+        file: &str,
+        source: &str,
+        ep: &EntryPointInfo,
+        constants: &[(&str, f64)],
+    ) -> Result<Arc<Kernel>> {
+        let entry = ep.name.as_str();
         let context = format!("compiling {shader}::{entry}");
         let kernel = self.scoped(&context, || {
             let entries: Vec<wgpu::BindGroupLayoutEntry> = ep
@@ -163,8 +151,8 @@ impl Gpu {
             let module = self
                 .device
                 .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(info.file),
-                    source: wgpu::ShaderSource::Wgsl(source.clone()),
+                    label: Some(file),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
                 });
             let pipeline = self
                 .device
@@ -180,7 +168,7 @@ impl Gpu {
                     cache: None,
                 });
             Kernel {
-                shader: info.name,
+                shader,
                 entry: entry.to_string(),
                 pipeline,
                 layout,
@@ -214,6 +202,45 @@ impl Gpu {
         profiler.reset();
         enc.profiler = Some(profiler);
         enc
+    }
+}
+
+/// The cache key of a kernel: its shader, entry point, override constants
+/// (as bit patterns) and, for generated kernels, the whole source.
+fn kernel_key(
+    shader: &str,
+    entry: &str,
+    constants: &[(&str, f64)],
+    source: Option<&str>,
+) -> KernelKey {
+    (
+        shader.to_string(),
+        entry.to_string(),
+        constants
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_bits()))
+            .collect(),
+        source.map(str::to_string),
+    )
+}
+
+/// Refuses override constants the shader does not declare.
+fn check_overrides(
+    shader: &str,
+    entry: &str,
+    declared: &[String],
+    constants: &[(&str, f64)],
+) -> Result<()> {
+    match constants
+        .iter()
+        .find(|(name, _)| !declared.iter().any(|o| o == name))
+    {
+        Some((name, _)) => Err(GpuError::BindingMismatch {
+            shader: shader.into(),
+            entry: entry.into(),
+            message: format!("override constant {name:?} is not declared (declared: {declared:?})"),
+        }),
+        None => Ok(()),
     }
 }
 

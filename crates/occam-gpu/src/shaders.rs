@@ -159,6 +159,22 @@ pub fn reflect(file: &str, source: &str) -> Result<(Vec<EntryPointInfo>, Vec<Str
     Ok((entry_points, overrides))
 }
 
+/// WGSL that the host generated (see `Gpu::generated_kernel`) with its
+/// `// #import NAME` lines expanded from the embedded `shaders/lib/`
+/// libraries; errors name `file`.
+pub fn expand_generated(file: &str, source: &str) -> Result<String> {
+    let read = |name: &str| {
+        EMBEDDED_LIBS
+            .iter()
+            .find(|(lib, _)| *lib == name)
+            .map(|(_, text)| text.to_string())
+    };
+    crate::imports::expand_imports(file, source, &read).map_err(|message| GpuError::InvalidShader {
+        file: file.to_string(),
+        message,
+    })
+}
+
 /// All embedded shaders, validated once per process.
 pub struct ShaderRegistry {
     shaders: BTreeMap<&'static str, ShaderInfo>,
