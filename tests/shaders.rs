@@ -26,6 +26,21 @@ fn wgsl_files(dir: &Path) -> Vec<(String, String)> {
     files
 }
 
+/// The text of every `.rs` file below `dir`.
+fn rust_sources(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for path in fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "target") {
+                out.extend(rust_sources(&path));
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(fs::read_to_string(&path).unwrap());
+        }
+    }
+    out
+}
+
 /// Every shader with its `// #import` lines expanded, as the registry embeds it.
 fn shader_files() -> Vec<(String, String)> {
     let lib = shader_dir().join("lib");
@@ -47,25 +62,21 @@ fn shared_wgsl_is_imported_where_it_is_used() {
     let libs = wgsl_files(&shader_dir().join("lib"));
     assert!(!libs.is_empty());
     let shaders = wgsl_files(&shader_dir());
+    let generators = rust_sources(&shader_dir().join("../crates"));
     for (lib, src) in &libs {
         assert!(
             src.starts_with(&format!("// lib/{lib}.wgsl")),
             "shaders/lib/{lib}.wgsl must open with `// lib/{lib}.wgsl — …` stating its math"
         );
         let import = format!("// #import {lib}");
-        // The lanes unroll's driver is imported by the kernel the host
-        // generates for each learner (occam_ops::unroll::lanes_kernel).
-        let generated = lib == "unroll_lanes"
-            && fs::read_to_string(
-                shader_dir().join("../crates/occam-ops/src/unroll/lanes_kernel.rs"),
-            )
-            .is_ok_and(|g| g.contains(&import));
+        // A kernel the host generates (e.g. occam_ops::unroll::lanes_kernel)
+        // imports a library from Rust source.
         assert!(
-            generated
-                || shaders
-                    .iter()
-                    .any(|(_, s)| s.lines().any(|l| l.trim() == import)),
-            "shaders/lib/{lib}.wgsl is imported by no shader"
+            shaders
+                .iter()
+                .any(|(_, s)| s.lines().any(|l| l.trim() == import))
+                || generators.iter().any(|g| g.contains(&import)),
+            "shaders/lib/{lib}.wgsl is imported by no shader and no generated kernel"
         );
         for f in src.lines().filter_map(|l| l.strip_prefix("fn ")) {
             let name = f.split('(').next().unwrap();

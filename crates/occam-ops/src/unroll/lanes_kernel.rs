@@ -132,11 +132,49 @@ fn block(l: &Placed) -> String {
     format!("p.tasks * {}u + b * {}u", l.p_off, l.params)
 }
 
+/// A run of at most `lanes` consecutive parameters of one layer's block,
+/// starting at entry `j0`: what one lane-parallel load or store moves.
+struct Chunk {
+    layer: Placed,
+    j0: usize,
+    /// Parameters in the run.
+    top: usize,
+}
+
+impl Chunk {
+    /// The index, in a layer-major buffer, of the entry lane ℓ reads (j0 + ℓ,
+    /// clamped to the block so that lanes past its end read its last entry).
+    fn lane_entry(&self) -> String {
+        format!(
+            "{} + min({}u + lane, {}u)",
+            block(&self.layer),
+            self.j0,
+            self.layer.params - 1
+        )
+    }
+
+    /// The private-array index of the run's k-th parameter.
+    fn param(&self, k: usize) -> usize {
+        self.layer.p_off + self.j0 + k
+    }
+}
+
+/// Every layer's block cut into runs of `lanes` parameters, in order.
+fn chunks(layers: &[Placed], lanes: usize) -> impl Iterator<Item = Chunk> + '_ {
+    layers.iter().flat_map(move |&layer| {
+        (0..layer.params).step_by(lanes).map(move |j0| Chunk {
+            layer,
+            j0,
+            top: lanes.min(layer.params - j0),
+        })
+    })
+}
+
 /// load_w / load_checkpoint / load_v (lane ℓ reads entry j0 + ℓ of each
 /// chunk of a layer's block and the subgroup passes the chunk round),
 /// store_w / store_checkpoint / store_v (lane ℓ writes entry j0 + ℓ),
 /// seg_store / seg_load (each lane its own copy).
-fn moves(o: &mut String, layers: &[Placed], lanes: usize, n_params: usize, shape_every_gt_1: bool) {
+fn moves(o: &mut String, layers: &[Placed], lanes: usize, n_params: usize, recompute: bool) {
     let loads = [
         ("load_w(b: u32, lane: u32)", "w_p", "w["),
         (
@@ -148,22 +186,10 @@ fn moves(o: &mut String, layers: &[Placed], lanes: usize, n_params: usize, shape
     ];
     for (sig, dst, src) in loads {
         let _ = writeln!(o, "fn {sig} {{\n    var s: f32;");
-        for l in layers.iter().filter(|l| l.params > 0) {
-            for j0 in (0..l.params).step_by(lanes) {
-                let top = lanes.min(l.params - j0);
-                let _ = writeln!(
-                    o,
-                    "    s = {src}{} + min({j0}u + lane, {}u)];",
-                    block(l),
-                    l.params - 1
-                );
-                for k in 0..top {
-                    let _ = writeln!(
-                        o,
-                        "    {dst}[{}] = subgroupShuffle(s, {k}u);",
-                        l.p_off + j0 + k
-                    );
-                }
+        for c in chunks(layers, lanes) {
+            let _ = writeln!(o, "    s = {src}{}];", c.lane_entry());
+            for k in 0..c.top {
+                let _ = writeln!(o, "    {dst}[{}] = subgroupShuffle(s, {k}u);", c.param(k));
             }
         }
         o.push_str("}\n\n");
@@ -179,29 +205,27 @@ fn moves(o: &mut String, layers: &[Placed], lanes: usize, n_params: usize, shape
     ];
     for (sig, srcv, dst) in stores {
         let _ = writeln!(o, "fn {sig} {{\n    var s: f32;");
-        for l in layers.iter().filter(|l| l.params > 0) {
-            for j0 in (0..l.params).step_by(lanes) {
-                let top = lanes.min(l.params - j0);
-                let _ = writeln!(o, "    s = {srcv}[{}];", l.p_off + j0);
-                for k in 1..top {
-                    let _ = writeln!(
-                        o,
-                        "    s = select(s, {srcv}[{}], lane == {k}u);",
-                        l.p_off + j0 + k
-                    );
-                }
+        for c in chunks(layers, lanes) {
+            let _ = writeln!(o, "    s = {srcv}[{}];", c.param(0));
+            for k in 1..c.top {
                 let _ = writeln!(
                     o,
-                    "    if lane < {top}u {{ {dst}{} + {j0}u + lane] = s; }}",
-                    block(l)
+                    "    s = select(s, {srcv}[{}], lane == {k}u);",
+                    c.param(k)
                 );
             }
+            let _ = writeln!(
+                o,
+                "    if lane < {}u {{ {dst}{} + {}u + lane] = s; }}",
+                c.top,
+                block(&c.layer),
+                c.j0
+            );
         }
         o.push_str("}\n\n");
     }
     // The recomputation segment (each lane its own copy); empty bodies when
     // every w_t is kept, where the driver never calls them.
-    let recompute = shape_every_gt_1;
     o.push_str(
         "fn seg_store(b: u32, lane: u32, slot: u32) {\n    \
          let base = (b * WG + lane) * p.seg_len + slot * N_PARAMS;\n",
@@ -458,17 +482,15 @@ fn per_parameter(o: &mut String, layers: &[Placed], lanes: usize, constrained: b
         // chunk instead of one load per parameter).
         let chunked = |o: &mut String, sig: &str, line: &dyn Fn(usize) -> String| {
             let _ = writeln!(o, "fn {sig} {{\n    var mc: f32;\n    var sc: f32;");
-            for l in layers.iter().filter(|l| l.params > 0) {
-                for j0 in (0..l.params).step_by(lanes) {
-                    let at = format!("{} + min({j0}u + lane, {}u)", block(l), l.params - 1);
-                    let _ = writeln!(o, "    mc = mask[{at}];\n    sc = signs[{at}];");
-                    for k in 0..lanes.min(l.params - j0) {
-                        let _ = writeln!(
-                            o,
-                            "    {{ let m = subgroupShuffle(mc, {k}u); let s = subgroupShuffle(sc, {k}u); {} }}",
-                            line(l.p_off + j0 + k)
-                        );
-                    }
+            for c in chunks(layers, lanes) {
+                let at = c.lane_entry();
+                let _ = writeln!(o, "    mc = mask[{at}];\n    sc = signs[{at}];");
+                for k in 0..c.top {
+                    let _ = writeln!(
+                        o,
+                        "    {{ let m = subgroupShuffle(mc, {k}u); let s = subgroupShuffle(sc, {k}u); {} }}",
+                        line(c.param(k))
+                    );
                 }
             }
             o.push_str("}\n\n");

@@ -121,7 +121,7 @@ impl UnrollLayout {
     /// written out for the learner (`lanes_kernel`), runs an inner step
     /// tens of times faster and compiles in seconds (bench/RESULTS.md,
     /// docs/design.md §6).
-    pub fn preferred(gpu: &Gpu, _shape: &UnrollShape) -> UnrollLayout {
+    pub fn preferred(gpu: &Gpu) -> UnrollLayout {
         match (gpu.adapter().is_software, gpu.subgroup_size()) {
             (true, Some(lanes)) => UnrollLayout::Lanes { lanes },
             _ => UnrollLayout::workgroup(gpu),
@@ -506,7 +506,7 @@ impl UnrollGpu {
     /// ([`UnrollLayout::preferred`]); fails with the reason when the learner
     /// does not fit the adapter (see [`UnrollShape::unfit_reason`]).
     pub fn new(gpu: &Gpu, shape: UnrollShape) -> Result<UnrollGpu> {
-        let layout = UnrollLayout::preferred(gpu, &shape);
+        let layout = UnrollLayout::preferred(gpu);
         Self::with_layout(gpu, shape, layout)
     }
 

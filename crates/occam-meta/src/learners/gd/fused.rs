@@ -90,8 +90,9 @@ impl FusedUnroll {
             None => Ok(layout),
         };
         let layout = match learner.fused_layout {
-            FusedLayout::Auto => fits(UnrollLayout::preferred(gpu, &shape))
-                .or_else(|_| fits(UnrollLayout::workgroup(gpu))),
+            FusedLayout::Auto => {
+                fits(UnrollLayout::preferred(gpu)).or_else(|_| fits(UnrollLayout::workgroup(gpu)))
+            }
             FusedLayout::Lanes => UnrollLayout::lanes(gpu).and_then(fits),
             FusedLayout::Workgroup => fits(UnrollLayout::workgroup(gpu)),
         }?;
