@@ -76,6 +76,53 @@ const DENSE_SHAPES: [(usize, usize, usize, usize); 8] = [
     (1, 330, 150, 150),
 ];
 
+/// The dense kernel sets `gpu` runs: tiled and untiled everywhere, and the
+/// generated lanes kernels where the adapter has subgroups they support.
+fn dense_kernel_sets(gpu: &Gpu) -> Vec<DenseKernels> {
+    let mut sets = vec![DenseKernels::Tiled, DenseKernels::Naive];
+    if gpu
+        .subgroup_size()
+        .is_some_and(|w| w.is_power_of_two() && w <= 16)
+    {
+        sets.push(DenseKernels::Lanes);
+    }
+    sets
+}
+
+/// The lanes kernels are tested wherever the tests run on lavapipe (CI):
+/// it has subgroups, so the loops above include them there.
+#[test]
+fn gpu_dense_lanes_kernels_are_tested_on_every_software_vulkan_adapter() {
+    for gpu in support::gpus() {
+        let a = gpu.adapter();
+        if a.is_software && a.backend == occam_gpu::Backend::Vulkan {
+            assert!(
+                dense_kernel_sets(gpu).contains(&DenseKernels::Lanes),
+                "{} ({:?}) runs no lanes kernels: subgroup size {:?}",
+                a.name,
+                a.backend,
+                gpu.subgroup_size()
+            );
+        }
+    }
+    let shape = DenseShape {
+        batch: 1,
+        rows: 5,
+        d_in: 3,
+        d_out: 2,
+    };
+    for gpu in support::gpus() {
+        if !dense_kernel_sets(gpu).contains(&DenseKernels::Lanes) {
+            let err = DenseGpu::with_kernels(gpu, shape, false, DenseKernels::Lanes);
+            assert!(
+                err.is_err(),
+                "{}: lanes kernels without subgroups",
+                gpu.adapter().name
+            );
+        }
+    }
+}
+
 #[test]
 fn gpu_dense_passes_match_cpu_twin() {
     for gpu in support::gpus() {
@@ -86,8 +133,8 @@ fn gpu_dense_passes_match_cpu_twin() {
                 d_in,
                 d_out,
             };
-            // Both kernel sets on every shape (Auto picks per pass between them).
-            for kernels in [DenseKernels::Tiled, DenseKernels::Naive] {
+            // Every kernel set on every shape (Auto picks per pass between them).
+            for kernels in dense_kernel_sets(gpu) {
                 let op = OnGpu {
                     gpu,
                     op: DenseGpu::with_kernels(gpu, shape, false, kernels).unwrap(),
@@ -185,7 +232,7 @@ fn gpu_dense_parameter_passes_split_long_row_counts() {
                 d_in,
                 d_out,
             };
-            for kernels in [DenseKernels::Tiled, DenseKernels::Naive] {
+            for kernels in dense_kernel_sets(gpu) {
                 let dense = DenseGpu::with_kernels(gpu, shape, false, kernels).unwrap();
                 let split = dense.row_split();
                 // (The untiled 70 × 71 grid already has enough workgroups for

@@ -1,16 +1,18 @@
-//! Dense-layer kernel benchmark: the tiled kernels against the untiled
-//! baseline, side by side in the same process, rounds interleaved so that
-//! machine noise hits both alike.
+//! Dense-layer kernel benchmark: the kernel sets the adapter runs (tiled,
+//! and the generated lanes kernels where it has subgroups) against each
+//! other and the untiled baseline, side by side in the same process, rounds
+//! interleaved so that machine noise hits all alike.
 //!
 //!     cargo bench -p occam-ops --bench dense [-- ROWS D_IN D_OUT [BATCH]]
 //!
 //! Default shape: the meta-learner's 330 × 150 → 150 layer. Reports each
-//! kernel's median time per dispatch (GPU timestamps when the adapter has
+//! kernel's median time per pass (GPU timestamps when the adapter has
 //! them, else wall time over a batch of dispatches in one submission), its
-//! GFLOP/s, and the tiled/naive speed ratio, naming the adapter.
+//! GFLOP/s, and each set's speed ratio against the tiled kernels, naming
+//! the adapter.
 
 use occam_gpu::{Gpu, GpuTensor, Profiler};
-use occam_ops::{DenseGpu, DenseShape};
+use occam_ops::{DenseGpu, DenseKernels, DenseShape};
 use std::time::Instant;
 
 const DISPATCHES_PER_ROUND: usize = 20;
@@ -29,7 +31,7 @@ impl Pass {
     fn name(self) -> &'static str {
         match self {
             Pass::ForwardNaive => "forward (naive baseline)",
-            Pass::Forward => "forward (tiled)",
+            Pass::Forward => "forward",
             Pass::Backward => "backward: input + params",
             Pass::TangentForward => "tangent forward",
             Pass::TangentBackward => "tangent backward: input + params",
@@ -162,52 +164,78 @@ fn main() {
         x_bar: gpu.zeros("x_bar", shape.x_len()).unwrap(),
         w_bar: gpu.zeros("w_bar", shape.w_len()).unwrap(),
     };
-    let dense = DenseGpu::new(&gpu, shape, false).unwrap();
-    // Two dispatches per pass at most (backward: input + params).
-    let mut profiler = Profiler::new(&gpu, (2 * DISPATCHES_PER_ROUND) as u32);
+    // The kernel sets to compare: tiled always, lanes where the adapter
+    // has subgroups they run on.
+    let mut sets = vec![(
+        "tiled",
+        DenseGpu::with_kernels(&gpu, shape, false, DenseKernels::Tiled).unwrap(),
+    )];
+    match DenseGpu::with_kernels(&gpu, shape, false, DenseKernels::Lanes) {
+        Ok(dense) => sets.push(("lanes", dense)),
+        Err(e) => eprintln!("no lanes kernels: {e}"),
+    }
+    // Two dispatches per pass at most (backward: input + params; the
+    // split reductions add one each).
+    let mut profiler = Profiler::new(&gpu, (4 * DISPATCHES_PER_ROUND) as u32);
     let clock = if profiler.is_some() {
         "GPU timestamps"
     } else {
         "wall clock, one submission per round"
     };
     let passes = [
-        Pass::ForwardNaive,
         Pass::Forward,
         Pass::Backward,
         Pass::TangentForward,
         Pass::TangentBackward,
     ];
+    // (set index, pass): the naive baseline runs once, on the first set.
+    let mut runs = vec![(0, Pass::ForwardNaive)];
+    for i in 0..sets.len() {
+        runs.extend(passes.iter().map(|&p| (i, p)));
+    }
 
     // Warm-up: compile, first-touch memory.
-    for &pass in &passes {
-        sample(&gpu, &dense, &b, pass, profiler.as_mut());
+    for &(i, pass) in &runs {
+        sample(&gpu, &sets[i].1, &b, pass, profiler.as_mut());
     }
-    let mut samples = vec![Vec::new(); passes.len()];
+    let mut samples = vec![Vec::new(); runs.len()];
     for _ in 0..ROUNDS {
-        for (i, &pass) in passes.iter().enumerate() {
-            samples[i].push(sample(&gpu, &dense, &b, pass, profiler.as_mut()));
+        for (j, &(i, pass)) in runs.iter().enumerate() {
+            samples[j].push(sample(&gpu, &sets[i].1, &b, pass, profiler.as_mut()));
         }
     }
 
     println!("adapter: {}", gpu.adapter());
     println!(
-        "shape: batch {} × rows {} × d_in {} → d_out {}   timing: {clock}, median of {ROUNDS} rounds × {DISPATCHES_PER_ROUND} dispatches",
+        "shape: batch {} × rows {} × d_in {} → d_out {}   timing: {clock}, median of {ROUNDS} rounds × {DISPATCHES_PER_ROUND} passes",
         shape.batch, shape.rows, shape.d_in, shape.d_out
     );
-    println!("{:<34} {:>12} {:>10}", "kernel", "time (µs)", "GFLOP/s");
-    let mut medians = Vec::new();
-    for (i, &pass) in passes.iter().enumerate() {
-        let t = median(&mut samples[i]);
-        medians.push(t);
+    println!(
+        "{:<8} {:<34} {:>12} {:>10} {:>10}",
+        "kernels", "pass", "time (µs)", "GFLOP/s", "vs tiled"
+    );
+    let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+    for (j, &(i, pass)) in runs.iter().enumerate() {
+        let t = medians[j];
+        let set = if pass == Pass::ForwardNaive {
+            "naive"
+        } else {
+            sets[i].0
+        };
+        // The tiled run of the same pass (set 0, same position in `passes`).
+        let tiled = runs
+            .iter()
+            .position(|&(k, p)| k == 0 && p == pass && pass != Pass::ForwardNaive)
+            .or_else(|| runs.iter().position(|&(k, p)| k == 0 && p == Pass::Forward))
+            .map(|k| medians[k])
+            .unwrap_or(t);
         println!(
-            "{:<34} {:>12.1} {:>10.2}",
+            "{:<8} {:<34} {:>12.1} {:>10.2} {:>9.2}×",
+            set,
             pass.name(),
             t * 1e6,
-            pass.flops(shape) / t * 1e-9
+            pass.flops(shape) / t * 1e-9,
+            tiled / t
         );
     }
-    println!(
-        "tiled forward speed-up over naive: {:.2}×",
-        medians[0] / medians[1]
-    );
 }

@@ -1,6 +1,8 @@
-//! The dense layer's GPU kernels (`shaders/dense.wgsl`).
+//! The dense layer's GPU kernels: tiled and untiled (`shaders/dense.wgsl`),
+//! or generated per shape for software adapters ([`super::lanes`]).
 
 use super::DenseShape;
+use super::lanes::{self, LanesPlan, Pass};
 use crate::error::{OpError, Result, check_len};
 use occam_gpu::{Encoder, EntryPoint, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
@@ -86,20 +88,43 @@ impl RowSplit {
 /// Which kernels a dense layer runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DenseKernels {
-    /// Per pass: tiled, unless its grid would be mostly padding (more than
-    /// 4× the useful multiply-adds), then untiled.
+    /// The lanes kernels on software adapters with subgroups (see
+    /// [`DenseKernels::Lanes`]); elsewhere per pass: tiled, unless its grid
+    /// would be mostly padding (more than 4× the useful multiply-adds), then
+    /// untiled.
     Auto,
     /// Always the tiled kernels.
     Tiled,
     /// Always the untiled kernels (one thread per output).
     Naive,
+    /// Kernels generated for the shape, one subgroup per workgroup, operands
+    /// shared across lanes by subgroup broadcasts (`dense::lanes`): for
+    /// adapters that run a workgroup as one CPU core's SIMD lanes. Needs
+    /// subgroups of at most 16 invocations (a power of two).
+    Lanes,
 }
 
-/// One pass's tiled and untiled kernels, and which one runs.
-struct PassKernels {
-    tiled: Arc<Kernel>,
-    naive: Arc<Kernel>,
-    use_naive: bool,
+/// The kernel one pass runs.
+enum PassKernel {
+    /// `shaders/dense.wgsl`'s tiled kernel: 64 × 64 outputs per workgroup.
+    Tiled(Arc<Kernel>),
+    /// `shaders/dense.wgsl`'s untiled kernel: one thread per output.
+    Naive(Arc<Kernel>),
+    /// The generated kernel, its grid along x and y, and the buffers it binds.
+    Lanes {
+        kernel: Arc<Kernel>,
+        grid: [u32; 2],
+        binds: Vec<&'static str>,
+    },
+}
+
+/// The subgroup size the lanes kernels would run at on `gpu`, if it has one
+/// they support: a power of two up to the 16-row slice the row chunks are
+/// cut in multiples of.
+fn lanes_on(gpu: &Gpu) -> Option<usize> {
+    gpu.subgroup_size()
+        .map(|w| w as usize)
+        .filter(|w| w.is_power_of_two() && *w <= SLICE)
 }
 
 /// A dense layer of one shape on the GPU: its kernels and parameter block.
@@ -111,12 +136,14 @@ pub struct DenseGpu {
     /// covering every problem; one unused float when the rows are not split).
     partials: GpuTensor,
     reduce: Arc<Kernel>,
-    forward: PassKernels,
-    backward_input: PassKernels,
-    backward_params: PassKernels,
-    tangent_forward: PassKernels,
-    tangent_backward_input: PassKernels,
-    tangent_backward_params: PassKernels,
+    /// The untiled forward kernel, the benchmarks' baseline.
+    naive_forward: Arc<Kernel>,
+    forward: PassKernel,
+    backward_input: PassKernel,
+    backward_params: PassKernel,
+    tangent_forward: PassKernel,
+    tangent_backward_input: PassKernel,
+    tangent_backward_params: PassKernel,
 }
 
 /// Whether a tiled m × n output with depth k would compute more than 4×
@@ -166,45 +193,70 @@ impl DenseGpu {
         }
         let constants = [("ACCUMULATE", if accumulate { 1.0 } else { 0.0 })];
         let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-        // The (M, N, K) of each pass's product.
-        let (rows, d_in, d_out) = (shape.rows, shape.d_in, shape.d_out);
-        let pass = |(tiled, naive): (EntryPoint<'static>, EntryPoint<'static>),
-                    (m, n, k): (usize, usize, usize)|
-         -> Result<PassKernels> {
-            let fits = (m * n).div_ceil(64) <= max;
-            let use_naive = fits
-                && match kernels {
-                    DenseKernels::Auto => mostly_padding(m, n, k),
-                    DenseKernels::Tiled => false,
-                    DenseKernels::Naive => true,
-                };
-            Ok(PassKernels {
-                tiled: gpu.kernel(tiled, &constants)?,
-                naive: gpu.kernel(naive, &constants)?,
-                use_naive,
-            })
+        let software = gpu.adapter().is_software;
+        let lanes = match kernels {
+            DenseKernels::Lanes => Some(lanes_on(gpu).ok_or_else(|| OpError::InvalidShape {
+                op: "dense",
+                message: format!(
+                    "the lanes kernels need subgroups of a power of two up to {SLICE} \
+                     invocations; the adapter {} offers {:?}",
+                    gpu.adapter().name,
+                    gpu.subgroup_size()
+                ),
+            })?),
+            DenseKernels::Auto if software => lanes_on(gpu),
+            _ => None,
         };
-        let rows_out = (rows, d_out, d_in + 1);
-        let rows_in = (rows, d_in, d_out);
+        // The lanes plan of each pass, when it runs the lanes kernels and its
+        // grid fits the dispatch limits.
+        let plan = |pass: Pass| -> Option<LanesPlan> {
+            let w = lanes?;
+            let (m, n, k) = pass.dims(&shape);
+            let plan = LanesPlan::choose(m, n, k, w);
+            let [gx, gy] = plan.grid(m, n);
+            let loops = if pass.sums_rows() { 0 } else { k.div_ceil(w) };
+            (gx <= max && gy <= max && loops <= crate::loop_budget::SOFTWARE_LOOP_BUDGET)
+                .then_some(plan)
+        };
+        let (rows, d_in, d_out) = (shape.rows, shape.d_in, shape.d_out);
         let params_out = (d_out, d_in + 1, rows);
-        let backward_params = pass(
-            (
-                kernels::DENSE_BACKWARD_PARAMS,
-                kernels::DENSE_BACKWARD_PARAMS_NAIVE,
-            ),
-            params_out,
-        )?;
-        let [gx, gy] = grid(backward_params.use_naive, (d_out, d_in + 1));
+        let params_plan = plan(Pass::BackwardParams);
+        let tiled_params_naive = params_plan.is_none() && Self::untiled(kernels, max, params_out);
         // The reduction runs one thread per parameter along x.
         let split = if shape.w_len().div_ceil(64) <= max {
+            let [gx, gy] = match params_plan {
+                Some(p) => p.grid(d_out, d_in + 1).map(|g| g as u32),
+                None => grid(tiled_params_naive, (d_out, d_in + 1)),
+            };
             let workgroups = shape.batch * (gx * gy) as usize;
-            let software = gpu.adapter().is_software;
             RowSplit::plan(rows, workgroups, shape.batch, software, max)
         } else {
             RowSplit {
                 splits: 1,
                 chunk: rows.max(1),
             }
+        };
+        let pass = |p: Pass,
+                    (tiled, naive): (EntryPoint<'static>, EntryPoint<'static>)|
+         -> Result<PassKernel> {
+            if let Some(plan) = plan(p) {
+                let splits = (split.splits, split.chunk);
+                let source = lanes::generate(p, &shape, plan, splits, accumulate);
+                let entry = format!("dense_lanes_{}", p.name());
+                let file = format!("{entry} (generated for {shape:?})");
+                let (m, n, _) = p.dims(&shape);
+                return Ok(PassKernel::Lanes {
+                    kernel: gpu.generated_kernel("dense_lanes", &file, &source, &entry)?,
+                    grid: plan.grid(m, n).map(|g| g as u32),
+                    binds: lanes::bindings(p, split.splits > 1),
+                });
+            }
+            let (m, n, k) = p.dims(&shape);
+            Ok(if Self::untiled(kernels, max, (m, n, k)) {
+                PassKernel::Naive(gpu.kernel(naive, &constants)?)
+            } else {
+                PassKernel::Tiled(gpu.kernel(tiled, &constants)?)
+            })
         };
         let params = DenseParams {
             batch: to_u32("batch", shape.batch)?,
@@ -221,46 +273,53 @@ impl DenseGpu {
         } else {
             1
         };
+        use kernels::*;
         Ok(DenseGpu {
             shape,
             params: gpu.params("dense params", &params)?,
             split,
             partials: gpu.zeros("dense partial sums", partials_len)?,
-            reduce: gpu.kernel(kernels::DENSE_BACKWARD_PARAMS_REDUCE, &constants)?,
-            forward: pass(
-                (kernels::DENSE_FORWARD, kernels::DENSE_FORWARD_NAIVE),
-                rows_out,
-            )?,
+            reduce: gpu.kernel(DENSE_BACKWARD_PARAMS_REDUCE, &constants)?,
+            naive_forward: gpu.kernel(DENSE_FORWARD_NAIVE, &constants)?,
+            forward: pass(Pass::Forward, (DENSE_FORWARD, DENSE_FORWARD_NAIVE))?,
             backward_input: pass(
-                (
-                    kernels::DENSE_BACKWARD_INPUT,
-                    kernels::DENSE_BACKWARD_INPUT_NAIVE,
-                ),
-                rows_in,
+                Pass::BackwardInput,
+                (DENSE_BACKWARD_INPUT, DENSE_BACKWARD_INPUT_NAIVE),
             )?,
-            backward_params,
+            backward_params: pass(
+                Pass::BackwardParams,
+                (DENSE_BACKWARD_PARAMS, DENSE_BACKWARD_PARAMS_NAIVE),
+            )?,
             tangent_forward: pass(
-                (
-                    kernels::DENSE_TANGENT_FORWARD,
-                    kernels::DENSE_TANGENT_FORWARD_NAIVE,
-                ),
-                rows_out,
+                Pass::TangentForward,
+                (DENSE_TANGENT_FORWARD, DENSE_TANGENT_FORWARD_NAIVE),
             )?,
             tangent_backward_input: pass(
+                Pass::TangentBackwardInput,
                 (
-                    kernels::DENSE_TANGENT_BACKWARD_INPUT,
-                    kernels::DENSE_TANGENT_BACKWARD_INPUT_NAIVE,
+                    DENSE_TANGENT_BACKWARD_INPUT,
+                    DENSE_TANGENT_BACKWARD_INPUT_NAIVE,
                 ),
-                rows_in,
             )?,
             tangent_backward_params: pass(
+                Pass::TangentBackwardParams,
                 (
-                    kernels::DENSE_TANGENT_BACKWARD_PARAMS,
-                    kernels::DENSE_TANGENT_BACKWARD_PARAMS_NAIVE,
+                    DENSE_TANGENT_BACKWARD_PARAMS,
+                    DENSE_TANGENT_BACKWARD_PARAMS_NAIVE,
                 ),
-                params_out,
             )?,
         })
+    }
+
+    /// Whether a tiled-or-untiled pass over an M × N × K product runs the
+    /// untiled kernel under `kernels` (never when its grid would not fit).
+    fn untiled(kernels: DenseKernels, max: usize, (m, n, k): (usize, usize, usize)) -> bool {
+        (m * n).div_ceil(64) <= max
+            && match kernels {
+                DenseKernels::Auto => mostly_padding(m, n, k),
+                DenseKernels::Tiled | DenseKernels::Lanes => false,
+                DenseKernels::Naive => true,
+            }
     }
 
     /// The layer's sizes.
@@ -280,17 +339,19 @@ impl DenseGpu {
     fn launch_params(
         &self,
         enc: &mut Encoder<'_>,
-        pass: &PassKernels,
+        pass: &PassKernel,
         binds: &[(&str, &wgpu::Buffer)],
         out: (&str, &wgpu::Buffer),
         products: f64,
     ) -> Result<()> {
+        let splits = self.split.splits;
+        // The shader kernels bind both outputs and pick by `p.splits`; a
+        // generated kernel declares the one it writes.
         let mut all = vec![("partials", self.partials.buffer())];
         all.extend_from_slice(binds);
         all.push(out);
         let output = (self.shape.d_out, self.shape.d_in + 1);
-        let splits = self.split.splits;
-        self.record(enc, pass, pass.use_naive, &all, output, splits, products)?;
+        self.record(enc, pass, &all, output, splits, products)?;
         if splits > 1 {
             let binds = [
                 ("p", &self.params),
@@ -308,33 +369,48 @@ impl DenseGpu {
     fn launch(
         &self,
         enc: &mut Encoder<'_>,
-        pass: &PassKernels,
+        pass: &PassKernel,
         binds: &[(&str, &wgpu::Buffer)],
         output: (usize, usize),
         products: f64,
     ) -> Result<()> {
-        self.record(enc, pass, pass.use_naive, binds, output, 1, products)
+        self.record(enc, pass, binds, output, 1, products)
     }
 
-    /// Dispatches `pass` (untiled when `naive`) over an `m × n` output per
-    /// problem, `splits` workgroups along z per problem, binding the
-    /// parameters as `p` beside `binds`.
-    #[allow(clippy::too_many_arguments)]
+    /// Dispatches `pass` over an `m × n` output per problem, `splits`
+    /// workgroups along z per problem: the shader kernels with the
+    /// parameters bound as `p` beside `binds`, a generated kernel with the
+    /// buffers it declares.
     fn record(
         &self,
         enc: &mut Encoder<'_>,
-        pass: &PassKernels,
-        naive: bool,
+        pass: &PassKernel,
         binds: &[(&str, &wgpu::Buffer)],
         output: (usize, usize),
         splits: usize,
         products: f64,
     ) -> Result<()> {
-        let mut all = vec![("p", &self.params)];
-        all.extend_from_slice(binds);
-        let [gx, gy] = grid(naive, output);
-        let kernel = if naive { &pass.naive } else { &pass.tiled };
-        enc.dispatch(kernel, &all, [gx, gy, (self.shape.batch * splits) as u32])?;
+        let z = (self.shape.batch * splits) as u32;
+        match pass {
+            PassKernel::Tiled(kernel) | PassKernel::Naive(kernel) => {
+                let mut all = vec![("p", &self.params)];
+                all.extend_from_slice(binds);
+                let [gx, gy] = grid(matches!(pass, PassKernel::Naive(_)), output);
+                enc.dispatch(kernel, &all, [gx, gy, z])?;
+            }
+            PassKernel::Lanes {
+                kernel,
+                grid,
+                binds: names,
+            } => {
+                let all: Vec<_> = binds
+                    .iter()
+                    .filter(|(name, _)| names.contains(name))
+                    .copied()
+                    .collect();
+                enc.dispatch(kernel, &all, [grid[0], grid[1], z])?;
+            }
+        }
         enc.note_flops(products * self.shape.product_flops());
         Ok(())
     }
@@ -379,7 +455,8 @@ impl DenseGpu {
             ("y", y, s.y_len()),
         ])?;
         let binds = [("x", x.buffer()), ("w", w.buffer()), ("y", y.buffer())];
-        self.record(enc, &self.forward, true, &binds, (s.rows, s.d_out), 1, 1.0)
+        let naive = PassKernel::Naive(self.naive_forward.clone());
+        self.record(enc, &naive, &binds, (s.rows, s.d_out), 1, 1.0)
     }
 
     /// x̄ = ȳ w[:, :d_in] (skipped when `x_bar` is `None`, e.g. for a first

@@ -7,6 +7,7 @@
 
 mod cpu;
 pub(crate) mod gpu;
+mod lanes;
 
 pub use cpu::DenseCpu;
 pub use gpu::{DenseGpu, DenseKernels, RowSplit};
