@@ -22,7 +22,9 @@
 // arrays to scratch memory, which costs ~6× in throughput. Summation order is
 // fixed, so results are bitwise reproducible on a given adapter.
 // `dense_forward_naive` (one thread per output, no tiling) is kept as the
-// benchmark baseline.
+// benchmark baseline. On software adapters with subgroups the same six
+// products run instead in kernels generated per shape (occam_ops::dense::lanes:
+// one subgroup per workgroup, operands shared by subgroup broadcasts).
 //
 // Override ACCUMULATE: when true, every pass adds its result to the output
 // buffer instead of overwriting it.

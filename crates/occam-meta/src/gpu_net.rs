@@ -12,7 +12,7 @@ use occam_ops::{
 
 /// One layer's kernels.
 enum LayerOp {
-    Dense(DenseGpu),
+    Dense(Box<DenseGpu>),
     Conv(Conv2dGpu),
     Pool(MaxPoolGpu),
     Act(ActivationGpu),
@@ -71,7 +71,7 @@ impl GpuNet {
         for (l, layer) in spec.layers.iter().enumerate() {
             let (c, h, w) = shapes[l];
             net.ops.push(match *layer {
-                Layer::Dense { d_out } => LayerOp::Dense(DenseGpu::new(
+                Layer::Dense { d_out } => LayerOp::Dense(Box::new(DenseGpu::new(
                     gpu,
                     DenseShape {
                         batch: tasks,
@@ -80,7 +80,7 @@ impl GpuNet {
                         d_out,
                     },
                     false,
-                )?),
+                )?)),
                 Layer::Conv {
                     c_out,
                     kernel,
