@@ -186,57 +186,110 @@ fn gpu_gather_and_its_scatter_add_match_plain_loops() {
     }
 }
 
+/// The Sinkhorn plans `gpu` runs: the ε list looped and spread, each with
+/// the tiled folds and, where the adapter's subgroups allow, the generated
+/// lanes folds (required on a software Vulkan adapter: lavapipe in CI).
+fn sinkhorn_plans(gpu: &occam_gpu::Gpu) -> Vec<occam_ops::SinkhornPlan> {
+    use occam_ops::sinkhorn::PLANNED_DIAMETER;
+    use occam_ops::{SinkhornFolds, SinkhornGpu, SinkhornPlan};
+    let lanes = SinkhornGpu::with_plan(
+        gpu,
+        1,
+        3,
+        2,
+        1.0,
+        0.05,
+        0.5,
+        SinkhornPlan {
+            planned_diameter: None,
+            folds: SinkhornFolds::Lanes,
+        },
+    );
+    let a = gpu.adapter();
+    if let (true, Err(e)) = (
+        a.is_software && a.backend == occam_gpu::Backend::Vulkan,
+        &lanes,
+    ) {
+        panic!("{} runs no Sinkhorn lanes folds: {e}", a.name);
+    }
+    let mut folds = vec![SinkhornFolds::Tiles];
+    folds.extend(lanes.ok().map(|_| SinkhornFolds::Lanes));
+    folds
+        .into_iter()
+        .flat_map(|folds| {
+            [None, Some(PLANNED_DIAMETER)].map(|planned_diameter| SinkhornPlan {
+                planned_diameter,
+                folds,
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn gpu_sinkhorn_matches_cpu_twin() {
     use occam_meta::loss::twins::sinkhorn_divergence;
     use occam_ops::SinkhornGpu;
-    // 300 × 300 is mushroom_random's size. 1500 × 1500 needs ~9 300 loop
-    // iterations per invocation for each ε step, so the whole list in one
-    // dispatch would pass llvmpipe's cap of 65535 (which silently ends the
-    // loops): software adapters must cut the ε list into several dispatches
-    // there. 97 and 1500 are not multiples of 4 or of a tile: padding counts.
-    for (gpu, (n, m)) in support::gpus()
-        .iter()
-        .flat_map(|g| [(g, (120, 97)), (g, (300, 300)), (g, (1500, 1500))])
-    {
+    use occam_ops::sinkhorn::PLANNED_DIAMETER;
+    // 300 × 300 is mushroom_random's size; 97 and 1500 are not multiples of
+    // 4, of a tile, of a subgroup or of a block of queries: padding counts.
+    // Labels spread over 230 (past the planned diameter of 64) run the ε
+    // list's first entries as spread dispatches and the rest on one
+    // workgroup per task (at 1500 × 1500 on a software adapter, one entry
+    // per dispatch to stay under llvmpipe's cap of 65535 loop iterations
+    // per invocation). Every plan gives the same loss, bit for bit.
+    let cases = [
+        ((120, 97), 1.0),
+        ((300, 300), 1.0),
+        ((1500, 1500), 1.0),
+        ((120, 97), 115.0),
+        ((1500, 1500), 115.0),
+    ];
+    for (gpu, ((n, m), spread)) in support::gpus().iter().flat_map(|g| cases.map(|c| (g, c))) {
         let mut rng = support::rng(21);
         let (tasks, weight, blur) = (2, 3.0, 0.05);
-        let z = support::uniform(&mut rng, tasks * n, -0.7, 1.3);
+        let z = support::uniform(&mut rng, tasks * n, -0.7 * spread, 1.3 * spread);
         let u = support::uniform(&mut rng, tasks * m, -1.0, 1.0);
-        let op = SinkhornGpu::new(gpu, tasks, n, m, weight, blur, 0.5).unwrap();
-        if n == 1500 && gpu.adapter().is_software {
-            assert!(op.forward_dispatches() > 1);
-        }
+        assert_eq!(spread > 1.0, 2.0 * spread > PLANNED_DIAMETER);
         let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<_>>();
         let (zt, ut) = (
             gpu.upload("z", &f32s(&z)).unwrap(),
             gpu.upload("u", &f32s(&u)).unwrap(),
         );
-        let loss = gpu.zeros("loss", tasks).unwrap();
-        let z_bar = gpu.zeros("z_bar", tasks * n).unwrap();
-        let mut enc = gpu.encoder();
-        op.forward(&mut enc, &zt, &ut, &loss).unwrap();
-        op.backward(&mut enc, &z_bar).unwrap();
-        enc.submit().unwrap();
-        let (loss, z_bar) = (gpu.read(&loss).unwrap(), gpu.read(&z_bar).unwrap());
-        for b in 0..tasks {
-            let (value, grad) =
-                sinkhorn_divergence(&z[b * n..(b + 1) * n], &u[b * m..(b + 1) * m], blur, 0.5);
-            let got = f64::from(loss[b]);
-            // f32 log-sum-exp over ~100 terms at ε = 0.0025: ~1e-4 relative.
-            assert!(
-                (got - weight * value).abs() < 2e-3 * weight * value.abs().max(1e-3),
-                "task {b}: loss {got} vs {}",
-                weight * value
-            );
-            let scale = grad.iter().fold(0.0f64, |a, v| a.max(v.abs())) * weight;
-            for i in 0..n {
-                let g = f64::from(z_bar[b * n + i]);
+        let mut first: Option<Vec<f32>> = None;
+        for plan in sinkhorn_plans(gpu) {
+            let op = SinkhornGpu::with_plan(gpu, tasks, n, m, weight, blur, 0.5, plan).unwrap();
+            assert!(op.forward_dispatches() > op.spread_entries() + 2);
+            let loss = gpu.zeros("loss", tasks).unwrap();
+            let z_bar = gpu.zeros("z_bar", tasks * n).unwrap();
+            let mut enc = gpu.encoder();
+            op.forward(&mut enc, &zt, &ut, &loss).unwrap();
+            op.backward(&mut enc, &zt, &ut, &z_bar).unwrap();
+            enc.submit().unwrap();
+            let (loss, z_bar) = (gpu.read(&loss).unwrap(), gpu.read(&z_bar).unwrap());
+            let case = format!("{n} x {m}, spread {spread}, {plan:?}");
+            match &first {
+                None => first = Some(loss.clone()),
+                Some(l) => assert_eq!(l, &loss, "{case}: the plans' losses differ"),
+            }
+            for b in 0..tasks {
+                let (value, grad) =
+                    sinkhorn_divergence(&z[b * n..(b + 1) * n], &u[b * m..(b + 1) * m], blur, 0.5);
+                let got = f64::from(loss[b]);
+                // f32 log-sum-exp over ~100 terms at ε = 0.0025: ~1e-4 relative.
                 assert!(
-                    (g - weight * grad[i]).abs() < 2e-3 * scale,
-                    "task {b} z_bar[{i}]: {g} vs {}",
-                    weight * grad[i]
+                    (got - weight * value).abs() < 2e-3 * weight * value.abs().max(1e-3),
+                    "{case}, task {b}: loss {got} vs {}",
+                    weight * value
                 );
+                let scale = grad.iter().fold(0.0f64, |a, v| a.max(v.abs())) * weight;
+                for i in 0..n {
+                    let g = f64::from(z_bar[b * n + i]);
+                    assert!(
+                        (g - weight * grad[i]).abs() < 2e-3 * scale,
+                        "{case}, task {b} z_bar[{i}]: {g} vs {}",
+                        weight * grad[i]
+                    );
+                }
             }
         }
     }

@@ -38,7 +38,7 @@ pub use optimizer::{OptimizerGpu, OptimizerKind};
 pub use orthogonality::OrthogonalityGpu;
 pub use passes::{Bilinear, EncodePasses, OnGpu, Passes, Tensors};
 pub use ridge::{RidgeCpu, RidgeGpu, RidgeShape, RidgeSolution};
-pub use sinkhorn::SinkhornGpu;
+pub use sinkhorn::{SinkhornFolds, SinkhornGpu, SinkhornPlan};
 pub use std_reward::StdRewardGpu;
 pub use unroll::{UnrollGpu, UnrollShape};
 
@@ -64,7 +64,7 @@ mod params_layout_tests {
             r.check_params::<crate::orthogonality::OrthParams>(),
             r.check_params::<crate::ridge::gpu::RidgeParams>(),
             r.check_params::<crate::sinkhorn::SinkhornParams>(),
-            r.check_params::<crate::sinkhorn::Stages>(),
+            r.check_params::<crate::sinkhorn::Steps>(),
             r.check_params::<crate::snn::SnnParams>(),
             r.check_params::<crate::std_reward::StdParams>(),
             r.check_params::<crate::unroll::UnrollParams>(),

@@ -195,7 +195,7 @@ impl DivergenceGpu {
     ) -> Result<()> {
         match self {
             DivergenceGpu::Energy(op) => op.backward(enc, z, u, z_bar),
-            DivergenceGpu::Sinkhorn(op) => op.backward(enc, z_bar),
+            DivergenceGpu::Sinkhorn(op) => op.backward(enc, z, u, z_bar),
         }
     }
 }
