@@ -5,7 +5,9 @@ sizes, and the per-meta-step random data drawn with NumPy.
 Supported: the three benchmarked configurations of issue 7 -- mlp_gd
 (ReLU-MLP learner unrolled by full-batch GD), kernel_sphere (random-ReLU-
 feature kernel ridge) and mushroom_random (masked 5-100-1 learner unrolled
-by minibatch SGD with replacement).
+by minibatch SGD with replacement) -- and, in the JAX reference only,
+spiking_sphere (a LIF layer trained by GD with BPTT and a surrogate
+gradient, current encoding).
 """
 
 import argparse
@@ -44,16 +46,22 @@ class Config:
     blur: float
     scaling: float
     inputs_per_unit: int      # 0 = dense first layer
+    spiking: dict             # the [learner] table of a spiking learner
 
 
-def load(path):
+def load(path, learners=("mlp_gd", "kernel_ridge")):
+    """The experiment at `path`; exits (status 3, "not covered") where its
+    learner kind is not among `learners` or a setting is not covered."""
     with open(path, "rb") as f:
         t = tomllib.load(f)
     l, m, loss = t["learner"], t["meta_learner"], t["loss"]
     if t["inputs"]["domain"] != "sphere" or t.get("tasks", 1) != 1:
         sys.exit(f"{path}: the references cover one task per meta-step on the sphere")
-    if l["kind"] not in ("mlp_gd", "kernel_ridge") or m["activation"] != "relu":
-        sys.exit(f"{path}: learner kind {l['kind']} is not covered by the references")
+    if l["kind"] not in learners or m["activation"] != "relu":
+        print(f"{path}: learner kind {l['kind']} is not covered by this reference", file=sys.stderr)
+        sys.exit(3)
+    if l["kind"] == "spiking" and (l.get("encoding", "current") != "current" or l.get("batch", 0)):
+        sys.exit(f"{path}: only current encoding and full-batch steps are covered")
     conn = t.get("connectivity", {})
     if conn and conn.get("scheme") != "random":
         sys.exit(f"{path}: only the random connectivity scheme is covered")
@@ -69,6 +77,7 @@ def load(path):
         dist_on=loss["distribution_on"], blur=loss.get("blur", 0.05),
         scaling=loss.get("scaling", 0.5),
         inputs_per_unit=conn.get("inputs_per_unit", 0),
+        spiking=l if l["kind"] == "spiking" else {},
     )
 
 
@@ -85,6 +94,14 @@ def meta_step_data(cfg, rng):
         "x_te": sphere(rng, cfg.test, cfg.dim),
         "u": rng.uniform(-1.0, 1.0, cfg.samples).astype(np.float32),
     }
+    if cfg.learner == "spiking":
+        # PyTorch-default layers [k, d + 1] and [k + 1], W1 times the gain,
+        # flattened as bench/spiking_ref.py's model reads them.
+        k, gain = cfg.spiking["hidden"], cfg.spiking.get("init_gain", 5.0)
+        w1 = rng.uniform(-1, 1, (k, cfg.dim + 1)) / np.sqrt(cfg.dim) * gain
+        w2 = rng.uniform(-1, 1, k + 1) / np.sqrt(k)
+        d["w0"] = np.concatenate([w1.ravel(), w2]).astype(np.float32)
+        d["idx"] = np.tile(np.arange(cfg.train), (cfg.steps, 1)).astype(np.int64)
     if cfg.learner == "mlp_gd":
         sizes = [cfg.dim] + cfg.hidden + [1]
         d["w0"] = [(rng.uniform(-1, 1, (o, i + 1)) / np.sqrt(i)).astype(np.float32)
@@ -137,9 +154,12 @@ def time_steps(step, cfg, seed, steps, warmup):
         "timed_meta_steps": steps, "last_meta_loss": float(loss)}))
 
 
-def parse_args(doc):
-    """The references' shared command line: EXPERIMENT [--steps] [--warmup] [--seed] [--device]."""
-    ap = argparse.ArgumentParser(description=doc)
+def parse_args(doc, extra=None):
+    """The references' shared command line: EXPERIMENT [--steps] [--warmup]
+    [--seed] [--device], and what `extra(parser)` adds."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if extra:
+        extra(ap)
     ap.add_argument("experiment")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)

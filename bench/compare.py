@@ -8,7 +8,9 @@ rounds of each round's median) and the ratios.
 
 Each --variant adds an Occam run with `--set KEY=VALUE` as another column in
 the same rounds (e.g. `--variant workgroup=learner.fused_layout=workgroup`),
-so two Occam settings are timed side by side with the references.
+so two Occam settings are timed side by side with the references. A
+reference that does not implement an experiment (exit status 3: PyTorch has
+no spiking learner) gets "—" in its columns.
 """
 
 import argparse
@@ -25,10 +27,18 @@ DEFAULT = ["experiments/mlp_gd.toml", "experiments/kernel_sphere.toml",
            "experiments/mushroom_random.toml"]
 
 
+NOT_COVERED = 3  # a reference's exit status for an experiment it does not implement
+
+
 def run_json(cmd):
-    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    """The JSON a command prints, or None where it exits NOT_COVERED."""
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode == NOT_COVERED:
+        return None
+    if out.returncode != 0:
+        sys.exit(f"compare.py: {' '.join(cmd)} exited {out.returncode}:\n{out.stderr}")
     # occam bench prints one pretty JSON object; the references print one line.
-    return json.loads(out[out.index("{"):])
+    return json.loads(out.stdout[out.stdout.index("{"):])
 
 
 def main():
@@ -54,7 +64,7 @@ def main():
     rows, adapter = [], None
     for exp in a.experiments:
         times = {"occam": [], "pytorch": [], "jax": [], **{n: [] for n, _ in variants}}
-        layouts = {}
+        layouts, missing = {}, set()
         for _ in range(a.rounds):
             for name, extra in [("occam", [])] + [(n, ["--set", s]) for n, s in variants]:
                 o = run_json([a.occam, "bench", exp, "--steps", str(a.steps),
@@ -63,25 +73,35 @@ def main():
                 times[name].append(o["meta_step_s"]["median"])
                 layouts[name] = o.get("fused_layout")
             for impl, script in (("pytorch", "torch_ref.py"), ("jax", "jax_ref.py")):
+                if impl in missing:
+                    continue
                 r = run_json([py, str(ROOT / "bench" / script), exp, "--steps",
                               str(a.steps), "--warmup", str(a.warmup),
                               "--device", a.ref_device])
+                if r is None:
+                    missing.add(impl)
+                    continue
                 times[impl].append(r["meta_step_s"]["median"])
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = {k: (statistics.median(v) if v else None) for k, v in times.items()}
+        ratio = lambda k: None if med[k] is None else med[k] / med["occam"]  # noqa: E731
         rows.append({"experiment": Path(exp).stem, "fused": o["fused"], "layouts": layouts, **{
-            f"{k}_ms": 1e3 * v for k, v in med.items()},
-            **{f"{n}_over_occam": med[n] / med["occam"] for n, _ in variants},
-            "pytorch_over_occam": med["pytorch"] / med["occam"],
-            "jax_over_occam": med["jax"] / med["occam"], "rounds": times})
+            f"{k}_ms": None if v is None else 1e3 * v for k, v in med.items()},
+            **{f"{n}_over_occam": ratio(n) for n, _ in variants},
+            "pytorch_over_occam": ratio("pytorch"),
+            "jax_over_occam": ratio("jax"), "rounds": times})
     print(f"adapter: {adapter}; machine: {platform.machine()}, "
           f"{len(__import__('os').sched_getaffinity(0))} cores; "
           f"{datetime.date.today()}; {a.rounds} rounds x {a.steps} meta-steps; "
           f"references on the {a.ref_device}")
     print(f"{'experiment':<18}{'occam ms':>10}{'pytorch ms':>12}{'jax ms':>10}"
           f"{'pytorch/occam':>15}{'jax/occam':>11}")
+    def cell(v, width):
+        return f"{'—':>{width}}" if v is None else f"{v:>{width}.2f}"
+
     for r in rows:
-        print(f"{r['experiment']:<18}{r['occam_ms']:>10.2f}{r['pytorch_ms']:>12.2f}"
-              f"{r['jax_ms']:>10.2f}{r['pytorch_over_occam']:>15.2f}{r['jax_over_occam']:>11.2f}"
+        print(f"{r['experiment']:<18}{r['occam_ms']:>10.2f}{cell(r['pytorch_ms'], 12)}"
+              f"{cell(r['jax_ms'], 10)}{cell(r['pytorch_over_occam'], 15)}"
+              f"{cell(r['jax_over_occam'], 11)}"
               f"  (occam: {r['layouts'].get('occam')} layout)")
         for n, s in variants:
             print(f"  variant {n} ({s}, {r['layouts'].get(n)} layout): {r[n + '_ms']:.2f} ms, "

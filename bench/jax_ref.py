@@ -2,15 +2,27 @@
 Occam's meta-step, written for this project.
 
     python bench/jax_ref.py experiments/mlp_gd.toml [--steps N] [--warmup N] [--seed S] [--device cpu|gpu]
+
+Spiking learners: the LIF layer is bench/spiking_ref.py's model (the value
+check of Occam's spiking meta-gradient), its simulation steps a Python loop
+that jit unrolls; the learner's GD steps are a lax.scan. spiking_ref.py
+keeps the GD steps a Python loop too, because JAX 0.10 drops the spike
+rule's tangent when the *simulation* steps are a scan under nested
+differentiation; with the simulation unrolled, a scan over the GD steps
+gives the same meta-gradient as the Python loop (`--check-scan` compares
+the two on a short unroll and prints the difference).
 """
 
+import dataclasses
 import functools
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import common
+from spiking_ref import snn_model
 
 
 def mlp(params, x, out_act):
@@ -71,7 +83,7 @@ def sinkhorn(x, y, blur, scaling):
     return (f_ba2 - f_aa2).mean() + (g_ab2 - g_bb2).mean()
 
 
-def meta_loss(theta, d, cfg, fixed_j):
+def meta_loss(theta, d, cfg, fixed_j, scan=True):
     out_act = jnp.cos if cfg.meta_output == "cos" else (lambda v: v)
     z = mlp(theta, jnp.concatenate([d["x_tr"], d["x_te"]]), out_act)
     z_tr, z_te = z[:cfg.train], z[cfg.train:]
@@ -86,6 +98,22 @@ def meta_loss(theta, d, cfg, fixed_j):
 
         w, _ = jax.lax.scan(step, d["w0"], d["idx"])
         y_te = mlp(w, d["x_te"], lambda v: v)
+    elif cfg.learner == "spiking":
+        model = snn_model(cfg.spiking, cfg.dim)
+
+        def inner(w, rows):
+            return ((model(w, d["x_tr"][rows]) - z_tr[rows]) ** 2).mean()
+
+        def step(w, rows):
+            return w - cfg.lr * jax.grad(inner)(w, rows), None
+
+        if scan:
+            w, _ = jax.lax.scan(step, d["w0"], d["idx"])
+        else:
+            w = d["w0"]
+            for rows in d["idx"]:
+                w, _ = step(w, rows)
+        y_te = model(w, d["x_te"])
     else:
         phi_tr, phi_te = jax.nn.relu(d["x_tr"] @ fixed_j), jax.nn.relu(d["x_te"] @ fixed_j)
         a_mat = phi_tr.T @ phi_tr + cfg.lam * jnp.eye(cfg.features)
@@ -111,11 +139,32 @@ def optimiser_step(cfg, theta, state, grads):
     return theta, {"t": t, "m": state["m"], "v": acc}
 
 
+def check_scan(cfg, seed):
+    """The meta-gradient of one meta-step with the learner's GD steps as a
+    lax.scan and as a Python loop, on a 3-step unroll; 0 when they agree."""
+    cfg = dataclasses.replace(cfg, steps=3)
+    d = jax.tree.map(jnp.asarray, common.meta_step_data(cfg, np.random.default_rng(seed)))
+    theta = [jnp.asarray(w) for w in common.meta_init(cfg, np.random.default_rng(seed + 1))]
+    fixed_j = jnp.zeros((cfg.dim, 1), jnp.float32)
+    grads = [jax.jit(jax.grad(functools.partial(meta_loss, d=d, cfg=cfg, fixed_j=fixed_j, scan=s)))(theta)
+             for s in (True, False)]
+    flat = [np.concatenate([np.ravel(g) for g in gs]) for gs in grads]
+    rel = float(np.max(np.abs(flat[0] - flat[1])) / np.max(np.abs(flat[1])))
+    print(f"{cfg.name}: meta-gradient, GD steps as lax.scan against a Python loop "
+          f"(3 steps): max |difference| / max |loop| = {rel:.2e}")
+    return 0 if rel <= 1e-5 else 1
+
+
 def main():
-    a = common.parse_args(__doc__)
+    a = common.parse_args(__doc__, lambda ap: ap.add_argument(
+        "--check-scan", action="store_true",
+        help="spiking: compare the meta-gradient with the GD steps as a lax.scan "
+             "and as a Python loop (3 steps), print the difference, exit 1 over 1e-5"))
     # Before the first array: the backend is fixed once JAX initialises it.
     jax.config.update("jax_platforms", "cuda" if a.device == "gpu" else "cpu")
-    cfg = common.load(a.experiment)
+    cfg = common.load(a.experiment, learners=("mlp_gd", "kernel_ridge", "spiking"))
+    if a.check_scan:
+        sys.exit(check_scan(cfg, a.seed))
     theta = [jnp.asarray(w) for w in common.meta_init(cfg, np.random.default_rng(a.seed + 1))]
     state = {"t": 0, "m": [jnp.zeros_like(w) for w in theta],
              "v": [jnp.zeros_like(w) for w in theta]}
