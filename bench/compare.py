@@ -103,6 +103,10 @@ def main():
               f"{cell(r['jax_ms'], 10)}{cell(r['pytorch_over_occam'], 15)}"
               f"{cell(r['jax_over_occam'], 11)}"
               f"  (occam: {r['layouts'].get('occam')} layout)")
+        # Each round's median, so that a noisy machine shows in the output.
+        spread = "; ".join(f"{k} " + ", ".join(f"{1e3 * t:.1f}" for t in v)
+                           for k, v in r["rounds"].items() if v)
+        print(f"{'':<18}rounds (ms): {spread}")
         for n, s in variants:
             print(f"  variant {n} ({s}, {r['layouts'].get(n)} layout): {r[n + '_ms']:.2f} ms, "
                   f"{r[n + '_over_occam']:.2f}x the default's time")
