@@ -29,6 +29,33 @@ fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Va
         })
 }
 
+/// PATH for the runs, with the folder of a python3 that has numpy first
+/// where the first python3 on PATH has none (blackbox_external's learner is
+/// `python3 external/ridge_learner.py`; CI installs Debian's python3-numpy,
+/// which a pyenv python3 earlier on PATH would hide).
+fn path_with_numpy_python() -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let has_numpy = |python: &str| {
+        Command::new(python)
+            .args(["-c", "import numpy"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if has_numpy("python3") {
+        return path;
+    }
+    match ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|p| has_numpy(p))
+    {
+        Some(python) => {
+            let dir = Path::new(python).parent().unwrap().to_path_buf();
+            std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path))).unwrap()
+        }
+        None => path,
+    }
+}
+
 /// Runs every experiment of `entries` once and checks each figure; returns
 /// the failures.
 fn check(entries: &[toml::Table]) -> Vec<String> {
@@ -45,6 +72,8 @@ fn check(entries: &[toml::Table]) -> Vec<String> {
         }
     }
     let base = std::env::temp_dir().join(format!("occam-headlines-{}", std::process::id()));
+    let path = path_with_numpy_python();
+    let path = &path;
     let summaries: Vec<Result<serde_json::Value, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = runs
             .iter()
@@ -64,7 +93,11 @@ fn check(entries: &[toml::Table]) -> Vec<String> {
                     for set in sets {
                         cmd.args(["--set", set]);
                     }
-                    let o = cmd.env("XDG_RUNTIME_DIR", "/tmp").output().unwrap();
+                    let o = cmd
+                        .env("XDG_RUNTIME_DIR", "/tmp")
+                        .env("PATH", path)
+                        .output()
+                        .unwrap();
                     if !o.status.success() {
                         return Err(format!("{file}: {}", String::from_utf8_lossy(&o.stderr)));
                     }
