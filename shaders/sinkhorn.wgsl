@@ -64,14 +64,7 @@ fn softmin_set(t: u32, b: u32, x: f32, in_u: bool, eps: f32, set_u: bool, count:
         stage(t, b, set_u, count, s0, pot0, pot1, logw, inv_eps, zero);
         let quads = min(QUADS, (count - s0 + 3u) / 4u);
         for (var q = 0u; q < quads; q++) {
-            let d = vec4<f32>(x) - tile_y[q];
-            let h = select(tile_h0[q], tile_h1[q], in_u);
-            let e = h - d * d * half_inv_eps;
-            let top = max(mx, max(max(e.x, e.y), max(e.z, e.w)));
-            s = s * exp(mx - top);
-            mx = top;
-            let w = exp(e - vec4<f32>(mx));
-            s += (w.x + w.y) + (w.z + w.w);
+            softmin_quad(x, tile_y[q], select(tile_h0[q], tile_h1[q], in_u), half_inv_eps, &mx, &s);
         }
     }
     return -eps * (mx + log(s));
@@ -91,18 +84,7 @@ fn plan_mean(t: u32, b: u32, x: f32, eps: f32, set_u: bool, count: u32, pot: u32
         stage(t, b, set_u, count, s0, pot, pot, logw, inv_eps, false);
         let quads = min(QUADS, (count - s0 + 3u) / 4u);
         for (var q = 0u; q < quads; q++) {
-            let d = vec4<f32>(x) - tile_y[q];
-            let e = tile_h0[q] - d * d * half_inv_eps;
-            let top = max(max(e.x, e.y), max(e.z, e.w));
-            if top > mx {
-                let r = exp(mx - top);
-                s = s * r;
-                acc = acc * r;
-                mx = top;
-            }
-            let w = exp(e - vec4<f32>(mx));
-            s += (w.x + w.y) + (w.z + w.w);
-            acc += dot(w, d);
+            plan_quad(x, tile_y[q], tile_h0[q], half_inv_eps, &mx, &s, &acc);
         }
     }
     return acc / s;

@@ -4,7 +4,8 @@
 // generated for subgroups (occam_ops::sinkhorn::lanes). The importer defines
 // the two folds over the points y_j of task b's labels (its samples when
 // `set_u`), taken in order a quad of four at a time with the running maximum
-// updated once per quad, so that every importer gives the same numbers:
+// updated once per quad (`softmin_quad`, `plan_quad` below), so that every
+// importer gives the same numbers:
 //   softmin_set(t, b, x, in_u, eps, set_u, count, pot0, pot1, logw, zero)
 //       = −ε log Σ_j exp(h_j − (x − y_j)²/(2ε)),  h_j = logw + pot_j/ε
 //         (pot0's potentials for a query in z, pot1's for one in u; logw
@@ -163,6 +164,33 @@ fn h_at(pot: u32, j: u32, count: u32, logw: f32, inv_eps: f32, zero: bool) -> f3
     if j >= count { return FAR; }
     if zero { return logw; }
     return logw + work[pot + j] * inv_eps;
+}
+
+// One quad of the folds, shared by every importer so that they give the
+// same numbers: points y, terms h (h_j for the query's set), the running
+// maximum *mx, the running sum *s of exp(e − mx) and, for plan_mean, *acc of
+// exp(e − mx)·(x − y); the sums are rescaled when the maximum grows.
+fn softmin_quad(x: f32, y: vec4<f32>, h: vec4<f32>, half_inv_eps: f32, mx: ptr<function, f32>, s: ptr<function, f32>) {
+    let d = vec4<f32>(x) - y;
+    let e = h - d * d * half_inv_eps;
+    let top = max(*mx, max(max(e.x, e.y), max(e.z, e.w)));
+    *s = *s * exp(*mx - top);
+    *mx = top;
+    let w = exp(e - vec4<f32>(top));
+    *s += (w.x + w.y) + (w.z + w.w);
+}
+
+fn plan_quad(x: f32, y: vec4<f32>, h: vec4<f32>, half_inv_eps: f32, mx: ptr<function, f32>, s: ptr<function, f32>, acc: ptr<function, f32>) {
+    let d = vec4<f32>(x) - y;
+    let e = h - d * d * half_inv_eps;
+    let top = max(*mx, max(max(e.x, e.y), max(e.z, e.w)));
+    let r = exp(*mx - top);
+    *s = *s * r;
+    *acc = *acc * r;
+    *mx = top;
+    let w = exp(e - vec4<f32>(top));
+    *s += (w.x + w.y) + (w.z + w.w);
+    *acc += dot(w, d);
 }
 
 // Updates the potentials of task b's queries [q0, q0 + WG) at ε, reading

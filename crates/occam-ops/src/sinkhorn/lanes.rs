@@ -10,7 +10,8 @@
 //! vec4 workgroup-memory loads per quad cost 96 scalar loads per quad of each
 //! eight-lane row; here a run of W points costs three loads per lane. The
 //! quads are the tiled shader's quads in the same order with the same
-//! arithmetic, so both give the same numbers (the tests compare them).
+//! arithmetic (`softmin_quad` and `plan_quad` of the shared passes), so both
+//! give the same numbers (the tests compare them).
 
 /// The subgroup widths the generated folds support: a run is whole quads.
 pub(crate) fn supported(width: u32) -> bool {
@@ -33,35 +34,13 @@ pub(crate) fn generate(width: u32) -> String {
     let mut plan = String::new();
     for q in 0..quads {
         softmin.push_str(&format!(
-            "        {{
-            let d = vec4<f32>(x) - {y};
-            let h = select({h0}, {h1}, in_u);
-            let e = h - d * d * half_inv_eps;
-            let top = max(mx, max(max(e.x, e.y), max(e.z, e.w)));
-            s = s * exp(mx - top);
-            mx = top;
-            let w = exp(e - vec4<f32>(mx));
-            s += (w.x + w.y) + (w.z + w.w);
-        }}
-",
+            "        softmin_quad(x, {y}, select({h0}, {h1}, in_u), half_inv_eps, &mx, &s);\n",
             y = quad("y", q),
             h0 = quad("h0", q),
             h1 = quad("h1", q),
         ));
         plan.push_str(&format!(
-            "        {{
-            let d = vec4<f32>(x) - {y};
-            let e = {h} - d * d * half_inv_eps;
-            let top = max(mx, max(max(e.x, e.y), max(e.z, e.w)));
-            let r = exp(mx - top);
-            s = s * r;
-            acc = acc * r;
-            mx = top;
-            let w = exp(e - vec4<f32>(mx));
-            s += (w.x + w.y) + (w.z + w.w);
-            acc += dot(w, d);
-        }}
-",
+            "        plan_quad(x, {y}, {h}, half_inv_eps, &mx, &s, &acc);\n",
             y = quad("y", q),
             h = quad("h", q),
         ));
