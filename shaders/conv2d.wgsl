@@ -14,6 +14,8 @@
 // each input value read feeds 8 multiply-adds. The other passes (and
 // conv2d_forward_naive, the baseline and the fallback for k > 7) use one
 // thread per output element. Every sum runs in a fixed order (deterministic).
+// On software adapters with subgroups occam_ops::conv2d::lanes generates
+// kernels for the layer's shape that sum the same terms in the same order.
 
 struct ConvParams {
     batch: u32,

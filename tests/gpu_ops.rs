@@ -9,9 +9,9 @@ mod support;
 use occam_gpu::{Gpu, GpuError, kernels};
 use occam_ops::check::rel_error;
 use occam_ops::{
-    Activation, ActivationCpu, ActivationGpu, Conv2dCpu, Conv2dGpu, Conv2dShape, DenseCpu,
-    DenseGpu, DenseKernels, DenseShape, MaxPoolCpu, MaxPoolGpu, MaxPoolShape, MseCpu, MseGpu,
-    MseShape, OnGpu, OpError, Passes,
+    Activation, ActivationCpu, ActivationGpu, Conv2dCpu, Conv2dGpu, Conv2dKernels, Conv2dShape,
+    DenseCpu, DenseGpu, DenseKernels, DenseShape, MaxPoolCpu, MaxPoolGpu, MaxPoolShape, MseCpu,
+    MseGpu, MseShape, OnGpu, OpError, Passes,
 };
 
 /// f32 tolerance, as ‖gpu − cpu‖∞ / ‖cpu‖∞ per output tensor. Inputs are
@@ -491,11 +491,115 @@ fn gpu_conv2d_passes_match_cpu_twin() {
                 kernel,
                 padding,
             };
-            let op = OnGpu {
-                gpu,
-                op: Conv2dGpu::new(gpu, shape).unwrap(),
+            for kernels in conv_kernel_sets(gpu, kernel) {
+                let op = OnGpu {
+                    gpu,
+                    op: Conv2dGpu::with_kernels(gpu, shape, kernels).unwrap(),
+                };
+                compare_passes(&op, &Conv2dCpu { shape }, 5000 + i as u64, DENSE_TOL);
+            }
+        }
+    }
+}
+
+/// The convolution kernel sets `gpu` runs for a k × k kernel: the shader's
+/// everywhere, the generated lanes kernels where the adapter has subgroups
+/// they support.
+fn conv_kernel_sets(gpu: &Gpu, kernel: usize) -> Vec<Conv2dKernels> {
+    let mut sets = vec![Conv2dKernels::Tiled];
+    if kernel <= 7
+        && gpu
+            .subgroup_size()
+            .is_some_and(|w| w.is_power_of_two() && (4..=64).contains(&w))
+    {
+        sets.push(Conv2dKernels::Lanes);
+    }
+    sets
+}
+
+#[test]
+fn gpu_conv2d_lanes_kernels_give_the_shader_kernels_numbers_bit_for_bit() {
+    // Same terms, same order, same fused multiply-adds, zeros where the
+    // shader reads or skips padding: every pass's every bit agrees.
+    for gpu in support::gpus() {
+        let a = gpu.adapter();
+        if a.is_software && a.backend == occam_gpu::Backend::Vulkan {
+            assert!(
+                conv_kernel_sets(gpu, 5).contains(&Conv2dKernels::Lanes),
+                "{} runs no conv2d lanes kernels: subgroup size {:?}",
+                a.name,
+                gpu.subgroup_size()
+            );
+        }
+        if !conv_kernel_sets(gpu, 5).contains(&Conv2dKernels::Lanes) {
+            let shape = Conv2dShape {
+                batch: 1,
+                images: 1,
+                c_in: 1,
+                c_out: 1,
+                height: 3,
+                width: 3,
+                kernel: 3,
+                padding: 1,
             };
-            compare_passes(&op, &Conv2dCpu { shape }, 5000 + i as u64, DENSE_TOL);
+            assert!(Conv2dGpu::with_kernels(gpu, shape, Conv2dKernels::Lanes).is_err());
+            continue;
+        }
+        for (i, &(batch, images, c_in, c_out, height, width, kernel, padding)) in [
+            (1, 1, 1, 1, 1, 1, 1, 0),
+            (2, 3, 2, 5, 7, 9, 3, 1),
+            (1, 3, 1, 16, 28, 28, 5, 2),
+            (1, 2, 16, 32, 14, 14, 5, 2),
+            (1, 4, 3, 2, 6, 5, 2, 0),
+            (3, 1, 2, 3, 4, 4, 3, 2),
+            (2, 1, 2, 17, 10, 37, 7, 3),
+            (1, 2, 9, 3, 5, 19, 4, 0),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let shape = Conv2dShape {
+                batch,
+                images,
+                c_in,
+                c_out,
+                height,
+                width,
+                kernel,
+                padding,
+            };
+            let cpu = Conv2dCpu { shape };
+            let mut rng = support::rng(9100 + i as u64);
+            let x = support::tensors(&mut rng, &cpu.input_lens());
+            let x_dot = support::tensors(&mut rng, &cpu.input_lens());
+            let y_bar = support::tensors(&mut rng, &cpu.output_lens());
+            let y_bar_dot = support::tensors(&mut rng, &cpu.output_lens());
+            let run = |kernels| {
+                let op = OnGpu {
+                    gpu,
+                    op: Conv2dGpu::with_kernels(gpu, shape, kernels).unwrap(),
+                };
+                [
+                    op.forward(&x).unwrap(),
+                    op.backward(&x, &y_bar).unwrap(),
+                    op.tangent_forward(&x, &x_dot).unwrap(),
+                    op.tangent_backward(&x, &y_bar, &x_dot, &y_bar_dot).unwrap(),
+                ]
+            };
+            let (tiled, lanes) = (run(Conv2dKernels::Tiled), run(Conv2dKernels::Lanes));
+            for (pass, (t, l)) in ["forward", "backward", "tangent forward", "tangent backward"]
+                .iter()
+                .zip(tiled.iter().zip(lanes.iter()))
+            {
+                for (k, (ta, la)) in t.iter().zip(l.iter()).enumerate() {
+                    let same = ta.len() == la.len()
+                        && ta
+                            .iter()
+                            .zip(la.iter())
+                            .all(|(p, q)| p.to_bits() == q.to_bits());
+                    assert!(same, "{shape:?} {pass} output {k} on {}", a.name);
+                }
+            }
         }
     }
 }

@@ -1,17 +1,58 @@
-//! Conv2d forward: the tiled kernel against the one-thread-per-output
-//! baseline, interleaved round by round in one process (GPU timestamps when
-//! the adapter has them, else wall clock per submission).
+//! Conv2d: the generated lanes kernels against `shaders/conv2d.wgsl`'s
+//! (tiled forward, one thread per output elsewhere), pass by pass,
+//! interleaved round by round in one process (GPU timestamps when the
+//! adapter has them, else wall clock per submission).
 //!
 //! `cargo bench -p occam-ops --bench conv [IMAGES C_IN C_OUT SIZE KERNEL PAD]`;
 //! the default is mnist01's second meta-learner layer on 200 images
-//! (16 → 32 channels, 14 × 14, 5 × 5, pad 2).
+//! (16 → 32 channels, 14 × 14, 5 × 5, pad 2). Without subgroups (no lanes
+//! kernels) it times the tiled forward against the untiled one.
 
-use occam_gpu::{Gpu, Profiler};
-use occam_ops::{Conv2dGpu, Conv2dShape};
+use occam_gpu::{Encoder, Gpu, GpuTensor, Profiler};
+use occam_ops::{Conv2dGpu, Conv2dKernels, Conv2dShape};
 use std::time::Instant;
 
 const ROUNDS: usize = 9;
-const DISPATCHES_PER_ROUND: usize = 4;
+const DISPATCHES_PER_ROUND: usize = 2;
+
+/// One pass of one kernel set, recorded into an encoder.
+type Record<'a> = Box<dyn Fn(&mut Encoder<'_>) + 'a>;
+
+/// The operands and outputs of every pass.
+struct Tensors {
+    x: GpuTensor,
+    x_dot: GpuTensor,
+    w: GpuTensor,
+    w_dot: GpuTensor,
+    y_bar: GpuTensor,
+    y_bar_dot: GpuTensor,
+    y: GpuTensor,
+    x_bar: GpuTensor,
+    w_bar: GpuTensor,
+}
+
+impl Tensors {
+    fn record(&self, op: &Conv2dGpu, e: &mut Encoder<'_>, pass: &str) {
+        let t = self;
+        match pass {
+            "forward" => op.forward(e, &t.x, &t.w, &t.y),
+            "backward" => op.backward(e, &t.x, &t.w, &t.y_bar, Some(&t.x_bar), &t.w_bar),
+            "tangent forward" => op.tangent_forward(e, &t.x, &t.w, &t.x_dot, &t.w_dot, &t.y),
+            _ => op.tangent_backward(
+                e,
+                &t.x,
+                &t.w,
+                &t.y_bar,
+                &t.x_dot,
+                &t.w_dot,
+                &t.y_bar_dot,
+                Some(&t.x_bar),
+                &t.w_bar,
+            ),
+        }
+        .unwrap()
+    }
+}
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -41,45 +82,85 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(2)
     });
-    let fill = |n: usize, seed: u32| -> Vec<f32> {
-        (0..n)
+    let fill = |n: usize, seed: u32| -> GpuTensor {
+        let v: Vec<f32> = (0..n)
             .map(|i| {
                 ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 2001) as f32 / 1000.0
                     - 1.0
             })
-            .collect()
+            .collect();
+        gpu.upload("bench", &v).unwrap()
     };
-    let x = gpu.upload("x", &fill(shape.x_len(), 1)).unwrap();
-    let w = gpu.upload("w", &fill(shape.w_len(), 2)).unwrap();
+    let (x, x_dot) = (fill(shape.x_len(), 1), fill(shape.x_len(), 3));
+    let (w, w_dot) = (fill(shape.w_len(), 2), fill(shape.w_len(), 4));
+    let (y_bar, y_bar_dot) = (fill(shape.y_len(), 5), fill(shape.y_len(), 6));
     let y = gpu.zeros("y", shape.y_len()).unwrap();
-    let op = Conv2dGpu::new(&gpu, shape).unwrap();
-    let mut profiler = Profiler::new(&gpu, DISPATCHES_PER_ROUND as u32);
+    let x_bar = gpu.zeros("x_bar", shape.x_len()).unwrap();
+    let w_bar = gpu.zeros("w_bar", shape.w_len()).unwrap();
+    let t = Tensors {
+        x,
+        x_dot,
+        w,
+        w_dot,
+        y_bar,
+        y_bar_dot,
+        y,
+        x_bar,
+        w_bar,
+    };
+    let shader = Conv2dGpu::with_kernels(&gpu, shape, Conv2dKernels::Tiled).unwrap();
+    let lanes = Conv2dGpu::with_kernels(&gpu, shape, Conv2dKernels::Lanes).ok();
+    // (pass, products, baseline, candidate)
+    let f = shape.product_flops();
+    let passes: Vec<(&str, f64, Record, Record)> = match &lanes {
+        None => vec![(
+            "forward",
+            f,
+            Box::new(|e| shader.forward_naive(e, &t.x, &t.w, &t.y).unwrap()),
+            Box::new(|e| shader.forward(e, &t.x, &t.w, &t.y).unwrap()),
+        )],
+        Some(l) => [
+            ("forward", 1.0),
+            ("backward", 2.0),
+            ("tangent forward", 2.0),
+            ("tangent backward", 4.0),
+        ]
+        .into_iter()
+        .map(|(pass, products)| {
+            let (t, shader) = (&t, &shader);
+            let r: (&str, f64, Record, Record) = (
+                pass,
+                products * f,
+                Box::new(move |e| t.record(shader, e, pass)),
+                Box::new(move |e| t.record(l, e, pass)),
+            );
+            r
+        })
+        .collect(),
+    };
+    let mut profiler = Profiler::new(&gpu, 4 * DISPATCHES_PER_ROUND as u32);
     let clock = if profiler.is_some() {
         "GPU timestamps"
     } else {
         "wall clock, one submission per round"
     };
-    let mut sample = |tiled: bool| -> f64 {
-        let record = |enc: &mut occam_gpu::Encoder<'_>| {
+    let mut sample = |record: &Record| -> f64 {
+        let many = |enc: &mut Encoder<'_>| {
             for _ in 0..DISPATCHES_PER_ROUND {
-                if tiled {
-                    op.forward(enc, &x, &w, &y).unwrap();
-                } else {
-                    op.forward_naive(enc, &x, &w, &y).unwrap();
-                }
+                record(enc);
             }
         };
         match profiler.as_mut() {
             Some(p) => {
                 let mut enc = gpu.profiled_encoder(p);
-                record(&mut enc);
+                many(&mut enc);
                 enc.submit().unwrap();
                 let t = p.read(&gpu).unwrap();
                 t.iter().map(|t| t.nanos).sum::<f64>() * 1e-9 / DISPATCHES_PER_ROUND as f64
             }
             None => {
                 let mut enc = gpu.encoder();
-                record(&mut enc);
+                many(&mut enc);
                 let start = Instant::now();
                 enc.submit().unwrap();
                 gpu.wait("bench").unwrap();
@@ -87,32 +168,44 @@ fn main() {
             }
         }
     };
-    sample(false);
-    sample(true);
-    let (mut naive, mut tiled) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        naive.push(sample(false));
-        tiled.push(sample(true));
-    }
+    println!("adapter: {}", gpu.adapter());
+    println!(
+        "shape: {images} images, {c_in} → {c_out} channels, {size}×{size}, kernel {kernel}, pad {padding}   timing: {clock}, median of {ROUNDS} rounds × {DISPATCHES_PER_ROUND} passes"
+    );
+    let (base, cand) = if lanes.is_some() {
+        ("shader", "lanes")
+    } else {
+        ("untiled", "tiled")
+    };
+    println!(
+        "{:<18} {:>11} {:>9} {:>11} {:>9} {:>9}",
+        "pass",
+        format!("{base} ms"),
+        "GFLOP/s",
+        format!("{cand} ms"),
+        "GFLOP/s",
+        "speed-up"
+    );
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
     };
-    let (tn, tt) = (median(&mut naive), median(&mut tiled));
-    let flops = 2.0 * (shape.y_len() * (shape.fan())) as f64;
-    println!("adapter: {}", gpu.adapter());
-    println!(
-        "shape: {images} images, {c_in} → {c_out} channels, {size}×{size}, kernel {kernel}, pad {padding}   timing: {clock}, median of {ROUNDS} rounds × {DISPATCHES_PER_ROUND} dispatches"
-    );
-    println!(
-        "naive forward  {:>10.1} ms {:>8.2} GFLOP/s",
-        tn * 1e3,
-        flops / tn * 1e-9
-    );
-    println!(
-        "tiled forward  {:>10.1} ms {:>8.2} GFLOP/s",
-        tt * 1e3,
-        flops / tt * 1e-9
-    );
-    println!("tiled forward speed-up over naive: {:.2}×", tn / tt);
+    for (pass, flops, baseline, candidate) in &passes {
+        sample(baseline);
+        sample(candidate);
+        let (mut b, mut c) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            b.push(sample(baseline));
+            c.push(sample(candidate));
+        }
+        let (tb, tc) = (median(&mut b), median(&mut c));
+        println!(
+            "{pass:<18} {:>11.2} {:>9.2} {:>11.2} {:>9.2} {:>8.2}×",
+            tb * 1e3,
+            flops / tb * 1e-9,
+            tc * 1e3,
+            flops / tc * 1e-9,
+            tb / tc
+        );
+    }
 }

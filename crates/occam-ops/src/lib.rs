@@ -27,7 +27,7 @@ pub mod unroll;
 
 pub use activation::{Activation, ActivationCpu, ActivationGpu};
 pub use constraint::ConstraintGpu;
-pub use conv2d::{Conv2dCpu, Conv2dGpu, Conv2dShape};
+pub use conv2d::{Conv2dCpu, Conv2dGpu, Conv2dKernels, Conv2dShape};
 pub use dense::{DenseCpu, DenseGpu, DenseKernels, DenseShape, RowSplit};
 pub use energy::EnergyGpu;
 pub use error::{OpError, Result};

@@ -1,7 +1,9 @@
-//! The convolution's GPU kernels (`shaders/conv2d.wgsl`).
+//! The convolution's GPU kernels (`shaders/conv2d.wgsl`), or kernels
+//! generated per shape for software adapters ([`super::lanes`]).
 
 use super::Conv2dShape;
-use crate::error::{OpError, Result};
+use super::lanes::{self, Pass};
+use crate::error::{OpError, Result, check_len};
 use crate::launch::{dispatch_checked, spread_grid};
 use occam_gpu::{Encoder, EntryPoint, Gpu, GpuTensor, Kernel, kernels, wgpu};
 use std::sync::Arc;
@@ -27,9 +29,34 @@ occam_gpu::uniform_params! {
 /// Largest kernel size the tiled forward kernel stages (its workgroup tile holds 7×7 taps).
 const MAX_TILED_KERNEL: usize = 7;
 
+/// Which kernels a convolution runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conv2dKernels {
+    /// The lanes kernels on software adapters with subgroups (kernels up to
+    /// 7 × 7), elsewhere `shaders/conv2d.wgsl`'s.
+    Auto,
+    /// Always `shaders/conv2d.wgsl`'s kernels (tiled forward).
+    Tiled,
+    /// Kernels generated for the shape, one subgroup per workgroup, lanes
+    /// over channels and the image's rows shared by subgroup broadcasts
+    /// (`conv2d::lanes`): for adapters that run a workgroup as one CPU
+    /// core's SIMD lanes. Needs subgroups of 4 to 64 lanes (a power of two)
+    /// and kernels up to 7 × 7.
+    Lanes,
+}
+
+/// One generated pass: its kernel, grid and the buffers it binds.
+struct LanesKernel {
+    kernel: Arc<Kernel>,
+    grid: [u32; 3],
+    binds: Vec<&'static str>,
+}
+
 /// A convolution of one shape on the GPU: its kernels and parameter block.
 pub struct Conv2dGpu {
     shape: Conv2dShape,
+    /// The generated kernels, in the order of [`Pass::ALL`], when they run.
+    lanes: Option<Vec<LanesKernel>>,
     params: wgpu::Buffer,
     max_groups: u32,
     forward: Arc<Kernel>,
@@ -42,8 +69,19 @@ pub struct Conv2dGpu {
 }
 
 impl Conv2dGpu {
-    /// Compiles (or fetches) the kernels for `shape`.
+    /// Compiles (or fetches) the kernels for `shape`
+    /// ([`Conv2dKernels::Auto`]).
     pub fn new(gpu: &Gpu, shape: Conv2dShape) -> Result<Conv2dGpu> {
+        Conv2dGpu::with_kernels(gpu, shape, Conv2dKernels::Auto)
+    }
+
+    /// Like [`Conv2dGpu::new`], choosing the kernels explicitly (tests and
+    /// benchmarks compare them).
+    pub fn with_kernels(
+        gpu: &Gpu,
+        shape: Conv2dShape,
+        kernels: Conv2dKernels,
+    ) -> Result<Conv2dGpu> {
         let s = shape;
         if s.batch == 0
             || s.images == 0
@@ -78,11 +116,49 @@ impl Conv2dGpu {
             fan: s.fan() as u32,
             _pad: 0,
         };
+        let max_groups = gpu.limits().max_compute_workgroups_per_dimension;
+        let width = gpu
+            .subgroup_size()
+            .filter(|&w| lanes::supported(w) && s.kernel <= lanes::MAX_KERNEL);
+        let width = match kernels {
+            Conv2dKernels::Tiled => None,
+            Conv2dKernels::Auto => width.filter(|_| gpu.adapter().is_software),
+            Conv2dKernels::Lanes => Some(width.ok_or_else(|| OpError::InvalidShape {
+                op: "conv2d",
+                message: format!(
+                    "the lanes kernels need subgroups of 4 to 64 lanes (a power of two) and \
+                     kernels up to {m}×{m}; the adapter {} offers {:?}, the kernel is {k}×{k}",
+                    gpu.adapter().name,
+                    gpu.subgroup_size(),
+                    m = lanes::MAX_KERNEL,
+                    k = s.kernel,
+                ),
+            })?),
+        };
+        let lanes = match width {
+            None => None,
+            Some(w) => {
+                let w = w as usize;
+                let mut passes = Vec::with_capacity(Pass::ALL.len());
+                for pass in Pass::ALL {
+                    let source = lanes::generate(pass, &s, w);
+                    let file = format!("occam_ops::conv2d::lanes ({pass:?}, {s:?}, {w} lanes)");
+                    let entry = format!("conv2d_lanes_{}", pass.name());
+                    passes.push(LanesKernel {
+                        kernel: gpu.generated_kernel("conv2d_lanes", &file, &source, &entry)?,
+                        grid: spread_grid(lanes::workgroups(pass, &s, w), 1, max_groups),
+                        binds: lanes::bindings(pass),
+                    });
+                }
+                Some(passes)
+            }
+        };
         let k = |entry: EntryPoint<'static>| gpu.kernel(entry, &[]);
         Ok(Conv2dGpu {
             shape,
+            lanes,
             params: gpu.params("conv2d params", &params)?,
-            max_groups: gpu.limits().max_compute_workgroups_per_dimension,
+            max_groups,
             forward: k(kernels::CONV2D_FORWARD)?,
             forward_naive: k(kernels::CONV2D_FORWARD_NAIVE)?,
             backward_input: k(kernels::CONV2D_BACKWARD_INPUT)?,
@@ -98,15 +174,35 @@ impl Conv2dGpu {
         self.shape
     }
 
+    /// Dispatches `pass`: its generated kernel where the lanes kernels run
+    /// (`kernel` is then unused), else `kernel` on `n` threads.
     fn run(
         &self,
         enc: &mut Encoder<'_>,
+        pass: Option<Pass>,
         kernel: &Kernel,
         tensors: &[(&str, &GpuTensor, usize)],
         n: usize,
     ) -> Result<()> {
-        let grid = spread_grid(n, 64, self.max_groups);
-        dispatch_checked(enc, "conv2d", kernel, &self.params, tensors, grid)?;
+        let generated = pass.and_then(|pass| {
+            let i = Pass::ALL.iter().position(|&p| p == pass)?;
+            self.lanes.as_ref().map(|l| &l[i])
+        });
+        match generated {
+            Some(lk) => {
+                let mut binds: Vec<(&str, &wgpu::Buffer)> = Vec::with_capacity(tensors.len());
+                for (name, t, len) in tensors {
+                    check_len("conv2d", name, t.len(), *len)?;
+                    debug_assert!(lk.binds.contains(name), "{name}");
+                    binds.push((name, t.buffer()));
+                }
+                enc.dispatch(&lk.kernel, &binds, lk.grid)?;
+            }
+            None => {
+                let grid = spread_grid(n, 64, self.max_groups);
+                dispatch_checked(enc, "conv2d", kernel, &self.params, tensors, grid)?;
+            }
+        }
         // Tangent passes compute two products, the others one.
         let products = if kernel.entry().starts_with("conv2d_tangent") {
             2.0
@@ -133,7 +229,15 @@ impl Conv2dGpu {
         // One 64-thread workgroup per (image, block of 8 channels, tile of 64 pixels).
         let tiles = (s.h_out() * s.w_out()).div_ceil(64);
         let groups = s.batch * s.images * s.c_out.div_ceil(8) * tiles;
-        self.run_forward(enc, &self.forward, groups * 64, x, w, y)
+        self.run_forward(
+            enc,
+            Some(Pass::Forward),
+            &self.forward,
+            groups * 64,
+            x,
+            w,
+            y,
+        )
     }
 
     /// y = conv(x, w) + bias, one thread per output (the baseline of the
@@ -145,13 +249,15 @@ impl Conv2dGpu {
         w: &GpuTensor,
         y: &GpuTensor,
     ) -> Result<()> {
-        self.run_forward(enc, &self.forward_naive, self.shape.y_len(), x, w, y)
+        self.run_forward(enc, None, &self.forward_naive, self.shape.y_len(), x, w, y)
     }
 
     /// Dispatches a forward kernel on `threads` threads.
+    #[allow(clippy::too_many_arguments)]
     fn run_forward(
         &self,
         enc: &mut Encoder<'_>,
+        pass: Option<Pass>,
         kernel: &Kernel,
         threads: usize,
         x: &GpuTensor,
@@ -161,6 +267,7 @@ impl Conv2dGpu {
         let s = self.shape;
         self.run(
             enc,
+            pass,
             kernel,
             &[
                 ("x", x, s.x_len()),
@@ -185,6 +292,7 @@ impl Conv2dGpu {
         if let Some(x_bar) = x_bar {
             self.run(
                 enc,
+                Some(Pass::BackwardInput),
                 &self.backward_input,
                 &[
                     ("w", w, s.w_len()),
@@ -196,6 +304,7 @@ impl Conv2dGpu {
         }
         self.run(
             enc,
+            Some(Pass::BackwardParams),
             &self.backward_params,
             &[
                 ("x", x, s.x_len()),
@@ -219,6 +328,7 @@ impl Conv2dGpu {
         let s = self.shape;
         self.run(
             enc,
+            Some(Pass::TangentForward),
             &self.tangent_forward,
             &[
                 ("x", x, s.x_len()),
@@ -249,6 +359,7 @@ impl Conv2dGpu {
         if let Some(x_bar_dot) = x_bar_dot {
             self.run(
                 enc,
+                Some(Pass::TangentBackwardInput),
                 &self.tangent_backward_input,
                 &[
                     ("w", w, s.w_len()),
@@ -262,6 +373,7 @@ impl Conv2dGpu {
         }
         self.run(
             enc,
+            Some(Pass::TangentBackwardParams),
             &self.tangent_backward_params,
             &[
                 ("x", x, s.x_len()),

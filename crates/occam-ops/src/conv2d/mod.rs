@@ -7,9 +7,10 @@
 
 mod cpu;
 pub(crate) mod gpu;
+mod lanes;
 
 pub use cpu::Conv2dCpu;
-pub use gpu::Conv2dGpu;
+pub use gpu::{Conv2dGpu, Conv2dKernels};
 
 /// The sizes of a batched convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
