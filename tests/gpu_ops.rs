@@ -680,3 +680,47 @@ fn gpu_maxpool_passes_match_cpu_twin() {
         );
     }
 }
+
+#[test]
+fn gpu_maxpool_backward_writes_every_input_including_dropped_rows_and_columns() {
+    // The backward passes run one thread per window; the inputs no window
+    // reads (odd sizes) must still be overwritten with 0, since the engine
+    // reuses its buffers from step to step.
+    for gpu in support::gpus() {
+        for (planes, height, width) in [(2, 5, 7), (1, 4, 3), (3, 3, 4), (1, 2, 2)] {
+            let shape = MaxPoolShape {
+                planes,
+                height,
+                width,
+            };
+            let cpu = MaxPoolCpu { shape };
+            let op = MaxPoolGpu::new(gpu, shape).unwrap();
+            let mut rng = support::rng(4242);
+            let [x, y_bar, y_bar_dot]: [Vec<f32>; 3] =
+                [shape.x_len(), shape.y_len(), shape.y_len()].map(|n| {
+                    support::uniform(&mut rng, n, -1.0, 1.0)
+                        .into_iter()
+                        .map(|a| a as f32)
+                        .collect()
+                });
+            let up = |v: &[f32]| gpu.upload("maxpool test", v).unwrap();
+            let (xt, gt, gdt) = (up(&x), up(&y_bar), up(&y_bar_dot));
+            let stale = vec![7.0f32; shape.x_len()];
+            let (x_bar, x_bar_dot) = (up(&stale), up(&stale));
+            let mut enc = gpu.encoder();
+            op.backward(&mut enc, &xt, &gt, &x_bar).unwrap();
+            op.tangent_backward(&mut enc, &xt, &gdt, &x_bar_dot)
+                .unwrap();
+            enc.submit().unwrap();
+            let f64s = |v: &[f32]| v.iter().map(|&a| f64::from(a)).collect::<Vec<f64>>();
+            let want = cpu.backward(&[f64s(&x)], &[f64s(&y_bar)]).unwrap();
+            let want_dot = cpu.backward(&[f64s(&x)], &[f64s(&y_bar_dot)]).unwrap();
+            assert_eq!(f64s(&gpu.read(&x_bar).unwrap()), want[0], "{shape:?}");
+            assert_eq!(
+                f64s(&gpu.read(&x_bar_dot).unwrap()),
+                want_dot[0],
+                "{shape:?}"
+            );
+        }
+    }
+}

@@ -132,10 +132,6 @@ occam_gpu::uniform_params! {
     /// The uniform parameters of `shaders/maxpool.wgsl` (its `PoolParams`).
     pub(crate) struct PoolParams in "maxpool" {
         planes: u32,
-        height: u32,
-        width: u32,
-        h_out: u32,
-        w_out: u32,
         _pad0: u32,
         _pad1: u32,
         _pad2: u32,
@@ -168,15 +164,15 @@ impl MaxPoolGpu {
         }
         let params = PoolParams {
             planes: shape.planes as u32,
-            height: shape.height as u32,
-            width: shape.width as u32,
-            h_out: shape.h_out() as u32,
-            w_out: shape.w_out() as u32,
             _pad0: 0,
             _pad1: 0,
             _pad2: 0,
         };
-        let k = |entry: EntryPoint<'static>| gpu.kernel(entry, &[]);
+        let sizes = [
+            ("HEIGHT", shape.height as f64),
+            ("WIDTH", shape.width as f64),
+        ];
+        let k = |entry: EntryPoint<'static>| gpu.kernel(entry, &sizes);
         Ok(MaxPoolGpu {
             shape,
             params: gpu.params("maxpool params", &params)?,
@@ -227,7 +223,7 @@ impl MaxPoolGpu {
                 ("y_bar", y_bar, s.y_len()),
                 ("x_bar", x_bar, s.x_len()),
             ],
-            s.x_len(),
+            s.y_len(),
         )
     }
 
@@ -269,7 +265,7 @@ impl MaxPoolGpu {
                 ("y_bar_dot", y_bar_dot, s.y_len()),
                 ("x_bar_dot", x_bar_dot, s.x_len()),
             ],
-            s.x_len(),
+            s.y_len(),
         )
     }
 }
