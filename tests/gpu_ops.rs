@@ -502,6 +502,49 @@ fn gpu_conv2d_passes_match_cpu_twin() {
     }
 }
 
+#[test]
+fn gpu_conv2d_parameter_gradients_over_many_images_are_whole_on_software_adapters() {
+    // llvmpipe ends an invocation's loops after 65535 iterations: the lanes
+    // kernels cut the images into chunks and add the chunks' sums; the
+    // shader's kernels, which cannot, are refused there at such sizes. The
+    // two shapes fill the chunks of both parameter passes to the budget.
+    for (images, c_in, c_out, size, kernel, padding) in
+        [(1300, 2, 3, 14, 3, 1), (400, 1, 2, 28, 5, 2)]
+    {
+        let shape = Conv2dShape {
+            batch: 1,
+            images,
+            c_in,
+            c_out,
+            height: size,
+            width: size,
+            kernel,
+            padding,
+        };
+        for gpu in support::gpus() {
+            if gpu.adapter().is_software {
+                let err = Conv2dGpu::with_kernels(gpu, shape, Conv2dKernels::Tiled)
+                    .err()
+                    .expect("the shader's parameter passes would be cut short");
+                assert!(
+                    err.to_string().contains(&format!("{images} images")),
+                    "{err}"
+                );
+            }
+            for kernels in conv_kernel_sets(gpu, kernel) {
+                let Ok(op) = Conv2dGpu::with_kernels(gpu, shape, kernels) else {
+                    continue;
+                };
+                let op = OnGpu { gpu, op };
+                // f32 sums of up to 1300 · 196 products each (a sum cut
+                // short by the loop cap misses a share of its terms:
+                // errors of order 0.1–1).
+                compare_passes(&op, &Conv2dCpu { shape }, 5100, 1e-4);
+            }
+        }
+    }
+}
+
 /// The convolution kernel sets `gpu` runs for a k × k kernel: the shader's
 /// everywhere, the generated lanes kernels where the adapter has subgroups
 /// they support.

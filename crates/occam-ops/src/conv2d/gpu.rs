@@ -45,11 +45,14 @@ pub enum Conv2dKernels {
     Lanes,
 }
 
-/// One generated pass: its kernel, grid and the buffers it binds.
+/// One generated pass: its kernel, grid and the buffers it binds; for a
+/// parameter pass cut into chunks of images, the kernel that adds the
+/// chunks' partial sums and its grid.
 struct LanesKernel {
     kernel: Arc<Kernel>,
     grid: [u32; 3],
     binds: Vec<&'static str>,
+    reduce: Option<(Arc<Kernel>, [u32; 3])>,
 }
 
 /// A convolution of one shape on the GPU: its kernels and parameter block.
@@ -57,6 +60,9 @@ pub struct Conv2dGpu {
     shape: Conv2dShape,
     /// The generated kernels, in the order of [`Pass::ALL`], when they run.
     lanes: Option<Vec<LanesKernel>>,
+    /// The parameter passes' partial sums per chunk of images (lanes
+    /// kernels on a software adapter, more images than one chunk).
+    partials: Option<GpuTensor>,
     params: wgpu::Buffer,
     max_groups: u32,
     forward: Arc<Kernel>,
@@ -135,19 +141,63 @@ impl Conv2dGpu {
                 ),
             })?),
         };
+        if width.is_none() {
+            // The shader's parameter passes loop over every image, row and
+            // column of the output in one invocation.
+            let iterations = s.images * (1 + s.h_out() * (1 + s.w_out()));
+            crate::loop_budget::check_loop_budget(
+                gpu,
+                "conv2d",
+                &format!(
+                    "{} images of {}×{} outputs (the parameter gradient's sums; the lanes \
+                     kernels, which cut them, need subgroups, e.g. lavapipe on Vulkan)",
+                    s.images,
+                    s.h_out(),
+                    s.w_out()
+                ),
+                iterations,
+            )?;
+        }
+        let budget = crate::loop_budget::loop_budget(gpu);
+        let mut partials = None;
         let lanes = match width {
             None => None,
             Some(w) => {
                 let w = w as usize;
                 let mut passes = Vec::with_capacity(Pass::ALL.len());
                 for pass in Pass::ALL {
-                    let source = lanes::generate(pass, &s, w);
+                    let split = lanes::params_split(pass, &s, budget);
+                    let splits = split.0;
+                    let source = lanes::generate(pass, &s, w, split);
                     let file = format!("occam_ops::conv2d::lanes ({pass:?}, {s:?}, {w} lanes)");
                     let entry = format!("conv2d_lanes_{}", pass.name());
+                    let reduce = if splits > 1 {
+                        // Sized for the pass with the most chunks.
+                        let most = Pass::ALL
+                            .iter()
+                            .map(|&p| lanes::params_split(p, &s, budget).0)
+                            .max()
+                            .unwrap_or(1);
+                        if partials.is_none() {
+                            partials = Some(gpu.zeros("conv2d partials", most * s.w_len())?);
+                        }
+                        let source = lanes::reduce(s.w_len(), splits);
+                        let file = format!("occam_ops::conv2d::lanes (reduce, {s:?}, {splits})");
+                        let kernel = gpu.generated_kernel(
+                            "conv2d_lanes",
+                            &file,
+                            &source,
+                            "conv2d_lanes_reduce",
+                        )?;
+                        Some((kernel, spread_grid(s.w_len(), 64, max_groups)))
+                    } else {
+                        None
+                    };
                     passes.push(LanesKernel {
                         kernel: gpu.generated_kernel("conv2d_lanes", &file, &source, &entry)?,
-                        grid: spread_grid(lanes::workgroups(pass, &s, w), 1, max_groups),
-                        binds: lanes::bindings(pass),
+                        grid: spread_grid(lanes::workgroups(pass, &s, w, splits), 1, max_groups),
+                        binds: lanes::bindings(pass, splits > 1),
+                        reduce,
                     });
                 }
                 Some(passes)
@@ -157,6 +207,7 @@ impl Conv2dGpu {
         Ok(Conv2dGpu {
             shape,
             lanes,
+            partials,
             params: gpu.params("conv2d params", &params)?,
             max_groups,
             forward: k(kernels::CONV2D_FORWARD)?,
@@ -191,12 +242,25 @@ impl Conv2dGpu {
         match generated {
             Some(lk) => {
                 let mut binds: Vec<(&str, &wgpu::Buffer)> = Vec::with_capacity(tensors.len());
+                let mut out = None;
                 for (name, t, len) in tensors {
                     check_len("conv2d", name, t.len(), *len)?;
-                    debug_assert!(lk.binds.contains(name), "{name}");
-                    binds.push((name, t.buffer()));
+                    if lk.binds.contains(name) {
+                        binds.push((name, t.buffer()));
+                    } else {
+                        // A parameter pass's output, reached through its partials.
+                        out = Some(t.buffer());
+                    }
                 }
-                enc.dispatch(&lk.kernel, &binds, lk.grid)?;
+                match (&lk.reduce, &self.partials, out) {
+                    (Some((reduce, grid)), Some(partials), Some(out)) => {
+                        binds.push(("partials", partials.buffer()));
+                        enc.dispatch(&lk.kernel, &binds, lk.grid)?;
+                        let binds = [("partials", partials.buffer()), ("out", out)];
+                        enc.dispatch(reduce, &binds, *grid)?;
+                    }
+                    _ => enc.dispatch(&lk.kernel, &binds, lk.grid)?,
+                }
             }
             None => {
                 let grid = spread_grid(n, 64, self.max_groups);
