@@ -507,10 +507,12 @@ fn gpu_conv2d_parameter_gradients_over_many_images_are_whole_on_software_adapter
     // llvmpipe ends an invocation's loops after 65535 iterations: the lanes
     // kernels cut the images into chunks and add the chunks' sums; the
     // shader's kernels, which cannot, are refused there at such sizes. The
-    // two shapes fill the chunks of both parameter passes to the budget.
-    for (images, c_in, c_out, size, kernel, padding) in
-        [(1300, 2, 3, 14, 3, 1), (400, 1, 2, 28, 5, 2)]
-    {
+    // shapes are ones whose sums came out cut short with larger chunks.
+    for (images, c_in, c_out, size, kernel, padding) in [
+        (1300, 2, 8, 14, 5, 2),
+        (1300, 2, 3, 14, 3, 1),
+        (400, 1, 2, 28, 5, 2),
+    ] {
         let shape = Conv2dShape {
             batch: 1,
             images,
