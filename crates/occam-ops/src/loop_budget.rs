@@ -5,7 +5,11 @@
 //! cut their work into dispatches that stay under [`SOFTWARE_LOOP_BUDGET`]
 //! (the fused unroll, the Sinkhorn forward, the dense parameter passes) or,
 //! where the work cannot be cut, refuse such sizes on software adapters
-//! (`check_loop_budget`: energy distance, ridge). Hardware has no such cap.
+//! (`check_loop_budget`: energy distance, ridge, the shader's convolution
+//! parameter passes). Hardware has no such cap. The count is a model: the
+//! convolution's lanes parameter passes were measured to be cut short at
+//! counts it put just under the budget, and keep an 8× margin
+//! (`conv2d::lanes::params_split`).
 
 use crate::error::{OpError, Result};
 use occam_gpu::Gpu;
