@@ -461,12 +461,38 @@ fn gpu_adapter_in_use_is_reported() {
     }
 }
 
+/// A convolution's sizes from (batch, images, c_in, c_out, height, width,
+/// kernel, padding).
+fn conv_shape(
+    (batch, images, c_in, c_out, height, width, kernel, padding): (
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+    ),
+) -> Conv2dShape {
+    Conv2dShape {
+        batch,
+        images,
+        c_in,
+        c_out,
+        height,
+        width,
+        kernel,
+        padding,
+    }
+}
+
 #[test]
 fn gpu_conv2d_passes_match_cpu_twin() {
     for gpu in support::gpus() {
         // Awkward sizes: 1×1 kernels, even kernels, padding wider than the
         // kernel's reach, odd image sizes, several problems side by side.
-        for (i, &(batch, images, c_in, c_out, height, width, kernel, padding)) in [
+        for (i, &sizes) in [
             (1, 1, 1, 1, 1, 1, 1, 0),
             (2, 3, 2, 5, 7, 9, 3, 1),
             (1, 2, 1, 16, 28, 28, 5, 2),
@@ -481,17 +507,8 @@ fn gpu_conv2d_passes_match_cpu_twin() {
         .iter()
         .enumerate()
         {
-            let shape = Conv2dShape {
-                batch,
-                images,
-                c_in,
-                c_out,
-                height,
-                width,
-                kernel,
-                padding,
-            };
-            for kernels in conv_kernel_sets(gpu, kernel) {
+            let shape = conv_shape(sizes);
+            for kernels in conv_kernel_sets(gpu, shape.kernel) {
                 let op = OnGpu {
                     gpu,
                     op: Conv2dGpu::with_kernels(gpu, shape, kernels).unwrap(),
@@ -590,7 +607,7 @@ fn gpu_conv2d_lanes_kernels_give_the_shader_kernels_numbers_bit_for_bit() {
             assert!(Conv2dGpu::with_kernels(gpu, shape, Conv2dKernels::Lanes).is_err());
             continue;
         }
-        for (i, &(batch, images, c_in, c_out, height, width, kernel, padding)) in [
+        for (i, &sizes) in [
             (1, 1, 1, 1, 1, 1, 1, 0),
             (2, 3, 2, 5, 7, 9, 3, 1),
             (1, 3, 1, 16, 28, 28, 5, 2),
@@ -603,16 +620,7 @@ fn gpu_conv2d_lanes_kernels_give_the_shader_kernels_numbers_bit_for_bit() {
         .iter()
         .enumerate()
         {
-            let shape = Conv2dShape {
-                batch,
-                images,
-                c_in,
-                c_out,
-                height,
-                width,
-                kernel,
-                padding,
-            };
+            let shape = conv_shape(sizes);
             let cpu = Conv2dCpu { shape };
             let mut rng = support::rng(9100 + i as u64);
             let x = support::tensors(&mut rng, &cpu.input_lens());

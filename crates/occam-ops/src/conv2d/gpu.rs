@@ -163,6 +163,15 @@ impl Conv2dGpu {
         let lanes = match width {
             None => None,
             Some(w) => {
+                // One buffer serves every pass, sized for the one with the most chunks.
+                let most = Pass::ALL
+                    .iter()
+                    .map(|&p| lanes::params_split(p, &s, budget).0)
+                    .max()
+                    .unwrap_or(1);
+                if most > 1 {
+                    partials = Some(gpu.zeros("conv2d partials", most * s.w_len())?);
+                }
                 let w = w as usize;
                 let mut passes = Vec::with_capacity(Pass::ALL.len());
                 for pass in Pass::ALL {
@@ -172,15 +181,6 @@ impl Conv2dGpu {
                     let file = format!("occam_ops::conv2d::lanes ({pass:?}, {s:?}, {w} lanes)");
                     let entry = format!("conv2d_lanes_{}", pass.name());
                     let reduce = if splits > 1 {
-                        // Sized for the pass with the most chunks.
-                        let most = Pass::ALL
-                            .iter()
-                            .map(|&p| lanes::params_split(p, &s, budget).0)
-                            .max()
-                            .unwrap_or(1);
-                        if partials.is_none() {
-                            partials = Some(gpu.zeros("conv2d partials", most * s.w_len())?);
-                        }
                         let source = lanes::reduce(s.w_len(), splits);
                         let file = format!("occam_ops::conv2d::lanes (reduce, {s:?}, {splits})");
                         let kernel = gpu.generated_kernel(

@@ -238,6 +238,53 @@ fn broadcast(run: &str, m: usize, width: usize) -> String {
     format!("subgroupBroadcast({run}{}, {}u)", m / width, m % width)
 }
 
+/// Opens the entry point of `pass`: its workgroup index `wid`, past the last
+/// workgroup nothing to do.
+fn open_entry(o: &mut String, pass: Pass, width: usize) {
+    let _ = writeln!(
+        o,
+        "@compute @workgroup_size({width})\n\
+         fn conv2d_lanes_{name}(@builtin(workgroup_id) wg: vec3<u32>,\n        \
+         @builtin(num_workgroups) nwg: vec3<u32>,\n        \
+         @builtin(subgroup_invocation_id) lane: u32) {{\n    \
+         let wid = wg.x + wg.y * nwg.x;\n    \
+         if wid >= GROUPS {{ return; }}",
+        name = pass.name(),
+    );
+}
+
+/// Writes the loads of term `t`'s row segment of `x`: the `span` values from
+/// column `col` − lane on of row `xr` (zero outside the `row_len`-wide row
+/// or where `row_ok` is false) of the plane starting at `plane`, one per
+/// lane per run of `width`, and their broadcasts `x{t}_{m}`, m < span.
+#[allow(clippy::too_many_arguments)]
+fn row_segment(
+    o: &mut String,
+    indent: &str,
+    t: usize,
+    x: &str,
+    plane: &str,
+    row_len: &str,
+    span: usize,
+    width: usize,
+) {
+    for q in 0..span.div_ceil(width) {
+        let _ = writeln!(
+            o,
+            "{indent}var r{t}_{q} = 0.0;\n{indent}\
+             {{ let cc = col + {}; if row_ok && cc >= 0 && cc < {row_len} {{ r{t}_{q} = {x}[{plane} + u32(xr * {row_len} + cc)]; }} }}",
+            q * width
+        );
+    }
+    for m in 0..span {
+        let _ = writeln!(
+            o,
+            "{indent}let x{t}_{m} = {};",
+            broadcast(&format!("r{t}_"), m, width)
+        );
+    }
+}
+
 /// Writes the kernel of `pass` for `shape` and subgroups of `width` lanes,
 /// the parameter passes over `(splits, chunk)` chunks of images (partial
 /// sums into `partials` when there are several); its one entry point is
@@ -298,7 +345,6 @@ fn pixel_pass(o: &mut String, pass: Pass, shape: &Conv2dShape, width: usize) {
     let g = pixel_geometry(pass, shape);
     let (k, j_len) = (shape.kernel, g.segment);
     let span = j_len + k - 1;
-    let runs = span.div_ceil(width);
     let forward = g.dir > 0;
     let _ = writeln!(
         o,
@@ -326,19 +372,13 @@ fn pixel_pass(o: &mut String, pass: Pass, shape: &Conv2dShape, width: usize) {
         ),
         _ => ("(bt * C_OUT + b) * FAN + (a * K + u) * K", "0.0"),
     };
+    open_entry(o, pass, width);
     let _ = writeln!(
         o,
-        "@compute @workgroup_size({width})\n\
-         fn conv2d_lanes_{name}(@builtin(workgroup_id) wg: vec3<u32>,\n        \
-         @builtin(num_workgroups) nwg: vec3<u32>,\n        \
-         @builtin(subgroup_invocation_id) lane: u32) {{\n    \
-         let wid = wg.x + wg.y * nwg.x;\n    \
-         if wid >= GROUPS {{ return; }}\n    \
-         let seg = wid % SEGS;\n    let row = (wid / SEGS) % OUT_H;\n    \
+        "    let seg = wid % SEGS;\n    let row = (wid / SEGS) % OUT_H;\n    \
          let blk = (wid / (SEGS * OUT_H)) % BLOCKS;\n    let img = wid / (SEGS * OUT_H * BLOCKS);\n    \
          let bt = img / IMAGES;\n    let a_lane = blk * {width}u + lane;\n    \
-         let a = min(a_lane, LANES_C - 1u);\n    let j0 = seg * SEG;",
-        name = pass.name(),
+         let a = min(a_lane, LANES_C - 1u);\n    let j0 = seg * SEG;"
     );
     for jj in 0..j_len {
         let _ = writeln!(o, "    var acc{jj} = {init};");
@@ -361,28 +401,12 @@ fn pixel_pass(o: &mut String, pass: Pass, shape: &Conv2dShape, width: usize) {
     );
     let terms = pass.terms();
     for (t, (_, x)) in terms.iter().enumerate() {
-        for q in 0..runs {
-            let _ = writeln!(
-                o,
-                "            var r{t}_{q} = 0.0;\n            \
-                 {{ let c = col + {}; if row_ok && c >= 0 && c < IN_W {{ r{t}_{q} = {x}[plane + u32(xr * IN_W + c)]; }} }}",
-                q * width
-            );
-        }
+        row_segment(o, "            ", t, x, "plane", "IN_W", span, width);
     }
     let _ = writeln!(o, "            let wr = {w_row};");
     for (t, (w, _)) in terms.iter().enumerate() {
         for v in 0..k {
             let _ = writeln!(o, "            let w{t}_{v} = {w}[wr + {v}u];");
-        }
-    }
-    for (t, _) in terms.iter().enumerate() {
-        for m in 0..span {
-            let _ = writeln!(
-                o,
-                "            let x{t}_{m} = {};",
-                broadcast(&format!("r{t}_"), m, width)
-            );
         }
     }
     // Tap v of output jj reads position jj + v (forward) or jj + k − 1 − v.
@@ -417,7 +441,6 @@ fn params_pass(o: &mut String, pass: Pass, shape: &Conv2dShape, width: usize, sp
     let (h_out, w_out) = (shape.h_out(), shape.w_out());
     let (segs, j_len) = params_segments(shape);
     let span = j_len + k - 1;
-    let runs = span.div_ceil(width);
     let _ = writeln!(
         o,
         "const H: i32 = {};\nconst W: i32 = {};\nconst OUT_H: u32 = {h_out}u;\n\
@@ -427,19 +450,13 @@ fn params_pass(o: &mut String, pass: Pass, shape: &Conv2dShape, width: usize, sp
         shape.width,
         shape.c_out.div_ceil(width),
     );
+    open_entry(o, pass, width);
     let _ = writeln!(
         o,
-        "@compute @workgroup_size({width})\n\
-         fn conv2d_lanes_{name}(@builtin(workgroup_id) wg: vec3<u32>,\n        \
-         @builtin(num_workgroups) nwg: vec3<u32>,\n        \
-         @builtin(subgroup_invocation_id) lane: u32) {{\n    \
-         let wid = wg.x + wg.y * nwg.x;\n    \
-         if wid >= GROUPS {{ return; }}\n    \
-         let c = wid % C_IN;\n    let blk = (wid / C_IN) % BLOCKS;\n    \
+        "    let c = wid % C_IN;\n    let blk = (wid / C_IN) % BLOCKS;\n    \
          let bt = (wid / (C_IN * BLOCKS)) % BATCH;\n    let split = wid / (C_IN * BLOCKS * BATCH);\n    \
          let o_lane = blk * {width}u + lane;\n    \
-         let o = min(o_lane, C_OUT - 1u);\n    var bias = 0.0;",
-        name = pass.name(),
+         let o = min(o_lane, C_OUT - 1u);\n    var bias = 0.0;"
     );
     for u in 0..k {
         for v in 0..k {
@@ -481,21 +498,7 @@ fn params_pass(o: &mut String, pass: Pass, shape: &Conv2dShape, width: usize, sp
              let row_ok = xr >= 0 && xr < H;"
         );
         for (t, (_, x)) in terms.iter().enumerate() {
-            for q in 0..runs {
-                let _ = writeln!(
-                    o,
-                    "                var r{t}_{q} = 0.0;\n                \
-                     {{ let cc = col + {}; if row_ok && cc >= 0 && cc < W {{ r{t}_{q} = {x}[xplane + u32(xr * W + cc)]; }} }}",
-                    q * width
-                );
-            }
-            for m in 0..span {
-                let _ = writeln!(
-                    o,
-                    "                let x{t}_{m} = {};",
-                    broadcast(&format!("r{t}_"), m, width)
-                );
-            }
+            row_segment(o, "                ", t, x, "xplane", "W", span, width);
         }
         // Each accumulator takes its terms in order of column.
         for jj in 0..j_len {
