@@ -461,32 +461,6 @@ fn gpu_adapter_in_use_is_reported() {
     }
 }
 
-/// A convolution's sizes from (batch, images, c_in, c_out, height, width,
-/// kernel, padding).
-fn conv_shape(
-    (batch, images, c_in, c_out, height, width, kernel, padding): (
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-        usize,
-    ),
-) -> Conv2dShape {
-    Conv2dShape {
-        batch,
-        images,
-        c_in,
-        c_out,
-        height,
-        width,
-        kernel,
-        padding,
-    }
-}
-
 #[test]
 fn gpu_conv2d_passes_match_cpu_twin() {
     for gpu in support::gpus() {
@@ -507,7 +481,7 @@ fn gpu_conv2d_passes_match_cpu_twin() {
         .iter()
         .enumerate()
         {
-            let shape = conv_shape(sizes);
+            let shape = support::conv_shape(sizes);
             for kernels in conv_kernel_sets(gpu, shape.kernel) {
                 let op = OnGpu {
                     gpu,
@@ -620,7 +594,7 @@ fn gpu_conv2d_lanes_kernels_give_the_shader_kernels_numbers_bit_for_bit() {
         .iter()
         .enumerate()
         {
-            let shape = conv_shape(sizes);
+            let shape = support::conv_shape(sizes);
             let cpu = Conv2dCpu { shape };
             let mut rng = support::rng(9100 + i as u64);
             let x = support::tensors(&mut rng, &cpu.input_lens());

@@ -9,8 +9,8 @@ use occam_ops::check::{
     dot_product_test, jvp_vs_central_difference, tangent_backward_vs_central_difference,
 };
 use occam_ops::{
-    Activation, ActivationCpu, Conv2dCpu, Conv2dShape, DenseCpu, DenseShape, MaxPoolCpu,
-    MaxPoolShape, MseCpu, MseShape, Passes,
+    Activation, ActivationCpu, Conv2dCpu, DenseCpu, DenseShape, MaxPoolCpu, MaxPoolShape, MseCpu,
+    MseShape, Passes,
 };
 
 /// Rounding-level agreement expected of the exact adjoint identity in f64.
@@ -115,7 +115,7 @@ fn cpu_twins_reject_tensors_of_the_wrong_size() {
 
 #[test]
 fn conv2d_cpu_twin_derivatives() {
-    for (i, &(batch, images, c_in, c_out, height, width, kernel, padding)) in [
+    for (i, &sizes) in [
         (1, 1, 1, 1, 3, 3, 1, 0),
         (2, 2, 2, 3, 5, 4, 3, 1),
         (1, 3, 1, 2, 6, 6, 5, 2),
@@ -124,16 +124,7 @@ fn conv2d_cpu_twin_derivatives() {
     .iter()
     .enumerate()
     {
-        let shape = Conv2dShape {
-            batch,
-            images,
-            c_in,
-            c_out,
-            height,
-            width,
-            kernel,
-            padding,
-        };
+        let shape = support::conv_shape(sizes);
         check_op(&Conv2dCpu { shape }, 400 + i as u64);
     }
 }

@@ -93,3 +93,29 @@ pub fn lanes_gpus() -> Vec<&'static Gpu> {
 }
 
 pub mod meta;
+
+/// A convolution's sizes from (batch, images, c_in, c_out, height, width,
+/// kernel, padding).
+pub fn conv_shape(
+    (batch, images, c_in, c_out, height, width, kernel, padding): (
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+    ),
+) -> occam_ops::Conv2dShape {
+    occam_ops::Conv2dShape {
+        batch,
+        images,
+        c_in,
+        c_out,
+        height,
+        width,
+        kernel,
+        padding,
+    }
+}
