@@ -145,6 +145,90 @@ fn gpu_dense_passes_match_cpu_twin() {
     }
 }
 
+/// The dense layer's folded activations (its forward with the next
+/// layer's σ, its x̄ with the previous layer's σ') against the separate
+/// dispatches of the dense and activation ops: the same bits, for every
+/// activation, on every adapter that runs the lanes kernels; elsewhere
+/// nothing is folded and the folded passes are refused.
+#[test]
+fn gpu_dense_folded_activations_give_the_separate_dispatches_bits() {
+    let shape = DenseShape {
+        batch: 2,
+        rows: 37,
+        d_in: 33,
+        d_out: 7,
+    };
+    let mut rng = support::rng(17);
+    let f32s = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect::<Vec<f32>>();
+    let x = f32s(support::uniform(&mut rng, shape.x_len(), -1.0, 1.0));
+    let w = f32s(support::uniform(&mut rng, shape.w_len(), -3.0, 3.0));
+    let y_bar = f32s(support::uniform(&mut rng, shape.y_len(), -1.0, 1.0));
+    // The previous activation's input, over relu6's kinks and far out for cos.
+    let s = f32s(support::uniform(&mut rng, shape.x_len(), -8.0, 8.0));
+    for gpu in support::gpus() {
+        let t = |name: &str, v: &[f32]| gpu.upload(name, v).unwrap();
+        let (xt, wt, yb, st) = (t("x", &x), t("w", &w), t("y_bar", &y_bar), t("s", &s));
+        let zeros = |n: usize| gpu.zeros("out", n).unwrap();
+        for act in Activation::ALL {
+            let plain = DenseGpu::new(gpu, shape, false).unwrap();
+            let folded = DenseGpu::new(gpu, shape, false)
+                .unwrap()
+                .fold_activations(Some(act), Some(act));
+            let name = &gpu.adapter().name;
+            if !dense_kernel_sets(gpu).contains(&DenseKernels::Lanes) {
+                assert!(!folded.folds_after() && !folded.folds_before(), "{name}");
+                let (y, a) = (zeros(shape.y_len()), zeros(shape.y_len()));
+                let mut enc = gpu.encoder();
+                let err = folded.forward_activated(&mut enc, &xt, &wt, &y, &a);
+                assert!(matches!(err, Err(OpError::Unavailable { .. })), "{name}");
+                continue;
+            }
+            assert!(folded.folds_after() && folded.folds_before(), "{name}");
+            let after = ActivationGpu::new(gpu, act, shape.y_len()).unwrap();
+            let before = ActivationGpu::new(gpu, act, shape.x_len()).unwrap();
+            let outs = || {
+                [
+                    zeros(shape.y_len()),
+                    zeros(shape.y_len()),
+                    zeros(shape.x_len()),
+                    zeros(shape.x_len()),
+                    zeros(shape.w_len()),
+                ]
+            };
+            let [y1, a1, xb1, sb1, wb1] = outs();
+            let [y2, a2, xb2, sb2, wb2] = outs();
+            let mut enc = gpu.encoder();
+            plain.forward(&mut enc, &xt, &wt, &y1).unwrap();
+            after.forward(&mut enc, &y1, &a1).unwrap();
+            plain
+                .backward(&mut enc, &xt, &wt, &yb, Some(&xb1), &wb1)
+                .unwrap();
+            before.backward(&mut enc, &st, &xb1, &sb1).unwrap();
+            folded
+                .forward_activated(&mut enc, &xt, &wt, &y2, &a2)
+                .unwrap();
+            folded
+                .backward_activated(&mut enc, &xt, &wt, &yb, &xb2, (&st, &sb2), &wb2)
+                .unwrap();
+            enc.submit().unwrap();
+            let bits = |t: &occam_gpu::GpuTensor| -> Vec<u32> {
+                gpu.read(t).unwrap().iter().map(|v| v.to_bits()).collect()
+            };
+            for (what, one, two) in [
+                ("y", &y1, &y2),
+                ("σ(y)", &a1, &a2),
+                ("x̄", &xb1, &xb2),
+                ("σ'(s) x̄", &sb1, &sb2),
+                ("w̄", &wb1, &wb2),
+            ] {
+                let (one, two) = (bits(one), bits(two));
+                assert!(one.iter().any(|&b| b != 0), "{name} {act}: {what} all zero");
+                assert_eq!(one, two, "{name} {act}: {what} differs when folded");
+            }
+        }
+    }
+}
+
 #[test]
 fn gpu_activation_passes_match_cpu_twin() {
     for gpu in support::gpus() {

@@ -100,6 +100,23 @@ impl Gpu {
         self.description.subgroup_size
     }
 
+    /// The CPU threads a software adapter runs workgroups on (llvmpipe's
+    /// `LP_NUM_THREADS` where set, else this machine's available
+    /// parallelism, which is llvmpipe's default); `None` on hardware.
+    /// Kernels choose between one workgroup per task and a grid spread
+    /// over many by it: on a CPU a dispatch costs a thread wake-up, so
+    /// spreading pays only where there are idle threads to wake.
+    pub fn software_threads(&self) -> Option<usize> {
+        if !self.description.is_software {
+            return None;
+        }
+        let env = std::env::var("LP_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Some(env.unwrap_or(cores).max(1))
+    }
+
     /// True when the device can time kernels with timestamp queries.
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)

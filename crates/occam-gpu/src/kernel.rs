@@ -260,6 +260,12 @@ pub struct Encoder<'a> {
 }
 
 impl Encoder<'_> {
+    /// The GPU this encoder records for (ops that compile a kernel on its
+    /// first use reach the device through it).
+    pub fn gpu(&self) -> &Gpu {
+        self.gpu
+    }
+
     /// Records one dispatch of `kernel` over `workgroups`, binding each buffer
     /// to the WGSL variable of the same name. Every binding the entry point
     /// uses must be given exactly once, and nothing else.

@@ -153,4 +153,15 @@ fn main() {
         .map(|(a, b)| ((a - b) / b.abs().max(1e-30)).abs())
         .fold(0.0f32, f32::max);
     println!("losses against the looped tiles: largest relative difference {worst:.2e}");
+    let chosen = SinkhornPlan::for_shape(&gpu, tasks, n, m);
+    println!(
+        "SinkhornPlan::for_shape here: {} ({} software threads)",
+        if chosen.planned_diameter.is_some() {
+            "spread"
+        } else {
+            "looped"
+        },
+        gpu.software_threads()
+            .map_or("no".to_string(), |t| t.to_string())
+    );
 }

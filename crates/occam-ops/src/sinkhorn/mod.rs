@@ -147,14 +147,30 @@ pub struct SinkhornPlan {
     pub folds: SinkhornFolds,
 }
 
-impl Default for SinkhornPlan {
-    /// What [`SinkhornGpu::new`] uses: the list spread up to
-    /// [`PLANNED_DIAMETER`], the folds by [`SinkhornFolds::Auto`]. (On
-    /// llvmpipe with two threads the spread list ran as fast as the looped
-    /// one at 300 × 300 and 1.8× faster at 1200 × 1200; see bench/RESULTS.md.)
-    fn default() -> SinkhornPlan {
+/// The labels × samples of one task from which a software adapter spreads
+/// the ε list over workgroups when it has threads to spare (tasks fewer
+/// than threads). On the 2-core VM of bench/RESULTS.md (`cargo bench -p
+/// occam-ops --bench sinkhorn -- N M 1`, lanes folds) the looped list was
+/// 1.7× faster at 100 × 100 and the spread one 1.2× faster at 200 × 200:
+/// each spread dispatch wakes the adapter's threads, which pays only once a
+/// dispatch holds enough work. The crossing lies between; 150² is taken.
+pub const SPREAD_MIN_PAIRS: usize = 150 * 150;
+
+impl SinkhornPlan {
+    /// What [`SinkhornGpu::new`] uses for `tasks` tasks of `n` labels and
+    /// `m` samples, with the folds by [`SinkhornFolds::Auto`]. On hardware
+    /// the list is spread up to [`PLANNED_DIAMETER`] (one task's queries
+    /// then fill many multiprocessors). On a software adapter it is spread
+    /// only where one workgroup per task would leave threads idle and a
+    /// task holds at least [`SPREAD_MIN_PAIRS`] pairs; otherwise it loops on
+    /// one workgroup per task, with a few dispatches in all.
+    pub fn for_shape(gpu: &Gpu, tasks: usize, n: usize, m: usize) -> SinkhornPlan {
+        let spread = match gpu.software_threads() {
+            None => true,
+            Some(threads) => tasks < threads && n * m >= SPREAD_MIN_PAIRS,
+        };
         SinkhornPlan {
-            planned_diameter: Some(PLANNED_DIAMETER),
+            planned_diameter: spread.then_some(PLANNED_DIAMETER),
             folds: SinkhornFolds::Auto,
         }
     }
@@ -227,7 +243,7 @@ pub struct SinkhornGpu {
 
 impl SinkhornGpu {
     /// Kernels, parameters and the per-task potentials, run as
-    /// the [default plan](SinkhornPlan::default).
+    /// [`SinkhornPlan::for_shape`] chooses for the adapter and the sizes.
     pub fn new(
         gpu: &Gpu,
         tasks: usize,
@@ -237,7 +253,7 @@ impl SinkhornGpu {
         blur: f64,
         scaling: f64,
     ) -> Result<SinkhornGpu> {
-        let plan = SinkhornPlan::default();
+        let plan = SinkhornPlan::for_shape(gpu, tasks, n, m);
         Self::with_plan(gpu, tasks, n, m, weight, blur, scaling, plan)
     }
 
