@@ -175,6 +175,61 @@ pub fn expand_generated(file: &str, source: &str) -> Result<String> {
     })
 }
 
+/// The environment variable naming a folder of WGSL files that replace the
+/// embedded shaders of the same name for this process (`snn.wgsl` replaces
+/// `shaders/snn.wgsl`; imports come from its `lib/` first, then from the
+/// embedded libraries). For trying a changed kernel without rebuilding, and
+/// for planting an error to show that a check catches it. Kernels the host
+/// generates at run time are not affected.
+pub const SHADER_DIR_VAR: &str = "OCCAM_SHADER_DIR";
+
+/// The (name, file, source) of every shader that [`SHADER_DIR_VAR`]'s
+/// folder replaces, imports expanded, leaked for the process (read once).
+/// Says on stderr which shaders it replaced: the numbers are then not the
+/// built-in kernels'.
+fn overridden_shaders() -> Result<Vec<(&'static str, &'static str, &'static str)>> {
+    let Some(dir) = std::env::var_os(SHADER_DIR_VAR) else {
+        return Ok(Vec::new());
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let lib = dir.join("lib");
+    let read = |name: &str| {
+        std::fs::read_to_string(lib.join(format!("{name}.wgsl")))
+            .ok()
+            .or_else(|| {
+                EMBEDDED_LIBS
+                    .iter()
+                    .find(|(l, _)| *l == name)
+                    .map(|(_, text)| text.to_string())
+            })
+    };
+    let mut out = Vec::new();
+    for &(name, _, _) in EMBEDDED_SHADERS {
+        let path = dir.join(format!("{name}.wgsl"));
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let file: &'static str = Box::leak(path.display().to_string().into_boxed_str());
+        let expanded = crate::imports::expand_imports(file, &text, &read).map_err(|message| {
+            GpuError::InvalidShader {
+                file: file.to_string(),
+                message,
+            }
+        })?;
+        eprintln!("occam: {SHADER_DIR_VAR}: {file} replaces the built-in shaders/{name}.wgsl");
+        out.push((name, file, &*Box::leak(expanded.into_boxed_str())));
+    }
+    if out.is_empty() {
+        return Err(GpuError::InvalidShader {
+            file: dir.display().to_string(),
+            message: format!(
+                "{SHADER_DIR_VAR} names a folder with no file named like a built-in shader (e.g. snn.wgsl)"
+            ),
+        });
+    }
+    Ok(out)
+}
+
 /// All embedded shaders, validated once per process.
 pub struct ShaderRegistry {
     shaders: BTreeMap<&'static str, ShaderInfo>,
@@ -196,7 +251,12 @@ impl ShaderRegistry {
 
     fn build() -> Result<ShaderRegistry> {
         let mut shaders = BTreeMap::new();
+        let overrides = overridden_shaders()?;
         for &(name, file, source) in EMBEDDED_SHADERS {
+            let (file, source) = match overrides.iter().find(|o| o.0 == name) {
+                Some(&(_, file, source)) => (file, source),
+                None => (file, source),
+            };
             let (eps, overrides) = reflect(file, source)?;
             let module =
                 naga::front::wgsl::parse_str(source).map_err(|e| GpuError::InvalidShader {

@@ -17,6 +17,17 @@ pub struct MetaGradient {
     pub theta_bar: Vec<f64>,
 }
 
+/// ∂L/∂θ split by the path it takes: through the learners' fits (their
+/// pullbacks of ∂L/∂ŷ to the training labels) and directly (every term's
+/// own derivative in the labels z). The two add up to ∂L/∂θ.
+#[derive(Clone, Debug)]
+pub struct GradientPaths {
+    /// The part through the learners' pullbacks.
+    pub learner: Vec<f64>,
+    /// The part from the terms' derivatives in z_tr, z_te and z_orth.
+    pub direct: Vec<f64>,
+}
+
 /// Evaluates one meta-step at θ in f64. Fails only when a learner cannot
 /// fit (a closed-form learner's system is singular, say).
 pub fn meta_step(
@@ -25,25 +36,62 @@ pub fn meta_step(
     tasks: &[TaskData],
     orth: &Orthogonality,
 ) -> Result<MetaGradient> {
+    Ok(meta_step_with(problem, theta, tasks, orth, false)?.0)
+}
+
+/// [`meta_step`], with ∂L/∂θ also split by its [paths](GradientPaths)
+/// (two more backprops of the meta-learner per task).
+pub fn meta_step_paths(
+    problem: &MetaProblem,
+    theta: &[f64],
+    tasks: &[TaskData],
+    orth: &Orthogonality,
+) -> Result<(MetaGradient, GradientPaths)> {
+    let (step, paths) = meta_step_with(problem, theta, tasks, orth, true)?;
+    Ok((step, paths.expect("paths were asked for")))
+}
+
+fn meta_step_with(
+    problem: &MetaProblem,
+    theta: &[f64],
+    tasks: &[TaskData],
+    orth: &Orthogonality,
+    split: bool,
+) -> Result<(MetaGradient, Option<GradientPaths>)> {
     let mut terms = TermValues::zeros(&problem.terms);
     let mut theta_bar = vec![0.0; theta.len()];
+    let mut paths = split.then(|| GradientPaths {
+        learner: vec![0.0; theta.len()],
+        direct: vec![0.0; theta.len()],
+    });
     let scale = 1.0 / tasks.len() as f64;
-    for task in tasks {
-        let (t, g) = task_step(problem, theta, task, orth)?;
-        terms.add_scaled(&t, scale);
-        for (a, b) in theta_bar.iter_mut().zip(g) {
+    let add = |to: &mut [f64], from: Vec<f64>| {
+        for (a, b) in to.iter_mut().zip(from) {
             *a += scale * b;
         }
+    };
+    for task in tasks {
+        let (t, g, p) = task_step(problem, theta, task, orth, split)?;
+        terms.add_scaled(&t, scale);
+        add(&mut theta_bar, g);
+        if let (Some(paths), Some((learner, direct))) = (paths.as_mut(), p) {
+            add(&mut paths.learner, learner);
+            add(&mut paths.direct, direct);
+        }
     }
-    Ok(MetaGradient { terms, theta_bar })
+    Ok((MetaGradient { terms, theta_bar }, paths))
 }
+
+/// One task's terms and ∂L/∂θ, and with `split` its (learner, direct) parts.
+type TaskStep = (TermValues, Vec<f64>, Option<(Vec<f64>, Vec<f64>)>);
 
 fn task_step(
     problem: &MetaProblem,
     theta: &[f64],
     task: &TaskData,
     orth: &Orthogonality,
-) -> Result<(TermValues, Vec<f64>)> {
+    split: bool,
+) -> Result<TaskStep> {
     let d = problem.meta.d_in();
     let m = task.x_tr.len() / d;
     let big_m = task.x_te.len() / d;
@@ -79,14 +127,31 @@ fn task_step(
     for (term, v) in problem.terms.iter().zip(&mut values.terms) {
         v.value = term.cpu(&labels, &mut grads);
     }
+    let direct_z_tr = split.then(|| grads.z_tr.clone());
+    let mut pulled = vec![0.0; m];
     for (fit, y_bar) in fits.iter().zip(&grads.predictions) {
-        for (a, b) in grads.z_tr.iter_mut().zip(fit.pullback(y_bar)) {
+        for ((a, p), b) in grads
+            .z_tr
+            .iter_mut()
+            .zip(&mut pulled)
+            .zip(fit.pullback(y_bar))
+        {
             *a += b;
+            *p += b;
         }
     }
+    let paths = direct_z_tr.map(|direct_z_tr| {
+        let zeros = vec![0.0; big_m + grads.z_orth.len()];
+        let learner = [&pulled[..], &zeros[..]].concat();
+        let direct = [&direct_z_tr[..], &grads.z_te[..], &grads.z_orth[..]].concat();
+        (
+            problem.meta.backward(theta, &meta_trace, &learner),
+            problem.meta.backward(theta, &meta_trace, &direct),
+        )
+    });
     let z_bar = [grads.z_tr, grads.z_te, grads.z_orth].concat();
     let theta_bar = problem.meta.backward(theta, &meta_trace, &z_bar);
-    Ok((values, theta_bar))
+    Ok((values, theta_bar, paths))
 }
 
 /// The meta-loss alone (no gradient), for finite differences.

@@ -106,6 +106,12 @@ pub struct GradcheckArgs {
     /// Largest accepted relative error of the GPU against the CPU f64 reference.
     #[arg(long, default_value_t = 1e-3)]
     pub tolerance: f64,
+    /// Largest accepted relative error of the GPU's part of ∂L/∂θ through
+    /// the learner's pullback against the reference's, relative to that
+    /// part's own largest entry (it is checked on its own because another
+    /// part can dwarf it in the whole).
+    #[arg(long, default_value_t = 1e-3)]
+    pub learner_tolerance: f64,
     /// Largest accepted relative error of the reference against finite differences.
     /// The meta-loss is only piecewise smooth (relu, |·| in the energy distance),
     /// so differences across a kink are off by the kink's jump: a small step
@@ -171,6 +177,8 @@ impl GradcheckArgs {
         occam_experiment::gradcheck::GradcheckOptions {
             dump: self.dump.clone(),
             tolerance: self.tolerance,
+            learner_tolerance: self.learner_tolerance,
+            file: Some(self.experiment.display().to_string()),
             fd_tolerance: self.fd_tolerance,
             directions: self.directions,
             step: self.step,

@@ -209,6 +209,106 @@ fn gradcheck_passes_and_dumps_the_meta_step() {
     let _ = std::fs::remove_dir_all(&dump);
 }
 
+/// gradcheck on a spiking learner whose pullback counts (the learner's part
+/// of ∂L/∂θ is about three times the whole): in Heaviside mode the part is
+/// compared on its own, finite differences are declared not to apply and
+/// the exact variant's command is given; that variant passes finite
+/// differences; the manifest holds every resolved learner key; and a
+/// surrogate whose second derivative is dropped on the GPU (a planted
+/// shaders/snn.wgsl through OCCAM_SHADER_DIR) fails the learner's part.
+#[test]
+fn gradcheck_holds_the_spiking_learners_pullback_to_the_reference_on_its_own() {
+    let e = experiment("spiking_pullback.toml");
+    let dump = std::env::temp_dir().join(format!("occam-gradcheck-paths-{}", std::process::id()));
+    let dump_s = dump.display().to_string();
+    let o = occam(&["gradcheck", &e, "--dump", &dump_s]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    let learner_line = out
+        .lines()
+        .find(|l| l.contains("through the learner's fit"))
+        .unwrap_or_else(|| panic!("no learner part: {out}"));
+    assert!(learner_line.ends_with("PASS"), "{out}");
+    let share: f64 = learner_line
+        .split_whitespace()
+        .nth(5)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        share > 1.0,
+        "the variant's learner part should count: {out}"
+    );
+    assert!(out.contains("finite differences do not apply"), "{out}");
+    assert!(!out.contains("direction 0"), "{out}");
+    assert!(
+        out.contains("--set learner.spike=sigmoid --set learner.reset_gradient=through"),
+        "{out}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dump.join("manifest.json")).unwrap())
+            .unwrap();
+    let keys = &manifest["resolved_learners"]["learner"];
+    // Set in the file, defaulted, and defaulted from another key.
+    assert_eq!(keys["spike"], "fast_sigmoid", "{manifest}");
+    assert_eq!(keys["threshold"], 1.0, "{manifest}");
+    assert_eq!(keys["encoding"], "current", "{manifest}");
+    assert_eq!(keys["slope"], 5.0, "{manifest}");
+    let _ = std::fs::remove_dir_all(&dump);
+
+    let smooth = [
+        "--set",
+        "learner.spike=sigmoid",
+        "--set",
+        "learner.reset_gradient=through",
+    ];
+    let mut args = vec!["gradcheck", e.as_str()];
+    args.extend(smooth);
+    let o = occam(&args);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(
+        out.contains("direction 2") && out.contains("finite differences: worst"),
+        "{out}"
+    );
+
+    // The fast sigmoid's s'' dropped on the GPU only.
+    let shader = include_str!("../../../shaders/snn.wgsl");
+    let exact = "case 0u: { let q = 1.0 + p.slope * abs(u); return -2.0 * p.slope * sign(u) / (q * q * q); }";
+    assert!(
+        shader.contains(exact),
+        "shaders/snn.wgsl changed: update the plant"
+    );
+    let planted = shader.replace(exact, "case 0u: { return 0.0; }");
+    let dir = std::env::temp_dir().join(format!("occam-planted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("snn.wgsl"), planted).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_occam"))
+        .args(["gradcheck", &e])
+        .env("OCCAM_SHADER_DIR", &dir)
+        .env(
+            "XDG_RUNTIME_DIR",
+            std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()),
+        )
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("replaces the built-in shaders/snn.wgsl"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        out.contains("the learner's part")
+            && out
+                .lines()
+                .any(|l| l.contains("learner's part") && l.ends_with("FAIL")),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The dump holds whatever each learner drew and a series' fixed data:
 /// a wiring mask and signs, both learners' random features, the
 /// orthogonality points and earlier functions.

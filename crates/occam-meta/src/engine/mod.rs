@@ -32,6 +32,20 @@ struct AllLabels {
     add: OptimizerGpu,
 }
 
+/// Which part of ∂L/∂θ a meta-step forms (`occam gradcheck` checks each
+/// against the f64 reference's [`crate::reference::GradientPaths`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GradientPath {
+    /// All of it (what training uses).
+    #[default]
+    All,
+    /// Only the part through the learners' adjoints: the terms' own
+    /// derivatives in the labels are cleared before the adjoints run.
+    Learner,
+    /// Only the terms' own derivatives in the labels: no adjoint runs.
+    Direct,
+}
+
 /// All GPU state of a meta-learning run: parameters, optimiser state, the
 /// learners' and terms' GPU sides, and the label buffers between them.
 pub struct GpuMetaEngine {
@@ -42,6 +56,7 @@ pub struct GpuMetaEngine {
     theta_bar: Vec<GpuTensor>,
     meta_opt: Vec<OptimizerGpu>,
     meta_step_count: u64,
+    path: GradientPath,
     x_all: GpuTensor,
     x_tr: GpuTensor,
     x_te: GpuTensor,
@@ -159,6 +174,7 @@ impl GpuMetaEngine {
                 .map(|l| OptimizerGpu::new(gpu, optimizer, spec.block_len(l)))
                 .collect::<Result<_>>()?,
             meta_step_count: 0,
+            path: GradientPath::All,
             x_all: gpu.zeros("x_all", rows * d)?,
             x_tr: gpu.zeros("x_tr", tasks * m * d)?,
             x_te: gpu.zeros("x_te", tasks * big_m * d)?,
@@ -195,6 +211,12 @@ impl GpuMetaEngine {
             problem: problem.clone(),
             sizes,
         })
+    }
+
+    /// Makes the following meta-steps form only `path`'s part of ∂L/∂θ
+    /// (the meta-loss is the whole one whatever the path).
+    pub fn set_path(&mut self, path: GradientPath) {
+        self.path = path;
     }
 
     /// Uploads one meta-step's random data (one [`TaskData`] per task).
@@ -310,8 +332,22 @@ impl GpuMetaEngine {
                 for &i in &self.record_order {
                     self.terms[i].record(enc, &labels)?;
                 }
+                if self.path == GradientPath::Learner {
+                    // Keep ∂L/∂ŷ only: the adjoints alone fill z̄ now.
+                    enc.clear(&self.z_tr_bar);
+                    enc.clear(&self.z_te_bar);
+                    if let Some((_, _, z_orth_bar)) = &self.orth {
+                        enc.clear(z_orth_bar);
+                    }
+                    if let Some(a) = &self.all {
+                        enc.clear(&a.z_bar);
+                    }
+                }
             }
             Phase::Adjoint => {
+                if self.path == GradientPath::Direct {
+                    return Ok(());
+                }
                 for (learner, y_bar) in self.learners.iter().zip(&self.y_bar) {
                     learner.record_adjoint(enc, &io, y_bar)?;
                 }

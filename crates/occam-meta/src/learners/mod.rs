@@ -235,10 +235,32 @@ pub struct KernelFeatures {
     pub features: usize,
 }
 
+/// What a learner's pullback (∂L/∂z_tr from ∂L/∂ŷ) is, which decides what
+/// finite differences of its f64 fit can check.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Derivative {
+    /// The exact derivative of its fit: finite differences check it.
+    Exact,
+    /// Not the derivative of the fit's value (a surrogate gradient, an
+    /// estimate): finite differences of the meta-loss do not check it.
+    NotExact {
+        /// Why, in words (e.g. "Heaviside spikes, differentiated by the
+        /// fast_sigmoid surrogate").
+        why: String,
+        /// Keys of the learner's table, with values, under which its
+        /// pullback becomes exact, when there are any (finite differences
+        /// then check the same code paths).
+        exact_with: Vec<(&'static str, &'static str)>,
+    },
+}
+
 /// A learner whose inductive bias can be meta-learned.
 pub trait Learner: std::fmt::Debug + Send + Sync {
     /// Its `kind` in experiment files.
     fn kind(&self) -> &'static str;
+
+    /// Whether its pullback is the exact derivative of its fit.
+    fn derivative(&self) -> Derivative;
 
     /// Draws its share of one task's random data from `rng` (after the
     /// task's inputs and target samples), for `train` training points.

@@ -10,6 +10,7 @@
 
 use super::Learner;
 use crate::config_error::ConfigError;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::Arc;
@@ -89,10 +90,17 @@ impl ResolveContext<'_> {
 
 /// A learner kind's configuration: its keys (serde, unknown keys refused)
 /// and how they resolve into a learner.
-pub trait LearnerConfig: DeserializeOwned {
+pub trait LearnerConfig: DeserializeOwned + Serialize {
     /// Checks every value and builds the learner; errors name the key.
     fn resolve(self, kind: &str, ctx: &ResolveContext<'_>)
     -> Result<Arc<dyn Learner>, ConfigError>;
+
+    /// Every key with the value a run uses, defaults included (what
+    /// `occam gradcheck --dump` records). The serialised configuration;
+    /// a kind whose default depends on another key fills it in.
+    fn keys(&self) -> Result<toml::Table, String> {
+        toml::Table::try_from(self).map_err(|e| e.to_string())
+    }
 }
 
 /// Declares the registered kinds: `"kind" => ConfigType`.
@@ -107,11 +115,21 @@ macro_rules! learner_kinds {
             ctx: &ResolveContext<'_>,
         ) -> Result<Arc<dyn Learner>, ConfigError> {
             match kind {
-                $($kind => read::<$config>(kind, table, ctx)?.resolve(kind, ctx),)*
-                other => Err(ConfigError::new(
-                    format!("{}.kind", ctx.key),
-                    format!("unknown learner {other:?}; accepted: {}", KINDS.join(", ")),
-                )),
+                $($kind => read::<$config>(kind, table, ctx.key)?.resolve(kind, ctx),)*
+                other => Err(unknown_kind(ctx.key, other)),
+            }
+        }
+
+        fn dispatch_keys(
+            kind: &str,
+            table: toml::Table,
+            key: &str,
+        ) -> Result<toml::Table, ConfigError> {
+            match kind {
+                $($kind => read::<$config>(kind, table, key)?
+                    .keys()
+                    .map_err(|e| ConfigError::new(key, e)),)*
+                other => Err(unknown_kind(key, other)),
             }
         }
     };
@@ -128,37 +146,48 @@ learner_kinds! {
     "animal" => super::animal::config::AnimalConfig,
 }
 
+fn unknown_kind(key: &str, kind: &str) -> ConfigError {
+    ConfigError::new(
+        format!("{key}.kind"),
+        format!("unknown learner {kind:?}; accepted: {}", KINDS.join(", ")),
+    )
+}
+
+/// The table's `kind` and the rest of its keys.
+fn split_kind(table: &toml::Table, key: &str) -> Result<(String, toml::Table), ConfigError> {
+    let bad = |m: String| ConfigError::new(format!("{key}.kind"), m);
+    let kind = match table.get("kind") {
+        Some(toml::Value::String(k)) => k.clone(),
+        Some(other) => return Err(bad(format!("must be a string, not {}", other.type_str()))),
+        None => return Err(bad(format!("is required; accepted: {}", KINDS.join(", ")))),
+    };
+    let mut rest = table.clone();
+    rest.remove("kind");
+    Ok((kind, rest))
+}
+
 /// The learner of a `[learner]` / `[adversary]` table.
 pub fn resolve(
     table: &toml::Table,
     ctx: &ResolveContext<'_>,
 ) -> Result<Arc<dyn Learner>, ConfigError> {
-    let kind = match table.get("kind") {
-        Some(toml::Value::String(k)) => k.clone(),
-        Some(other) => {
-            return Err(ctx.bad(
-                "kind",
-                format!("must be a string, not {}", other.type_str()),
-            ));
-        }
-        None => {
-            return Err(ctx.bad(
-                "kind",
-                format!("is required; accepted: {}", KINDS.join(", ")),
-            ));
-        }
-    };
-    let mut rest = table.clone();
-    rest.remove("kind");
+    let (kind, rest) = split_kind(table, ctx.key)?;
     dispatch(&kind, rest, ctx)
 }
 
+/// Every key of the learner table `table` (found at `key`) with the value
+/// a run uses, defaults included, `kind` first.
+pub fn resolved_keys(table: &toml::Table, key: &str) -> Result<toml::Table, ConfigError> {
+    let (kind, rest) = split_kind(table, key)?;
+    let mut keys = toml::Table::new();
+    keys.insert("kind".into(), toml::Value::String(kind.clone()));
+    keys.extend(dispatch_keys(&kind, rest, key)?);
+    Ok(keys)
+}
+
 /// Reads `table` into kind `kind`'s configuration, naming the key on error.
-fn read<C: DeserializeOwned>(
-    kind: &str,
-    table: toml::Table,
-    ctx: &ResolveContext<'_>,
-) -> Result<C, ConfigError> {
+fn read<C: DeserializeOwned>(kind: &str, table: toml::Table, key: &str) -> Result<C, ConfigError> {
+    let bad = |field: &str, message: String| ConfigError::new(format!("{key}.{field}"), message);
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().message().to_string();
@@ -170,13 +199,13 @@ fn read<C: DeserializeOwned>(
                 .map(str::to_string)
         };
         if let Some(f) = field("unknown field `") {
-            ctx.bad(&f, format!("does not apply to kind = {kind:?}"))
+            bad(&f, format!("does not apply to kind = {kind:?}"))
         } else if let Some(f) = field("missing field `") {
-            ctx.bad(&f, format!("is required for kind = {kind:?}"))
+            bad(&f, format!("is required for kind = {kind:?}"))
         } else if path == "." {
-            ConfigError::new(ctx.key, message)
+            ConfigError::new(key, message)
         } else {
-            ctx.bad(&path, message)
+            bad(&path, message)
         }
     })
 }

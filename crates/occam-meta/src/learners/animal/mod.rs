@@ -9,6 +9,7 @@
 
 pub mod config;
 
+use super::Derivative;
 use super::host::{HostGpu, no_pullback};
 use super::ridge::RidgeLearner;
 use super::{CpuFit, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerShape};
@@ -86,6 +87,14 @@ impl AnimalLearner {
 }
 
 impl Learner for AnimalLearner {
+    /// An animal has no derivative (configurations wrap it in a black box).
+    fn derivative(&self) -> Derivative {
+        Derivative::NotExact {
+            why: "an animal cannot be differentiated".to_string(),
+            exact_with: Vec::new(),
+        }
+    }
+
     fn kind(&self) -> &'static str {
         "animal"
     }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod estimator;
 pub mod gpu;
 
+use super::Derivative;
 use super::{
     CpuFit, Footprint, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerShape, invalid,
 };
@@ -47,6 +48,16 @@ impl BlackBoxLearner {
 }
 
 impl Learner for BlackBoxLearner {
+    /// An antithetic evolution-strategies estimate from P perturbed fits.
+    fn derivative(&self) -> Derivative {
+        Derivative::NotExact {
+            why: "a black box's pullback is an evolution-strategies estimate \
+                  from antithetic pairs of perturbed labels"
+                .to_string(),
+            exact_with: Vec::new(),
+        }
+    }
+
     fn kind(&self) -> &'static str {
         "blackbox"
     }

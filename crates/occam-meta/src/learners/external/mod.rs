@@ -6,6 +6,7 @@
 pub mod config;
 pub mod protocol;
 
+use super::Derivative;
 use super::host::{HostGpu, no_pullback};
 use super::{CpuFit, GpuLearner, Learner, LearnerData, LearnerShape};
 use occam_gpu::Gpu;
@@ -81,6 +82,14 @@ impl ExternalLearner {
 }
 
 impl Learner for ExternalLearner {
+    /// A program outside Occam has no derivative (wrapped in a black box).
+    fn derivative(&self) -> Derivative {
+        Derivative::NotExact {
+            why: "an external program cannot be differentiated".to_string(),
+            exact_with: Vec::new(),
+        }
+    }
+
     fn kind(&self) -> &'static str {
         "external"
     }

@@ -17,6 +17,7 @@ pub use fused::FusedLayout;
 pub(crate) mod gpu;
 pub mod model;
 
+use super::Derivative;
 use super::{CpuFit, Footprint, GpuLearner, Learner, LearnerData, LearnerShape, invalid};
 use crate::connectivity::Connectivity;
 use crate::net::NetSpec;
@@ -147,6 +148,12 @@ pub fn task_data(w0: Vec<f64>, batches: &[Vec<usize>], constraints: &Constraints
 }
 
 impl Learner for GdLearner {
+    /// The unroll is differentiated exactly (relu's kinks aside, which
+    /// finite differences at a random point do not meet).
+    fn derivative(&self) -> Derivative {
+        Derivative::Exact
+    }
+
     fn kind(&self) -> &'static str {
         "gradient-descent"
     }

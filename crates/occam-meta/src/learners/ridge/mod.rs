@@ -9,6 +9,7 @@
 pub mod config;
 mod gpu;
 
+use super::Derivative;
 use super::{
     CpuFit, Footprint, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerShape, invalid,
 };
@@ -165,6 +166,11 @@ impl RidgeLearner {
 }
 
 impl Learner for RidgeLearner {
+    /// Its fit is linear in the labels: the pullback is exact.
+    fn derivative(&self) -> Derivative {
+        Derivative::Exact
+    }
+
     fn kind(&self) -> &'static str {
         match self.features {
             FeatureMap::Linear { .. } => "ridge",

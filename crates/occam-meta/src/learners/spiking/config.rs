@@ -116,7 +116,25 @@ fn current() -> String {
     "current".into()
 }
 
+impl SpikingConfig {
+    /// The slope a run uses: the given one, else the spike's default.
+    fn slope_or_default(&self) -> f64 {
+        self.slope.unwrap_or(match self.spike.as_str() {
+            "arctan" => 2.0,
+            "sigmoid" => 5.0,
+            _ => 25.0,
+        })
+    }
+}
+
 impl LearnerConfig for SpikingConfig {
+    /// The keys, with `slope` the spike's default where it was not given.
+    fn keys(&self) -> Result<toml::Table, String> {
+        let mut keys = toml::Table::try_from(self).map_err(|e| e.to_string())?;
+        keys.insert("slope".into(), toml::Value::Float(self.slope_or_default()));
+        Ok(keys)
+    }
+
     fn resolve(
         self,
         _kind: &str,
@@ -143,18 +161,11 @@ impl LearnerConfig for SpikingConfig {
         let dt = time("dt", self.dt)?;
         let decay =
             |f: &str, tau: f64| -> Result<f64, ConfigError> { Ok((-dt / time(f, tau)?).exp()) };
-        let slope = |default: f64| -> Result<f64, ConfigError> {
-            match self.slope {
-                None => Ok(default),
-                Some(v) => time("slope", v),
-            }
-        };
+        let slope = || time("slope", self.slope_or_default());
         let spike = match self.spike.as_str() {
-            "fast_sigmoid" => Spike::FastSigmoid {
-                slope: slope(25.0)?,
-            },
-            "arctan" => Spike::Arctan { slope: slope(2.0)? },
-            "sigmoid" => Spike::Sigmoid { slope: slope(5.0)? },
+            "fast_sigmoid" => Spike::FastSigmoid { slope: slope()? },
+            "arctan" => Spike::Arctan { slope: slope()? },
+            "sigmoid" => Spike::Sigmoid { slope: slope()? },
             other => {
                 return Err(ctx.bad(
                     "spike",

@@ -15,12 +15,13 @@ pub mod config;
 pub mod gpu;
 pub mod model;
 
+use super::Derivative;
 use super::gd::cpu::Constraints;
 use super::gd::gpu::{GdGpu, UnrollSettings};
 use super::gd::{UnrolledFit, task_data};
 use super::{CpuFit, Footprint, GpuLearner, Learner, LearnerData, LearnerShape};
 use crate::sampling::{Batching, round_f32};
-use model::SnnSpec;
+use model::{ResetGradient, SnnSpec, Spike};
 use occam_gpu::Gpu;
 use occam_ops::Result;
 use rand_chacha::ChaCha8Rng;
@@ -46,6 +47,34 @@ pub struct SpikingLearner {
 }
 
 impl Learner for SpikingLearner {
+    /// Exact only with smooth spikes and the reset differentiated too:
+    /// Heaviside spikes are differentiated by their surrogate, and a
+    /// detached reset drops a path of the dynamics' true derivative.
+    fn derivative(&self) -> Derivative {
+        let spike = match self.snn.spike {
+            Spike::Sigmoid { .. } => None,
+            Spike::FastSigmoid { .. } => Some("fast_sigmoid"),
+            Spike::Arctan { .. } => Some("arctan"),
+        };
+        let detached = self.snn.reset == ResetGradient::Detached;
+        let mut why = Vec::new();
+        if let Some(surrogate) = spike {
+            why.push(format!(
+                "its spikes are Heaviside steps, differentiated by the {surrogate} surrogate"
+            ));
+        }
+        if detached {
+            why.push("its reset is detached from the gradient".to_string());
+        }
+        if why.is_empty() {
+            return Derivative::Exact;
+        }
+        Derivative::NotExact {
+            why: why.join(" and "),
+            exact_with: vec![("spike", "sigmoid"), ("reset_gradient", "through")],
+        }
+    }
+
     fn kind(&self) -> &'static str {
         "spiking"
     }
