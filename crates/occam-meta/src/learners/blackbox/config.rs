@@ -5,7 +5,7 @@ use super::BlackBoxLearner;
 use super::estimator::EsSettings;
 use crate::config_error::{ConfigError, finite, positive};
 use crate::learners::Learner;
-use crate::learners::registry::{LearnerConfig, ResolveContext, resolve};
+use crate::learners::registry::{LearnerConfig, ResolveContext, resolve, resolved_keys};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -25,6 +25,14 @@ pub struct BlackBoxConfig {
 }
 
 impl LearnerConfig for BlackBoxConfig {
+    /// The keys, the inner learner's resolved too.
+    fn keys(&self) -> Result<toml::Table, String> {
+        let mut keys = toml::Table::try_from(self).map_err(|e| e.to_string())?;
+        let inner = resolved_keys(&self.inner, "inner").map_err(|e| e.to_string())?;
+        keys.insert("inner".into(), toml::Value::Table(inner));
+        Ok(keys)
+    }
+
     fn resolve(
         self,
         _kind: &str,
