@@ -63,7 +63,6 @@ impl From<OpError> for Error {
     fn from(e: OpError) -> Error {
         match e {
             OpError::Gpu(g) => g.into(),
-            e @ OpError::Unavailable { .. } => Error::internal(e.to_string()),
             other => Error::input(other.to_string()),
         }
     }

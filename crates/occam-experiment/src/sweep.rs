@@ -25,9 +25,10 @@ use crate::config::Experiment;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+/// A sweep file as written (its keys are documented in docs/config.md).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SweepFile {
+pub struct SweepFile {
     experiment: String,
     #[serde(default)]
     seeds: Option<toml::Value>,

@@ -72,16 +72,6 @@ impl GpuNet {
             let (c, h, w) = shapes[l];
             net.ops.push(match *layer {
                 Layer::Dense { d_out } => {
-                    // Activation layers beside it fold into its lanes
-                    // kernels: the one after in the forward pass, the one
-                    // before (where its input needs a cotangent) in x̄.
-                    let act_at = |k: usize| match spec.layers.get(k) {
-                        Some(Layer::Act(a)) => Some(*a),
-                        _ => None,
-                    };
-                    let before = (l >= 1 && l - 1 > first_param)
-                        .then(|| act_at(l - 1))
-                        .flatten();
                     let shape = DenseShape {
                         batch: tasks,
                         rows,
@@ -89,7 +79,8 @@ impl GpuNet {
                         d_out,
                     };
                     let dense = DenseGpu::new(gpu, shape, false)?;
-                    LayerOp::Dense(Box::new(dense.fold_activations(before, act_at(l + 1))))
+                    dense.compile(gpu, l > first_param, tangents)?;
+                    LayerOp::Dense(Box::new(dense))
                 }
                 Layer::Conv {
                     c_out,
@@ -176,18 +167,9 @@ impl GpuNet {
 
     /// Records the forward pass on input `x`.
     pub fn forward(&self, enc: &mut Encoder<'_>, w: &[GpuTensor], x: &GpuTensor) -> Result<()> {
-        let mut folded = false;
         for (l, op) in self.ops.iter().enumerate() {
-            if std::mem::take(&mut folded) {
-                continue; // this activation ran inside the dense layer before it
-            }
             let (a, y) = (self.input(x, l), &self.out[l]);
             match op {
-                LayerOp::Dense(d) if d.folds_after() => {
-                    let p = self.block[l].unwrap();
-                    d.forward_activated(enc, a, &w[p], y, &self.out[l + 1])?;
-                    folded = true;
-                }
                 LayerOp::Dense(d) => d.forward(enc, a, &w[self.block[l].unwrap()], y)?,
                 LayerOp::Conv(c) => c.forward(enc, a, &w[self.block[l].unwrap()], y)?,
                 LayerOp::Pool(p) => p.forward(enc, a, y)?,
@@ -207,27 +189,13 @@ impl GpuNet {
         g_bar: &GpuTensor,
         w_bar: &[GpuTensor],
     ) -> Result<()> {
-        let mut folded = false;
         for l in (self.first_param..self.ops.len()).rev() {
-            if std::mem::take(&mut folded) {
-                continue; // this activation's backward ran inside the dense layer after it
-            }
             let (a, y_bar, a_bar) = (
                 self.input(x, l),
                 self.out_bar(g_bar, l),
                 self.in_bar[l].as_ref(),
             );
             match &self.ops[l] {
-                LayerOp::Dense(d) if d.folds_before() => {
-                    let p = self.block[l].unwrap();
-                    let s = (
-                        self.input(x, l - 1),
-                        self.in_bar[l - 1].as_ref().expect("a cotangent before"),
-                    );
-                    let x_bar = a_bar.expect("a cotangent");
-                    d.backward_activated(enc, a, &w[p], y_bar, x_bar, s, &w_bar[p])?;
-                    folded = true;
-                }
                 LayerOp::Dense(d) => {
                     let p = self.block[l].unwrap();
                     d.backward(enc, a, &w[p], y_bar, a_bar, &w_bar[p])?;

@@ -26,15 +26,6 @@ pub enum OpError {
         /// What is wrong.
         message: String,
     },
-    /// A pass the op was not built to run (a caller's mistake, not the
-    /// user's), e.g. a folded pass on kernels that fold nothing.
-    #[error("{op}: {message}")]
-    Unavailable {
-        /// The op.
-        op: &'static str,
-        /// What was asked and why it cannot run.
-        message: String,
-    },
     /// A learner that runs outside Occam (a program) failed.
     #[error("{op}: {message}")]
     External {

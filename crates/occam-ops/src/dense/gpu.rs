@@ -2,8 +2,7 @@
 //! or generated per shape for software adapters ([`super::lanes`]).
 
 use super::DenseShape;
-use super::lanes::{self, Epilogue, LanesPlan, Pass};
-use crate::Activation;
+use super::lanes::{self, LanesPlan, Pass};
 use crate::error::{OpError, Result, check_len};
 use occam_gpu::{Encoder, EntryPoint, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::{Arc, OnceLock};
@@ -121,7 +120,6 @@ enum PassKernel {
 /// the buffers it binds.
 struct LanesKernel {
     pass: Pass,
-    plan: LanesPlan,
     source: String,
     file: String,
     grid: [u32; 2],
@@ -136,21 +134,16 @@ impl LanesKernel {
         plan: LanesPlan,
         split: RowSplit,
         accumulate: bool,
-        epilogue: Epilogue,
     ) -> LanesKernel {
         let splits = (split.splits, split.chunk);
-        let source = lanes::generate(pass, shape, plan, splits, accumulate, epilogue);
+        let source = lanes::generate(pass, shape, plan, splits, accumulate);
         let (m, n, _) = pass.dims(shape);
         LanesKernel {
             pass,
-            plan,
             source,
-            file: format!(
-                "dense_lanes_{} (generated for {shape:?}, {epilogue:?})",
-                pass.name()
-            ),
+            file: format!("dense_lanes_{} (generated for {shape:?})", pass.name()),
             grid: plan.grid(m, n).map(|g| g as u32),
-            binds: lanes::bindings(pass, split.splits > 1, epilogue),
+            binds: lanes::bindings(pass, split.splits > 1),
             kernel: OnceLock::new(),
         }
     }
@@ -178,7 +171,6 @@ fn lanes_on(gpu: &Gpu) -> Option<usize> {
 /// A dense layer of one shape on the GPU: its kernels and parameter block.
 pub struct DenseGpu {
     shape: DenseShape,
-    accumulate: bool,
     params: wgpu::Buffer,
     split: RowSplit,
     /// Partial sums of a split parameter pass (`[splits, w_len]`, `w_len`
@@ -193,11 +185,6 @@ pub struct DenseGpu {
     tangent_forward: PassKernel,
     tangent_backward_input: PassKernel,
     tangent_backward_params: PassKernel,
-    /// The forward pass with the next activation layer's forward folded in.
-    forward_activated: Option<PassKernel>,
-    /// The input-cotangent pass with the previous activation layer's
-    /// backward folded in.
-    backward_input_activated: Option<PassKernel>,
 }
 
 /// Whether a tiled m × n output with depth k would compute more than 4×
@@ -214,17 +201,6 @@ fn grid(naive: bool, (m, n): (usize, usize)) -> [u32; 2] {
         [workgroups_for(m * n, 64), 1]
     } else {
         [workgroups_for(n, TILE), workgroups_for(m, TILE)]
-    }
-}
-
-/// The error of a folded pass called where nothing was folded.
-fn not_folded(side: &str) -> OpError {
-    OpError::Unavailable {
-        op: "dense",
-        message: format!(
-            "no activation is folded in {side} this layer (the shader kernels fold none; \
-             check DenseGpu::folds_{side} first)"
-        ),
     }
 }
 
@@ -305,7 +281,7 @@ impl DenseGpu {
                     (tiled, naive): (EntryPoint<'static>, EntryPoint<'static>)|
          -> Result<PassKernel> {
             if let Some(plan) = plan(p) {
-                let kernel = LanesKernel::new(p, &shape, plan, split, accumulate, Epilogue::None);
+                let kernel = LanesKernel::new(p, &shape, plan, split, accumulate);
                 return Ok(PassKernel::Lanes(Box::new(kernel)));
             }
             let (m, n, k) = p.dims(&shape);
@@ -333,7 +309,6 @@ impl DenseGpu {
         use kernels::*;
         Ok(DenseGpu {
             shape,
-            accumulate,
             params: gpu.params("dense params", &params)?,
             split,
             partials: gpu.zeros("dense partial sums", partials_len)?,
@@ -366,44 +341,31 @@ impl DenseGpu {
                     DENSE_TANGENT_BACKWARD_PARAMS_NAIVE,
                 ),
             )?,
-            forward_activated: None,
-            backward_input_activated: None,
         })
     }
 
-    /// Folds the activation layers on either side of this layer into its
-    /// lanes kernels: `after`'s forward into the forward pass
-    /// ([`DenseGpu::forward_activated`]) and `before`'s backward into the
-    /// input-cotangent pass ([`DenseGpu::backward_activated`]), one
-    /// dispatch each instead of two, with the activation op's bits. A pass
-    /// on the shader kernels folds nothing: [`DenseGpu::folds_after`] and
-    /// [`DenseGpu::folds_before`] say what was folded.
-    pub fn fold_activations(
-        mut self,
-        before: Option<Activation>,
-        after: Option<Activation>,
-    ) -> DenseGpu {
-        let (shape, split, accumulate) = (self.shape, self.split, self.accumulate);
-        let fold = |pass: &PassKernel, epilogue: Epilogue| match pass {
-            PassKernel::Lanes(k) => Some(PassKernel::Lanes(Box::new(LanesKernel::new(
-                k.pass, &shape, k.plan, split, accumulate, epilogue,
-            )))),
-            _ => None,
-        };
-        self.forward_activated = after.and_then(|a| fold(&self.forward, Epilogue::Activate(a)));
-        self.backward_input_activated =
-            before.and_then(|a| fold(&self.backward_input, Epilogue::Derivative(a)));
-        self
-    }
-
-    /// Whether [`DenseGpu::forward_activated`] runs one dispatch.
-    pub fn folds_after(&self) -> bool {
-        self.forward_activated.is_some()
-    }
-
-    /// Whether [`DenseGpu::backward_activated`] folds the activation's backward.
-    pub fn folds_before(&self) -> bool {
-        self.backward_input_activated.is_some()
+    /// Compiles now the generated kernels of the passes a caller will run
+    /// (forward and the parameter cotangent; with `input_cotangent` x̄;
+    /// with `tangents` the tangent passes), so that a run's first meta-step
+    /// does not pay for them; the rest compile on first use, if ever.
+    pub fn compile(&self, gpu: &Gpu, input_cotangent: bool, tangents: bool) -> Result<()> {
+        let mut passes = vec![&self.forward, &self.backward_params];
+        if input_cotangent {
+            passes.push(&self.backward_input);
+        }
+        if tangents {
+            passes.push(&self.tangent_forward);
+            passes.push(&self.tangent_backward_params);
+            if input_cotangent {
+                passes.push(&self.tangent_backward_input);
+            }
+        }
+        for pass in passes {
+            if let PassKernel::Lanes(lanes) = pass {
+                lanes.kernel(gpu)?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether a tiled-or-untiled pass over an M × N × K product runs the
@@ -531,37 +493,6 @@ impl DenseGpu {
         self.launch(enc, &self.forward, &binds, (s.rows, s.d_out), 1.0)
     }
 
-    /// y = [x, 1] wᵀ and y_act = σ(y), σ the activation folded in as
-    /// `after` by [`DenseGpu::fold_activations`] (an error where nothing was
-    /// folded: see [`DenseGpu::folds_after`]).
-    pub fn forward_activated(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &GpuTensor,
-        w: &GpuTensor,
-        y: &GpuTensor,
-        y_act: &GpuTensor,
-    ) -> Result<()> {
-        let s = self.shape;
-        self.check(&[
-            ("x", x, s.x_len()),
-            ("w", w, s.w_len()),
-            ("y", y, s.y_len()),
-            ("y_act", y_act, s.y_len()),
-        ])?;
-        let pass = self
-            .forward_activated
-            .as_ref()
-            .ok_or_else(|| not_folded("after"))?;
-        let binds = [
-            ("x", x.buffer()),
-            ("w", w.buffer()),
-            ("y", y.buffer()),
-            ("y_act", y_act.buffer()),
-        ];
-        self.launch(enc, pass, &binds, (s.rows, s.d_out), 1.0)
-    }
-
     /// y = [x, 1] wᵀ with the untiled kernel, whatever the shape (the
     /// benchmark baseline of the tiled one).
     pub fn forward_naive(
@@ -609,48 +540,6 @@ impl DenseGpu {
             ];
             self.launch(enc, &self.backward_input, &binds, (s.rows, s.d_in), 1.0)?;
         }
-        let binds = [("x", x.buffer()), ("y_bar", y_bar.buffer())];
-        let out = ("w_bar", w_bar.buffer());
-        self.launch_params(enc, &self.backward_params, &binds, out, 1.0)
-    }
-
-    /// As [`DenseGpu::backward`] with x̄ always written, and also
-    /// s̄ = σ'(s) x̄: the backward of the activation x = σ(s) folded in as
-    /// `before` by [`DenseGpu::fold_activations`] (an error where nothing
-    /// was folded: see [`DenseGpu::folds_before`]).
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward_activated(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &GpuTensor,
-        w: &GpuTensor,
-        y_bar: &GpuTensor,
-        x_bar: &GpuTensor,
-        (s_in, s_bar): (&GpuTensor, &GpuTensor),
-        w_bar: &GpuTensor,
-    ) -> Result<()> {
-        let sh = self.shape;
-        self.check(&[
-            ("x", x, sh.x_len()),
-            ("w", w, sh.w_len()),
-            ("y_bar", y_bar, sh.y_len()),
-            ("x_bar", x_bar, sh.x_len()),
-            ("s", s_in, sh.x_len()),
-            ("s_bar", s_bar, sh.x_len()),
-            ("w_bar", w_bar, sh.w_len()),
-        ])?;
-        let pass = self
-            .backward_input_activated
-            .as_ref()
-            .ok_or_else(|| not_folded("before"))?;
-        let binds = [
-            ("w", w.buffer()),
-            ("y_bar", y_bar.buffer()),
-            ("x_bar", x_bar.buffer()),
-            ("s", s_in.buffer()),
-            ("s_bar", s_bar.buffer()),
-        ];
-        self.launch(enc, pass, &binds, (sh.rows, sh.d_in), 1.0)?;
         let binds = [("x", x.buffer()), ("y_bar", y_bar.buffer())];
         let out = ("w_bar", w_bar.buffer());
         self.launch_params(enc, &self.backward_params, &binds, out, 1.0)

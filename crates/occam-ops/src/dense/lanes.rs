@@ -28,7 +28,6 @@
 //! [`LanesPlan::choose`], from the padded work and the loads a shape needs.
 
 use super::DenseShape;
-use crate::Activation;
 use std::fmt::Write;
 
 /// The six passes of a dense layer.
@@ -40,60 +39,6 @@ pub(crate) enum Pass {
     TangentForward,
     TangentBackwardInput,
     TangentBackwardParams,
-}
-
-/// What a pass does with each output value v besides storing it, so that
-/// an activation layer next to the dense layer needs no dispatch of its own
-/// (`shaders/activation.wgsl`'s arithmetic on the same f32 values, so the
-/// same bits as the separate dispatch).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Epilogue {
-    /// Only the store.
-    None,
-    /// The forward pass also stores a = σ(v) into `y_act`: the forward of
-    /// the activation layer after this one.
-    Activate(Activation),
-    /// The input-cotangent pass also stores s̄ = σ'(s) v into `s_bar`, `s`
-    /// the input of the activation layer before this one: that layer's
-    /// backward.
-    Derivative(Activation),
-}
-
-impl Epilogue {
-    /// The activation the epilogue applies, if any.
-    fn activation(self) -> Option<Activation> {
-        match self {
-            Epilogue::None => None,
-            Epilogue::Activate(a) | Epilogue::Derivative(a) => Some(a),
-        }
-    }
-
-    /// Whether `pass` can carry the epilogue.
-    pub(crate) fn fits(self, pass: Pass) -> bool {
-        match self {
-            Epilogue::None => true,
-            Epilogue::Activate(_) => pass == Pass::Forward,
-            Epilogue::Derivative(_) => pass == Pass::BackwardInput,
-        }
-    }
-
-    /// The buffers the epilogue adds: read, then written.
-    fn buffers(self) -> (Option<&'static str>, Option<&'static str>) {
-        match self {
-            Epilogue::None => (None, None),
-            Epilogue::Activate(_) => (None, Some("y_act")),
-            Epilogue::Derivative(_) => (Some("s"), Some("s_bar")),
-        }
-    }
-
-    /// The statement run after `out[idx] = v`.
-    fn statement(self) -> Option<&'static str> {
-        match self {
-            Epilogue::None => None,
-            Epilogue::Activate(_) => Some("y_act[idx] = sigma(ACT, v);"),
-            Epilogue::Derivative(_) => Some("s_bar[idx] = sigma_d1(ACT, s[idx]) * v;"),
-        }
-    }
 }
 
 /// One operand of a product: the accessor that reads it and whether the
@@ -352,18 +297,14 @@ impl LanesPlan {
 /// Writes the lanes kernel of `pass` for `shape`, laid out by `plan`, with
 /// the parameter passes' rows cut into `splits` chunks of `chunk` rows
 /// (partial sums into `partials` when `splits > 1`), adding into the output
-/// when `accumulate`, running `epilogue` on each stored value (one that
-/// [fits](Epilogue::fits) the pass). Its one entry point is
-/// `dense_lanes_<pass>`.
+/// when `accumulate`. Its one entry point is `dense_lanes_<pass>`.
 pub(crate) fn generate(
     pass: Pass,
     shape: &DenseShape,
     plan: LanesPlan,
     (splits, chunk): (usize, usize),
     accumulate: bool,
-    epilogue: Epilogue,
 ) -> String {
-    debug_assert!(epilogue.fits(pass), "{epilogue:?} on {pass:?}");
     let (m, n, k) = pass.dims(shape);
     let (w, r_count, g_count) = (plan.lanes, plan.r, plan.g);
     let split = pass.sums_rows() && splits > 1;
@@ -414,33 +355,9 @@ pub(crate) fn generate(
     }
     let _ = writeln!(
         o,
-        "@group(0) @binding({}) var<storage, read_write> {out}: array<f32>;",
+        "@group(0) @binding({}) var<storage, read_write> {out}: array<f32>;\n",
         reads.len()
     );
-    let (extra_read, extra_write) = epilogue.buffers();
-    let mut next = reads.len() + 1;
-    if let Some(buf) = extra_read {
-        let _ = writeln!(
-            o,
-            "@group(0) @binding({next}) var<storage, read> {buf}: array<f32>;"
-        );
-        next += 1;
-    }
-    if let Some(buf) = extra_write {
-        let _ = writeln!(
-            o,
-            "@group(0) @binding({next}) var<storage, read_write> {buf}: array<f32>;"
-        );
-    }
-    if let Some(act) = epilogue.activation() {
-        let _ = writeln!(
-            o,
-            "\n// The epilogue's activation, {act} (shaders/activation.wgsl's ACT code).\n\
-             const ACT: u32 = {}u;\n// #import activation",
-            act.code()
-        );
-    }
-    let _ = writeln!(o);
     for acc in Accessor::ALL {
         if used.contains(&acc) {
             acc.write(o);
@@ -532,14 +449,10 @@ pub(crate) fn generate(
             } else {
                 format!("c{r}_{g}")
             };
-            let store = match epilogue.statement() {
-                None => format!("{out}[idx] = {value};"),
-                Some(then) => format!("let v = {value}; {out}[idx] = v; {then}"),
-            };
             let _ = writeln!(
                 o,
                 "    {{ let mi = {mi}; let ni = {ni};\n      \
-                 if mi < M && ni < N {{ let idx = {base} + mi * N + ni; {store} }} }}"
+                 if mi < M && ni < N {{ let idx = {base} + mi * N + ni; {out}[idx] = {value}; }} }}"
             );
         }
     }
@@ -547,9 +460,9 @@ pub(crate) fn generate(
     s
 }
 
-/// Buffers the lanes kernel of `pass` binds (operands, then its output,
-/// then the epilogue's): the host passes exactly these.
-pub(crate) fn bindings(pass: Pass, split: bool, epilogue: Epilogue) -> Vec<&'static str> {
+/// Buffers the lanes kernel of `pass` binds (operands, then its output):
+/// the host passes exactly these.
+pub(crate) fn bindings(pass: Pass, split: bool) -> Vec<&'static str> {
     let mut names: Vec<&'static str> = Vec::new();
     for (a, b) in pass.terms() {
         for acc in [a.read, b.read] {
@@ -563,9 +476,6 @@ pub(crate) fn bindings(pass: Pass, split: bool, epilogue: Epilogue) -> Vec<&'sta
     } else {
         pass.output()
     });
-    let (read, write) = epilogue.buffers();
-    names.extend(read);
-    names.extend(write);
     names
 }
 
@@ -600,23 +510,15 @@ mod tests {
                         r,
                         g,
                     };
-                    let epilogues = [
-                        Epilogue::None,
-                        Epilogue::Activate(Activation::Tanh),
-                        Epilogue::Derivative(Activation::Cos),
-                    ];
                     for (splits, accumulate) in [(1, false), (3, true)] {
-                        for epilogue in epilogues.into_iter().filter(|e| e.fits(pass)) {
-                            let splitting = (splits, 16);
-                            let src = generate(pass, &shape, plan, splitting, accumulate, epilogue);
-                            let file = format!("{pass:?} {plan:?} {splits} {epilogue:?}");
-                            let entry = format!("dense_lanes_{}", pass.name());
-                            let mut got = reflected_bindings(&file, &src, &entry);
-                            let mut want = bindings(pass, splits > 1, epilogue);
-                            got.sort_unstable();
-                            want.sort_unstable();
-                            assert_eq!(got, want, "{file}");
-                        }
+                        let src = generate(pass, &shape, plan, (splits, 16), accumulate);
+                        let file = format!("{pass:?} {plan:?} {splits}");
+                        let entry = format!("dense_lanes_{}", pass.name());
+                        let mut got = reflected_bindings(&file, &src, &entry);
+                        let mut want = bindings(pass, splits > 1);
+                        got.sort_unstable();
+                        want.sort_unstable();
+                        assert_eq!(got, want, "{file}");
                     }
                 }
             }

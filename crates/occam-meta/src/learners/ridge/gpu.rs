@@ -36,8 +36,6 @@ impl GpuRidge {
             input_len: d,
         } = shape;
         let k = learner.features.count(d);
-        let act = learner.features.activation();
-        // σ folds into the feature map's lanes kernels where they run.
         let dense = |rows: usize| {
             let shape = DenseShape {
                 batch: tasks,
@@ -45,10 +43,11 @@ impl GpuRidge {
                 d_in: d,
                 d_out: k,
             };
-            Ok::<_, occam_ops::OpError>(
-                DenseGpu::new(gpu, shape, false)?.fold_activations(None, Some(act)),
-            )
+            let dense = DenseGpu::new(gpu, shape, false)?;
+            dense.compile(gpu, false, false)?;
+            Ok::<_, occam_ops::OpError>(dense)
         };
+        let act = learner.features.activation();
         Ok(GpuRidge {
             map: learner.features,
             shape,
@@ -104,30 +103,12 @@ impl GpuLearner for GpuRidge {
 
     /// Features of both point sets, the fit, and the test predictions ŷ.
     fn record_fit(&self, enc: &mut Encoder<'_>, io: &LearnerIo<'_>) -> Result<()> {
-        let features = [
-            (
-                &self.dense_tr,
-                &self.act_tr,
-                io.x_tr,
-                &self.pre_tr,
-                &self.phi_tr,
-            ),
-            (
-                &self.dense_te,
-                &self.act_te,
-                io.x_te,
-                &self.pre_te,
-                &self.phi_te,
-            ),
-        ];
-        for (dense, act, x, pre, phi) in features {
-            if dense.folds_after() {
-                dense.forward_activated(enc, x, &self.weights, pre, phi)?;
-            } else {
-                dense.forward(enc, x, &self.weights, pre)?;
-                act.forward(enc, pre, phi)?;
-            }
-        }
+        self.dense_tr
+            .forward(enc, io.x_tr, &self.weights, &self.pre_tr)?;
+        self.act_tr.forward(enc, &self.pre_tr, &self.phi_tr)?;
+        self.dense_te
+            .forward(enc, io.x_te, &self.weights, &self.pre_te)?;
+        self.act_te.forward(enc, &self.pre_te, &self.phi_te)?;
         self.ridge
             .forward(enc, &self.phi_tr, io.z_tr, &self.phi_te, &self.y_te)
     }
