@@ -149,30 +149,20 @@ pub fn gradcheck(
         worst_gpu = worse(worst_gpu, rel);
         say!("  loss term {name:<15} GPU {g:>14.6e}   CPU f64 {c:>14.6e}   rel. error {rel:.2e}");
     }
-    let scale = reference
-        .theta_bar
-        .iter()
-        .fold(0.0f64, |m, v| m.max(v.abs()));
-    let diff = gpu_grad
-        .iter()
-        .zip(&reference.theta_bar)
-        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-    let grad_rel = if scale > 0.0 { diff / scale } else { diff };
+    // NaN where either side is not finite (which fails); the entries say where.
+    let grad_rel = relative_difference(&gpu_grad, &reference.theta_bar);
     worst_gpu = worse(worst_gpu, grad_rel);
     if let Some(i) = gpu_grad.iter().position(|v| !v.is_finite()) {
         say!(
             "  ∂L/∂θ on the GPU is not finite (entry {i}: {})",
             gpu_grad[i]
         );
-        worst_gpu = f64::NAN;
     }
-    // f64::max drops NaN, so the scale above cannot see a non-finite reference.
     if let Some(i) = reference.theta_bar.iter().position(|v| !v.is_finite()) {
         say!(
             "  ∂L/∂θ of the CPU f64 reference is not finite (entry {i}: {})",
             reference.theta_bar[i]
         );
-        worst_gpu = f64::NAN;
     }
     say!("  ∂L/∂θ GPU vs CPU f64: max |difference| / max |∂L/∂θ| = {grad_rel:.2e}");
 
@@ -185,13 +175,19 @@ pub fn gradcheck(
     let total_norm = norm(&reference.theta_bar);
     let mut worst_learner: f64 = 0.0;
     let mut learner_share = 0.0;
-    for ((name, part, tol), gpu_part) in [
+    for ((learner, name, part, tol), gpu_part) in [
         (
+            true,
             "through the learner's fit",
             &ref_paths.learner,
             args.learner_tolerance,
         ),
-        ("the terms' own (direct)", &ref_paths.direct, args.tolerance),
+        (
+            false,
+            "the terms' own (direct)",
+            &ref_paths.direct,
+            args.tolerance,
+        ),
     ]
     .into_iter()
     .zip(&gpu_paths)
@@ -206,7 +202,7 @@ pub fn gradcheck(
             continue;
         }
         let rel = relative_difference(gpu_part, part);
-        if std::ptr::eq(part, &ref_paths.learner) {
+        if learner {
             worst_learner = worse(worst_learner, rel);
             learner_share = share;
         } else {
@@ -384,11 +380,7 @@ fn dump(
     }
     let mut learners = Vec::new();
     for (i, learner) in r.problem.learners.iter().enumerate() {
-        let prefix = match i {
-            0 => "learner".to_string(),
-            1 => "adversary".to_string(),
-            i => format!("learner{i}"),
-        };
+        let prefix = learner_key(i);
         let mut tensors = Vec::new();
         for tensor in &tasks[0].learners[i].tensors {
             let same = tasks.iter().all(|x| {

@@ -163,16 +163,20 @@ pub fn reflect(file: &str, source: &str) -> Result<(Vec<EntryPointInfo>, Vec<Str
 /// `// #import NAME` lines expanded from the embedded `shaders/lib/`
 /// libraries; errors name `file`.
 pub fn expand_generated(file: &str, source: &str) -> Result<String> {
-    let read = |name: &str| {
-        EMBEDDED_LIBS
-            .iter()
-            .find(|(lib, _)| *lib == name)
-            .map(|(_, text)| text.to_string())
-    };
-    crate::imports::expand_imports(file, source, &read).map_err(|message| GpuError::InvalidShader {
-        file: file.to_string(),
-        message,
+    crate::imports::expand_imports(file, source, &embedded_lib).map_err(|message| {
+        GpuError::InvalidShader {
+            file: file.to_string(),
+            message,
+        }
     })
+}
+
+/// The text of the embedded library `shaders/lib/NAME.wgsl`.
+fn embedded_lib(name: &str) -> Option<String> {
+    EMBEDDED_LIBS
+        .iter()
+        .find(|(lib, _)| *lib == name)
+        .map(|(_, text)| text.to_string())
 }
 
 /// The environment variable naming a folder of WGSL files that replace the
@@ -196,12 +200,7 @@ fn overridden_shaders() -> Result<Vec<(&'static str, &'static str, &'static str)
     let read = |name: &str| {
         std::fs::read_to_string(lib.join(format!("{name}.wgsl")))
             .ok()
-            .or_else(|| {
-                EMBEDDED_LIBS
-                    .iter()
-                    .find(|(l, _)| *l == name)
-                    .map(|(_, text)| text.to_string())
-            })
+            .or_else(|| embedded_lib(name))
     };
     let mut out = Vec::new();
     for &(name, _, _) in EMBEDDED_SHADERS {
