@@ -22,6 +22,9 @@ struct GatherParams {
 
 struct Cursor {
     t: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: GatherParams;

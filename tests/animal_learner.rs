@@ -88,5 +88,25 @@ fn a_spent_trial_budget_stops_the_animal() {
         .expect("budget spent")
         .to_string();
     assert!(err.contains("trial budget of 60"), "{err}");
-    assert_eq!(a.report().unwrap(), "72 trials used of a budget of 60");
+    assert_eq!(
+        a.counter().unwrap().report(),
+        "72 trials used of a budget of 60"
+    );
+}
+
+#[test]
+fn an_animal_has_no_pullback_and_says_so() {
+    let a = animal(0.0, 0.3, 1, 0);
+    let mut rng = ChaCha8Rng::seed_from_u64(10);
+    let x: Vec<f64> = (0..12).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let z = [0.5, -0.5, 0.1, 0.2];
+    let data = a.draw(&mut rng, 4);
+    let fit = a.fit_cpu(&x, &z, &x, &data).unwrap();
+    let err = fit.pullback(&[1.0; 4]).unwrap_err().to_string();
+    assert!(
+        err.contains("cannot be differentiated") && err.contains("blackbox"),
+        "{err}"
+    );
+    // It counts trials and is a kernel machine: both parts are there.
+    assert!(a.counter().is_some() && a.kernel().is_some());
 }

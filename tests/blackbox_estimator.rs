@@ -56,7 +56,7 @@ fn exact(learner: &dyn Learner, t: &Task) -> (Vec<f64>, Vec<f64>) {
         .zip(&t.z_te)
         .map(|(y, z)| 2.0 / m * (y - z))
         .collect();
-    let z_bar = fit.pullback(&y_bar);
+    let z_bar = fit.pullback(&y_bar).unwrap();
     (y_bar, z_bar)
 }
 

@@ -95,7 +95,7 @@ fn every_configuration_key_has_a_row_in_docs_config_md() {
         ("## optimizer", fields::<Optimizer>()),
         ("## loss", fields::<Loss>()),
         ("## series", fields::<Series>()),
-        ("## connectivity", fields::<ConnectivityConfig>()),
+        ("### learner.connectivity", fields::<ConnectivityConfig>()),
         ("## analysis", fields::<Analysis>()),
         ("## Sweep files", fields::<SweepFile>()),
         ("### kind = \"mlp_gd\" or \"net_gd\"", fields::<GdConfig>()),

@@ -3,25 +3,12 @@
 //! and never hangs), and the shipped numpy example learner
 //! (experiments/external/ridge_learner.py) run through it.
 
+mod support;
+
 use occam_meta::learners::Learner;
 use occam_meta::learners::external::ExternalLearner;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// A python3 that has numpy (CI installs python3-numpy; `.ci/run`).
-fn python_with_numpy() -> String {
-    for p in ["python3", "/usr/bin/python3"] {
-        let ok = std::process::Command::new(p)
-            .args(["-c", "import numpy"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if ok {
-            return p.to_string();
-        }
-    }
-    panic!("no python3 with numpy found (tried python3, /usr/bin/python3): install python3-numpy");
-}
 
 fn script(dir: &Path, name: &str, body: &str) -> String {
     let path = dir.join(name);
@@ -199,7 +186,7 @@ fn example() -> PathBuf {
 fn the_numpy_example_learner_interpolates_and_is_linear_in_its_labels() {
     let l = learner(
         vec![
-            python_with_numpy(),
+            support::python_with_numpy(),
             example().display().to_string(),
             "1e-9".into(),
         ],

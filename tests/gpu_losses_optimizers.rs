@@ -6,7 +6,7 @@ mod support;
 
 use occam_gpu::Gpu;
 use occam_meta::loss::twins::energy_distance;
-use occam_ops::{EnergyGpu, GatherGpu, OptimizerGpu, OptimizerKind, StepCursor};
+use occam_ops::{AxpyGpu, EnergyGpu, GatherGpu, OptimizerGpu, OptimizerKind, StepCursor, axpy_cpu};
 
 /// Runs `steps` optimiser steps on the GPU from w0 with the given gradients.
 fn run_optimizer(gpu: &Gpu, kind: OptimizerKind, w0: &[f32], grads: &[Vec<f32>]) -> Vec<f32> {
@@ -78,6 +78,60 @@ fn gpu_adagrad_and_sgd_match_hand_computed_pytorch_steps() {
             &[vec![0.5], vec![-0.25]],
         );
         assert!((w[0] - 0.975).abs() < 1e-7, "sgd: {w:?}");
+    }
+}
+
+#[test]
+fn gpu_axpy_matches_its_twin_and_adds_with_the_bits_of_the_sgd_step_it_replaced() {
+    for gpu in support::gpus() {
+        let mut rng = support::rng(7);
+        // 133 values: not a multiple of the workgroup size.
+        let x: Vec<f32> = support::uniform(&mut rng, 133, -3.0, 3.0)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let y0: Vec<f32> = support::uniform(&mut rng, 133, -3.0, 3.0)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        for a in [1.0, -0.5, 2.25] {
+            let (xg, yg) = (gpu.upload("x", &x).unwrap(), gpu.upload("y", &y0).unwrap());
+            let op = AxpyGpu::new(gpu, a, x.len()).unwrap();
+            let mut enc = gpu.encoder();
+            op.record(&mut enc, &yg, &xg).unwrap();
+            enc.submit().unwrap();
+            let got = gpu.read(&yg).unwrap();
+            let mut want: Vec<f64> = y0.iter().map(|&v| f64::from(v)).collect();
+            let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+            axpy_cpu(a, &x64, &mut want).unwrap();
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (f64::from(*g) - w).abs() <= 4e-7 * w.abs().max(1.0),
+                    "a = {a}, value {i}: {g} vs {w}"
+                );
+            }
+            // Adding (a = 1) gives the bits that w − (−1)·g gave, so the
+            // three places that used that SGD step kept their outputs.
+            if a == 1.0 {
+                let sgd = run_optimizer(
+                    gpu,
+                    OptimizerKind::Sgd { lr: -1.0 },
+                    &y0,
+                    std::slice::from_ref(&x),
+                );
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&sgd));
+            }
+        }
+        // Lengths are checked.
+        let op = AxpyGpu::new(gpu, 1.0, 4).unwrap();
+        let (short, long) = (
+            gpu.zeros("short", 3).unwrap(),
+            gpu.zeros("long", 4).unwrap(),
+        );
+        let err = op.record(&mut gpu.encoder(), &long, &short).unwrap_err();
+        assert!(err.to_string().contains("axpy"), "{err}");
+        assert!(axpy_cpu(1.0, &[1.0], &mut [0.0, 0.0]).is_err());
     }
 }
 

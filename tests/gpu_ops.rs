@@ -426,6 +426,71 @@ fn gpu_binding_layouts_come_from_the_shader_and_mismatches_are_errors() {
     }
 }
 
+/// A generated kernel that adds `value` to every entry of `out` (with a
+/// uniform, so that priming binds one of each kind).
+fn adding_kernel(value: u32) -> String {
+    format!(
+        "struct P {{ len: u32, pad0: u32, pad1: u32, pad2: u32 }}\n\
+         @group(0) @binding(0) var<uniform> p: P;\n\
+         @group(0) @binding(1) var<storage, read_write> out: array<f32>;\n\
+         @compute @workgroup_size(64)\n\
+         fn add_{value}(@builtin(global_invocation_id) g: vec3<u32>) {{\n\
+             if g.x < p.len {{ out[g.x] = out[g.x] + {value}.0; }}\n\
+         }}\n"
+    )
+}
+
+#[test]
+fn gpu_generated_kernels_compile_at_once_in_the_order_asked_and_name_a_bad_source() {
+    for gpu in support::gpus() {
+        let sources: Vec<(String, String, String)> = (1..=5)
+            .map(|v| (format!("adder {v}"), adding_kernel(v), format!("add_{v}")))
+            .collect();
+        let list: Vec<occam_gpu::Generated<'_>> = sources
+            .iter()
+            .map(|(file, source, entry)| occam_gpu::Generated {
+                shader: "test_adder",
+                file,
+                source,
+                entry,
+            })
+            .collect();
+        let kernels = gpu.generated_kernels(&list).unwrap();
+        assert_eq!(kernels.len(), 5);
+        // Each kernel is the one asked for at its place (and, primed on a
+        // software adapter, still computes): out = 1·1 + 2·10 + … in order.
+        let n = 70u32;
+        let params = gpu.uniform("len", &[n, 0u32, 0, 0]);
+        for (i, kernel) in kernels.iter().enumerate() {
+            assert_eq!(kernel.name(), format!("test_adder::add_{}", i + 1));
+            let out = gpu.zeros("out", n as usize).unwrap();
+            for _ in 0..=i {
+                let mut enc = gpu.encoder();
+                enc.dispatch(kernel, &[("p", &params), ("out", out.buffer())], [2, 1, 1])
+                    .unwrap();
+                enc.submit().unwrap();
+            }
+            let got = gpu.read(&out).unwrap();
+            let want = ((i + 1) * (i + 1)) as f32;
+            assert!(got.iter().all(|&v| v == want), "kernel {i}: {got:?}");
+        }
+        // A source that does not validate fails the whole list, naming its file.
+        let broken = "@compute @workgroup_size(1) fn add_9() { let x: f32 = 1u; }";
+        let mut list = list.clone();
+        list.insert(
+            2,
+            occam_gpu::Generated {
+                shader: "test_adder",
+                file: "the broken adder",
+                source: broken,
+                entry: "add_9",
+            },
+        );
+        let err = gpu.generated_kernels(&list).unwrap_err().to_string();
+        assert!(err.contains("the broken adder"), "{err}");
+    }
+}
+
 #[test]
 fn gpu_ops_reject_wrong_sizes_and_buffers_over_the_adapters_limits() {
     for gpu in support::gpus() {

@@ -28,6 +28,9 @@ impl StopAfter {
 }
 
 impl Progress for StopAfter {
+    fn start(&self, _total: u64) {}
+    fn logged(&self, _meta_loss: f64) {}
+    fn finish(&self) {}
     fn advance(&self) {
         self.done.fetch_add(1, Ordering::SeqCst);
     }
@@ -115,7 +118,10 @@ fn check_resume(label: &str, exp: &Experiment, stops: &[u64]) {
     };
     let whole = scratch(&format!("{label}-whole"));
     run::run(gpu, exp, &whole, &run::Quiet).unwrap();
-    assert_eq!(run::status(&whole).as_deref(), Some("complete"));
+    assert_eq!(
+        occam_experiment::output::status(&whole).as_deref(),
+        Some("complete")
+    );
     assert!(!whole.join("checkpoint.json").exists());
 
     let parts = scratch(&format!("{label}-parts"));
@@ -124,7 +130,10 @@ fn check_resume(label: &str, exp: &Experiment, stops: &[u64]) {
         let e = result.expect_err("the run should have stopped");
         assert!(matches!(e, Error::Interrupted(_)), "{e}");
         assert_eq!(e.exit_code(), 130);
-        assert_eq!(run::status(&parts).as_deref(), Some("interrupted"));
+        assert_eq!(
+            occam_experiment::output::status(&parts).as_deref(),
+            Some("interrupted")
+        );
         let (loaded, checkpoint) = run::load_resumable(&parts).unwrap();
         let checkpoint = checkpoint.expect("a checkpoint");
         assert_eq!(

@@ -6,6 +6,7 @@
 use std::{env, fs, path::PathBuf};
 
 include!("src/imports.rs");
+include!("src/validator.rs");
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -67,7 +68,22 @@ fn main() {
         out.push_str(&format!(
             "    ({stem:?}, \"shaders/{stem}.wgsl\", {expanded:?}),\n"
         ));
-        for entry in compute_entry_points(&expanded) {
+        // Validated here, so that a shader error fails `cargo build` with
+        // naga's report (file, line, column); the handles below are the
+        // module's compute entry points.
+        let file = format!("shaders/{stem}.wgsl");
+        let (module, _) = validate_wgsl(&file, &expanded).unwrap_or_else(|report| {
+            eprintln!(
+                "{file} does not validate (line numbers count its imports expanded):\n{report}"
+            );
+            std::process::exit(1)
+        });
+        let entries = module
+            .entry_points
+            .iter()
+            .filter(|ep| ep.stage == naga::ShaderStage::Compute)
+            .map(|ep| ep.name.clone());
+        for entry in entries {
             handles.push_str(&format!(
                 "/// `{entry}` of `shaders/{stem}.wgsl`.\n\
                  pub const {}: EntryPoint<'static> = EntryPoint {{ shader: {stem:?}, entry: {entry:?} }};\n",
@@ -83,21 +99,4 @@ fn main() {
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     fs::write(out_dir.join("embedded_shaders.rs"), out).expect("write embedded_shaders.rs");
     fs::write(out_dir.join("kernel_handles.rs"), handles).expect("write kernel_handles.rs");
-}
-
-/// The names of the `@compute` functions of a WGSL source, in order.
-fn compute_entry_points(source: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = source;
-    while let Some(at) = rest.find("@compute") {
-        rest = &rest[at + "@compute".len()..];
-        if let Some(f) = rest.find("fn ") {
-            let name: String = rest[f + 3..]
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            names.push(name);
-        }
-    }
-    names
 }

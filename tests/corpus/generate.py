@@ -79,7 +79,7 @@ def images(name, labels="ok-labels.idx"):
 def connectome(name):
     return {
         ("learner", "hidden"): "[4]",
-        ("connectivity", None): {"scheme": '"file"', "file": f'"../data/{name}"'},
+        ("learner.connectivity", None): {"scheme": '"file"', "file": f'"../data/{name}"'},
     }
 
 
@@ -110,6 +110,13 @@ def blackbox(**keys):
 def inner(table):
     """A black box around the learner `table` (its `inner`)."""
     return {("learner", None): {"kind": '"blackbox"', "population": "2", "sigma": "0.1"}, ("learner.inner", None): table}
+
+
+def inner_with_connectivity():
+    """A black box around an animal whose table has a connectivity table."""
+    c = inner(animal())
+    c[("learner.inner.connectivity", None)] = {"scheme": '"random"', "inputs_per_unit": "2"}
+    return c
 
 
 def animal(**keys):
@@ -218,10 +225,10 @@ CASES_LIST = [
     ("heldout-zero", "analysis.heldout_tasks", {("analysis", "heldout_tasks"): "0"}),
     ("groups-out-of-range", "analysis.groups", {("analysis", "groups"): "[[5]]"}),
     # Connectivity.
-    ("connectivity-scheme-unknown", "connectivity.scheme", {("connectivity", None): {"scheme": '"magic"'}}),
-    ("connectivity-probabilities-with-random", "connectivity.probabilities", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2", "probabilities": "[1.0, 1.0, 1.0]"}}),
-    ("connectivity-k-zero", "connectivity.inputs_per_unit", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "0"}}),
-    ("connectivity-on-ridge", "connectivity", merge(ridge(), {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2"}})),
+    ("connectivity-scheme-unknown", "learner.connectivity.scheme", {("learner.connectivity", None): {"scheme": '"magic"'}}),
+    ("connectivity-probabilities-with-random", "learner.connectivity.probabilities", {("learner.connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2", "probabilities": "[1.0, 1.0, 1.0]"}}),
+    ("connectivity-k-zero", "learner.connectivity.inputs_per_unit", {("learner.connectivity", None): {"scheme": '"random"', "inputs_per_unit": "0"}}),
+    ("connectivity-on-ridge", "learner.connectivity", merge(ridge(), {("learner.connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2"}})),
     ("connectome-missing", "missing.csv", connectome("missing.csv")),
     ("connectome-opposite-signs", "opposite-signs.csv:3", connectome("opposite-signs.csv")),
     ("connectome-unit-out-of-range", "unit-out-of-range.csv:2", connectome("unit-out-of-range.csv")),
@@ -242,8 +249,8 @@ CASES_LIST = [
     ("external-timeout-beyond-duration", "learner.inner.timeout_s", inner({"kind": '"external"', "command": '["python3", "learner.py"]', "timeout_s": "1e20"})),
     ("animal-features-huge", "learner.inner.features", inner({"kind": '"animal"', "features": "1000000000", "lambda": "0.001", "lapse": "0.0", "response_noise": "0.1"})),
     ("animal-repeats-endless", "learner.inner.repeats", inner({"kind": '"animal"', "features": "10", "lambda": "0.001", "lapse": "0.0", "response_noise": "0.1", "repeats": "1000000000000000"})),
-    ("group-probabilities-not-summing-to-one", "connectivity.group_probabilities[1]", {("connectivity", None): {"scheme": '"grouped"', "groups": "[[0], [1, 2]]", "group_probabilities": "[[0.5, 0.5], [0.2, 0.2]]"}}),
-    ("weighted-probabilities-not-summing-to-one", "connectivity.probabilities", {("connectivity", None): {"scheme": '"weighted"', "inputs_per_unit": "1", "probabilities": "[0.5, 0.5, 0.5]"}}),
+    ("group-probabilities-not-summing-to-one", "learner.connectivity.group_probabilities[1]", {("learner.connectivity", None): {"scheme": '"grouped"', "groups": "[[0], [1, 2]]", "group_probabilities": "[[0.5, 0.5], [0.2, 0.2]]"}}),
+    ("weighted-probabilities-not-summing-to-one", "learner.connectivity.probabilities", {("learner.connectivity", None): {"scheme": '"weighted"', "inputs_per_unit": "1", "probabilities": "[0.5, 0.5, 0.5]"}}),
     # Every learner kind's keys, one bad value each.
     ("spiking-dt-zero", "learner.dt", spiking(dt="0.0")),
     ("spiking-dt-nan", "learner.dt", spiking(dt="nan")),
@@ -294,16 +301,18 @@ CASES_LIST = [
     ("series-points-huge", "series.points", merge(SERIES, {("series", "points"): "1000000000"})),
     ("analysis-unknown-key", "analysis.nonsense", {("analysis", "nonsense"): "1"}),
     ("groups-empty-group", "analysis.groups", {("analysis", "groups"): "[[]]"}),
-    ("connectivity-signs-unknown", "connectivity.signs", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2", "signs": '"mixed"'}}),
-    ("connectivity-k-beyond-inputs", "connectivity.inputs_per_unit", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "5"}}),
-    ("connectivity-fixed-not-bool", "connectivity.fixed", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2", "fixed": '"always"'}}),
-    ("grouped-groups-overlap", "connectivity.groups", {("connectivity", None): {"scheme": '"grouped"', "groups": "[[0, 1], [1, 2]]", "group_probabilities": "[[0.5, 0.5], [0.5, 0.5]]"}}),
-    ("connectivity-unknown-key", "connectivity.nonsense", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2", "nonsense": "1"}}),
+    ("connectivity-signs-unknown", "learner.connectivity.signs", {("learner.connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2", "signs": '"mixed"'}}),
+    ("connectivity-k-beyond-inputs", "learner.connectivity.inputs_per_unit", {("learner.connectivity", None): {"scheme": '"random"', "inputs_per_unit": "5"}}),
+    ("connectivity-fixed-not-bool", "learner.connectivity.fixed", {("learner.connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2", "fixed": '"always"'}}),
+    ("grouped-groups-overlap", "learner.connectivity.groups", {("learner.connectivity", None): {"scheme": '"grouped"', "groups": "[[0, 1], [1, 2]]", "group_probabilities": "[[0.5, 0.5], [0.5, 0.5]]"}}),
+    ("connectivity-unknown-key", "learner.connectivity.nonsense", {("learner.connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2", "nonsense": "1"}}),
     ("optimizer-unknown-key", "optimizer.nonsense", {("optimizer", "nonsense"): "1"}),
     ("inputs-unknown-key", "inputs.nonsense", {("inputs", "nonsense"): "1"}),
     ("data-unknown-key", "data.nonsense", {("data", "nonsense"): "1"}),
     ("series-functions-beyond-points", "series.functions", merge(SERIES, {("series", "functions"): "30"})),
     ("adversary-kind-unknown", "adversary.kind", merge({("loss", "adversary"): "1.0"}, {("adversary", None): {"kind": '"oracle"'}})),
+    ("connectivity-top-level", "[learner.connectivity]", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2"}}),
+    ("connectivity-on-animal", "learner.inner.connectivity", inner_with_connectivity()),
 ]
 
 
@@ -322,7 +331,7 @@ def write_data():
         "truncated.idx": idx([4, 2, 2], range(16))[:-5],
         "not-idx.idx": b"P5 2 2 255\n\x00\x01\x02\x03",
         "float-type.idx": idx([4, 2, 2], range(64), type_code=0x0D),
-        "bad.idx.gz": gzip.compress(idx([4, 2, 2], range(16)))[:20],
+        "bad.idx.gz": gzip.compress(idx([4, 2, 2], range(16)), mtime=0)[:20],
         "opposite-signs.csv": b"unit,input,sign\n0,1,+\n0,1,-\n",
         "unit-out-of-range.csv": b"0,1\n9,0\n",
         "bad-sign.csv": b"0,1,+\n1,2,maybe\n",

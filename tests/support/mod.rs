@@ -119,3 +119,18 @@ pub fn conv_shape(
         padding,
     }
 }
+
+/// A python3 that has numpy (CI installs python3-numpy; `.ci/run`).
+pub fn python_with_numpy() -> String {
+    for p in ["python3", "/usr/bin/python3"] {
+        let ok = std::process::Command::new(p)
+            .args(["-c", "import numpy"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if ok {
+            return p.to_string();
+        }
+    }
+    panic!("no python3 with numpy found (tried python3, /usr/bin/python3): install python3-numpy");
+}

@@ -113,6 +113,7 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchOptions) -> Result<Value, 
     crate::footprint::check(exp, &r, gpu.limits())?;
     let theta = r.initial_theta(exp.seed, 0);
     let sizes = r.step_sizes(exp.tasks);
+    let setup_start = Instant::now();
     let mut engine = GpuMetaEngine::new(
         gpu,
         &r.problem,
@@ -121,6 +122,8 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchOptions) -> Result<Value, 
         r.optimizer,
         &Orthogonality::default(),
     )?;
+    let setup = setup_start.elapsed().as_secs_f64();
+    let mut first_step = None;
     let (mut step_times, mut draw_times, mut load_times) = (Vec::new(), Vec::new(), Vec::new());
     for step in 0..args.warmup + args.steps {
         gpu.wait("bench")?;
@@ -131,6 +134,7 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchOptions) -> Result<Value, 
         let loaded = Instant::now();
         engine.step(gpu, true)?;
         gpu.wait("bench")?;
+        first_step.get_or_insert(start.elapsed().as_secs_f64());
         if step >= args.warmup {
             step_times.push(start.elapsed().as_secs_f64());
             draw_times.push((drawn - start).as_secs_f64());
@@ -214,6 +218,12 @@ pub fn bench(gpu: &Gpu, exp: &Experiment, args: &BenchOptions) -> Result<Value, 
             "max": step_times[step_times.len() - 1],
         },
         "meta_steps_per_s": 1.0 / med,
+        "start_s": {
+            "setup": setup,
+            "first_meta_step": first_step,
+            "to_first_result": setup + first_step.unwrap_or(0.0),
+            "note": "wall clock: building the engine (compiling its kernels, unless a cache holds them), then the first meta-step (warm-up or timed), which waits for any compile the driver left to the first dispatch",
+        },
         "timing": "wall clock per meta-step: draw and upload the data, record, submit, wait",
         "host_s": {
             "draw_median": quantile(&draw_times, 0.5),

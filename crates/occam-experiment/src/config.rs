@@ -61,10 +61,6 @@ pub struct Experiment {
     /// `loss.adversary`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adversary: Option<toml::Table>,
-    /// Sparse connectivity of a gradient-descent learner's first layer (see
-    /// [`occam_meta::learners::gd::config::ConnectivityConfig`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connectivity: Option<toml::Table>,
     /// The folder of the experiment file (connectome paths are relative to it).
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
@@ -366,6 +362,14 @@ impl Experiment {
         for o in overrides {
             apply_override(&mut table, o)?;
         }
+        if table.contains_key("connectivity") {
+            return Err(Error::input(format!(
+                "{}: connectivity: the table belongs to the learner it wires now: \
+                 write [learner.connectivity] (or [adversary.connectivity], \
+                 [learner.inner.connectivity]) with the same keys",
+                path.display()
+            )));
+        }
         let mut exp: Experiment = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| {
                 let key = e.path().to_string();
@@ -396,10 +400,11 @@ impl Experiment {
         }
         resolve(&mut exp.inputs.images);
         resolve(&mut exp.inputs.labels);
-        // External programs run in a folder the resolved configuration
-        // names, so that a resumed run (read from its config.toml, in the run
-        // folder) starts them where the first start did.
-        fn external_dirs(t: &mut toml::Table, base: &Path) {
+        // Paths in a learner's table, resolved: external programs run in a
+        // folder the resolved configuration names, so that a resumed run
+        // (read from its config.toml, in the run folder) starts them where
+        // the first start did, and a connectome file is found from there.
+        fn learner_paths(t: &mut toml::Table, base: &Path) {
             if t.get("kind").and_then(toml::Value::as_str) == Some("external") {
                 let dir = occam_meta::learners::external::config::program_dir(
                     base,
@@ -411,20 +416,24 @@ impl Experiment {
                     toml::Value::String(dir.to_string_lossy().into_owned()),
                 );
             }
+            // A connectome file, relative to the experiment file.
+            if let Some(toml::Value::Table(c)) = t.get_mut("connectivity")
+                && let Some(toml::Value::String(file)) = c.get_mut("file")
+            {
+                let joined = base.join(&*file);
+                *file = joined
+                    .canonicalize()
+                    .unwrap_or(joined)
+                    .to_string_lossy()
+                    .into_owned();
+            }
             if let Some(toml::Value::Table(inner)) = t.get_mut("inner") {
-                external_dirs(inner, base);
+                learner_paths(inner, base);
             }
         }
-        external_dirs(&mut exp.learner, &base);
+        learner_paths(&mut exp.learner, &base);
         if let Some(a) = exp.adversary.as_mut() {
-            external_dirs(a, &base);
-        }
-        if let Some(toml::Value::String(file)) =
-            exp.connectivity.as_mut().and_then(|c| c.get_mut("file"))
-        {
-            let mut p = Some(std::mem::take(file));
-            resolve(&mut p);
-            *file = p.unwrap_or_default();
+            learner_paths(a, &base);
         }
         Ok(exp)
     }
@@ -576,7 +585,6 @@ impl Experiment {
             seed: self.seed,
             index: 0,
             base_dir: &self.base_dir,
-            connectivity: self.connectivity.as_ref(),
             warnings: &warnings,
         };
         let mut learners = vec![registry::resolve(&self.learner, &ctx)?];
@@ -656,7 +664,6 @@ impl Experiment {
                 let ctx = ResolveContext {
                     key: "adversary",
                     index: 1,
-                    connectivity: None,
                     ..ctx
                 };
                 learners.push(registry::resolve(table, &ctx)?);

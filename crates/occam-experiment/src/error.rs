@@ -2,6 +2,7 @@
 //! exit code it maps to.
 
 use occam_gpu::GpuError;
+use occam_meta::MetaError;
 use occam_meta::config_error::ConfigError;
 use occam_ops::OpError;
 
@@ -63,6 +64,15 @@ impl From<OpError> for Error {
     fn from(e: OpError) -> Error {
         match e {
             OpError::Gpu(g) => g.into(),
+            other => Error::input(other.to_string()),
+        }
+    }
+}
+
+impl From<MetaError> for Error {
+    fn from(e: MetaError) -> Error {
+        match e {
+            MetaError::Op(op) => op.into(),
             other => Error::input(other.to_string()),
         }
     }

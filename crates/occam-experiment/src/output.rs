@@ -249,7 +249,7 @@ pub fn claim(dir: &Path, force: bool) -> Result<(), Error> {
         return Ok(());
     }
     if !force {
-        let unfinished = crate::run::status(dir).is_none_or(|s| s != "complete");
+        let unfinished = status(dir).is_none_or(|s| s != "complete");
         return Err(Error::input(format!(
             "--out {}: holds an earlier run (config.toml); choose another folder, or pass --force to replace that run{}",
             dir.display(),
@@ -314,4 +314,13 @@ impl Lines {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
+}
+
+/// The `status` of the run in `dir` from its summary.json: "complete",
+/// "interrupted", "diverged" or "running" (also a run killed outright);
+/// `None` without a summary.
+pub fn status(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["status"].as_str().map(str::to_string)
 }

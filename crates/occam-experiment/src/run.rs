@@ -4,7 +4,9 @@
 use crate::Error;
 use crate::checkpoint::{self, Checkpoint, DoneFunction, SavedCurves};
 use crate::config::{Experiment, Resolved};
+use crate::output::status;
 use crate::output::{FolderLock, Output};
+use crate::summary::Learned;
 use crate::summary::{function_summary, inner_products, kernel_analysis, kernel_overlap};
 use occam_gpu::Gpu;
 use occam_meta::engine::GpuMetaEngine;
@@ -103,28 +105,6 @@ fn heldout(
 /// `learner_weights.npy`.
 const LEARNER_WEIGHTS_KEPT: usize = 1 << 22;
 
-/// What one learned function of a run leaves behind.
-pub struct Learned {
-    /// The trained θ.
-    pub theta: Vec<f64>,
-    /// The function on the run's evaluation points.
-    pub values: Vec<f64>,
-    /// The function on a series' orthogonality points.
-    pub on_orth_points: Vec<f64>,
-    /// (meta-step, loss terms) at every logged meta-step.
-    pub curves: Vec<(f64, TermValues)>,
-    /// The loss terms at the last logged meta-step.
-    pub last: TermValues,
-    /// The meta-loss on held-out tasks at the initial θ.
-    pub initial_heldout: TermValues,
-    /// The meta-loss on the same held-out tasks at the final θ.
-    pub final_heldout: TermValues,
-    /// The learner's fits of the final labels on the held-out tasks (CPU f64).
-    pub learner_fits: occam_meta::reference::LearnerFits,
-    /// Seconds spent meta-learning it.
-    pub wall: f64,
-}
-
 /// A finished run: what its plots and report need.
 pub struct Outcome {
     /// The output folder.
@@ -148,26 +128,33 @@ pub struct Outcome {
 /// asks whether to stop.
 pub trait Progress: Sync {
     /// The run has `total` meta-steps in all.
-    fn start(&self, _total: u64) {}
+    fn start(&self, total: u64);
     /// One meta-step is done.
-    fn advance(&self) {}
+    fn advance(&self);
     /// The meta-loss was read back at a logged meta-step.
-    fn logged(&self, _meta_loss: f64) {}
+    fn logged(&self, meta_loss: f64);
     /// The run is done.
-    fn finish(&self) {}
+    fn finish(&self);
     /// A resumed run starts with `done` meta-steps already done.
-    fn resumed(&self, _done: u64) {}
+    fn resumed(&self, done: u64);
     /// Whether the run should stop after the current meta-step (a signal
     /// came); it then writes a checkpoint and returns [`Error::Interrupted`].
+    fn should_stop(&self) -> bool;
+}
+
+/// Reports nothing and never asks to stop.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn start(&self, _total: u64) {}
+    fn advance(&self) {}
+    fn logged(&self, _meta_loss: f64) {}
+    fn finish(&self) {}
+    fn resumed(&self, _done: u64) {}
     fn should_stop(&self) -> bool {
         false
     }
 }
-
-/// Reports nothing.
-pub struct Quiet;
-
-impl Progress for Quiet {}
 
 /// What every function of a run shares.
 struct RunContext<'a> {
@@ -208,7 +195,13 @@ impl RunContext<'_> {
         c.function = j;
         c.next_step = next_step;
         c.metrics_bytes = metrics.bytes();
-        c.usage = self.r.problem.learners.iter().map(|l| l.usage()).collect();
+        c.usage = self
+            .r
+            .problem
+            .learners
+            .iter()
+            .map(|l| l.counter().map(|c| c.used()))
+            .collect();
         c.set_state(&engine.save_state(self.gpu)?);
         c.current = current;
         c.write(self.out.dir())
@@ -350,8 +343,10 @@ fn learn_function(
             engine.restore_state(gpu, &c.state())?;
             // Counts such as an animal's trials carry on from the checkpoint.
             for (l, used) in r.problem.learners.iter().zip(&c.usage) {
-                if let Some(u) = used {
-                    l.restore_usage(*u);
+                if let Some(u) = used
+                    && let Some(c) = l.counter()
+                {
+                    c.restore(*u);
                 }
             }
             let (initial, curves, last) = restored_curves(r, &c.current)?;
@@ -502,15 +497,6 @@ pub fn load_resumable(dir: &Path) -> Result<(Experiment, Option<Checkpoint>), Er
         exp.base_dir = c.base_dir.clone();
     }
     Ok((exp, checkpoint))
-}
-
-/// The `status` of the run in `dir` from its summary.json: "complete",
-/// "interrupted", "diverged" or "running" (also a run killed outright);
-/// `None` without a summary.
-pub fn status(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
-    let v: Value = serde_json::from_str(&text).ok()?;
-    v["status"].as_str().map(str::to_string)
 }
 
 /// Continues the run in `dir` from its checkpoint (see [`load_resumable`])
@@ -774,7 +760,7 @@ fn run_from(
         .problem
         .learners
         .iter()
-        .filter_map(|l| l.report())
+        .filter_map(|l| l.counter().map(|c| c.report()))
         .collect();
     if !reports.is_empty() {
         summary["learner_report"] = json!(reports);

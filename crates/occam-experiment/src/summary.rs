@@ -4,12 +4,34 @@
 //! eigenfunctions and the learned function's overlap with them.
 
 use crate::config::Resolved;
-use crate::run::Learned;
 use occam_meta::analysis::{
     digit_agreement, harmonic_degree_fractions, kernel_eigenfunctions, linear_fit, span_share,
 };
+use occam_meta::loss::TermValues;
 use occam_meta::sampling::InputDomain;
 use serde_json::{Value, json};
+
+/// What one learned function of a run leaves behind.
+pub struct Learned {
+    /// The trained θ.
+    pub theta: Vec<f64>,
+    /// The function on the run's evaluation points.
+    pub values: Vec<f64>,
+    /// The function on a series' orthogonality points.
+    pub on_orth_points: Vec<f64>,
+    /// (meta-step, loss terms) at every logged meta-step.
+    pub curves: Vec<(f64, TermValues)>,
+    /// The loss terms at the last logged meta-step.
+    pub last: TermValues,
+    /// The meta-loss on held-out tasks at the initial θ.
+    pub initial_heldout: TermValues,
+    /// The meta-loss on the same held-out tasks at the final θ.
+    pub final_heldout: TermValues,
+    /// The learner's fits of the final labels on the held-out tasks (CPU f64).
+    pub learner_fits: occam_meta::reference::LearnerFits,
+    /// Seconds spent meta-learning it.
+    pub wall: f64,
+}
 
 /// `final` and `analysis` of one learned function.
 pub fn function_summary(
@@ -102,7 +124,9 @@ const KERNEL_EIGENFUNCTIONS: usize = 25;
 /// each eigenfunction mostly lies in (on S²), and the eigenfunctions.
 pub fn kernel_analysis(seed: u64, r: &Resolved, points: &[f64]) -> Option<(Value, Vec<Vec<f64>>)> {
     let d = r.sampler.domain.dim();
-    let kernel = r.problem.learners[0].kernel_features(points, d, seed)?;
+    let kernel = r.problem.learners[0]
+        .kernel()?
+        .kernel_features(points, d, seed);
     let (values, functions) =
         kernel_eigenfunctions(&kernel.phi, kernel.features, KERNEL_EIGENFUNCTIONS);
     let mut report = json!({

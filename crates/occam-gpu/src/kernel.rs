@@ -56,6 +56,20 @@ pub struct EntryPoint<'a> {
     pub entry: &'a str,
 }
 
+/// One host-generated kernel to compile with [`Gpu::generated_kernels`]:
+/// the arguments of [`Gpu::generated_kernel`].
+#[derive(Clone, Copy, Debug)]
+pub struct Generated<'a> {
+    /// Names the kernel in messages and profiles.
+    pub shader: &'static str,
+    /// A description of what generated the source, for errors.
+    pub file: &'a str,
+    /// The WGSL source (`// #import` lines not yet expanded).
+    pub source: &'a str,
+    /// The entry point to compile.
+    pub entry: &'a str,
+}
+
 impl Gpu {
     /// The kernel of `ep` specialised with `constants` (WGSL `override`
     /// values), compiled on first use and cached.
@@ -98,6 +112,114 @@ impl Gpu {
             }
         })?;
         self.compile(key, shader, file, &expanded, &ep, &[])
+    }
+
+    /// Compiles several generated kernels (see [`Gpu::generated_kernel`])
+    /// at once, on up to as many threads as the machine has, and returns
+    /// them in the order of `list`. Drivers compile a pipeline on the
+    /// calling thread when it is created — llvmpipe generates its machine
+    /// code there, seconds for a fused unroll — so a problem's big kernels
+    /// need not wait for each other. Put the slowest first: threads take
+    /// the list in order.
+    pub fn generated_kernels(&self, list: &[Generated<'_>]) -> Result<Vec<Arc<Kernel>>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(list.len());
+        let one = |g: &Generated<'_>| {
+            let kernel = self.generated_kernel(g.shader, g.file, g.source, g.entry)?;
+            self.prime(&kernel)?;
+            Ok(kernel)
+        };
+        if threads <= 1 {
+            return list.iter().map(one).collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut done: Vec<(usize, Result<Arc<Kernel>>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(g) = list.get(i) else { break mine };
+                            mine.push((i, one(g)));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a kernel-compiling thread panicked"))
+                .collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, k)| k).collect()
+    }
+
+    /// On a software adapter, submits a dispatch of `kernel` over no
+    /// workgroups (its buffers stand-ins), so that the driver finishes
+    /// compiling it now on its queue's thread. llvmpipe splits a pipeline's
+    /// compile in two: the shader's optimisation when the pipeline is
+    /// created (on the calling thread) and its machine code at the first
+    /// dispatch that uses it (on the queue's thread). Primed, the second
+    /// half of one kernel runs while the first half of the next is under way
+    /// on another thread, instead of all of it waiting for the first
+    /// meta-step. The dispatch does no work. Hardware drivers compile a
+    /// pipeline when it is created, so nothing is submitted there.
+    fn prime(&self, kernel: &Kernel) -> Result<()> {
+        if !self.adapter().is_software {
+            return Ok(());
+        }
+        let max_uniform = self.limits.max_uniform_buffer_binding_size.min(1 << 16);
+        let stand_ins: Vec<wgpu::Buffer> = kernel
+            .bindings
+            .iter()
+            .map(|b| {
+                let uniform = matches!(b.kind, BindingKind::Uniform);
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("priming stand-in"),
+                    size: if uniform { max_uniform } else { 16 },
+                    usage: if uniform {
+                        wgpu::BufferUsages::UNIFORM
+                    } else {
+                        wgpu::BufferUsages::STORAGE
+                    },
+                    mapped_at_creation: false,
+                })
+            })
+            .collect();
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = kernel
+            .bindings
+            .iter()
+            .zip(&stand_ins)
+            .map(|(b, buffer)| wgpu::BindGroupEntry {
+                binding: b.binding,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        let context = format!("priming {}", kernel.name());
+        self.scoped(&context, || {
+            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("priming"),
+                layout: &kernel.layout,
+                entries: &entries,
+            });
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("priming"),
+                });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("priming"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&kernel.pipeline);
+                pass.set_bind_group(0, &bind_group, &[]);
+                pass.dispatch_workgroups(0, 0, 0);
+            }
+            self.queue.submit([encoder.finish()]);
+        })
     }
 
     /// Builds, caches and returns the pipeline of `ep` in `source`.

@@ -27,11 +27,12 @@ pub mod imports;
 mod profiler;
 pub mod shaders;
 mod tensor;
+mod validator;
 
 pub use adapter::{AdapterDescription, AdapterList, AdapterSelection, Backend};
 pub use context::Gpu;
 pub use error::{GpuError, Result};
-pub use kernel::{Bind, Encoder, EntryPoint, Kernel};
+pub use kernel::{Bind, Encoder, EntryPoint, Generated, Kernel};
 pub use params::UniformParams;
 pub use profiler::{KernelTime, Profiler};
 pub use tensor::GpuTensor;

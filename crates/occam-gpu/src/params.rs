@@ -142,3 +142,17 @@ pub(crate) fn struct_layouts(
         })
         .collect()
 }
+
+/// The names of the structs a module's `var<uniform>` globals have: the
+/// WGSL side of every host parameter struct its kernels bind.
+pub(crate) fn uniform_structs(module: &naga::Module) -> Vec<String> {
+    let mut names: Vec<String> = module
+        .global_variables
+        .iter()
+        .filter(|(_, v)| v.space == naga::AddressSpace::Uniform)
+        .filter_map(|(_, v)| module.types[v.ty].name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}

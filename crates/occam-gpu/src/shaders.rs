@@ -56,27 +56,21 @@ pub struct ShaderInfo {
     pub overrides: Vec<String>,
     /// Every named struct's layout (for checking host parameter structs).
     pub structs: BTreeMap<String, crate::params::StructLayout>,
+    /// The structs its `var<uniform>` globals have: each needs a host twin
+    /// declared with [`uniform_params!`](crate::uniform_params).
+    pub uniform_structs: Vec<String>,
 }
 
 /// Parses and validates WGSL with naga, and reflects its compute entry
 /// points. Errors carry naga's span-annotated report naming `file`.
 pub fn reflect(file: &str, source: &str) -> Result<(Vec<EntryPointInfo>, Vec<String>)> {
-    let module = naga::front::wgsl::parse_str(source).map_err(|e| GpuError::InvalidShader {
-        file: file.to_string(),
-        message: e.emit_to_string_with_path(source, file),
-    })?;
     // Subgroup operations are allowed in every shader; a kernel that uses
     // them is only built on devices that offer them (`Gpu::subgroup_size`).
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default() | naga::valid::Capabilities::SUBGROUP,
-    )
-    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
-    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
-    .validate(&module)
-    .map_err(|e| GpuError::InvalidShader {
-        file: file.to_string(),
-        message: e.emit_to_string_with_path(source, file),
+    let (module, info) = crate::validator::validate_wgsl(file, source).map_err(|message| {
+        GpuError::InvalidShader {
+            file: file.to_string(),
+            message,
+        }
     })?;
 
     let invalid = |message: String| GpuError::InvalidShader {
@@ -271,6 +265,7 @@ impl ShaderRegistry {
                     entry_points: eps.into_iter().map(|e| (e.name.clone(), e)).collect(),
                     overrides,
                     structs: crate::params::struct_layouts(&module),
+                    uniform_structs: crate::params::uniform_structs(&module),
                 },
             );
         }

@@ -4,10 +4,11 @@
 //! one tensor per conv or dense layer, `[tasks, block]`; every task has its
 //! own parameters and its own `rows` inputs.
 
+use crate::error::Result;
 use crate::net::{Layer, NetSpec};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::{
-    ActivationGpu, Conv2dGpu, Conv2dShape, DenseGpu, DenseShape, MaxPoolGpu, MaxPoolShape, Result,
+    ActivationGpu, Conv2dGpu, Conv2dShape, DenseGpu, DenseShape, MaxPoolGpu, MaxPoolShape,
 };
 
 /// One layer's kernels.
@@ -78,9 +79,7 @@ impl GpuNet {
                         d_in: c * h * w,
                         d_out,
                     };
-                    let dense = DenseGpu::new(gpu, shape, false)?;
-                    dense.compile(gpu, l > first_param, tangents)?;
-                    LayerOp::Dense(Box::new(dense))
+                    LayerOp::Dense(Box::new(DenseGpu::new(gpu, shape, false)?))
                 }
                 Layer::Conv {
                     c_out,
@@ -127,6 +126,17 @@ impl GpuNet {
                 });
             }
         }
+        // The dense layers' kernels for the passes this net runs, at once.
+        let dense: Vec<(&DenseGpu, bool, bool)> = net
+            .ops
+            .iter()
+            .enumerate()
+            .filter_map(|(l, op)| match op {
+                LayerOp::Dense(d) => Some((&**d, l > first_param, tangents)),
+                _ => None,
+            })
+            .collect();
+        DenseGpu::compile_all(gpu, &dense)?;
         Ok(net)
     }
 

@@ -17,11 +17,13 @@
 //! - [`analysis`]: harmonic decomposition, linear and group fits, kernel eigenfunctions.
 //! - [`sampling`]: seeded streams, input domains, per-task draws.
 //! - [`config_error`]: configuration errors that name their key.
+//! - [`error`](mod@error): the errors of this layer ([`MetaError`]).
 
 pub mod analysis;
 pub mod config_error;
 pub mod connectivity;
 pub mod engine;
+pub mod error;
 pub mod gpu_net;
 pub mod images;
 pub mod layers;
@@ -31,3 +33,5 @@ pub mod net;
 pub mod problem;
 pub mod reference;
 pub mod sampling;
+
+pub use error::{MetaError, Result};

@@ -6,10 +6,11 @@
 //! convolution or pooling layer reads each image's C × H × W values as one
 //! row (flattening is free: the layouts are contiguous per image).
 
+use occam_ops::Result;
 use occam_ops::unroll::UnrollLayer;
 use occam_ops::{
     Activation, ActivationCpu, Conv2dCpu, Conv2dShape, DenseCpu, DenseShape, MaxPoolCpu,
-    MaxPoolShape, Passes, Result, Tensors,
+    MaxPoolShape, Passes, Tensors,
 };
 use rand::Rng;
 

@@ -78,11 +78,5 @@ pub struct TaskData {
     pub learners: Vec<LearnerData>,
 }
 
-/// The fixed orthogonality set of a series: points and the earlier functions on them.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Orthogonality {
-    /// Points, K × d (empty when the experiment has no orthogonality term).
-    pub x: Vec<f64>,
-    /// Earlier functions of the series evaluated on `x`, one K-vector each.
-    pub earlier: Vec<Vec<f64>>,
-}
+/// The fixed orthogonality set of a series (defined with its loss term).
+pub use crate::loss::Orthogonality;

@@ -4,9 +4,9 @@
 //! term, each learner's exact pullback to ∂L/∂z_tr, then one backprop of
 //! the meta-learner.
 
+use crate::error::Result;
 use crate::loss::{CpuGrads, CpuLabels, TermValues};
 use crate::problem::{MetaProblem, Orthogonality, TaskData};
-use occam_ops::Result;
 
 /// Meta-loss terms and ∂L/∂θ of one meta-step, averaged over its tasks.
 #[derive(Clone, Debug)]
@@ -134,7 +134,7 @@ fn task_step(
             .z_tr
             .iter_mut()
             .zip(&mut pulled)
-            .zip(fit.pullback(y_bar))
+            .zip(fit.pullback(y_bar)?)
         {
             *a += b;
             *p += b;

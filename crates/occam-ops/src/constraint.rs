@@ -2,7 +2,7 @@
 //! their adjoint (`shaders/constraint.wgsl`). CPU twin:
 //! `occam_meta::learner::Constraints` with `train` / `adjoint`.
 
-use crate::error::{OpError, Result, check_len};
+use crate::error::{Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
@@ -27,10 +27,7 @@ pub struct ConstraintGpu {
 impl ConstraintGpu {
     /// Kernels for steps of size `lr` on `len` parameters.
     pub fn new(gpu: &Gpu, len: usize, lr: f64) -> Result<ConstraintGpu> {
-        let len32 = u32::try_from(len).map_err(|_| OpError::InvalidShape {
-            op: "constraint",
-            message: format!("{len} parameters do not fit in 32 bits"),
-        })?;
+        let len32 = crate::error::to_u32("constraint", "parameters", len)?;
         Ok(ConstraintGpu {
             len,
             params: gpu.params(

@@ -3,7 +3,8 @@
 use occam_gpu::GpuError;
 use thiserror::Error;
 
-/// An op was given tensors of the wrong size, or the GPU failed.
+/// An op was given tensors of the wrong size or a shape it cannot run, the
+/// adapter cannot run it, its numbers broke down, or the GPU failed.
 #[derive(Debug, Error)]
 pub enum OpError {
     /// A tensor's length does not match the op's shape.
@@ -26,12 +27,22 @@ pub enum OpError {
         /// What is wrong.
         message: String,
     },
-    /// A learner that runs outside Occam (a program) failed.
+    /// The adapter cannot run the op as asked (no subgroups of the size a
+    /// kernel needs, a loop longer than a software adapter runs).
     #[error("{op}: {message}")]
-    External {
-        /// What ran, e.g. `external learner`.
+    Unsupported {
+        /// The op.
         op: &'static str,
-        /// What went wrong, naming the program.
+        /// What the adapter lacks, naming it.
+        message: String,
+    },
+    /// The numbers broke down (a factorisation of a matrix that is not
+    /// numerically positive definite).
+    #[error("{op}: {message}")]
+    Numerical {
+        /// The op.
+        op: &'static str,
+        /// What failed, and what to change.
         message: String,
     },
     /// The GPU layer failed.
@@ -54,4 +65,13 @@ pub(crate) fn check_len(op: &'static str, tensor: &str, got: usize, expected: us
             expected,
         })
     }
+}
+
+/// `v` as the u32 a shader's parameters hold, or an error naming the op and
+/// what `v` counts (e.g. `"parameters"`, `"rows"`).
+pub(crate) fn to_u32(op: &'static str, what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| OpError::InvalidShape {
+        op,
+        message: format!("{what} = {v} does not fit in 32 bits"),
+    })
 }

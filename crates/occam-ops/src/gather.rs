@@ -21,6 +21,17 @@ occam_gpu::uniform_params! {
     }
 }
 
+occam_gpu::uniform_params! {
+    /// The uniform of `shaders/gather.wgsl` that names the current step (its
+    /// `Cursor`): written by a copy from the cursor's table.
+    pub(crate) struct Cursor in "gather" {
+        t: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
+}
+
 /// A uniform block holding the current inner step t, set on the GPU timeline
 /// by a buffer copy, so one recorded sequence of dispatches serves every step.
 pub struct StepCursor {
@@ -36,7 +47,15 @@ impl StepCursor {
             .flat_map(|t| [t, 0, 0, 0])
             .collect();
         Ok(StepCursor {
-            uniform: gpu.uniform("step cursor", &[0u32; 4]),
+            uniform: gpu.params(
+                "step cursor",
+                &Cursor {
+                    t: 0,
+                    _pad0: 0,
+                    _pad1: 0,
+                    _pad2: 0,
+                },
+            )?,
             table: gpu.upload_u32("step cursor table", &table)?,
             steps,
         })
@@ -82,12 +101,7 @@ impl GatherGpu {
         width: usize,
         alpha: f64,
     ) -> Result<GatherGpu> {
-        let u = |v: usize| {
-            u32::try_from(v).map_err(|_| OpError::InvalidShape {
-                op: "gather",
-                message: format!("{v} does not fit in 32 bits"),
-            })
-        };
+        let u = |v: usize| crate::error::to_u32("gather", "a size", v);
         let params = GatherParams {
             tasks: u(tasks)?,
             n: u(n)?,

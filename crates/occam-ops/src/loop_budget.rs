@@ -36,7 +36,7 @@ pub(crate) fn check_loop_budget(
     iterations: usize,
 ) -> Result<()> {
     match loop_budget(gpu) {
-        Some(budget) if iterations > budget => Err(OpError::InvalidShape {
+        Some(budget) if iterations > budget => Err(OpError::Unsupported {
             op,
             message: format!(
                 "{sizes} need up to {iterations} loop iterations in one shader invocation; \

@@ -1,7 +1,7 @@
 //! In-place parameter updates on the GPU (`shaders/optimizer.wgsl`), PyTorch
 //! semantics: SGD, Adam (bias-corrected) and Adagrad (accumulator from 0).
 
-use crate::error::{OpError, Result, check_len};
+use crate::error::{Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
@@ -60,10 +60,7 @@ pub struct OptimizerGpu {
 impl OptimizerGpu {
     /// An optimiser for a tensor of `len` values, state zeroed.
     pub fn new(gpu: &Gpu, kind: OptimizerKind, len: usize) -> Result<OptimizerGpu> {
-        let len32 = u32::try_from(len).map_err(|_| OpError::InvalidShape {
-            op: "optimizer",
-            message: format!("{len} parameters do not fit in 32 bits"),
-        })?;
+        let len32 = crate::error::to_u32("optimizer", "parameters", len)?;
         let entry = match kind {
             OptimizerKind::Sgd { .. } => kernels::OPTIMIZER_SGD,
             OptimizerKind::Adam { .. } => kernels::OPTIMIZER_ADAM,

@@ -148,10 +148,7 @@ pub struct SnnGpu {
 }
 
 fn to_u32(what: &str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| OpError::InvalidShape {
-        op: "snn",
-        message: format!("{what} = {v} does not fit in 32 bits"),
-    })
+    crate::error::to_u32("snn", what, v)
 }
 
 impl SnnGpu {

@@ -6,7 +6,8 @@
 use crate::plots;
 use occam_experiment::Error;
 use occam_experiment::config::Experiment;
-use occam_experiment::run::{Learned, Outcome};
+use occam_experiment::run::Outcome;
+use occam_experiment::summary::Learned;
 use occam_gpu::Gpu;
 use occam_meta::analysis::digit_agreement;
 use occam_meta::engine::GpuMetaEngine;

@@ -107,7 +107,7 @@ fn run_command(cli: &cli::Cli, args: &cli::RunArgs) -> Result<(), cli::Failure> 
 fn resume_command(cli: &cli::Cli, dir: &std::path::Path) -> Result<(), cli::Failure> {
     let (exp, checkpoint) = run::load_resumable(dir)?;
     let _lock = FolderLock::acquire(dir)?;
-    if run::status(dir).as_deref() == Some("complete") {
+    if occam_experiment::output::status(dir).as_deref() == Some("complete") {
         eprintln!(
             "occam: the run in {} is complete; nothing to resume",
             dir.display()
@@ -173,7 +173,7 @@ fn sweep_command(cli: &cli::Cli, args: &cli::SweepArgs) -> Result<(), cli::Failu
                 "{k}\t{}\t{}\t{}",
                 r.name(),
                 r.dir.display(),
-                run::status(&r.dir).unwrap_or_else(|| "not started".into())
+                occam_experiment::output::status(&r.dir).unwrap_or_else(|| "not started".into())
             );
         }
         return Ok(());

@@ -15,12 +15,14 @@ pub use crate::learners::Execution as UnrollExecution;
 pub use phase::{Phase, StepSizes};
 pub use state::MetaState;
 
+use crate::MetaError;
+use crate::error::Result;
 use crate::gpu_net::GpuNet;
 use crate::learners::{GpuLearner, LearnerIo, LearnerShape};
 use crate::loss::{GpuLabels, GpuTerm, Labels, TermShape};
 use crate::problem::{MetaProblem, Orthogonality, TaskData};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::{OpError, OptimizerGpu, OptimizerKind, Result};
+use occam_ops::{AxpyGpu, OptimizerGpu, OptimizerKind};
 
 /// Labels of every task's training and test points side by side
 /// (`[tasks, m + M]`) for terms that read z_tr ∪ z_te, with their gradient.
@@ -29,7 +31,7 @@ struct AllLabels {
     z_bar: GpuTensor,
     /// z̄ de-interleaved into the layout of z̄_all, then added to it.
     z_bar_in_all: GpuTensor,
-    add: OptimizerGpu,
+    add: AxpyGpu,
 }
 
 /// Which part of ∂L/∂θ a meta-step forms (`occam gradcheck` checks each
@@ -81,11 +83,8 @@ pub struct GpuMetaEngine {
     record_order: Vec<usize>,
 }
 
-fn unsupported(message: String) -> OpError {
-    OpError::InvalidShape {
-        op: "meta-step",
-        message,
-    }
+fn unsupported(message: String) -> MetaError {
+    MetaError::Unsupported(message)
 }
 
 impl GpuMetaEngine {
@@ -153,7 +152,7 @@ impl GpuMetaEngine {
                 z: gpu.zeros("z_tr ∪ z_te", tasks * (m + big_m))?,
                 z_bar: gpu.zeros("z_tr ∪ z_te bar", tasks * (m + big_m))?,
                 z_bar_in_all: gpu.zeros("z_tr ∪ z_te bar in z_all layout", rows)?,
-                add: OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: -1.0 }, rows)?,
+                add: AxpyGpu::new(gpu, 1.0, rows)?,
             }),
             false => None,
         };
@@ -172,7 +171,7 @@ impl GpuMetaEngine {
             })?,
             meta_opt: (0..spec.depth())
                 .map(|l| OptimizerGpu::new(gpu, optimizer, spec.block_len(l)))
-                .collect::<Result<_>>()?,
+                .collect::<occam_ops::Result<_>>()?,
             meta_step_count: 0,
             path: GradientPath::All,
             x_all: gpu.zeros("x_all", rows * d)?,
@@ -367,7 +366,7 @@ impl GpuMetaEngine {
                         enc.copy(&a.z_bar, src + m, &a.z_bar_in_all, te, big_m)?;
                     }
                     // z̄_all ← z̄_all − (−1)·z̄_s: the share of terms on z_tr ∪ z_te.
-                    a.add.step(enc, &self.z_bar_all, &a.z_bar_in_all)?;
+                    a.add.record(enc, &self.z_bar_all, &a.z_bar_in_all)?;
                 }
                 self.meta.backward(
                     enc,

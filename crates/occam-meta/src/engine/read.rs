@@ -2,10 +2,10 @@
 //! meta-learner evaluated at any points.
 
 use super::{GpuMetaEngine, UnrollExecution};
+use crate::error::Result;
 use crate::gpu_net::GpuNet;
 use crate::loss::TermValues;
 use occam_gpu::{Gpu, GpuTensor};
-use occam_ops::Result;
 
 impl GpuMetaEngine {
     /// Reads back the meta-loss terms of the last step (averaged over tasks).
@@ -67,7 +67,10 @@ impl GpuMetaEngine {
 
     /// What the learners' GPU sides report (e.g. an animal's trials used).
     pub fn learner_reports(&self) -> Vec<String> {
-        self.learners.iter().filter_map(|l| l.report()).collect()
+        self.learners
+            .iter()
+            .filter_map(|l| l.host_stage().and_then(|h| h.report()))
+            .collect()
     }
 
     /// Evaluates the meta-learner f_θ on the loaded points (train then test,

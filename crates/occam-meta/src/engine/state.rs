@@ -2,8 +2,9 @@
 //! count, exactly as the GPU holds them (f32), for checkpoints.
 
 use super::GpuMetaEngine;
+use crate::MetaError;
+use crate::error::Result;
 use occam_gpu::Gpu;
-use occam_ops::{OpError, Result};
 
 /// Everything a meta-learning run carries from one meta-step to the next
 /// (task data is drawn afresh from counter-based streams each step, so no
@@ -46,16 +47,13 @@ impl GpuMetaEngine {
         let m_len: usize = self.meta_opt.iter().map(|o| o.state_lens().0).sum();
         let v_len: usize = self.meta_opt.iter().map(|o| o.state_lens().1).sum();
         if state.theta.len() != total || state.opt_m.len() != m_len || state.opt_v.len() != v_len {
-            return Err(OpError::InvalidShape {
-                op: "restore",
-                message: format!(
-                    "the saved state holds {} parameters and {} + {} optimiser values; this \
-                     meta-learner and optimiser need {total} and {m_len} + {v_len}",
-                    state.theta.len(),
-                    state.opt_m.len(),
-                    state.opt_v.len()
-                ),
-            });
+            return Err(MetaError::State(format!(
+                "the saved state holds {} parameters and {} + {} optimiser values; this \
+                 meta-learner and optimiser need {total} and {m_len} + {v_len}",
+                state.theta.len(),
+                state.opt_m.len(),
+                state.opt_v.len()
+            )));
         }
         let (mut at, mut at_m, mut at_v) = (0, 0, 0);
         for (theta, opt) in self.theta.iter().zip(&self.meta_opt) {

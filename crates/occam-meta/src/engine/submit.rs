@@ -2,8 +2,8 @@
 //! with wall times, or with every dispatch timed by the profiler.
 
 use super::{GpuMetaEngine, Phase};
+use crate::error::Result;
 use occam_gpu::Gpu;
-use occam_ops::Result;
 
 impl GpuMetaEngine {
     /// Records and submits one meta-step on the loaded data: the meta-loss and
@@ -30,16 +30,19 @@ impl GpuMetaEngine {
 
     /// Whether a learner needs the host between phases (a black box).
     pub fn needs_host(&self) -> bool {
-        self.learners.iter().any(|l| l.needs_host())
+        self.learners.iter().any(|l| l.host_stage().is_some())
     }
 
     /// The learners' host stages after `phase` (submitted).
     fn host_stage(&self, gpu: &Gpu, phase: Phase) -> Result<()> {
         let io = self.io();
         for (learner, y_bar) in self.learners.iter().zip(&self.y_bar) {
+            let Some(host) = learner.host_stage() else {
+                continue;
+            };
             match phase {
-                Phase::Labels => learner.host_fit(gpu, &io)?,
-                Phase::Loss => learner.host_adjoint(gpu, &io, y_bar)?,
+                Phase::Labels => host.fit(gpu, &io)?,
+                Phase::Loss => host.adjoint(gpu, &io, y_bar)?,
                 _ => {}
             }
         }
@@ -81,12 +84,11 @@ impl GpuMetaEngine {
         profiler: &mut occam_gpu::Profiler,
     ) -> Result<Vec<occam_gpu::KernelTime>> {
         if self.needs_host() {
-            return Err(occam_ops::OpError::InvalidShape {
-                op: "meta-step",
-                message: "a black-box learner's meta-step spans three submissions; \
-                          time it by phase (step_timed), not by dispatch"
+            return Err(crate::MetaError::Unsupported(
+                "a black-box learner's meta-step spans three submissions; \
+                 time it by phase (step_timed), not by dispatch"
                     .to_string(),
-            });
+            ));
         }
         self.prepare(gpu, update);
         {

@@ -4,9 +4,12 @@
 //! [`Learner::fit_cpu`], and uploads the predictions. Such a learner cannot
 //! be differentiated, so it only ever runs inside a black box.
 
-use super::{Execution, GpuLearner, Learner, LearnerData, LearnerIo, LearnerShape, invalid};
+use super::{
+    Execution, GpuLearner, HostStage, Learner, LearnerData, LearnerIo, LearnerShape, invalid,
+};
+use crate::MetaError;
+use crate::error::Result;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::Result;
 use std::sync::Mutex;
 
 /// A host-fitted learner on the GPU.
@@ -33,11 +36,12 @@ impl<L: Learner> HostGpu<L> {
     }
 }
 
-/// NaN for every training label: the pullback of a learner that cannot be
-/// differentiated (a black box never asks; a misuse stops the run as a
-/// divergence).
-pub fn no_pullback(train: usize) -> Vec<f64> {
-    vec![f64::NAN; train]
+/// The pullback of a learner that cannot be differentiated (`what`): an
+/// error saying so (a black box never asks).
+pub fn no_pullback(what: &str) -> MetaError {
+    invalid(format!(
+        "{what} cannot be differentiated; use it inside kind = \"blackbox\""
+    ))
 }
 
 impl<L: Learner> GpuLearner for HostGpu<L> {
@@ -77,15 +81,28 @@ impl<L: Learner> GpuLearner for HostGpu<L> {
         }
     }
 
-    fn needs_host(&self) -> bool {
-        true
+    /// Nothing to check: a failed fit on the host stops in [`HostStage::fit`].
+    fn check(&self, _gpu: &Gpu) -> Result<()> {
+        Ok(())
     }
 
+    fn host_stage(&self) -> Option<&dyn HostStage> {
+        Some(self)
+    }
+}
+
+impl<L: Learner> HostStage for HostGpu<L> {
     fn report(&self) -> Option<String> {
-        self.learner.report()
+        self.learner.counter().map(|c| c.report())
     }
 
-    fn host_fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()> {
+    /// Nothing to form: the learner has no pullback, and
+    /// [`GpuLearner::record_adjoint`] refuses.
+    fn adjoint(&self, _gpu: &Gpu, _io: &LearnerIo<'_>, _y_bar: &GpuTensor) -> Result<()> {
+        Ok(())
+    }
+
+    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()> {
         let LearnerShape {
             train: m,
             test: big_m,

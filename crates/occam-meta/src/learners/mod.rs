@@ -26,8 +26,9 @@ pub mod registry;
 pub mod ridge;
 pub mod spiking;
 
+use crate::MetaError;
+use crate::error::Result;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::{OpError, Result};
 use rand_chacha::ChaCha8Rng;
 
 /// One named tensor of a task's learner data.
@@ -79,11 +80,8 @@ impl LearnerData {
 }
 
 /// An error about a learner's shapes or data.
-pub fn invalid(message: String) -> OpError {
-    OpError::InvalidShape {
-        op: "learner",
-        message,
-    }
+pub fn invalid(message: String) -> MetaError {
+    MetaError::Learner(message)
 }
 
 /// The sizes a learner's GPU side is built for.
@@ -278,37 +276,44 @@ pub trait Learner: std::fmt::Debug + Send + Sync {
     /// Its GPU side for `shape`.
     fn gpu(&self, gpu: &Gpu, shape: LearnerShape) -> Result<Box<dyn GpuLearner>>;
 
-    /// Inner optimisation steps per fit (0 for a closed-form learner).
-    fn inner_steps(&self) -> usize {
-        0
-    }
-
-    /// Its kernel as features on `points` (`d` values each), when it is a
-    /// kernel machine (`seed`: the run's, for kernels that must be sampled).
-    fn kernel_features(&self, _points: &[f64], _d: usize, _seed: u64) -> Option<KernelFeatures> {
-        None
-    }
-
-    /// What it has to report about a run (e.g. an animal's trials used).
-    fn report(&self) -> Option<String> {
-        None
-    }
+    /// Inner optimisation steps per fit (0 for a closed-form learner, an
+    /// animal or a program).
+    fn inner_steps(&self) -> usize;
 
     /// The large buffers its GPU side needs for `shape`, with the keys that
     /// size them, so that a run can refuse sizes the adapter cannot hold
-    /// before allocating anything (an estimate of the dominant buffers).
-    fn footprint(&self, _shape: LearnerShape) -> Vec<Footprint> {
-        Vec::new()
-    }
+    /// before allocating anything (an estimate of the dominant buffers;
+    /// empty for a learner that keeps its fits off the GPU).
+    fn footprint(&self, shape: LearnerShape) -> Vec<Footprint>;
 
-    /// A count the learner keeps over the run (an animal's trials), which a
-    /// checkpoint saves so that a resumed run reports and budgets the same.
-    fn usage(&self) -> Option<u64> {
-        None
-    }
+    /// Its kernel, when it is a kernel machine (the kernel-eigenfunction
+    /// analysis reads it).
+    fn kernel(&self) -> Option<&dyn KernelMachine>;
 
-    /// Sets the count that [`Learner::usage`] reads (on resuming a run).
-    fn restore_usage(&self, _used: u64) {}
+    /// What it counts over a run (an animal's trials), when it counts
+    /// anything.
+    fn counter(&self) -> Option<&dyn UsageCounter>;
+}
+
+/// A learner that is a kernel machine.
+pub trait KernelMachine {
+    /// Its kernel as features on `points` (`d` values each; `seed`: the
+    /// run's, for kernels that must be sampled).
+    fn kernel_features(&self, points: &[f64], d: usize, seed: u64) -> KernelFeatures;
+}
+
+/// A count a learner keeps over the run (an animal's trials), which a
+/// checkpoint saves so that a resumed run reports and budgets the same.
+pub trait UsageCounter {
+    /// The count so far.
+    fn used(&self) -> u64;
+
+    /// Sets the count (on resuming a run).
+    fn restore(&self, used: u64);
+
+    /// The count in words for the run's report (e.g. `"72 trials used of a
+    /// budget of 60"`).
+    fn report(&self) -> String;
 }
 
 /// A fit on the CPU in f64.
@@ -316,17 +321,18 @@ pub trait CpuFit {
     /// ŷ, the predictions on the test points.
     fn test_predictions(&self) -> &[f64];
 
-    /// ∂L/∂z_tr from ŷ̄ = ∂L/∂ŷ, exactly through the fit.
-    fn pullback(&self, y_bar: &[f64]) -> Vec<f64>;
+    /// ∂L/∂z_tr from ŷ̄ = ∂L/∂ŷ, through the fit (exactly, or as
+    /// [`Learner::derivative`] says); an error for a learner that cannot be
+    /// differentiated at all (a program, an animal), which only a black box
+    /// may wrap.
+    fn pullback(&self, y_bar: &[f64]) -> Result<Vec<f64>>;
 
     /// The fitted learner's predictions on the training points themselves.
     fn train_predictions(&self) -> Result<Vec<f64>>;
 
     /// The fitted learner's parameters, flat (w_T of a gradient-descent
-    /// learner, ridge's w on its features), when it has any.
-    fn weights(&self) -> Option<Vec<f64>> {
-        None
-    }
+    /// learner), when it has any to show.
+    fn weights(&self) -> Option<Vec<f64>>;
 }
 
 /// The engine's buffers a learner reads and writes, all `[tasks, …]`.
@@ -369,32 +375,28 @@ pub trait GpuLearner: Send + Sync {
     /// How it runs on this adapter.
     fn execution(&self) -> Execution;
 
-    /// Checks what the last fit reported (e.g. a singular system).
-    fn check(&self, _gpu: &Gpu) -> Result<()> {
-        Ok(())
-    }
+    /// Checks what the last fit reported (e.g. a singular system; `Ok`
+    /// for a learner whose fits cannot fail on the GPU).
+    fn check(&self, gpu: &Gpu) -> Result<()>;
 
-    /// Whether the learner needs the host between phases: then the engine
-    /// submits the labels, calls [`GpuLearner::host_fit`], submits the
-    /// meta-loss, calls [`GpuLearner::host_adjoint`], and submits the rest.
-    fn needs_host(&self) -> bool {
-        false
-    }
+    /// Its stage on the host, when its fits need the host between the
+    /// meta-step's phases (a program, an animal, a black box): then the
+    /// engine submits the labels, calls [`HostStage::fit`], submits the
+    /// meta-loss, calls [`HostStage::adjoint`], and submits the rest.
+    fn host_stage(&self) -> Option<&dyn HostStage>;
+}
 
-    /// What it has to report about the run so far (e.g. trials used).
-    fn report(&self) -> Option<String> {
-        None
-    }
-
+/// The part of a learner's GPU side that runs on the host between
+/// submissions.
+pub trait HostStage {
     /// With the labels on the GPU (submitted): fit, so that
     /// [`GpuLearner::record_predict`] can serve the predictions.
-    fn host_fit(&self, _gpu: &Gpu, _io: &LearnerIo<'_>) -> Result<()> {
-        Ok(())
-    }
+    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()>;
 
     /// With ŷ̄ on the GPU (submitted): form the pullback, so that
     /// [`GpuLearner::record_adjoint`] can add it to z̄_tr.
-    fn host_adjoint(&self, _gpu: &Gpu, _io: &LearnerIo<'_>, _y_bar: &GpuTensor) -> Result<()> {
-        Ok(())
-    }
+    fn adjoint(&self, gpu: &Gpu, io: &LearnerIo<'_>, y_bar: &GpuTensor) -> Result<()>;
+
+    /// What it has to report about the run so far (e.g. trials used).
+    fn report(&self) -> Option<String>;
 }

@@ -6,7 +6,8 @@
 //! into a [`Learner`].
 //!
 //! Adding a learner: a folder under `learners/` with a configuration type
-//! implementing [`LearnerConfig`], and one line in `learner_kinds!`'s list.
+//! implementing [`LearnerConfig`] and an example experiment of the kind, and
+//! one line in `learner_kinds!`'s list.
 
 use super::Learner;
 use crate::config_error::ConfigError;
@@ -31,9 +32,6 @@ pub struct ResolveContext<'a> {
     pub index: u64,
     /// The experiment file's folder (data files are relative to it).
     pub base_dir: &'a Path,
-    /// The experiment's `[connectivity]` table, for learners with a first
-    /// layer to wire.
-    pub connectivity: Option<&'a toml::Table>,
     /// Warnings about legal but pointless values, for the caller to print.
     pub warnings: &'a std::cell::RefCell<Vec<String>>,
 }
@@ -103,11 +101,21 @@ pub trait LearnerConfig: DeserializeOwned + Serialize {
     }
 }
 
-/// Declares the registered kinds: `"kind" => ConfigType`.
+/// Declares the registered kinds: `"kind" => ConfigType, example "FILE"`,
+/// FILE a complete experiment of that kind in the learner's folder (the
+/// build fails without it; tests/learner_examples.rs checks each).
 macro_rules! learner_kinds {
-    ($($kind:literal => $config:ty),* $(,)?) => {
+    ($($kind:literal => $config:ty, example $example:literal),* $(,)?) => {
         /// Every registered `kind`.
         pub const KINDS: &[&str] = &[$($kind),*];
+
+        /// Every kind's example experiment: (kind, absolute path).
+        pub const EXAMPLES: &[(&str, &str)] = &[$(
+            ($kind, concat!(env!("CARGO_MANIFEST_DIR"), "/src/learners/", $example)),
+        )*];
+
+        // Each example is shipped with its kind.
+        $(const _: &str = include_str!($example);)*
 
         fn dispatch(
             kind: &str,
@@ -136,14 +144,14 @@ macro_rules! learner_kinds {
 }
 
 learner_kinds! {
-    "mlp_gd" => super::gd::config::GdConfig,
-    "net_gd" => super::gd::config::GdConfig,
-    "ridge" => super::ridge::config::RidgeConfig,
-    "kernel_ridge" => super::ridge::config::KernelRidgeConfig,
-    "spiking" => super::spiking::config::SpikingConfig,
-    "blackbox" => super::blackbox::config::BlackBoxConfig,
-    "external" => super::external::config::ExternalConfig,
-    "animal" => super::animal::config::AnimalConfig,
+    "mlp_gd" => super::gd::config::GdConfig, example "gd/example_mlp_gd.toml",
+    "net_gd" => super::gd::config::GdConfig, example "gd/example_net_gd.toml",
+    "ridge" => super::ridge::config::RidgeConfig, example "ridge/example_ridge.toml",
+    "kernel_ridge" => super::ridge::config::KernelRidgeConfig, example "ridge/example_kernel_ridge.toml",
+    "spiking" => super::spiking::config::SpikingConfig, example "spiking/example_spiking.toml",
+    "blackbox" => super::blackbox::config::BlackBoxConfig, example "blackbox/example_blackbox.toml",
+    "external" => super::external::config::ExternalConfig, example "external/example_external.toml",
+    "animal" => super::animal::config::AnimalConfig, example "animal/example_animal.toml",
 }
 
 fn unknown_kind(key: &str, kind: &str) -> ConfigError {
@@ -198,10 +206,22 @@ fn read<C: DeserializeOwned>(kind: &str, table: toml::Table, key: &str) -> Resul
                 .and_then(|m| m.split('`').next())
                 .map(str::to_string)
         };
+        // A field of a table inside the kind's (`connectivity`): serde's
+        // path is that table's, or the field's own.
+        let nested = |f: &str| -> Option<String> {
+            let table = path.strip_suffix(&format!(".{f}")).unwrap_or(&path);
+            (table != "." && table != f).then(|| format!("{table}.{f}"))
+        };
         if let Some(f) = field("unknown field `") {
-            bad(&f, format!("does not apply to kind = {kind:?}"))
+            match nested(&f) {
+                Some(at) => bad(&at, message),
+                None => bad(&f, format!("does not apply to kind = {kind:?}")),
+            }
         } else if let Some(f) = field("missing field `") {
-            bad(&f, format!("is required for kind = {kind:?}"))
+            match nested(&f) {
+                Some(at) => bad(&at, message),
+                None => bad(&f, format!("is required for kind = {kind:?}")),
+            }
         } else if path == "." {
             ConfigError::new(key, message)
         } else {

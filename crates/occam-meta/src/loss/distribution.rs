@@ -7,8 +7,9 @@
 
 use super::twins::{energy_distance, sinkhorn_divergence};
 use super::{CpuGrads, CpuLabels, GpuLabels, GpuTerm, Labels, LossTerm, TermShape, read_sum};
+use crate::error::Result;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::{EnergyGpu, Result, SinkhornGpu};
+use occam_ops::{EnergyGpu, SinkhornGpu};
 
 /// Which labels the distribution term compares with the target samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,10 +180,10 @@ impl DivergenceGpu {
         u: &GpuTensor,
         loss: &GpuTensor,
     ) -> Result<()> {
-        match self {
+        Ok(match self {
             DivergenceGpu::Energy(op) => op.forward(enc, z, u, loss),
             DivergenceGpu::Sinkhorn(op) => op.forward(enc, z, u, loss),
-        }
+        }?)
     }
 
     /// Adds ∂D/∂z into `z_bar`.
@@ -193,10 +194,10 @@ impl DivergenceGpu {
         u: &GpuTensor,
         z_bar: &GpuTensor,
     ) -> Result<()> {
-        match self {
+        Ok(match self {
             DivergenceGpu::Energy(op) => op.backward(enc, z, u, z_bar),
             DivergenceGpu::Sinkhorn(op) => op.backward(enc, z, u, z_bar),
-        }
+        }?)
     }
 }
 

@@ -5,8 +5,9 @@
 //! ∂/∂z_j = −2a/M (ŷ_j − z_j).
 
 use super::{CpuGrads, CpuLabels, GpuLabels, GpuTerm, Labels, LossTerm, TermShape, read_sum};
+use crate::error::Result;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::{MseGpu, MseShape, OptimizerGpu, OptimizerKind, Result};
+use occam_ops::{AxpyGpu, MseGpu, MseShape};
 
 /// a · mean_j (ŷ_j − z_te,j)² for learner `learner`.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,7 +90,7 @@ impl LossTerm for Generalisation {
             )?,
             loss: gpu.zeros("generalisation loss", shape.tasks)?,
             z_te_bar: gpu.zeros("generalisation z_te_bar", n)?,
-            add: OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: -1.0 }, n)?,
+            add: AxpyGpu::new(gpu, 1.0, n)?,
         }))
     }
 }
@@ -101,7 +102,7 @@ struct GeneralisationGpu {
     /// This term's share of ∂L/∂z_te, added into the total.
     z_te_bar: GpuTensor,
     /// z̄_te ← z̄_te − (−1)·share.
-    add: OptimizerGpu,
+    add: AxpyGpu,
 }
 
 impl GpuTerm for GeneralisationGpu {
@@ -116,7 +117,7 @@ impl GpuTerm for GeneralisationGpu {
             &l.y_bar[self.learner],
             &self.z_te_bar,
         )?;
-        self.add.step(enc, l.z_te_bar, &self.z_te_bar)
+        Ok(self.add.record(enc, l.z_te_bar, &self.z_te_bar)?)
     }
 
     fn read(&self, gpu: &Gpu) -> Result<f64> {

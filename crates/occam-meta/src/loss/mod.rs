@@ -19,9 +19,9 @@ pub mod orthogonality;
 pub mod std_reward;
 pub mod twins;
 
-use crate::problem::Orthogonality;
+use crate::error::Result;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::Result;
+pub use orthogonality::Orthogonality;
 
 /// A set of labels (or predictions) a term reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,8 +5,18 @@
 
 use super::twins::orthogonality;
 use super::{CpuGrads, CpuLabels, GpuLabels, GpuTerm, Labels, LossTerm, TermShape, read_sum};
+use crate::error::Result;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::{OrthogonalityGpu, Result};
+use occam_ops::OrthogonalityGpu;
+
+/// The fixed orthogonality set of a series: points and the earlier functions on them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Orthogonality {
+    /// Points, K × d (empty when the experiment has no orthogonality term).
+    pub x: Vec<f64>,
+    /// Earlier functions of the series evaluated on `x`, one K-vector each.
+    pub earlier: Vec<Vec<f64>>,
+}
 
 /// c · Σ_k ⟨z_orth, h_k⟩².
 #[derive(Clone, Debug, PartialEq)]
@@ -79,7 +89,7 @@ impl GpuTerm for OrthogonalityTermGpu {
             .z_orth
             .expect("the engine provides the orthogonality labels");
         op.forward(enc, z, h, loss)?;
-        op.backward(enc, h, l.z_orth_bar.expect("with their gradient"))
+        Ok(op.backward(enc, h, l.z_orth_bar.expect("with their gradient"))?)
     }
 
     fn read(&self, gpu: &Gpu) -> Result<f64> {

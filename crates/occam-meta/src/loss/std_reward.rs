@@ -4,8 +4,9 @@
 
 use super::twins::std_dev;
 use super::{CpuGrads, CpuLabels, GpuLabels, GpuTerm, Labels, LossTerm, TermShape, read_sum};
+use crate::error::Result;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::{Result, StdRewardGpu};
+use occam_ops::StdRewardGpu;
 
 /// −s · std(z_S), z_S = z_te or z_tr ∪ z_te.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,7 +92,7 @@ impl GpuTerm for StdRewardTermGpu {
             (l.z_te, l.z_te_bar)
         };
         self.op.forward(enc, z, &self.loss)?;
-        self.op.backward(enc, z, z_bar)
+        Ok(self.op.backward(enc, z, z_bar)?)
     }
 
     fn read(&self, gpu: &Gpu) -> Result<f64> {

@@ -1,7 +1,7 @@
 //! The activation op's GPU kernels (`shaders/activation.wgsl`).
 
 use super::Activation;
-use crate::error::{OpError, Result};
+use crate::error::Result;
 use crate::launch::{dispatch_checked, spread_grid};
 use occam_gpu::{Encoder, EntryPoint, Gpu, GpuTensor, Kernel, kernels, wgpu};
 use std::sync::Arc;
@@ -33,10 +33,7 @@ pub struct ActivationGpu {
 impl ActivationGpu {
     /// Compiles (or fetches) the kernels of `act` for `len` elements.
     pub fn new(gpu: &Gpu, act: Activation, len: usize) -> Result<ActivationGpu> {
-        let len32 = u32::try_from(len).map_err(|_| OpError::InvalidShape {
-            op: "activation",
-            message: format!("{len} elements do not fit in 32 bits"),
-        })?;
+        let len32 = crate::error::to_u32("activation", "elements", len)?;
         // Spread workgroups over x and y so that large tensors stay under the
         // per-dimension dispatch limit; the shader flattens (x, y) back.
         let grid = spread_grid(

@@ -5,7 +5,7 @@ use super::Conv2dShape;
 use super::lanes::{self, Pass};
 use crate::error::{OpError, Result, check_len};
 use crate::launch::{dispatch_checked, spread_grid};
-use occam_gpu::{Encoder, EntryPoint, Gpu, GpuTensor, Kernel, kernels, wgpu};
+use occam_gpu::{Encoder, EntryPoint, Generated, Gpu, GpuTensor, Kernel, kernels, wgpu};
 use std::sync::Arc;
 
 occam_gpu::uniform_params! {
@@ -129,7 +129,7 @@ impl Conv2dGpu {
         let width = match kernels {
             Conv2dKernels::Tiled => None,
             Conv2dKernels::Auto => width.filter(|_| gpu.adapter().is_software),
-            Conv2dKernels::Lanes => Some(width.ok_or_else(|| OpError::InvalidShape {
+            Conv2dKernels::Lanes => Some(width.ok_or_else(|| OpError::Unsupported {
                 op: "conv2d",
                 message: format!(
                     "the lanes kernels need subgroups of 4 to 64 lanes (a power of two) and \
@@ -173,28 +173,44 @@ impl Conv2dGpu {
                     partials = Some(gpu.zeros("conv2d partials", most * s.w_len())?);
                 }
                 let w = w as usize;
-                let mut passes = Vec::with_capacity(Pass::ALL.len());
-                for pass in Pass::ALL {
-                    let split = lanes::params_split(pass, &s, budget);
+                // Every pass's source (and its reduction's, where its rows
+                // are split), compiled at once.
+                let split_of = Pass::ALL.map(|pass| lanes::params_split(pass, &s, budget));
+                let mut sources: Vec<(String, String, String)> = Vec::new();
+                for (pass, split) in Pass::ALL.into_iter().zip(split_of) {
                     let splits = split.0;
-                    let source = lanes::generate(pass, &s, w, split);
-                    let file = format!("occam_ops::conv2d::lanes ({pass:?}, {s:?}, {w} lanes)");
-                    let entry = format!("conv2d_lanes_{}", pass.name());
-                    let reduce = if splits > 1 {
-                        let source = lanes::reduce(s.w_len(), splits);
-                        let file = format!("occam_ops::conv2d::lanes (reduce, {s:?}, {splits})");
-                        let kernel = gpu.generated_kernel(
-                            "conv2d_lanes",
-                            &file,
-                            &source,
-                            "conv2d_lanes_reduce",
-                        )?;
-                        Some((kernel, spread_grid(s.w_len(), 64, max_groups)))
-                    } else {
-                        None
-                    };
+                    sources.push((
+                        format!("occam_ops::conv2d::lanes ({pass:?}, {s:?}, {w} lanes)"),
+                        lanes::generate(pass, &s, w, split),
+                        format!("conv2d_lanes_{}", pass.name()),
+                    ));
+                    if splits > 1 {
+                        sources.push((
+                            format!("occam_ops::conv2d::lanes (reduce, {s:?}, {splits})"),
+                            lanes::reduce(s.w_len(), splits),
+                            "conv2d_lanes_reduce".to_string(),
+                        ));
+                    }
+                }
+                let list: Vec<Generated<'_>> = sources
+                    .iter()
+                    .map(|(file, source, entry)| Generated {
+                        shader: "conv2d_lanes",
+                        file,
+                        source,
+                        entry,
+                    })
+                    .collect();
+                let mut compiled = gpu.generated_kernels(&list)?.into_iter();
+                let mut passes = Vec::with_capacity(Pass::ALL.len());
+                for (pass, (splits, _)) in Pass::ALL.into_iter().zip(split_of) {
+                    let kernel = compiled.next().expect("one kernel per pass");
+                    let reduce = (splits > 1).then(|| {
+                        let kernel = compiled.next().expect("one reduction per split pass");
+                        (kernel, spread_grid(s.w_len(), 64, max_groups))
+                    });
                     passes.push(LanesKernel {
-                        kernel: gpu.generated_kernel("conv2d_lanes", &file, &source, &entry)?,
+                        kernel,
                         grid: spread_grid(lanes::workgroups(pass, &s, w, splits), 1, max_groups),
                         binds: lanes::bindings(pass, splits > 1),
                         reduce,

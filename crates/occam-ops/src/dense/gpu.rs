@@ -4,7 +4,9 @@
 use super::DenseShape;
 use super::lanes::{self, LanesPlan, Pass};
 use crate::error::{OpError, Result, check_len};
-use occam_gpu::{Encoder, EntryPoint, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
+use occam_gpu::{
+    Encoder, EntryPoint, Generated, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for,
+};
 use std::sync::{Arc, OnceLock};
 
 occam_gpu::uniform_params! {
@@ -153,9 +155,13 @@ impl LanesKernel {
         if let Some(k) = self.kernel.get() {
             return Ok(k.clone());
         }
-        let entry = format!("dense_lanes_{}", self.pass.name());
-        let k = gpu.generated_kernel("dense_lanes", &self.file, &self.source, &entry)?;
+        let k = gpu.generated_kernel("dense_lanes", &self.file, &self.source, &self.entry())?;
         Ok(self.kernel.get_or_init(|| k).clone())
+    }
+
+    /// The entry point of the generated source.
+    fn entry(&self) -> String {
+        format!("dense_lanes_{}", self.pass.name())
     }
 }
 
@@ -205,10 +211,7 @@ fn grid(naive: bool, (m, n): (usize, usize)) -> [u32; 2] {
 }
 
 fn to_u32(what: &str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| OpError::InvalidShape {
-        op: "dense",
-        message: format!("{what} = {v} does not fit in 32 bits"),
-    })
+    crate::error::to_u32("dense", what, v)
 }
 
 impl DenseGpu {
@@ -236,7 +239,7 @@ impl DenseGpu {
         let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
         let software = gpu.adapter().is_software;
         let lanes = match kernels {
-            DenseKernels::Lanes => Some(lanes_on(gpu).ok_or_else(|| OpError::InvalidShape {
+            DenseKernels::Lanes => Some(lanes_on(gpu).ok_or_else(|| OpError::Unsupported {
                 op: "dense",
                 message: format!(
                     "the lanes kernels need subgroups of a power of two up to {SLICE} \
@@ -349,21 +352,47 @@ impl DenseGpu {
     /// with `tangents` the tangent passes), so that a run's first meta-step
     /// does not pay for them; the rest compile on first use, if ever.
     pub fn compile(&self, gpu: &Gpu, input_cotangent: bool, tangents: bool) -> Result<()> {
-        let mut passes = vec![&self.forward, &self.backward_params];
-        if input_cotangent {
-            passes.push(&self.backward_input);
-        }
-        if tangents {
-            passes.push(&self.tangent_forward);
-            passes.push(&self.tangent_backward_params);
+        Self::compile_all(gpu, &[(self, input_cotangent, tangents)])
+    }
+
+    /// [`DenseGpu::compile`] for several layers (each with its
+    /// `input_cotangent` and `tangents`), their kernels compiled at once on
+    /// the machine's threads ([`Gpu::generated_kernels`]).
+    pub fn compile_all(gpu: &Gpu, layers: &[(&DenseGpu, bool, bool)]) -> Result<()> {
+        let mut pending: Vec<&LanesKernel> = Vec::new();
+        for &(layer, input_cotangent, tangents) in layers {
+            let mut passes = vec![&layer.forward, &layer.backward_params];
             if input_cotangent {
-                passes.push(&self.tangent_backward_input);
+                passes.push(&layer.backward_input);
+            }
+            if tangents {
+                passes.push(&layer.tangent_forward);
+                passes.push(&layer.tangent_backward_params);
+                if input_cotangent {
+                    passes.push(&layer.tangent_backward_input);
+                }
+            }
+            for pass in passes {
+                if let PassKernel::Lanes(lanes) = pass
+                    && lanes.kernel.get().is_none()
+                {
+                    pending.push(lanes);
+                }
             }
         }
-        for pass in passes {
-            if let PassKernel::Lanes(lanes) = pass {
-                lanes.kernel(gpu)?;
-            }
+        let entries: Vec<String> = pending.iter().map(|k| k.entry()).collect();
+        let list: Vec<Generated<'_>> = pending
+            .iter()
+            .zip(&entries)
+            .map(|(k, entry)| Generated {
+                shader: "dense_lanes",
+                file: &k.file,
+                source: &k.source,
+                entry,
+            })
+            .collect();
+        for (lanes, kernel) in pending.into_iter().zip(gpu.generated_kernels(&list)?) {
+            let _ = lanes.kernel.set(kernel);
         }
         Ok(())
     }

@@ -87,7 +87,7 @@ impl RidgeCpu {
                         a[i * k + j] = s;
                     }
                 }
-                cholesky(&mut a, k).map_err(|col| OpError::InvalidShape {
+                cholesky(&mut a, k).map_err(|col| OpError::Numerical {
                     op: "ridge",
                     message: format!(
                         "task {b}: A = ΦᵀΦ + λI is not numerically positive definite (Cholesky failed at column {col}); increase λ"

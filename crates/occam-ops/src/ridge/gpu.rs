@@ -157,7 +157,7 @@ impl RidgeGpu {
         let status: Vec<u32> = bytemuck::cast_slice(&gpu.read(&self.status)?).to_vec();
         match status.iter().enumerate().find(|(_, s)| **s != 0) {
             None => Ok(()),
-            Some((b, col)) => Err(OpError::InvalidShape {
+            Some((b, col)) => Err(OpError::Numerical {
                 op: "ridge",
                 message: format!(
                     "task {b}: A = ΦᵀΦ + λI is not numerically positive definite in f32 (Cholesky failed at column {col}); increase λ"

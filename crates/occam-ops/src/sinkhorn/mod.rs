@@ -7,7 +7,7 @@ mod lanes;
 
 use crate::error::{OpError, Result, check_len};
 use crate::loop_budget::{SOFTWARE_LOOP_CAP, loop_budget};
-use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
+use occam_gpu::{Encoder, Generated, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
 use std::sync::Arc;
 
 occam_gpu::uniform_params! {
@@ -192,7 +192,7 @@ impl Kernels {
         let lanes = match folds {
             SinkhornFolds::Tiles => None,
             SinkhornFolds::Auto => width.filter(|_| gpu.adapter().is_software),
-            SinkhornFolds::Lanes => Some(width.ok_or_else(|| OpError::InvalidShape {
+            SinkhornFolds::Lanes => Some(width.ok_or_else(|| OpError::Unsupported {
                 op: "sinkhorn",
                 message: format!(
                     "the lanes folds need subgroups of 4 to 64 lanes (a power of two); the adapter {} offers {:?}",
@@ -209,21 +209,32 @@ impl Kernels {
             kernels::SINKHORN_FORWARD_LOSS,
             kernels::SINKHORN_BACKWARD,
         ];
-        let [start, step, steps, last, sum, backward] = match lanes {
-            None => entries.map(|e| gpu.kernel(e, &[])),
+        let compiled: Vec<Arc<Kernel>> = match lanes {
+            None => entries
+                .iter()
+                .map(|&e| gpu.kernel(e, &[]))
+                .collect::<occam_gpu::Result<_>>()?,
             Some(w) => {
                 let source = lanes::generate(w);
                 let file = format!("occam_ops::sinkhorn::lanes (subgroups of {w})");
-                entries.map(|e| gpu.generated_kernel("sinkhorn_lanes", &file, &source, e.entry))
+                let list = entries.map(|e| Generated {
+                    shader: "sinkhorn_lanes",
+                    file: &file,
+                    source: &source,
+                    entry: e.entry,
+                });
+                gpu.generated_kernels(&list)?
             }
         };
+        let [start, step, steps, last, sum, backward]: [Arc<Kernel>; 6] =
+            compiled.try_into().expect("six kernels");
         Ok(Kernels {
-            start: start?,
-            step: step?,
-            steps: steps?,
-            last: last?,
-            sum: sum?,
-            backward: backward?,
+            start,
+            step,
+            steps,
+            last,
+            sum,
+            backward,
         })
     }
 }

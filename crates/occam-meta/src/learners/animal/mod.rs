@@ -12,9 +12,12 @@ pub mod config;
 use super::Derivative;
 use super::host::{HostGpu, no_pullback};
 use super::ridge::RidgeLearner;
-use super::{CpuFit, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerShape};
+use super::{
+    CpuFit, Footprint, GpuLearner, KernelMachine, Learner, LearnerData, LearnerShape, UsageCounter,
+};
+use crate::MetaError;
+use crate::error::Result;
 use occam_gpu::Gpu;
-use occam_ops::{OpError, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -56,8 +59,8 @@ impl AnimalLearner {
         let cost = (z_tr.len() + f.len() * self.repeats) as u64;
         let used = self.trials.fetch_add(cost, Ordering::Relaxed) + cost;
         if self.budget > 0 && used > self.budget {
-            return Err(OpError::External {
-                op: "animal learner",
+            return Err(MetaError::External {
+                what: "animal learner",
                 message: format!(
                     "the trial budget of {} is spent ({used} trials asked for); raise trial_budget or shorten the run",
                     self.budget
@@ -129,26 +132,42 @@ impl Learner for AnimalLearner {
         Ok(Box::new(HostGpu::new(gpu, self.clone(), what, shape)?))
     }
 
-    fn kernel_features(&self, points: &[f64], d: usize, seed: u64) -> Option<KernelFeatures> {
-        self.kernel.kernel_features(points, d, seed)
+    fn inner_steps(&self) -> usize {
+        0
     }
 
-    fn report(&self) -> Option<String> {
-        Some(format!(
+    /// None: the animal's answers are read back on the host.
+    fn footprint(&self, _shape: LearnerShape) -> Vec<Footprint> {
+        Vec::new()
+    }
+
+    /// The simulated animal's kernel (its kernel ridge learner).
+    fn kernel(&self) -> Option<&dyn KernelMachine> {
+        Some(&self.kernel)
+    }
+
+    fn counter(&self) -> Option<&dyn UsageCounter> {
+        Some(self)
+    }
+}
+
+impl UsageCounter for AnimalLearner {
+    fn report(&self) -> String {
+        format!(
             "{} trials used{}",
             self.trials.load(Ordering::Relaxed),
             match self.budget {
                 0 => String::new(),
                 b => format!(" of a budget of {b}"),
             }
-        ))
+        )
     }
 
-    fn usage(&self) -> Option<u64> {
-        Some(self.trials.load(Ordering::Relaxed))
+    fn used(&self) -> u64 {
+        self.trials.load(Ordering::Relaxed)
     }
 
-    fn restore_usage(&self, used: u64) {
+    fn restore(&self, used: u64) {
         self.trials.store(used, Ordering::Relaxed);
     }
 }
@@ -167,15 +186,19 @@ impl CpuFit for AnimalFit<'_> {
         &self.answers
     }
 
-    /// Not available (an animal cannot be differentiated; configurations put
-    /// it inside a black box): NaN, so that a misuse stops as a divergence.
-    fn pullback(&self, _y_bar: &[f64]) -> Vec<f64> {
-        no_pullback(self.z_tr.len())
+    /// Not available: an animal cannot be differentiated (configurations
+    /// put it inside a black box, which never asks).
+    fn pullback(&self, _y_bar: &[f64]) -> Result<Vec<f64>> {
+        Err(no_pullback("the simulated animal"))
     }
 
     /// The animal asked about its own training points.
     fn train_predictions(&self) -> Result<Vec<f64>> {
         self.animal
             .answer(self.x_tr, self.z_tr, self.x_tr, self.data)
+    }
+    /// None: an animal has no weights to show.
+    fn weights(&self) -> Option<Vec<f64>> {
+        None
     }
 }

@@ -14,7 +14,7 @@
 //! pair share the learner's own noise (common random numbers: the same
 //! `noise` seed), so noise that does not depend on the labels cancels.
 
-use occam_ops::Result;
+use crate::error::Result;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};

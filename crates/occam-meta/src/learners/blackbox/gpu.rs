@@ -7,9 +7,12 @@
 
 use super::BlackBoxLearner;
 use super::estimator::{EsSettings, Perturbations, pair_difference};
-use crate::learners::{Execution, GpuLearner, LearnerData, LearnerIo, LearnerShape, invalid};
+use crate::error::Result;
+use crate::learners::{
+    Execution, GpuLearner, HostStage, LearnerData, LearnerIo, LearnerShape, invalid,
+};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::{OptimizerGpu, OptimizerKind, Result};
+use occam_ops::AxpyGpu;
 use std::sync::Mutex;
 
 /// What the host keeps between the stages of one meta-step.
@@ -39,7 +42,7 @@ pub(super) struct GpuBlackBox {
     /// The estimated pullback, `[tasks, m]`.
     z_bar: GpuTensor,
     /// z̄_tr ← z̄_tr − (−1)·z̄.
-    add: OptimizerGpu,
+    add: AxpyGpu,
     host: Mutex<HostState>,
 }
 
@@ -69,7 +72,7 @@ impl GpuBlackBox {
             ones: gpu.upload("black box ones", &vec![1.0; tasks * rows])?,
             y: gpu.zeros("black box predictions", tasks * big_m)?,
             z_bar: gpu.zeros("black box z_bar", tasks * m)?,
-            add: OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: -1.0 }, tasks * m)?,
+            add: AxpyGpu::new(gpu, 1.0, tasks * m)?,
             host: Mutex::new(HostState::default()),
         })
     }
@@ -129,7 +132,7 @@ impl GpuLearner for GpuBlackBox {
         io: &LearnerIo<'_>,
         _y_bar: &GpuTensor,
     ) -> Result<()> {
-        self.add.step(enc, io.z_tr_bar, &self.z_bar)
+        Ok(self.add.record(enc, io.z_tr_bar, &self.z_bar)?)
     }
 
     fn execution(&self) -> Execution {
@@ -143,15 +146,17 @@ impl GpuLearner for GpuBlackBox {
         self.inner.check(gpu)
     }
 
-    fn needs_host(&self) -> bool {
-        true
+    fn host_stage(&self) -> Option<&dyn HostStage> {
+        Some(self)
     }
+}
 
+impl HostStage for GpuBlackBox {
     fn report(&self) -> Option<String> {
-        self.inner.report()
+        self.inner.host_stage().and_then(|h| h.report())
     }
 
-    fn host_fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()> {
+    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()> {
         let LearnerShape {
             tasks,
             train: m,
@@ -188,10 +193,10 @@ impl GpuLearner for GpuBlackBox {
             }
         }
         let batch = self.batch_io();
-        if self.inner.needs_host() {
+        if let Some(inner) = self.inner.host_stage() {
             // An inner learner on the host (a program) reads the batch back.
             enc.submit()?;
-            self.inner.host_fit(gpu, &batch)?;
+            inner.fit(gpu, &batch)?;
             enc = gpu.encoder();
         }
         self.inner.record_fit(&mut enc, &batch)?;
@@ -208,7 +213,7 @@ impl GpuLearner for GpuBlackBox {
         Ok(gpu.write(&self.y, &unperturbed)?)
     }
 
-    fn host_adjoint(&self, gpu: &Gpu, _io: &LearnerIo<'_>, y_bar: &GpuTensor) -> Result<()> {
+    fn adjoint(&self, gpu: &Gpu, _io: &LearnerIo<'_>, y_bar: &GpuTensor) -> Result<()> {
         let LearnerShape {
             train: m,
             test: big_m,

@@ -17,11 +17,12 @@ pub mod gpu;
 
 use super::Derivative;
 use super::{
-    CpuFit, Footprint, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerShape, invalid,
+    CpuFit, Footprint, GpuLearner, KernelMachine, Learner, LearnerData, LearnerShape, UsageCounter,
+    invalid,
 };
+use crate::error::Result;
 use estimator::{EsSettings, Perturbations, pair_difference};
 use occam_gpu::Gpu;
-use occam_ops::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
@@ -139,20 +140,12 @@ impl Learner for BlackBoxLearner {
         self.inner.inner_steps()
     }
 
-    fn kernel_features(&self, points: &[f64], d: usize, seed: u64) -> Option<KernelFeatures> {
-        self.inner.kernel_features(points, d, seed)
+    fn kernel(&self) -> Option<&dyn KernelMachine> {
+        self.inner.kernel()
     }
 
-    fn report(&self) -> Option<String> {
-        self.inner.report()
-    }
-
-    fn usage(&self) -> Option<u64> {
-        self.inner.usage()
-    }
-
-    fn restore_usage(&self, used: u64) {
-        self.inner.restore_usage(used)
+    fn counter(&self) -> Option<&dyn UsageCounter> {
+        self.inner.counter()
     }
 }
 
@@ -171,14 +164,14 @@ impl CpuFit for BlackBoxFit<'_> {
     }
 
     /// The estimate (1/P) Σ_p d_p ε_p, not the exact pullback.
-    fn pullback(&self, y_bar: &[f64]) -> Vec<f64> {
+    fn pullback(&self, y_bar: &[f64]) -> Result<Vec<f64>> {
         let diffs: Vec<f64> = self
             .plus
             .iter()
             .zip(&self.minus)
             .map(|(p, m)| pair_difference(p, m, y_bar, self.es.sigma))
             .collect();
-        self.pert.combine(&diffs, &self.es)
+        Ok(self.pert.combine(&diffs, &self.es))
     }
 
     fn train_predictions(&self) -> Result<Vec<f64>> {

@@ -8,9 +8,11 @@ pub mod protocol;
 
 use super::Derivative;
 use super::host::{HostGpu, no_pullback};
-use super::{CpuFit, GpuLearner, Learner, LearnerData, LearnerShape};
+use super::{
+    CpuFit, Footprint, GpuLearner, KernelMachine, Learner, LearnerData, LearnerShape, UsageCounter,
+};
+use crate::error::Result;
 use occam_gpu::Gpu;
-use occam_ops::Result;
 use protocol::Session;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -127,6 +129,22 @@ impl Learner for ExternalLearner {
         let what = format!("the program `{}`", self.command.join(" "));
         Ok(Box::new(HostGpu::new(gpu, learner, what, shape)?))
     }
+    fn inner_steps(&self) -> usize {
+        0
+    }
+
+    /// None: the program's answers are read back on the host.
+    fn footprint(&self, _shape: LearnerShape) -> Vec<Footprint> {
+        Vec::new()
+    }
+
+    fn kernel(&self) -> Option<&dyn KernelMachine> {
+        None
+    }
+
+    fn counter(&self) -> Option<&dyn UsageCounter> {
+        None
+    }
 }
 
 /// A fit by the program.
@@ -145,15 +163,21 @@ impl CpuFit for ExternalFit<'_> {
     }
 
     /// Not available: a program cannot be differentiated (configurations
-    /// put it inside a black box, which never asks). NaN, so that a misuse
-    /// stops the run as a divergence.
-    fn pullback(&self, _y_bar: &[f64]) -> Vec<f64> {
-        no_pullback(self.z_tr.len())
+    /// put it inside a black box, which never asks).
+    fn pullback(&self, _y_bar: &[f64]) -> Result<Vec<f64>> {
+        Err(no_pullback(&format!(
+            "the program `{}`",
+            self.learner.command.join(" ")
+        )))
     }
 
     /// The program asked again, with the training inputs as test points.
     fn train_predictions(&self) -> Result<Vec<f64>> {
         self.learner
             .fit_predict((self.x_tr, self.z_tr, self.x_tr), self.d, self.seed)
+    }
+    /// None: a program's weights, if it has any, are its own.
+    fn weights(&self) -> Option<Vec<f64>> {
+        None
     }
 }

@@ -20,7 +20,8 @@
 //! a terminal's Ctrl-C reaches Occam alone, which finishes its meta-step and
 //! checkpoints while the program keeps answering.
 
-use occam_ops::{OpError, Result};
+use crate::MetaError;
+use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -113,9 +114,9 @@ fn write_requests(
     }
 }
 
-fn failed(message: String) -> OpError {
-    OpError::External {
-        op: "external learner",
+fn failed(message: String) -> MetaError {
+    MetaError::External {
+        what: "external learner",
         message,
     }
 }
@@ -160,7 +161,7 @@ impl Session {
     }
 
     /// Why the program stopped answering.
-    fn exited(&mut self, when: &str) -> OpError {
+    fn exited(&mut self, when: &str) -> MetaError {
         let status = match self.child.try_wait() {
             Ok(Some(s)) => format!("exited ({s})"),
             Ok(None) => {

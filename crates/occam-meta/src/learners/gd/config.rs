@@ -1,5 +1,5 @@
 //! The `mlp_gd` and `net_gd` kinds of experiment files, and the
-//! `[connectivity]` table that wires their first layer.
+//! `[learner.connectivity]` table that wires their first layer.
 
 use super::{FusedLayout, GdLearner};
 use crate::config_error::{ConfigError, positive};
@@ -50,6 +50,9 @@ pub struct GdConfig {
     /// (docs/design.md §6).
     #[serde(default)]
     pub fused_layout: FusedLayout,
+    /// Sparse wiring of the first layer (`[learner.connectivity]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connectivity: Option<ConnectivityConfig>,
 }
 
 fn yes() -> bool {
@@ -140,15 +143,9 @@ impl GdConfig {
         learner.checkpoint_every = positive(&key("checkpoint_every"), self.checkpoint_every)?;
         learner.fused = self.fused;
         learner.fused_layout = self.fused_layout;
-        if let Some(table) = ctx.connectivity {
-            let config: ConnectivityConfig = serde_path_to_error::deserialize(toml::Value::Table(
-                table.clone(),
-            ))
-            .map_err(|e| {
-                let path = e.path().to_string();
-                ConfigError::new(format!("connectivity.{path}"), e.into_inner().message())
-            })?;
-            let conn = resolve_connectivity(&config, &learner.spec, ctx.base_dir)?;
+        if let Some(config) = &self.connectivity {
+            let conn = resolve_connectivity(config, &learner.spec, ctx.base_dir)
+                .map_err(|e| e.rekey("connectivity", &key("connectivity")))?;
             let fixed = conn.fixed.then(|| {
                 conn.constraints(
                     &mut stream(ctx.seed, Purpose::Connectivity, 0),
@@ -162,7 +159,7 @@ impl GdConfig {
     }
 }
 
-/// `[connectivity]`: which inputs each first-layer unit of an mlp_gd learner
+/// `[learner.connectivity]`: which inputs each first-layer unit of an mlp_gd learner
 /// sees, and the signs of those synapses. A fresh draw per task and
 /// meta-step unless `fixed`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -198,7 +195,8 @@ fn free() -> String {
     "free".into()
 }
 
-/// The wiring rule of `[connectivity]` for the learner `spec`.
+/// The wiring rule of a `connectivity` table for the learner `spec` (errors
+/// keyed `connectivity.…`; the caller puts its table's key in front).
 pub fn resolve_connectivity(
     c: &ConnectivityConfig,
     spec: &NetSpec,

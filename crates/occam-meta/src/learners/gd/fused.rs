@@ -6,9 +6,9 @@
 //! otherwise; [`FusedUnroll::plan`] says which, and why.
 
 use super::{GdLearner, GdTask};
+use crate::error::Result;
 use crate::net::NetSpec;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::Result;
 use occam_ops::loop_budget::loop_budget;
 use occam_ops::unroll::{UnrollGpu, UnrollInputs, UnrollLayout, UnrollShape};
 use serde::{Deserialize, Serialize};
@@ -197,8 +197,9 @@ impl FusedUnroll {
         for (&(off, _), layer) in self.blocks.iter().zip(v) {
             enc.copy(layer, 0, &self.v, tasks * off, layer.len())?;
         }
-        self.op
-            .backward(enc, &self.inputs(x, z, idx), &self.hist, &self.v, z_bar)
+        Ok(self
+            .op
+            .backward(enc, &self.inputs(x, z, idx), &self.hist, &self.v, z_bar)?)
     }
 
     /// The checkpoint interval in use (larger than configured when the

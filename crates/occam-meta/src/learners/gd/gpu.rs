@@ -6,10 +6,12 @@
 use super::fused::FusedUnroll;
 use super::model::{GpuModel, GpuModelSource};
 use super::{GdLearner, GdTask};
+use crate::error::Result;
+use crate::learners::HostStage;
 use crate::learners::{Execution, GpuLearner, LearnerData, LearnerIo, LearnerShape, invalid};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::{
-    ConstraintGpu, GatherGpu, MseGpu, MseShape, OptimizerGpu, OptimizerKind, Result, StepCursor,
+    ConstraintGpu, GatherGpu, MseGpu, MseShape, OptimizerGpu, OptimizerKind, StepCursor,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -157,7 +159,7 @@ impl GdGpu {
             test_net: model.gpu_model(gpu, tasks, big_m, false, "learner test")?,
             inner_sgd: (0..depth)
                 .map(|l| OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: learner.lr }, block(l)))
-                .collect::<Result<_>>()?,
+                .collect::<occam_ops::Result<_>>()?,
             xb: gpu.zeros("x_batch", tasks * n * d)?,
             zb: gpu.zeros("z_batch", tasks * n)?,
             w: per_layer("w", &block)?,
@@ -191,7 +193,7 @@ impl GdGpu {
                     v_m: per_layer("masked v", &block)?,
                     step: (0..depth)
                         .map(|l| ConstraintGpu::new(gpu, block(l), learner.lr))
-                        .collect::<Result<_>>()?,
+                        .collect::<occam_ops::Result<_>>()?,
                 })
             } else {
                 None
@@ -374,6 +376,15 @@ impl GpuLearner for GdGpu {
                 reason: reason.clone(),
             },
         }
+    }
+
+    /// Nothing to check: an unrolled fit has no failure to report.
+    fn check(&self, _gpu: &Gpu) -> Result<()> {
+        Ok(())
+    }
+
+    fn host_stage(&self) -> Option<&dyn HostStage> {
+        None
     }
 }
 

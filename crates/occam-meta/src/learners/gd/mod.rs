@@ -8,7 +8,7 @@
 //! - `gpu`: the same on the GPU step by step, or fused (`fused`) into one
 //!   dispatch each way when the learner is small;
 //! - [`config`]: the `mlp_gd` and `net_gd` kinds of experiment files and the
-//!   `[connectivity]` table.
+//!   `[learner.connectivity]` table.
 
 pub mod config;
 pub mod cpu;
@@ -18,14 +18,17 @@ pub(crate) mod gpu;
 pub mod model;
 
 use super::Derivative;
-use super::{CpuFit, Footprint, GpuLearner, Learner, LearnerData, LearnerShape, invalid};
+use super::{
+    CpuFit, Footprint, GpuLearner, KernelMachine, Learner, LearnerData, LearnerShape, UsageCounter,
+    invalid,
+};
 use crate::connectivity::Connectivity;
+use crate::error::Result;
 use crate::net::NetSpec;
 use crate::sampling::Batching;
 use cpu::{Constraints, adjoint, train};
 use model::Model;
 use occam_gpu::Gpu;
-use occam_ops::Result;
 use rand_chacha::ChaCha8Rng;
 
 /// A learner trained by unrolled gradient descent.
@@ -214,6 +217,13 @@ impl Learner for GdLearner {
     fn inner_steps(&self) -> usize {
         self.steps
     }
+    fn kernel(&self) -> Option<&dyn KernelMachine> {
+        None
+    }
+
+    fn counter(&self) -> Option<&dyn UsageCounter> {
+        None
+    }
 }
 
 /// A model trained by unrolled gradient descent on the CPU: every w_t, kept
@@ -290,9 +300,9 @@ impl<M: Model> CpuFit for UnrolledFit<'_, M> {
         self.model.output(&self.test)
     }
 
-    fn pullback(&self, y_bar: &[f64]) -> Vec<f64> {
+    fn pullback(&self, y_bar: &[f64]) -> Result<Vec<f64>> {
         let w_bar_final = self.model.backward(&self.w_final, &self.test, y_bar);
-        adjoint(
+        Ok(adjoint(
             self.model,
             &self.ws,
             self.x_tr,
@@ -302,7 +312,7 @@ impl<M: Model> CpuFit for UnrolledFit<'_, M> {
             &self.constraints,
             &w_bar_final,
         )
-        .0
+        .0)
     }
 
     fn train_predictions(&self) -> Result<Vec<f64>> {

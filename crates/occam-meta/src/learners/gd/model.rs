@@ -4,10 +4,10 @@
 //! (`learners::spiking`) is another, and both are trained and
 //! differentiated through by the same unroll ([`super::cpu`]).
 
+use crate::error::Result;
 use crate::gpu_net::GpuNet;
 use crate::net::{NetSpec, NetTrace};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::Result;
 
 /// A differentiable model g_w(x) with one output per input row.
 pub trait Model: std::fmt::Debug + Send + Sync {

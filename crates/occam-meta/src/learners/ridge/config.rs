@@ -36,14 +36,8 @@ pub struct KernelRidgeConfig {
     pub resample_features: bool,
 }
 
-/// λ checked, and no `[connectivity]` (it wires gradient-descent learners).
+/// λ checked.
 fn lambda(lambda: f64, ctx: &ResolveContext<'_>) -> Result<f64, ConfigError> {
-    if ctx.connectivity.is_some() {
-        return Err(ConfigError::new(
-            "connectivity",
-            "applies to mlp_gd and net_gd learners only",
-        ));
-    }
     let lambda = finite(&format!("{}.lambda", ctx.key), lambda)?;
     if lambda < 0.0 {
         return Err(ctx.bad("lambda", "must be ≥ 0"));

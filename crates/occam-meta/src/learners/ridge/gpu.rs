@@ -3,9 +3,11 @@
 //! adjoint (`occam_ops::ridge`).
 
 use super::{FeatureMap, RidgeLearner};
+use crate::error::Result;
+use crate::learners::HostStage;
 use crate::learners::{Execution, GpuLearner, LearnerData, LearnerIo, LearnerShape, invalid};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::{ActivationGpu, DenseGpu, DenseShape, Result, RidgeGpu, RidgeShape};
+use occam_ops::{ActivationGpu, DenseGpu, DenseShape, RidgeGpu, RidgeShape};
 
 /// GPU state of a ridge learner.
 pub(super) struct GpuRidge {
@@ -109,8 +111,9 @@ impl GpuLearner for GpuRidge {
         self.dense_te
             .forward(enc, io.x_te, &self.weights, &self.pre_te)?;
         self.act_te.forward(enc, &self.pre_te, &self.phi_te)?;
-        self.ridge
-            .forward(enc, &self.phi_tr, io.z_tr, &self.phi_te, &self.y_te)
+        Ok(self
+            .ridge
+            .forward(enc, &self.phi_tr, io.z_tr, &self.phi_te, &self.y_te)?)
     }
 
     /// ŷ was formed by the fit.
@@ -129,8 +132,9 @@ impl GpuLearner for GpuRidge {
         io: &LearnerIo<'_>,
         y_bar: &GpuTensor,
     ) -> Result<()> {
-        self.ridge
-            .backward(enc, &self.phi_tr, &self.phi_te, y_bar, io.z_tr_bar)
+        Ok(self
+            .ridge
+            .backward(enc, &self.phi_tr, &self.phi_te, y_bar, io.z_tr_bar)?)
     }
 
     fn execution(&self) -> Execution {
@@ -139,6 +143,10 @@ impl GpuLearner for GpuRidge {
 
     /// Fails when a task's system was singular (λ too small for its features).
     fn check(&self, gpu: &Gpu) -> Result<()> {
-        self.ridge.check_status(gpu)
+        Ok(self.ridge.check_status(gpu)?)
+    }
+
+    fn host_stage(&self) -> Option<&dyn HostStage> {
+        None
     }
 }

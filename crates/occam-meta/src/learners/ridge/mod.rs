@@ -11,11 +11,13 @@ mod gpu;
 
 use super::Derivative;
 use super::{
-    CpuFit, Footprint, GpuLearner, KernelFeatures, Learner, LearnerData, LearnerShape, invalid,
+    CpuFit, Footprint, GpuLearner, KernelFeatures, KernelMachine, Learner, LearnerData,
+    LearnerShape, UsageCounter, invalid,
 };
+use crate::error::Result;
 use crate::sampling::FeatureDraw;
 use occam_gpu::Gpu;
-use occam_ops::{Result, RidgeCpu, RidgeShape, RidgeSolution};
+use occam_ops::{RidgeCpu, RidgeShape, RidgeSolution};
 use rand_chacha::ChaCha8Rng;
 
 /// How a closed-form learner turns inputs into features Φ.
@@ -231,10 +233,24 @@ impl Learner for RidgeLearner {
         ]
     }
 
+    fn inner_steps(&self) -> usize {
+        0
+    }
+
+    fn kernel(&self) -> Option<&dyn KernelMachine> {
+        Some(self)
+    }
+
+    fn counter(&self) -> Option<&dyn UsageCounter> {
+        None
+    }
+}
+
+impl KernelMachine for RidgeLearner {
     /// Φ itself for linear or fixed random features; for features resampled
     /// every meta-step the learner's kernel is the expectation over J,
     /// approximated with 400 random features.
-    fn kernel_features(&self, points: &[f64], d: usize, seed: u64) -> Option<KernelFeatures> {
+    fn kernel_features(&self, points: &[f64], d: usize, seed: u64) -> KernelFeatures {
         const RESAMPLED: usize = 400;
         let (map, j, description) = match (self.features, &self.draw) {
             (map @ FeatureMap::Linear { .. }, _) => (map, Vec::new(), "φ(x) = x".to_string()),
@@ -258,11 +274,11 @@ impl Learner for RidgeLearner {
                 )
             }
         };
-        Some(KernelFeatures {
+        KernelFeatures {
             description,
             phi: map.apply(points, d, &j),
             features: map.count(d),
-        })
+        }
     }
 }
 
@@ -288,9 +304,9 @@ impl CpuFit for RidgeCpuFit<'_> {
         &self.solve.sol[0].y
     }
 
-    fn pullback(&self, y_bar: &[f64]) -> Vec<f64> {
+    fn pullback(&self, y_bar: &[f64]) -> Result<Vec<f64>> {
         let s = &self.solve;
-        s.op.backward(&s.phi_tr, &s.phi_te, &s.sol, y_bar)
+        Ok(s.op.backward(&s.phi_tr, &s.phi_te, &s.sol, y_bar))
     }
 
     fn train_predictions(&self) -> Result<Vec<f64>> {
@@ -298,5 +314,10 @@ impl CpuFit for RidgeCpuFit<'_> {
             .learner
             .solve(self.x_tr, self.z_tr, self.x_tr, self.j)?;
         Ok(on_train.sol[0].y.clone())
+    }
+    /// Not shown: the weights on the features are as many as the features,
+    /// which a kernel kind may resample every meta-step.
+    fn weights(&self) -> Option<Vec<f64>> {
+        None
     }
 }

@@ -141,12 +141,6 @@ impl LearnerConfig for SpikingConfig {
         ctx: &ResolveContext<'_>,
     ) -> Result<Arc<dyn Learner>, ConfigError> {
         let key = |f: &str| format!("{}.{f}", ctx.key);
-        if ctx.connectivity.is_some() {
-            return Err(ConfigError::new(
-                "connectivity",
-                "applies to mlp_gd and net_gd learners only",
-            ));
-        }
         if ctx.input.1 != 1 || ctx.input.2 != 1 {
             return Err(ctx.bad("kind", "a spiking learner needs vector inputs"));
         }

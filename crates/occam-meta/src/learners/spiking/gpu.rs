@@ -4,9 +4,9 @@
 //! its training exactly as it does for a layer list.
 
 use super::model::{Encoding, ResetGradient, SnnSpec, Spike};
+use crate::error::Result;
 use crate::learners::gd::model::{GpuModel, GpuModelSource};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::Result;
 use occam_ops::snn::{SnnGpu, SnnShape, SpikeFn};
 
 /// The op with its output buffers; parameters are [W₁, W₂].
@@ -18,7 +18,7 @@ struct SnnModelGpu {
 
 impl GpuModel for SnnModelGpu {
     fn forward(&self, enc: &mut Encoder<'_>, w: &[GpuTensor], x: &GpuTensor) -> Result<()> {
-        self.op.forward(enc, x, (&w[0], &w[1]), &self.g)
+        Ok(self.op.forward(enc, x, (&w[0], &w[1]), &self.g)?)
     }
 
     fn output(&self) -> &GpuTensor {
@@ -33,8 +33,9 @@ impl GpuModel for SnnModelGpu {
         g_bar: &GpuTensor,
         w_bar: &[GpuTensor],
     ) -> Result<()> {
-        self.op
-            .backward(enc, x, (&w[0], &w[1]), g_bar, (&w_bar[0], &w_bar[1]))
+        Ok(self
+            .op
+            .backward(enc, x, (&w[0], &w[1]), g_bar, (&w_bar[0], &w_bar[1]))?)
     }
 
     fn tangent_forward(
@@ -44,8 +45,9 @@ impl GpuModel for SnnModelGpu {
         x: &GpuTensor,
         v: &[GpuTensor],
     ) -> Result<()> {
-        self.op
-            .tangent_forward(enc, x, (&w[0], &w[1]), (&v[0], &v[1]), &self.g_dot)
+        Ok(self
+            .op
+            .tangent_forward(enc, x, (&w[0], &w[1]), (&v[0], &v[1]), &self.g_dot)?)
     }
 
     fn output_tangent(&self) -> &GpuTensor {
@@ -62,7 +64,7 @@ impl GpuModel for SnnModelGpu {
         g_bar_dot: &GpuTensor,
         hv: &[GpuTensor],
     ) -> Result<()> {
-        self.op.tangent_backward(
+        Ok(self.op.tangent_backward(
             enc,
             x,
             (&w[0], &w[1]),
@@ -70,7 +72,7 @@ impl GpuModel for SnnModelGpu {
             g_bar,
             g_bar_dot,
             (&hv[0], &hv[1]),
-        )
+        )?)
     }
 }
 

@@ -19,11 +19,13 @@ use super::Derivative;
 use super::gd::cpu::Constraints;
 use super::gd::gpu::{GdGpu, UnrollSettings};
 use super::gd::{UnrolledFit, task_data};
-use super::{CpuFit, Footprint, GpuLearner, Learner, LearnerData, LearnerShape};
+use super::{
+    CpuFit, Footprint, GpuLearner, KernelMachine, Learner, LearnerData, LearnerShape, UsageCounter,
+};
+use crate::error::Result;
 use crate::sampling::{Batching, round_f32};
 use model::{ResetGradient, SnnSpec, Spike};
 use occam_gpu::Gpu;
-use occam_ops::Result;
 use rand_chacha::ChaCha8Rng;
 
 /// A spiking network trained by T unrolled steps of (minibatch) gradient
@@ -155,5 +157,12 @@ impl Learner for SpikingLearner {
 
     fn inner_steps(&self) -> usize {
         self.steps
+    }
+    fn kernel(&self) -> Option<&dyn KernelMachine> {
+        None
+    }
+
+    fn counter(&self) -> Option<&dyn UsageCounter> {
+        None
     }
 }
