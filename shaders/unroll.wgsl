@@ -63,9 +63,9 @@ fn sync() {
 // Copies task b's parameters from a layer-major buffer (at `base`) into w_s.
 fn load_w_from_hist(b: u32, lid: u32, base: u32) {
     for (var l = 0u; l < p.n_layers; l++) {
-        let q = p.layers[2u * l + 1u];
-        for (var j = lid; j < q.y; j += WG) {
-            w_s[q.x + j] = hist[base + global_param(l, b, j)];
+        let q = layer(l);
+        for (var j = lid; j < q.w_len; j += WG) {
+            w_s[q.w_off + j] = hist[base + global_param(l, b, j)];
         }
     }
     sync();
@@ -86,27 +86,26 @@ fn load_batch(b: u32, t: u32, lid: u32) {
 fn forward_and_residual(b: u32, t: u32, lid: u32) {
     let base = b * p.vals_per_task;
     for (var l = 0u; l < p.n_layers; l++) {
-        let a = p.layers[2u * l];
-        let q = p.layers[2u * l + 1u];
-        let din = a.z;
-        let dout = a.w;
+        let q = layer(l);
+        let din = q.d_in;
+        let dout = q.d_out;
         for (var e = lid; e < p.n * dout; e += WG) {
             let r = e / dout;
             let o = e % dout;
-            if a.x == 0u {
-                let row = q.x + o * (din + 1u);
+            if q.kind == 0u {
+                let row = q.w_off + o * (din + 1u);
                 var s = w_s[row + din];
                 for (var k = 0u; k < din; k++) {
-                    s += vals[base + q.z + r * din + k] * w_s[row + k];
+                    s += vals[base + q.in_off + r * din + k] * w_s[row + k];
                 }
-                vals[base + q.w + e] = s;
+                vals[base + q.out_off + e] = s;
             } else {
-                vals[base + q.w + e] = sigma(a.y, vals[base + q.z + e]);
+                vals[base + q.out_off + e] = sigma(q.act, vals[base + q.in_off + e]);
             }
         }
         sync();
     }
-    let out = p.layers[2u * (p.n_layers - 1u) + 1u].w;
+    let out = layer(p.n_layers - 1u).out_off;
     let c = 2.0 / f32(p.n);
     for (var i = lid; i < p.n; i += WG) {
         let r = idx[(t * p.tasks + b) * p.n + i];
@@ -120,35 +119,34 @@ fn backward(b: u32, lid: u32) {
     let base = b * p.vals_per_task;
     for (var li = 0u; li < p.n_layers; li++) {
         let l = p.n_layers - 1u - li;
-        let a = p.layers[2u * l];
-        let q = p.layers[2u * l + 1u];
-        let din = a.z;
-        let dout = a.w;
-        if a.x == 0u {
+        let q = layer(l);
+        let din = q.d_in;
+        let dout = q.d_out;
+        if q.kind == 0u {
             for (var e = lid; e < dout * (din + 1u); e += WG) {
                 let o = e / (din + 1u);
                 let k = e % (din + 1u);
                 var acc = 0.0;
                 for (var r = 0u; r < p.n; r++) {
-                    let xk = select(1.0, vals[base + q.z + r * din + k], k < din);
-                    acc += bars[base + q.w + r * dout + o] * xk;
+                    let xk = select(1.0, vals[base + q.in_off + r * din + k], k < din);
+                    acc += bars[base + q.out_off + r * dout + o] * xk;
                 }
-                g_s[q.x + e] = acc;
+                g_s[q.w_off + e] = acc;
             }
-            if q.z != 0u {
+            if q.in_off != 0u {
                 for (var e = lid; e < p.n * din; e += WG) {
                     let r = e / din;
                     let k = e % din;
                     var acc = 0.0;
                     for (var o = 0u; o < dout; o++) {
-                        acc += bars[base + q.w + r * dout + o] * w_s[q.x + o * (din + 1u) + k];
+                        acc += bars[base + q.out_off + r * dout + o] * w_s[q.w_off + o * (din + 1u) + k];
                     }
-                    bars[base + q.z + e] = acc;
+                    bars[base + q.in_off + e] = acc;
                 }
             }
         } else {
             for (var e = lid; e < p.n * din; e += WG) {
-                bars[base + q.z + e] = sigma_d1(a.y, vals[base + q.z + e]) * bars[base + q.w + e];
+                bars[base + q.in_off + e] = sigma_d1(q.act, vals[base + q.in_off + e]) * bars[base + q.out_off + e];
             }
         }
         sync();
@@ -165,9 +163,9 @@ fn gradient(b: u32, t: u32, lid: u32) {
 // w_s ← P(w_s − η M ⊙ g_s).
 fn step_weights(b: u32, lid: u32) {
     for (var l = 0u; l < p.n_layers; l++) {
-        let q = p.layers[2u * l + 1u];
-        for (var j = lid; j < q.y; j += WG) {
-            let i = q.x + j;
+        let q = layer(l);
+        for (var j = lid; j < q.w_len; j += WG) {
+            let i = q.w_off + j;
             if p.constrained != 0u {
                 let gi = global_param(l, b, j);
                 let u = w_s[i] - p.lr * mask[gi] * g_s[i];
@@ -197,18 +195,18 @@ fn unroll_forward(
         step_weights(b, lid);
     }
     for (var l = 0u; l < p.n_layers; l++) {
-        let q = p.layers[2u * l + 1u];
-        for (var j = lid; j < q.y; j += WG) {
-            w[global_param(l, b, j)] = w_s[q.x + j];
+        let q = layer(l);
+        for (var j = lid; j < q.w_len; j += WG) {
+            w[global_param(l, b, j)] = w_s[q.w_off + j];
         }
     }
 }
 
 fn load_w_from_w(b: u32, lid: u32) {
     for (var l = 0u; l < p.n_layers; l++) {
-        let q = p.layers[2u * l + 1u];
-        for (var j = lid; j < q.y; j += WG) {
-            w_s[q.x + j] = w[global_param(l, b, j)];
+        let q = layer(l);
+        for (var j = lid; j < q.w_len; j += WG) {
+            w_s[q.w_off + j] = w[global_param(l, b, j)];
         }
     }
     sync();
@@ -216,9 +214,9 @@ fn load_w_from_w(b: u32, lid: u32) {
 
 fn store_w_to_hist(b: u32, lid: u32, base: u32) {
     for (var l = 0u; l < p.n_layers; l++) {
-        let q = p.layers[2u * l + 1u];
-        for (var j = lid; j < q.y; j += WG) {
-            hist[base + global_param(l, b, j)] = w_s[q.x + j];
+        let q = layer(l);
+        for (var j = lid; j < q.w_len; j += WG) {
+            hist[base + global_param(l, b, j)] = w_s[q.w_off + j];
         }
     }
     sync();
@@ -230,9 +228,9 @@ fn adjoint_step(b: u32, t: u32, lid: u32) {
     let base = b * p.vals_per_task;
     // The direction d, into g_s (∇L_t is no longer needed after P'(u)).
     for (var l = 0u; l < p.n_layers; l++) {
-        let q = p.layers[2u * l + 1u];
-        for (var j = lid; j < q.y; j += WG) {
-            let i = q.x + j;
+        let q = layer(l);
+        for (var j = lid; j < q.w_len; j += WG) {
+            let i = q.w_off + j;
             if p.constrained != 0u {
                 let gi = global_param(l, b, j);
                 let u = w_s[i] - p.lr * mask[gi] * g_s[i];
@@ -248,32 +246,31 @@ fn adjoint_step(b: u32, t: u32, lid: u32) {
     sync();
     // Tangent forward along d; the input block's tangent is 0.
     for (var l = 0u; l < p.n_layers; l++) {
-        let a = p.layers[2u * l];
-        let q = p.layers[2u * l + 1u];
-        let din = a.z;
-        let dout = a.w;
+        let q = layer(l);
+        let din = q.d_in;
+        let dout = q.d_out;
         for (var e = lid; e < p.n * dout; e += WG) {
             let r = e / dout;
             let o = e % dout;
-            if a.x == 0u {
-                let row = q.x + o * (din + 1u);
+            if q.kind == 0u {
+                let row = q.w_off + o * (din + 1u);
                 var s = g_s[row + din];
                 for (var k = 0u; k < din; k++) {
-                    s += vals[base + q.z + r * din + k] * g_s[row + k];
-                    if q.z != 0u {
-                        s += dots[base + q.z + r * din + k] * w_s[row + k];
+                    s += vals[base + q.in_off + r * din + k] * g_s[row + k];
+                    if q.in_off != 0u {
+                        s += dots[base + q.in_off + r * din + k] * w_s[row + k];
                     }
                 }
-                dots[base + q.w + e] = s;
+                dots[base + q.out_off + e] = s;
             } else {
-                let si = base + q.z + e;
-                dots[base + q.w + e] = select(sigma_d1(a.y, vals[si]) * dots[si], 0.0, q.z == 0u);
+                let si = base + q.in_off + e;
+                dots[base + q.out_off + e] = select(sigma_d1(q.act, vals[si]) * dots[si], 0.0, q.in_off == 0u);
             }
         }
         sync();
     }
     // δ̇_L = (2/n) ṡ_L, and z̄_j += η Σ_{i : idx_i = j} δ̇_L,i in a fixed order.
-    let out = p.layers[2u * (p.n_layers - 1u) + 1u].w;
+    let out = layer(p.n_layers - 1u).out_off;
     let c = 2.0 / f32(p.n);
     for (var i = lid; i < p.n; i += WG) {
         bardots[base + out + i] = c * dots[base + out + i];
@@ -296,48 +293,47 @@ fn adjoint_step(b: u32, t: u32, lid: u32) {
     // Tangent backward: H_t d into h_s.
     for (var li = 0u; li < p.n_layers; li++) {
         let l = p.n_layers - 1u - li;
-        let a = p.layers[2u * l];
-        let q = p.layers[2u * l + 1u];
-        let din = a.z;
-        let dout = a.w;
-        if a.x == 0u {
+        let q = layer(l);
+        let din = q.d_in;
+        let dout = q.d_out;
+        if q.kind == 0u {
             for (var e = lid; e < dout * (din + 1u); e += WG) {
                 let o = e / (din + 1u);
                 let k = e % (din + 1u);
                 var acc = 0.0;
                 for (var r = 0u; r < p.n; r++) {
-                    let y = base + q.w + r * dout + o;
+                    let y = base + q.out_off + r * dout + o;
                     if k < din {
-                        let xi = base + q.z + r * din + k;
+                        let xi = base + q.in_off + r * din + k;
                         acc += bardots[y] * vals[xi];
-                        if q.z != 0u {
+                        if q.in_off != 0u {
                             acc += bars[y] * dots[xi];
                         }
                     } else {
                         acc += bardots[y];
                     }
                 }
-                h_s[q.x + e] = acc;
+                h_s[q.w_off + e] = acc;
             }
-            if q.z != 0u {
+            if q.in_off != 0u {
                 for (var e = lid; e < p.n * din; e += WG) {
                     let r = e / din;
                     let k = e % din;
                     var acc = 0.0;
                     for (var o = 0u; o < dout; o++) {
-                        let y = base + q.w + r * dout + o;
-                        let wi = q.x + o * (din + 1u) + k;
+                        let y = base + q.out_off + r * dout + o;
+                        let wi = q.w_off + o * (din + 1u) + k;
                         acc += bardots[y] * w_s[wi] + bars[y] * g_s[wi];
                     }
-                    bardots[base + q.z + e] = acc;
+                    bardots[base + q.in_off + e] = acc;
                 }
             }
         } else {
             for (var e = lid; e < p.n * din; e += WG) {
-                let si = base + q.z + e;
-                let yi = base + q.w + e;
-                bardots[si] = sigma_d2(a.y, vals[si]) * dots[si] * bars[yi]
-                    + sigma_d1(a.y, vals[si]) * bardots[yi];
+                let si = base + q.in_off + e;
+                let yi = base + q.out_off + e;
+                bardots[si] = sigma_d2(q.act, vals[si]) * dots[si] * bars[yi]
+                    + sigma_d1(q.act, vals[si]) * bardots[yi];
             }
         }
         sync();
@@ -356,9 +352,9 @@ fn unroll_backward(
 ) {
     let b = wid.x;
     for (var l = 0u; l < p.n_layers; l++) {
-        let q = p.layers[2u * l + 1u];
-        for (var j = lid; j < q.y; j += WG) {
-            v_s[q.x + j] = v[global_param(l, b, j)];
+        let q = layer(l);
+        for (var j = lid; j < q.w_len; j += WG) {
+            v_s[q.w_off + j] = v[global_param(l, b, j)];
         }
     }
     sync();
@@ -394,9 +390,9 @@ fn unroll_backward(
         }
     }
     for (var l = 0u; l < p.n_layers; l++) {
-        let q = p.layers[2u * l + 1u];
-        for (var j = lid; j < q.y; j += WG) {
-            v[global_param(l, b, j)] = v_s[q.x + j];
+        let q = layer(l);
+        for (var j = lid; j < q.w_len; j += WG) {
+            v[global_param(l, b, j)] = v_s[q.w_off + j];
         }
     }
 }

@@ -9,9 +9,9 @@ mod support;
 use occam_gpu::{Gpu, GpuError, kernels};
 use occam_ops::check::rel_error;
 use occam_ops::{
-    Activation, ActivationCpu, ActivationGpu, Conv2dCpu, Conv2dGpu, Conv2dKernels, Conv2dShape,
-    DenseCpu, DenseGpu, DenseKernels, DenseShape, MaxPoolCpu, MaxPoolGpu, MaxPoolShape, MseCpu,
-    MseGpu, MseShape, OnGpu, OpError, Passes,
+    Activation, ActivationCpu, ActivationGpu, BilinearGpu, Conv2dCpu, Conv2dGpu, Conv2dKernels,
+    Conv2dShape, Cotangents, DenseCpu, DenseGpu, DenseKernels, DenseShape, MaxPoolCpu, MaxPoolGpu,
+    MaxPoolShape, MseCpu, MseGpu, MseShape, OnGpu, OpError, Operands, Passes,
 };
 
 /// f32 tolerance, as ‖gpu − cpu‖∞ / ‖cpu‖∞ per output tensor. Inputs are
@@ -263,7 +263,9 @@ fn gpu_dense_parameter_passes_split_long_row_counts() {
                 );
                 let wb = gpu.upload("w_bar", &w_bar0).unwrap();
                 let mut enc = gpu.encoder();
-                dense.backward(&mut enc, &xt, &wt, &yt, None, &wb).unwrap();
+                let at = Operands { x: &xt, w: &wt };
+                let out = Cotangents { x: None, w: &wb };
+                dense.backward(&mut enc, at, &yt, out).unwrap();
                 enc.submit().unwrap();
                 gpu.read(&wb).unwrap()
             };
@@ -297,7 +299,9 @@ fn run_forward(
     if naive {
         dense.forward_naive(&mut enc, &xt, &wt, &yt).unwrap();
     } else {
-        dense.forward(&mut enc, &xt, &wt, &yt).unwrap();
+        dense
+            .forward(&mut enc, Operands { x: &xt, w: &wt }, &yt)
+            .unwrap();
     }
     enc.submit().unwrap();
     gpu.read(&yt).unwrap()
@@ -503,7 +507,9 @@ fn gpu_ops_reject_wrong_sizes_and_buffers_over_the_adapters_limits() {
         let dense = DenseGpu::new(gpu, shape, false).unwrap();
         let t = gpu.zeros("small", 5).unwrap();
         let mut enc = gpu.encoder();
-        let err = dense.forward(&mut enc, &t, &t, &t).unwrap_err();
+        let err = dense
+            .forward(&mut enc, Operands { x: &t, w: &t }, &t)
+            .unwrap_err();
         assert!(matches!(err, OpError::Shape { .. }), "{err}");
         let too_big = gpu.limits().max_storage_buffer_binding_size as usize / 4 + 1;
         let err = gpu
@@ -726,7 +732,8 @@ fn gpu_conv2d_tiled_forward_equals_the_naive_kernel_bit_for_bit() {
             gpu.zeros("y naive", shape.y_len()).unwrap(),
         );
         let mut enc = gpu.encoder();
-        op.forward(&mut enc, &x, &w, &y1).unwrap();
+        op.forward(&mut enc, Operands { x: &x, w: &w }, &y1)
+            .unwrap();
         op.forward_naive(&mut enc, &x, &w, &y2).unwrap();
         enc.submit().unwrap();
         assert_eq!(

@@ -46,7 +46,26 @@ struct Range {
     c1: u32,
 }
 
+// Layer l of the packed list `p.layers`, its fields named.
+struct Layer {
+    kind: u32,    // 0 dense, 1 activation
+    act: u32,     // the activation (lib/activation.wgsl's codes)
+    d_in: u32,
+    d_out: u32,
+    w_off: u32,   // offset of its parameters in one task's P
+    w_len: u32,   // its parameter count
+    in_off: u32,  // offset of its input in a task's values
+    out_off: u32, // offset of its output
+}
+
+fn layer(l: u32) -> Layer {
+    let a = p.layers[2u * l];
+    let q = p.layers[2u * l + 1u];
+    return Layer(a.x, a.y, a.z, a.w, q.x, q.y, q.z, q.w);
+}
+
 // Index of parameter j of layer l's block for task b in a layer-major buffer.
 fn global_param(l: u32, b: u32, j: u32) -> u32 {
-    return p.tasks * p.layers[2u * l + 1u].x + b * p.layers[2u * l + 1u].y + j;
+    let q = layer(l);
+    return p.tasks * q.w_off + b * q.w_len + j;
 }

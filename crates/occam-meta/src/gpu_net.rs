@@ -8,7 +8,8 @@ use crate::error::Result;
 use crate::net::{Layer, NetSpec};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::{
-    ActivationGpu, Conv2dGpu, Conv2dShape, DenseGpu, DenseShape, MaxPoolGpu, MaxPoolShape,
+    ActivationGpu, BilinearGpu, Conv2dGpu, Conv2dShape, Cotangents, DenseGpu, DenseShape,
+    MaxPoolGpu, MaxPoolShape, Operands,
 };
 
 /// One layer's kernels.
@@ -17,6 +18,17 @@ enum LayerOp {
     Conv(Conv2dGpu),
     Pool(MaxPoolGpu),
     Act(ActivationGpu),
+}
+
+impl LayerOp {
+    /// A layer with parameters, as the bilinear op it is.
+    fn bilinear(&self) -> &dyn BilinearGpu {
+        match self {
+            LayerOp::Dense(d) => &**d,
+            LayerOp::Conv(c) => c,
+            LayerOp::Pool(_) | LayerOp::Act(_) => unreachable!("a layer without parameters"),
+        }
+    }
 }
 
 /// The ops and buffers of one network evaluated on `rows` inputs per task.
@@ -180,8 +192,13 @@ impl GpuNet {
         for (l, op) in self.ops.iter().enumerate() {
             let (a, y) = (self.input(x, l), &self.out[l]);
             match op {
-                LayerOp::Dense(d) => d.forward(enc, a, &w[self.block[l].unwrap()], y)?,
-                LayerOp::Conv(c) => c.forward(enc, a, &w[self.block[l].unwrap()], y)?,
+                LayerOp::Dense(_) | LayerOp::Conv(_) => {
+                    let at = Operands {
+                        x: a,
+                        w: &w[self.block[l].unwrap()],
+                    };
+                    op.bilinear().forward(enc, at, y)?
+                }
                 LayerOp::Pool(p) => p.forward(enc, a, y)?,
                 LayerOp::Act(f) => f.forward(enc, a, y)?,
             }
@@ -206,13 +223,14 @@ impl GpuNet {
                 self.in_bar[l].as_ref(),
             );
             match &self.ops[l] {
-                LayerOp::Dense(d) => {
+                op @ (LayerOp::Dense(_) | LayerOp::Conv(_)) => {
                     let p = self.block[l].unwrap();
-                    d.backward(enc, a, &w[p], y_bar, a_bar, &w_bar[p])?;
-                }
-                LayerOp::Conv(c) => {
-                    let p = self.block[l].unwrap();
-                    c.backward(enc, a, &w[p], y_bar, a_bar, &w_bar[p])?;
+                    let out = Cotangents {
+                        x: a_bar,
+                        w: &w_bar[p],
+                    };
+                    op.bilinear()
+                        .backward(enc, Operands { x: a, w: &w[p] }, y_bar, out)?;
                 }
                 LayerOp::Pool(p) => p.backward(enc, a, y_bar, a_bar.expect("a cotangent"))?,
                 LayerOp::Act(f) => f.backward(enc, a, y_bar, a_bar.expect("a cotangent"))?,
@@ -233,13 +251,10 @@ impl GpuNet {
         for (l, op) in self.ops.iter().enumerate() {
             let (a, a_dot, y_dot) = (self.input(x, l), &self.dot[l], &self.dot[l + 1]);
             match op {
-                LayerOp::Dense(d) => {
+                LayerOp::Dense(_) | LayerOp::Conv(_) => {
                     let p = self.block[l].unwrap();
-                    d.tangent_forward(enc, a, &w[p], a_dot, &v[p], y_dot)?;
-                }
-                LayerOp::Conv(c) => {
-                    let p = self.block[l].unwrap();
-                    c.tangent_forward(enc, a, &w[p], a_dot, &v[p], y_dot)?;
+                    let (at, dir) = (Operands { x: a, w: &w[p] }, Operands { x: a_dot, w: &v[p] });
+                    op.bilinear().tangent_forward(enc, at, dir, y_dot)?;
                 }
                 LayerOp::Pool(p) => p.tangent_forward(enc, a, a_dot, y_dot)?,
                 LayerOp::Act(f) => f.tangent_forward(enc, a, a_dot, y_dot)?,
@@ -267,17 +282,15 @@ impl GpuNet {
             let (y_bar, y_bar_dot) = (self.out_bar(g_bar, l), self.out_bar_dot(g_bar_dot, l));
             let a_bar_dot = self.in_bar_dot[l].as_ref();
             match &self.ops[l] {
-                LayerOp::Dense(d) => {
+                op @ (LayerOp::Dense(_) | LayerOp::Conv(_)) => {
                     let p = self.block[l].unwrap();
-                    d.tangent_backward(
-                        enc, a, &w[p], y_bar, a_dot, &v[p], y_bar_dot, a_bar_dot, &out[p],
-                    )?;
-                }
-                LayerOp::Conv(c) => {
-                    let p = self.block[l].unwrap();
-                    c.tangent_backward(
-                        enc, a, &w[p], y_bar, a_dot, &v[p], y_bar_dot, a_bar_dot, &out[p],
-                    )?;
+                    let (at, dir) = (Operands { x: a, w: &w[p] }, Operands { x: a_dot, w: &v[p] });
+                    let into = Cotangents {
+                        x: a_bar_dot,
+                        w: &out[p],
+                    };
+                    op.bilinear()
+                        .tangent_backward(enc, at, dir, (y_bar, y_bar_dot), into)?;
                 }
                 LayerOp::Pool(p) => {
                     p.tangent_backward(enc, a, y_bar_dot, a_bar_dot.expect("a cotangent tangent"))?

@@ -9,7 +9,7 @@
 //! kernels) it times the tiled forward against the untiled one.
 
 use occam_gpu::{Encoder, Gpu, GpuTensor, Profiler};
-use occam_ops::{Conv2dGpu, Conv2dKernels, Conv2dShape};
+use occam_ops::{BilinearGpu, Conv2dGpu, Conv2dKernels, Conv2dShape, Cotangents, Operands};
 use std::time::Instant;
 
 const ROUNDS: usize = 9;
@@ -34,21 +34,20 @@ struct Tensors {
 impl Tensors {
     fn record(&self, op: &Conv2dGpu, e: &mut Encoder<'_>, pass: &str) {
         let t = self;
+        let at = Operands { x: &t.x, w: &t.w };
+        let dir = Operands {
+            x: &t.x_dot,
+            w: &t.w_dot,
+        };
+        let out = Cotangents {
+            x: Some(&t.x_bar),
+            w: &t.w_bar,
+        };
         match pass {
-            "forward" => op.forward(e, &t.x, &t.w, &t.y),
-            "backward" => op.backward(e, &t.x, &t.w, &t.y_bar, Some(&t.x_bar), &t.w_bar),
-            "tangent forward" => op.tangent_forward(e, &t.x, &t.w, &t.x_dot, &t.w_dot, &t.y),
-            _ => op.tangent_backward(
-                e,
-                &t.x,
-                &t.w,
-                &t.y_bar,
-                &t.x_dot,
-                &t.w_dot,
-                &t.y_bar_dot,
-                Some(&t.x_bar),
-                &t.w_bar,
-            ),
+            "forward" => op.forward(e, at, &t.y),
+            "backward" => op.backward(e, at, &t.y_bar, out),
+            "tangent forward" => op.tangent_forward(e, at, dir, &t.y),
+            _ => op.tangent_backward(e, at, dir, (&t.y_bar, &t.y_bar_dot), out),
         }
         .unwrap()
     }
@@ -117,7 +116,11 @@ fn main() {
             "forward",
             f,
             Box::new(|e| shader.forward_naive(e, &t.x, &t.w, &t.y).unwrap()),
-            Box::new(|e| shader.forward(e, &t.x, &t.w, &t.y).unwrap()),
+            Box::new(|e| {
+                shader
+                    .forward(e, Operands { x: &t.x, w: &t.w }, &t.y)
+                    .unwrap()
+            }),
         )],
         Some(l) => [
             ("forward", 1.0),

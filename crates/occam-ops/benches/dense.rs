@@ -12,7 +12,7 @@
 //! the adapter.
 
 use occam_gpu::{Gpu, GpuTensor, Profiler};
-use occam_ops::{DenseGpu, DenseKernels, DenseShape};
+use occam_ops::{BilinearGpu, Cotangents, DenseGpu, DenseKernels, DenseShape, Operands};
 use std::time::Instant;
 
 const DISPATCHES_PER_ROUND: usize = 20;
@@ -60,23 +60,18 @@ struct Buffers {
 }
 
 fn record(dense: &DenseGpu, b: &Buffers, pass: Pass, enc: &mut occam_gpu::Encoder<'_>) {
+    let at = Operands { x: &b.x, w: &b.w };
+    let out = Cotangents {
+        x: Some(&b.x_bar),
+        w: &b.w_bar,
+    };
     let r = match pass {
         Pass::ForwardNaive => dense.forward_naive(enc, &b.x, &b.w, &b.y),
-        Pass::Forward => dense.forward(enc, &b.x, &b.w, &b.y),
-        Pass::Backward => dense.backward(enc, &b.x, &b.w, &b.y_bar, Some(&b.x_bar), &b.w_bar),
+        Pass::Forward => dense.forward(enc, at, &b.y),
+        Pass::Backward => dense.backward(enc, at, &b.y_bar, out),
         // Tangents reuse the primal buffers as (ẋ, ẇ, ȳ̇): same cost, same shapes.
-        Pass::TangentForward => dense.tangent_forward(enc, &b.x, &b.w, &b.x, &b.w, &b.y),
-        Pass::TangentBackward => dense.tangent_backward(
-            enc,
-            &b.x,
-            &b.w,
-            &b.y_bar,
-            &b.x,
-            &b.w,
-            &b.y_bar,
-            Some(&b.x_bar),
-            &b.w_bar,
-        ),
+        Pass::TangentForward => dense.tangent_forward(enc, at, at, &b.y),
+        Pass::TangentBackward => dense.tangent_backward(enc, at, at, (&b.y_bar, &b.y_bar), out),
     };
     r.expect("record dispatch");
 }

@@ -38,7 +38,9 @@ pub use maxpool::{MaxPoolCpu, MaxPoolGpu, MaxPoolShape};
 pub use mse::{MseCpu, MseGpu, MseShape};
 pub use optimizer::{OptimizerGpu, OptimizerKind};
 pub use orthogonality::OrthogonalityGpu;
-pub use passes::{Bilinear, EncodePasses, OnGpu, Passes, Tensors};
+pub use passes::{
+    Bilinear, BilinearGpu, Cotangents, EncodePasses, OnGpu, Operands, Passes, Tensors,
+};
 pub use ridge::{RidgeCpu, RidgeGpu, RidgeShape, RidgeSolution};
 pub use sinkhorn::{SinkhornFolds, SinkhornGpu, SinkhornPlan};
 pub use std_reward::StdRewardGpu;

@@ -261,73 +261,130 @@ impl<T: EncodePasses> Passes for OnGpu<'_, T> {
     }
 }
 
-/// [`EncodePasses`] for a layer with parameters, (x, w) ↦ y, whose four
-/// passes are its inherent methods `forward(x, w, y)`,
-/// `backward(x, w, ȳ, Some(x̄), w̄)`, `tangent_forward(x, w, ẋ, ẇ, ẏ)` and
-/// `tangent_backward(x, w, ȳ, ẋ, ẇ, ȳ̇, Some(x̄̇), w̄̇)` (dense, conv2d).
-macro_rules! weighted_layer_passes {
-    ($op:ty, $name:literal) => {
-        impl $crate::passes::EncodePasses for $op {
-            fn name(&self) -> String {
-                format!(concat!($name, " {:?}"), self.shape)
-            }
-            fn input_lens(&self) -> Vec<usize> {
-                vec![self.shape.x_len(), self.shape.w_len()]
-            }
-            fn output_lens(&self) -> Vec<usize> {
-                vec![self.shape.y_len()]
-            }
-            fn encode_forward(
-                &self,
-                enc: &mut Encoder<'_>,
-                x: &[&GpuTensor],
-                y: &[&GpuTensor],
-            ) -> Result<()> {
-                self.forward(enc, x[0], x[1], y[0])
-            }
-            fn encode_backward(
-                &self,
-                enc: &mut Encoder<'_>,
-                x: &[&GpuTensor],
-                y_bar: &[&GpuTensor],
-                x_bar: &[&GpuTensor],
-            ) -> Result<()> {
-                self.backward(enc, x[0], x[1], y_bar[0], Some(x_bar[0]), x_bar[1])
-            }
-            fn encode_tangent_forward(
-                &self,
-                enc: &mut Encoder<'_>,
-                x: &[&GpuTensor],
-                x_dot: &[&GpuTensor],
-                y_dot: &[&GpuTensor],
-            ) -> Result<()> {
-                self.tangent_forward(enc, x[0], x[1], x_dot[0], x_dot[1], y_dot[0])
-            }
-            fn encode_tangent_backward(
-                &self,
-                enc: &mut Encoder<'_>,
-                x: &[&GpuTensor],
-                y_bar: &[&GpuTensor],
-                x_dot: &[&GpuTensor],
-                y_bar_dot: &[&GpuTensor],
-                x_bar_dot: &[&GpuTensor],
-            ) -> Result<()> {
-                self.tangent_backward(
-                    enc,
-                    x[0],
-                    x[1],
-                    y_bar[0],
-                    x_dot[0],
-                    x_dot[1],
-                    y_bar_dot[0],
-                    Some(x_bar_dot[0]),
-                    x_bar_dot[1],
-                )
-            }
-        }
-    };
+/// (x, w) of a [`BilinearGpu`] op: where it is evaluated, or a direction
+/// (ẋ, ẇ).
+#[derive(Clone, Copy)]
+pub struct Operands<'a> {
+    /// The input x (or ẋ).
+    pub x: &'a GpuTensor,
+    /// The weights w (or ẇ), bias last.
+    pub w: &'a GpuTensor,
 }
-pub(crate) use weighted_layer_passes;
+
+/// Where a [`BilinearGpu`] op's cotangents go: x̄ (`None` where the input
+/// needs none, as a first layer's) and w̄.
+#[derive(Clone, Copy)]
+pub struct Cotangents<'a> {
+    /// x̄ (or x̄̇), when it is wanted.
+    pub x: Option<&'a GpuTensor>,
+    /// w̄ (or w̄̇).
+    pub w: &'a GpuTensor,
+}
+
+/// The GPU side of a [`Bilinear`] op (dense layers, convolutions): the same
+/// four passes, recorded on buffers. Every op of this kind gets its
+/// [`EncodePasses`] (so its CPU twin's tests) from these alone.
+pub trait BilinearGpu {
+    /// The op and its shape, for messages.
+    fn describe(&self) -> String;
+    /// Lengths of x, w and y.
+    fn lens(&self) -> (usize, usize, usize);
+    /// y = B(x, w).
+    fn forward(&self, enc: &mut Encoder<'_>, at: Operands<'_>, y: &GpuTensor) -> Result<()>;
+    /// x̄, w̄ = Bᵀ(x, w; ȳ) into `out`.
+    fn backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        at: Operands<'_>,
+        y_bar: &GpuTensor,
+        out: Cotangents<'_>,
+    ) -> Result<()>;
+    /// ẏ = B(ẋ, w) + B(x, ẇ), with `dir` = (ẋ, ẇ) (the bias input of ẋ is 0).
+    fn tangent_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        at: Operands<'_>,
+        dir: Operands<'_>,
+        y_dot: &GpuTensor,
+    ) -> Result<()>;
+    /// x̄̇, w̄̇ = Bᵀ(x, w; ȳ̇) + Bᵀ(ẋ, ẇ; ȳ) into `out`, with `y_bars` =
+    /// (ȳ, ȳ̇).
+    fn tangent_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        at: Operands<'_>,
+        dir: Operands<'_>,
+        y_bars: (&GpuTensor, &GpuTensor),
+        out: Cotangents<'_>,
+    ) -> Result<()>;
+}
+
+impl<T: BilinearGpu> EncodePasses for T {
+    fn name(&self) -> String {
+        self.describe()
+    }
+    fn input_lens(&self) -> Vec<usize> {
+        let (x, w, _) = self.lens();
+        vec![x, w]
+    }
+    fn output_lens(&self) -> Vec<usize> {
+        vec![self.lens().2]
+    }
+    fn encode_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        y: &[&GpuTensor],
+    ) -> Result<()> {
+        self.forward(enc, Operands { x: x[0], w: x[1] }, y[0])
+    }
+    fn encode_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        y_bar: &[&GpuTensor],
+        x_bar: &[&GpuTensor],
+    ) -> Result<()> {
+        let out = Cotangents {
+            x: Some(x_bar[0]),
+            w: x_bar[1],
+        };
+        self.backward(enc, Operands { x: x[0], w: x[1] }, y_bar[0], out)
+    }
+    fn encode_tangent_forward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        x_dot: &[&GpuTensor],
+        y_dot: &[&GpuTensor],
+    ) -> Result<()> {
+        let dir = Operands {
+            x: x_dot[0],
+            w: x_dot[1],
+        };
+        self.tangent_forward(enc, Operands { x: x[0], w: x[1] }, dir, y_dot[0])
+    }
+    fn encode_tangent_backward(
+        &self,
+        enc: &mut Encoder<'_>,
+        x: &[&GpuTensor],
+        y_bar: &[&GpuTensor],
+        x_dot: &[&GpuTensor],
+        y_bar_dot: &[&GpuTensor],
+        x_bar_dot: &[&GpuTensor],
+    ) -> Result<()> {
+        let dir = Operands {
+            x: x_dot[0],
+            w: x_dot[1],
+        };
+        let out = Cotangents {
+            x: Some(x_bar_dot[0]),
+            w: x_bar_dot[1],
+        };
+        let at = Operands { x: x[0], w: x[1] };
+        self.tangent_backward(enc, at, dir, (y_bar[0], y_bar_dot[0]), out)
+    }
+}
 
 /// [`EncodePasses`] for an op of one input and one output whose first three
 /// passes are its inherent methods `forward(x, y)`, `backward(x, ȳ, x̄)` and

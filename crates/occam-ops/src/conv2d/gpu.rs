@@ -5,6 +5,7 @@ use super::Conv2dShape;
 use super::lanes::{self, Pass};
 use crate::error::{OpError, Result, check_len};
 use crate::launch::{dispatch_checked, spread_grid};
+use crate::passes::{BilinearGpu, Cotangents, Operands};
 use occam_gpu::{Encoder, EntryPoint, Generated, Gpu, GpuTensor, Kernel, kernels, wgpu};
 use std::sync::Arc;
 
@@ -293,33 +294,6 @@ impl Conv2dGpu {
         Ok(())
     }
 
-    /// y = conv(x, w) + bias: the tiled kernel (kernels up to 7×7; larger
-    /// ones fall back to the naive kernel).
-    pub fn forward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &GpuTensor,
-        w: &GpuTensor,
-        y: &GpuTensor,
-    ) -> Result<()> {
-        let s = self.shape;
-        if s.kernel > MAX_TILED_KERNEL {
-            return self.forward_naive(enc, x, w, y);
-        }
-        // One 64-thread workgroup per (image, block of 8 channels, tile of 64 pixels).
-        let tiles = (s.h_out() * s.w_out()).div_ceil(64);
-        let groups = s.batch * s.images * s.c_out.div_ceil(8) * tiles;
-        self.run_forward(
-            enc,
-            Some(Pass::Forward),
-            &self.forward,
-            groups * 64,
-            x,
-            w,
-            y,
-        )
-    }
-
     /// y = conv(x, w) + bias, one thread per output (the baseline of the
     /// tiled kernel).
     pub fn forward_naive(
@@ -357,18 +331,48 @@ impl Conv2dGpu {
             threads,
         )
     }
+}
 
-    /// x̄ (skipped when `x_bar` is `None`) and w̄ for cotangent ȳ.
-    pub fn backward(
+impl BilinearGpu for Conv2dGpu {
+    fn describe(&self) -> String {
+        format!("conv2d {:?}", self.shape)
+    }
+
+    fn lens(&self) -> (usize, usize, usize) {
+        (self.shape.x_len(), self.shape.w_len(), self.shape.y_len())
+    }
+
+    /// y = conv(x, w) + bias: the tiled kernel (kernels up to 7×7; larger
+    /// ones fall back to the naive kernel).
+    fn forward(&self, enc: &mut Encoder<'_>, at: Operands<'_>, y: &GpuTensor) -> Result<()> {
+        let (s, Operands { x, w }) = (self.shape, at);
+        if s.kernel > MAX_TILED_KERNEL {
+            return self.forward_naive(enc, x, w, y);
+        }
+        // One 64-thread workgroup per (image, block of 8 channels, tile of 64 pixels).
+        let tiles = (s.h_out() * s.w_out()).div_ceil(64);
+        let groups = s.batch * s.images * s.c_out.div_ceil(8) * tiles;
+        self.run_forward(
+            enc,
+            Some(Pass::Forward),
+            &self.forward,
+            groups * 64,
+            x,
+            w,
+            y,
+        )
+    }
+
+    /// x̄ (skipped when `out.x` is `None`) and w̄ for cotangent ȳ.
+    fn backward(
         &self,
         enc: &mut Encoder<'_>,
-        x: &GpuTensor,
-        w: &GpuTensor,
+        at: Operands<'_>,
         y_bar: &GpuTensor,
-        x_bar: Option<&GpuTensor>,
-        w_bar: &GpuTensor,
+        out: Cotangents<'_>,
     ) -> Result<()> {
-        let s = self.shape;
+        let (s, Operands { x, w }) = (self.shape, at);
+        let (x_bar, w_bar) = (out.x, out.w);
         if let Some(x_bar) = x_bar {
             self.run(
                 enc,
@@ -396,16 +400,15 @@ impl Conv2dGpu {
     }
 
     /// ẏ = conv(ẋ, w) + conv(x, ẇ).
-    pub fn tangent_forward(
+    fn tangent_forward(
         &self,
         enc: &mut Encoder<'_>,
-        x: &GpuTensor,
-        w: &GpuTensor,
-        x_dot: &GpuTensor,
-        w_dot: &GpuTensor,
+        at: Operands<'_>,
+        dir: Operands<'_>,
         y_dot: &GpuTensor,
     ) -> Result<()> {
-        let s = self.shape;
+        let (s, Operands { x, w }) = (self.shape, at);
+        let Operands { x: x_dot, w: w_dot } = dir;
         self.run(
             enc,
             Some(Pass::TangentForward),
@@ -421,21 +424,18 @@ impl Conv2dGpu {
         )
     }
 
-    /// x̄̇ (skipped when `x_bar_dot` is `None`) and w̄̇.
-    #[allow(clippy::too_many_arguments)]
-    pub fn tangent_backward(
+    /// x̄̇ (skipped when `out.x` is `None`) and w̄̇.
+    fn tangent_backward(
         &self,
         enc: &mut Encoder<'_>,
-        x: &GpuTensor,
-        w: &GpuTensor,
-        y_bar: &GpuTensor,
-        x_dot: &GpuTensor,
-        w_dot: &GpuTensor,
-        y_bar_dot: &GpuTensor,
-        x_bar_dot: Option<&GpuTensor>,
-        w_bar_dot: &GpuTensor,
+        at: Operands<'_>,
+        dir: Operands<'_>,
+        (y_bar, y_bar_dot): (&GpuTensor, &GpuTensor),
+        out: Cotangents<'_>,
     ) -> Result<()> {
-        let s = self.shape;
+        let (s, Operands { x, w }) = (self.shape, at);
+        let Operands { x: x_dot, w: w_dot } = dir;
+        let (x_bar_dot, w_bar_dot) = (out.x, out.w);
         if let Some(x_bar_dot) = x_bar_dot {
             self.run(
                 enc,
@@ -466,5 +466,3 @@ impl Conv2dGpu {
         )
     }
 }
-
-crate::passes::weighted_layer_passes!(Conv2dGpu, "conv2d");

@@ -4,6 +4,7 @@
 use super::DenseShape;
 use super::lanes::{self, LanesPlan, Pass};
 use crate::error::{OpError, Result, check_len};
+use crate::passes::{BilinearGpu, Cotangents, Operands};
 use occam_gpu::{
     Encoder, EntryPoint, Generated, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for,
 };
@@ -504,24 +505,6 @@ impl DenseGpu {
             .try_for_each(|(name, t, n)| check_len("dense", name, t.len(), *n))
     }
 
-    /// y = [x, 1] wᵀ.
-    pub fn forward(
-        &self,
-        enc: &mut Encoder<'_>,
-        x: &GpuTensor,
-        w: &GpuTensor,
-        y: &GpuTensor,
-    ) -> Result<()> {
-        let s = self.shape;
-        self.check(&[
-            ("x", x, s.x_len()),
-            ("w", w, s.w_len()),
-            ("y", y, s.y_len()),
-        ])?;
-        let binds = [("x", x.buffer()), ("w", w.buffer()), ("y", y.buffer())];
-        self.launch(enc, &self.forward, &binds, (s.rows, s.d_out), 1.0)
-    }
-
     /// y = [x, 1] wᵀ with the untiled kernel, whatever the shape (the
     /// benchmark baseline of the tiled one).
     pub fn forward_naive(
@@ -541,19 +524,40 @@ impl DenseGpu {
         let naive = PassKernel::Naive(self.naive_forward.clone());
         self.record(enc, &naive, &binds, (s.rows, s.d_out), 1, 1.0)
     }
+}
 
-    /// x̄ = ȳ w[:, :d_in] (skipped when `x_bar` is `None`, e.g. for a first
+impl BilinearGpu for DenseGpu {
+    fn describe(&self) -> String {
+        format!("dense {:?}", self.shape)
+    }
+
+    fn lens(&self) -> (usize, usize, usize) {
+        (self.shape.x_len(), self.shape.w_len(), self.shape.y_len())
+    }
+
+    /// y = [x, 1] wᵀ.
+    fn forward(&self, enc: &mut Encoder<'_>, at: Operands<'_>, y: &GpuTensor) -> Result<()> {
+        let (s, Operands { x, w }) = (self.shape, at);
+        self.check(&[
+            ("x", x, s.x_len()),
+            ("w", w, s.w_len()),
+            ("y", y, s.y_len()),
+        ])?;
+        let binds = [("x", x.buffer()), ("w", w.buffer()), ("y", y.buffer())];
+        self.launch(enc, &self.forward, &binds, (s.rows, s.d_out), 1.0)
+    }
+
+    /// x̄ = ȳ w[:, :d_in] (skipped when `out.x` is `None`, e.g. for a first
     /// layer) and w̄ = ȳᵀ [x, 1].
-    pub fn backward(
+    fn backward(
         &self,
         enc: &mut Encoder<'_>,
-        x: &GpuTensor,
-        w: &GpuTensor,
+        at: Operands<'_>,
         y_bar: &GpuTensor,
-        x_bar: Option<&GpuTensor>,
-        w_bar: &GpuTensor,
+        out: Cotangents<'_>,
     ) -> Result<()> {
-        let s = self.shape;
+        let (s, Operands { x, w }) = (self.shape, at);
+        let (x_bar, w_bar) = (out.x, out.w);
         self.check(&[
             ("x", x, s.x_len()),
             ("w", w, s.w_len()),
@@ -575,16 +579,15 @@ impl DenseGpu {
     }
 
     /// ẏ = [ẋ, 0] wᵀ + [x, 1] ẇᵀ.
-    pub fn tangent_forward(
+    fn tangent_forward(
         &self,
         enc: &mut Encoder<'_>,
-        x: &GpuTensor,
-        w: &GpuTensor,
-        x_dot: &GpuTensor,
-        w_dot: &GpuTensor,
+        at: Operands<'_>,
+        dir: Operands<'_>,
         y_dot: &GpuTensor,
     ) -> Result<()> {
-        let s = self.shape;
+        let (s, Operands { x, w }) = (self.shape, at);
+        let Operands { x: x_dot, w: w_dot } = dir;
         self.check(&[
             ("x", x, s.x_len()),
             ("w", w, s.w_len()),
@@ -602,22 +605,19 @@ impl DenseGpu {
         self.launch(enc, &self.tangent_forward, &binds, (s.rows, s.d_out), 2.0)
     }
 
-    /// x̄̇ = ȳ̇ w + ȳ ẇ (skipped when `x_bar_dot` is `None`) and
+    /// x̄̇ = ȳ̇ w + ȳ ẇ (skipped when `out.x` is `None`) and
     /// w̄̇ = ȳ̇ᵀ [x, 1] + ȳᵀ [ẋ, 0].
-    #[allow(clippy::too_many_arguments)]
-    pub fn tangent_backward(
+    fn tangent_backward(
         &self,
         enc: &mut Encoder<'_>,
-        x: &GpuTensor,
-        w: &GpuTensor,
-        y_bar: &GpuTensor,
-        x_dot: &GpuTensor,
-        w_dot: &GpuTensor,
-        y_bar_dot: &GpuTensor,
-        x_bar_dot: Option<&GpuTensor>,
-        w_bar_dot: &GpuTensor,
+        at: Operands<'_>,
+        dir: Operands<'_>,
+        (y_bar, y_bar_dot): (&GpuTensor, &GpuTensor),
+        out: Cotangents<'_>,
     ) -> Result<()> {
-        let s = self.shape;
+        let (s, Operands { x, w }) = (self.shape, at);
+        let Operands { x: x_dot, w: w_dot } = dir;
+        let (x_bar_dot, w_bar_dot) = (out.x, out.w);
         self.check(&[
             ("x", x, s.x_len()),
             ("w", w, s.w_len()),
@@ -648,32 +648,5 @@ impl DenseGpu {
         let out = ("w_bar_dot", w_bar_dot.buffer());
         let pass = &self.tangent_backward_params;
         self.launch_params(enc, pass, &binds, out, 2.0)
-    }
-}
-
-crate::passes::weighted_layer_passes!(DenseGpu, "dense");
-
-#[cfg(test)]
-mod tests {
-    use super::RowSplit;
-
-    #[test]
-    fn row_splits_fill_the_device_keep_whole_slices_and_respect_the_software_cap() {
-        // Short row counts are never split.
-        assert_eq!(RowSplit::plan(330, 1, 1, false, 65535).splits, 1);
-        // A handful of workgroups over many rows: split toward the target.
-        let s = RowSplit::plan(84_480, 9, 1, false, 65535);
-        assert!((100..=114).contains(&s.splits), "{s:?}");
-        assert_eq!(s.chunk % 16, 0);
-        assert!(s.chunk * s.splits >= 84_480 && s.chunk * (s.splits - 1) < 84_480);
-        assert!(RowSplit::plan(84_480, 9, 1, true, 65535).splits <= 16);
-        // Enough workgroups already: no split on hardware, but a software
-        // adapter still cuts the rows under its per-invocation loop budget.
-        assert_eq!(RowSplit::plan(100_000, 4096, 1, false, 65535).splits, 1);
-        let s = RowSplit::plan(100_000, 4096, 1, true, 65535);
-        assert!(s.splits >= 6 && s.chunk <= 16_700, "{s:?}");
-        // batch × splits stays within the dispatch limit.
-        let s = RowSplit::plan(1_000_000, 1, 60_000, false, 65535);
-        assert_eq!(s.splits, 1);
     }
 }

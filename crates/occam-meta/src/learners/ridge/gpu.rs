@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::learners::HostStage;
 use crate::learners::{Execution, GpuLearner, LearnerData, LearnerIo, LearnerShape, invalid};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::{ActivationGpu, DenseGpu, DenseShape, RidgeGpu, RidgeShape};
+use occam_ops::{ActivationGpu, BilinearGpu, DenseGpu, DenseShape, Operands, RidgeGpu, RidgeShape};
 
 /// GPU state of a ridge learner.
 pub(super) struct GpuRidge {
@@ -105,11 +105,13 @@ impl GpuLearner for GpuRidge {
 
     /// Features of both point sets, the fit, and the test predictions ŷ.
     fn record_fit(&self, enc: &mut Encoder<'_>, io: &LearnerIo<'_>) -> Result<()> {
-        self.dense_tr
-            .forward(enc, io.x_tr, &self.weights, &self.pre_tr)?;
+        let at = |x| Operands {
+            x,
+            w: &self.weights,
+        };
+        self.dense_tr.forward(enc, at(io.x_tr), &self.pre_tr)?;
         self.act_tr.forward(enc, &self.pre_tr, &self.phi_tr)?;
-        self.dense_te
-            .forward(enc, io.x_te, &self.weights, &self.pre_te)?;
+        self.dense_te.forward(enc, at(io.x_te), &self.pre_te)?;
         self.act_te.forward(enc, &self.pre_te, &self.phi_te)?;
         Ok(self
             .ridge
