@@ -11,9 +11,9 @@ use occam_meta::learners::blackbox::estimator::{EsSettings, cosine, estimate_pul
 use occam_meta::learners::gd::GdLearner;
 use occam_meta::learners::ridge::{FeatureMap, RidgeLearner};
 use occam_meta::learners::{Learner, LearnerData};
-use occam_meta::net::NetSpec;
 use occam_meta::sampling::{Batching, FeatureDraw, InputDomain};
 use occam_ops::Activation;
+use occam_ops::net::NetSpec;
 use rand::Rng;
 
 /// A task on S²: inputs, labels (a smooth function), and ŷ̄ of a·MSE_te.

@@ -5,7 +5,7 @@
 mod support;
 
 use occam_gpu::Gpu;
-use occam_meta::loss::twins::energy_distance;
+use occam_ops::energy::energy_distance;
 use occam_ops::{AxpyGpu, EnergyGpu, GatherGpu, OptimizerGpu, OptimizerKind, StepCursor, axpy_cpu};
 
 /// Runs `steps` optimiser steps on the GPU from w0 with the given gradients.
@@ -281,9 +281,9 @@ fn sinkhorn_plans(gpu: &occam_gpu::Gpu) -> Vec<occam_ops::SinkhornPlan> {
 
 #[test]
 fn gpu_sinkhorn_matches_cpu_twin() {
-    use occam_meta::loss::twins::sinkhorn_divergence;
     use occam_ops::SinkhornGpu;
     use occam_ops::sinkhorn::PLANNED_DIAMETER;
+    use occam_ops::sinkhorn::sinkhorn_divergence;
     // 300 × 300 is mushroom_random's size; 97 and 1500 are not multiples of
     // 4, of a tile, of a subgroup or of a block of queries: padding counts.
     // Labels spread over 230 (past the planned diameter of 64) run the ε

@@ -7,14 +7,14 @@
 mod support;
 
 use occam_meta::engine::{GpuMetaEngine, StepSizes, UnrollExecution};
-use occam_meta::learners::gd::cpu::Constraints;
 use occam_meta::learners::gd::{FusedLayout, GdLearner};
-use occam_meta::net::NetSpec;
 use occam_meta::problem::{MetaProblem, Orthogonality};
 use occam_meta::reference::meta_step;
 use occam_meta::sampling::Batching;
 use occam_ops::check::rel_error;
+use occam_ops::constraint::Constraints;
 use occam_ops::loop_budget::SOFTWARE_LOOP_BUDGET;
+use occam_ops::net::NetSpec;
 use occam_ops::unroll::UnrollLayout;
 use occam_ops::{Activation, OptimizerKind};
 use std::sync::Arc;

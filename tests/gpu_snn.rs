@@ -5,9 +5,9 @@
 mod support;
 
 use occam_gpu::Gpu;
-use occam_meta::learners::gd::model::Model;
-use occam_meta::learners::spiking::model::{Encoding, ResetGradient, SnnSpec, Spike};
+use occam_ops::Model;
 use occam_ops::check::rel_error;
+use occam_ops::snn::{Encoding, ResetGradient, SnnSpec, Spike};
 use occam_ops::snn::{SnnGpu, SnnShape};
 
 const TASKS: usize = 2;

@@ -17,18 +17,18 @@ use occam_meta::learners::Learner;
 use occam_meta::learners::blackbox::BlackBoxLearner;
 use occam_meta::learners::blackbox::estimator::EsSettings;
 use occam_meta::learners::gd::GdLearner;
-use occam_meta::learners::gd::cpu::Constraints;
 use occam_meta::learners::ridge::{FeatureMap, RidgeLearner};
 use occam_meta::learners::spiking::SpikingLearner;
-use occam_meta::learners::spiking::model::{Encoding, ResetGradient, SnnSpec, Spike};
 use occam_meta::loss::StandardLoss;
 use occam_meta::loss::distribution::{DistributionKind, DistributionSet};
-use occam_meta::net::NetSpec;
 use occam_meta::problem::{MetaProblem, Orthogonality};
 use occam_meta::reference::meta_step;
 use occam_meta::sampling::{Batching, FeatureDraw};
 use occam_ops::Activation;
 use occam_ops::check::rel_error;
+use occam_ops::constraint::Constraints;
+use occam_ops::net::NetSpec;
+use occam_ops::snn::{Encoding, ResetGradient, SnnSpec, Spike};
 use std::sync::Arc;
 use support::meta::{assert_terms_close, constrain, gd, gpu_step, initial_theta, tasks};
 
@@ -101,13 +101,13 @@ fn learners() -> Vec<(&'static str, Arc<dyn Learner>)> {
                 NetSpec {
                     input: (1, 3, 1),
                     layers: vec![
-                        occam_meta::net::Layer::Conv {
+                        occam_ops::net::Layer::Conv {
                             c_out: 2,
                             kernel: 1,
                             padding: 0,
                         },
-                        occam_meta::net::Layer::Act(Activation::Tanh),
-                        occam_meta::net::Layer::Dense { d_out: 1 },
+                        occam_ops::net::Layer::Act(Activation::Tanh),
+                        occam_ops::net::Layer::Dense { d_out: 1 },
                     ],
                 },
                 5,

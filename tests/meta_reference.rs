@@ -5,17 +5,17 @@
 
 mod support;
 
-use occam_meta::learners::gd::cpu::Constraints;
 use occam_meta::learners::gd::{GdLearner, GdTask, task_data};
 use occam_meta::learners::ridge::{FeatureMap, RidgeLearner};
 use occam_meta::learners::{Learner, LearnerData};
 use occam_meta::loss::StandardLoss;
 use occam_meta::loss::distribution::{DistributionKind, DistributionSet};
-use occam_meta::net::NetSpec;
 use occam_meta::problem::{MetaProblem, Orthogonality, TaskData};
 use occam_meta::reference::{meta_loss, meta_step};
 use occam_meta::sampling::{Batching, FeatureDraw};
 use occam_ops::Activation;
+use occam_ops::constraint::Constraints;
+use occam_ops::net::NetSpec;
 use rand::Rng;
 use std::sync::Arc;
 
@@ -279,7 +279,7 @@ fn reference_meta_gradient_with_masks_and_positivity_matches_finite_differences(
         let t = GdTask::of(&tasks[0].learners[0]).unwrap();
         let c = t.constraints();
         let z: Vec<f64> = (0..6).map(|i| (i as f64 * 0.3).sin()).collect();
-        let ws = occam_meta::learners::gd::cpu::train(
+        let ws = occam_ops::unroll::train(
             &spec,
             t.w0,
             &tasks[0].x_tr,

@@ -9,9 +9,9 @@ mod support;
 
 use occam_meta::learners::CpuFit;
 use occam_meta::learners::gd::UnrolledFit;
-use occam_meta::learners::gd::cpu::Constraints;
-use occam_meta::learners::gd::model::Model;
-use occam_meta::learners::spiking::model::{Encoding, ResetGradient, SnnSpec, Spike};
+use occam_ops::Model;
+use occam_ops::constraint::Constraints;
+use occam_ops::snn::{Encoding, ResetGradient, SnnSpec, Spike};
 
 fn spec(spike: Spike, reset: ResetGradient) -> SnnSpec {
     spec_encoded(spike, reset, Encoding::Current)

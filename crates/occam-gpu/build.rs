@@ -63,8 +63,9 @@ fn main() {
     for (stem, path) in &names {
         println!("cargo:rerun-if-changed={}", path.display());
         let source = fs::read_to_string(path).expect("read a shader");
-        let expanded = expand_imports(&format!("shaders/{stem}.wgsl"), &source, &read)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (expanded, origins) =
+            expand_imports_traced(&format!("shaders/{stem}.wgsl"), &source, &read)
+                .unwrap_or_else(|e| panic!("{e}"));
         out.push_str(&format!(
             "    ({stem:?}, \"shaders/{stem}.wgsl\", {expanded:?}),\n"
         ));
@@ -74,7 +75,8 @@ fn main() {
         let file = format!("shaders/{stem}.wgsl");
         let (module, _) = validate_wgsl(&file, &expanded).unwrap_or_else(|report| {
             eprintln!(
-                "{file} does not validate (line numbers count its imports expanded):\n{report}"
+                "{file} does not validate:\n{}",
+                locate_in_sources(&report, &file, &origins)
             );
             std::process::exit(1)
         });

@@ -3,12 +3,12 @@
 
 use occam_meta::engine::{GpuMetaEngine, StepSizes, UnrollExecution};
 use occam_meta::learners::Learner;
-use occam_meta::learners::gd::cpu::Constraints;
 use occam_meta::learners::gd::{GdLearner, GdTask, task_data};
 use occam_meta::loss::{StandardLoss, TermValues};
-use occam_meta::net::NetSpec;
 use occam_meta::problem::{MetaProblem, Orthogonality, TaskData};
 use occam_meta::sampling::Batching;
+use occam_ops::constraint::Constraints;
+use occam_ops::net::NetSpec;
 use occam_ops::{Activation, OptimizerKind};
 use std::sync::Arc;
 

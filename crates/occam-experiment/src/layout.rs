@@ -1,7 +1,7 @@
 //! How a network's parameters are laid out in a flat vector, as JSON (for
 //! `theta.npy` in run folders and for gradcheck dumps).
 
-use occam_meta::net::{Layer, NetSpec};
+use occam_ops::net::{Layer, NetSpec};
 use serde_json::{Value, json};
 
 /// The flat layout of every network's parameters.

@@ -128,7 +128,7 @@ pub fn kernel_analysis(seed: u64, r: &Resolved, points: &[f64]) -> Option<(Value
         .kernel()?
         .kernel_features(points, d, seed);
     let (values, functions) =
-        kernel_eigenfunctions(&kernel.phi, kernel.features, KERNEL_EIGENFUNCTIONS);
+        kernel_eigenfunctions(&kernel.phi, kernel.features, KERNEL_EIGENFUNCTIONS)?;
     let mut report = json!({
         "kernel": kernel.description,
         "points": points.len() / d,

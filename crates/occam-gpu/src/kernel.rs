@@ -103,8 +103,7 @@ impl Gpu {
         if let Some(k) = self.kernels.lock().unwrap().get(&key) {
             return Ok(k.clone());
         }
-        let expanded = crate::shaders::expand_generated(file, source)?;
-        let (eps, _) = crate::shaders::reflect(file, &expanded)?;
+        let (expanded, eps) = crate::shaders::expand_generated(file, source)?;
         let ep = eps.into_iter().find(|e| e.name == entry).ok_or_else(|| {
             GpuError::UnknownEntryPoint {
                 shader: shader.to_string(),

@@ -155,14 +155,37 @@ pub fn reflect(file: &str, source: &str) -> Result<(Vec<EntryPointInfo>, Vec<Str
 
 /// WGSL that the host generated (see `Gpu::generated_kernel`) with its
 /// `// #import NAME` lines expanded from the embedded `shaders/lib/`
-/// libraries; errors name `file`.
-pub fn expand_generated(file: &str, source: &str) -> Result<String> {
-    crate::imports::expand_imports(file, source, &embedded_lib).map_err(|message| {
-        GpuError::InvalidShader {
-            file: file.to_string(),
-            message,
-        }
-    })
+/// libraries, validated and reflected; errors name `file`, and a validation
+/// error's locations are the lines as written (in `file` or in the library
+/// they were imported from).
+pub fn expand_generated(file: &str, source: &str) -> Result<(String, Vec<EntryPointInfo>)> {
+    let (expanded, eps, _) = expand_and_reflect(file, source, &embedded_lib)?;
+    Ok((expanded, eps))
+}
+
+/// Expands `source`'s imports (libraries read with `read`), then validates
+/// and reflects the result, with the locations of a validation error mapped
+/// back to the files as written.
+fn expand_and_reflect(
+    file: &str,
+    source: &str,
+    read: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, Vec<EntryPointInfo>, Vec<String>)> {
+    let (expanded, origins) =
+        crate::imports::expand_imports_traced(file, source, read).map_err(|message| {
+            GpuError::InvalidShader {
+                file: file.to_string(),
+                message,
+            }
+        })?;
+    let (eps, overrides) = reflect(file, &expanded).map_err(|e| match e {
+        GpuError::InvalidShader { file, message } => GpuError::InvalidShader {
+            message: crate::imports::locate_in_sources(&message, &file, &origins),
+            file,
+        },
+        other => other,
+    })?;
+    Ok((expanded, eps, overrides))
 }
 
 /// The text of the embedded library `shaders/lib/NAME.wgsl`.
@@ -203,12 +226,8 @@ fn overridden_shaders() -> Result<Vec<(&'static str, &'static str, &'static str)
             continue;
         };
         let file: &'static str = Box::leak(path.display().to_string().into_boxed_str());
-        let expanded = crate::imports::expand_imports(file, &text, &read).map_err(|message| {
-            GpuError::InvalidShader {
-                file: file.to_string(),
-                message,
-            }
-        })?;
+        // Validated here too, so that an error points at the lines as written.
+        let (expanded, _, _) = expand_and_reflect(file, &text, &read)?;
         eprintln!("occam: {SHADER_DIR_VAR}: {file} replaces the built-in shaders/{name}.wgsl");
         out.push((name, file, &*Box::leak(expanded.into_boxed_str())));
     }
@@ -337,6 +356,35 @@ mod tests {
         assert!(
             msg.contains("let x: f32 = 1u;"),
             "naga's report quotes the line: {msg}"
+        );
+    }
+
+    /// An error inside an imported library, or below an import in the shader
+    /// itself, is reported at the line as written, not at its line in the
+    /// expanded text.
+    #[test]
+    fn an_error_after_an_import_is_located_in_the_file_as_written() {
+        let lib = "fn helper() -> f32 {\n  return 1.0;\n}\nfn bad() -> f32 {\n  return 1u;\n}\n";
+        let read = |name: &str| (name == "helper").then(|| lib.to_string());
+        let in_lib =
+            "// header\n// #import helper\n@compute @workgroup_size(1)\nfn t_forward() {}\n";
+        let msg = super::expand_and_reflect("shaders/t.wgsl", in_lib, &read)
+            .unwrap_err()
+            .to_string();
+        // naga points at `fn bad`, line 4 of the library (line 6 expanded).
+        assert!(msg.contains("shaders/lib/helper.wgsl:4:"), "{msg}");
+        assert!(!msg.contains("shaders/t.wgsl:6:"), "{msg}");
+        let good = "fn helper() -> f32 {\n  return 1.0;\n}\n";
+        let read = |name: &str| (name == "helper").then(|| good.to_string());
+        let below = "// #import helper\n@compute @workgroup_size(1)\nfn t_forward() {\n  let x: f32 = 1u;\n}\n";
+        let msg = super::expand_and_reflect("shaders/t.wgsl", below, &read)
+            .unwrap_err()
+            .to_string();
+        // Line 4 as written; line 6 in the expanded text.
+        assert!(msg.contains("shaders/t.wgsl:4:"), "{msg}");
+        assert!(
+            msg.contains("count shaders/t.wgsl's imports expanded"),
+            "{msg}"
         );
     }
 }

@@ -1,7 +1,8 @@
 //! Analyses of a learned function: its decomposition into real spherical
 //! harmonics on S², and least-squares helpers.
 
-use occam_ops::ridge::{cholesky, cholesky_solve};
+use faer::linalg::solvers::SolveLstsq;
+use faer::{Mat, Side};
 
 /// Real spherical harmonics of degrees 0..=lmax at the unit vector (x, y, z),
 /// orthonormal for the uniform probability measure on S² (mean of Y² is 1),
@@ -44,26 +45,23 @@ pub fn real_spherical_harmonics(x: f64, y: f64, z: f64, lmax: usize) -> Vec<f64>
 }
 
 /// Solves the least-squares problem min ‖A c − b‖ (A is rows × cols,
-/// row-major) through the normal equations with the ridge op's Cholesky
-/// factorisation.
-/// Returns `None` when AᵀA is not positive definite.
+/// row-major) by Householder QR (faer). Returns `None` when A is
+/// numerically rank-deficient: fewer rows than columns, or a diagonal entry
+/// of R at most 1e-12 of the largest (the fit would not be unique).
 pub fn least_squares(a: &[f64], b: &[f64], cols: usize) -> Option<Vec<f64>> {
     let rows = b.len();
-    let mut ata = vec![0.0; cols * cols];
-    let mut atb = vec![0.0; cols];
-    for r in 0..rows {
-        let row = &a[r * cols..(r + 1) * cols];
-        for i in 0..cols {
-            atb[i] += row[i] * b[r];
-            for j in 0..=i {
-                ata[i * cols + j] += row[i] * row[j];
-            }
-        }
+    if rows < cols || cols == 0 || a.len() != rows * cols {
+        return None;
     }
-    cholesky(&mut ata, cols).ok()?;
-    let mut y = atb;
-    cholesky_solve(&ata, cols, &mut y);
-    Some(y)
+    let qr = Mat::from_fn(rows, cols, |i, j| a[i * cols + j]).qr();
+    let r = qr.thin_R();
+    let diagonal: Vec<f64> = (0..cols).map(|i| r[(i, i)].abs()).collect();
+    let largest = diagonal.iter().copied().fold(0.0, f64::max);
+    if !largest.is_finite() || diagonal.iter().any(|&d| d <= 1e-12 * largest) {
+        return None;
+    }
+    let c = qr.solve_lstsq(Mat::from_fn(rows, 1, |i, _| b[i]));
+    Some((0..cols).map(|i| c[(i, 0)]).collect())
 }
 
 /// Share of the squared norm (mean of f² over the points) of a function on S²
@@ -121,66 +119,27 @@ pub fn linear_fit(points: &[f64], values: &[f64], d: usize) -> Option<(f64, Vec<
 }
 
 /// Eigenvalues (descending) and eigenvectors (columns, row-major n × n) of a
-/// symmetric matrix, by cyclic Jacobi rotations (for the small kernel
-/// covariance matrices of the analyses; O(n³) per sweep).
-#[allow(clippy::needless_range_loop)] // rotations address rows and columns by index
-pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut a = a.to_vec();
-    let mut v = vec![0.0; n * n];
-    for i in 0..n {
-        v[i * n + i] = 1.0;
+/// symmetric matrix (faer's self-adjoint eigendecomposition, from the lower
+/// triangle). `None` when the decomposition does not converge or the matrix
+/// holds a non-finite value.
+pub fn symmetric_eigen(a: &[f64], n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
+    if a.len() != n * n || a.iter().any(|v| !v.is_finite()) {
+        return None;
     }
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * n + j].powi(2))
-            .sum();
-        let scale: f64 = (0..n)
-            .map(|i| a[i * n + i].powi(2))
-            .sum::<f64>()
-            .max(1e-300);
-        if off <= 1e-24 * scale {
-            break;
-        }
-        for p in 0..n {
-            for q in (p + 1)..n {
-                let apq = a[p * n + q];
-                if apq.abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..n {
-                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
-                    a[k * n + p] = c * akp - s * akq;
-                    a[k * n + q] = s * akp + c * akq;
-                }
-                for k in 0..n {
-                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
-                    a[p * n + k] = c * apk - s * aqk;
-                    a[q * n + k] = s * apk + c * aqk;
-                }
-                for k in 0..n {
-                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
+    let evd = Mat::from_fn(n, n, |i, j| a[i * n + j])
+        .self_adjoint_eigen(Side::Lower)
+        .ok()?;
+    let (s, u) = (evd.S(), evd.U());
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&i, &j| a[j * n + j].total_cmp(&a[i * n + i]));
-    let values = order.iter().map(|&i| a[i * n + i]).collect();
+    order.sort_by(|&i, &j| s[j].total_cmp(&s[i]));
+    let values = order.iter().map(|&i| s[i]).collect();
     let mut vectors = vec![0.0; n * n];
     for (col, &i) in order.iter().enumerate() {
         for k in 0..n {
-            vectors[k * n + col] = v[k * n + i];
+            vectors[k * n + col] = u[(k, i)];
         }
     }
-    (values, vectors)
+    Some((values, vectors))
 }
 
 /// The leading eigenfunctions of the kernel k(x, y) = φ(x)·φ(y) / K of a
@@ -188,8 +147,13 @@ pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
 /// distribution: eigenvalues of the integral operator (descending) and the
 /// eigenfunctions' values on the points, orthonormal in the points'
 /// empirical L² (mean of u_i u_j is δ_ij). At most `count` of them, and
-/// only those with eigenvalue above 1e-12 of the largest.
-pub fn kernel_eigenfunctions(phi: &[f64], k: usize, count: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+/// only those with eigenvalue above 1e-12 of the largest; `None` when the
+/// eigendecomposition fails (a non-finite feature).
+pub fn kernel_eigenfunctions(
+    phi: &[f64],
+    k: usize,
+    count: usize,
+) -> Option<(Vec<f64>, Vec<Vec<f64>>)> {
     let n = phi.len() / k;
     // C = ΦᵀΦ / (n K): its eigenvalues are the operator's.
     let mut c = vec![0.0; k * k];
@@ -200,7 +164,7 @@ pub fn kernel_eigenfunctions(phi: &[f64], k: usize, count: usize) -> (Vec<f64>, 
             }
         }
     }
-    let (values, vectors) = symmetric_eigen(&c, k);
+    let (values, vectors) = symmetric_eigen(&c, k)?;
     let top = values[0].max(1e-300);
     let mut out_values = Vec::new();
     let mut functions = Vec::new();
@@ -217,7 +181,7 @@ pub fn kernel_eigenfunctions(phi: &[f64], k: usize, count: usize) -> (Vec<f64>, 
         );
         out_values.push(lambda);
     }
-    (out_values, functions)
+    Some((out_values, functions))
 }
 
 /// Share of f's squared norm (empirical, on the same points) in the span of
@@ -330,9 +294,9 @@ mod tests {
     }
 
     #[test]
-    fn jacobi_diagonalises_a_symmetric_matrix() {
+    fn symmetric_eigen_diagonalises_a_symmetric_matrix_and_refuses_nan() {
         let a = [4.0, 1.0, 2.0, 1.0, 3.0, 0.5, 2.0, 0.5, 5.0];
-        let (values, vectors) = symmetric_eigen(&a, 3);
+        let (values, vectors) = symmetric_eigen(&a, 3).unwrap();
         for (col, &lambda) in values.iter().enumerate() {
             for row in 0..3 {
                 let av: f64 = (0..3).map(|k| a[row * 3 + k] * vectors[k * 3 + col]).sum();
@@ -341,6 +305,22 @@ mod tests {
         }
         assert!(values[0] >= values[1] && values[1] >= values[2]);
         assert!((values.iter().sum::<f64>() - 12.0).abs() < 1e-10);
+        assert!(symmetric_eigen(&[1.0, f64::NAN, f64::NAN, 1.0], 2).is_none());
+    }
+
+    #[test]
+    fn least_squares_refuses_a_rank_deficient_design() {
+        // Two equal columns: no unique fit.
+        let a = [1.0, 1.0, 2.0, 2.0, 3.0, 3.0];
+        assert!(least_squares(&a, &[1.0, 2.0, 3.0], 2).is_none());
+        // Fewer rows than columns.
+        assert!(least_squares(&[1.0, 2.0], &[1.0], 2).is_none());
+        let a = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let c = least_squares(&a, &[1.0, 2.0, 3.0], 2).unwrap();
+        assert!(
+            (c[0] - 1.0).abs() < 1e-12 && (c[1] - 2.0).abs() < 1e-12,
+            "{c:?}"
+        );
     }
 
     #[test]
@@ -348,7 +328,7 @@ mod tests {
         // φ(x) = x: k(x, y) = x·y / 3, eigenvalue 1/9 (three times) on S².
         let pts =
             InputDomain::Sphere { dim: 3 }.sample(&mut stream(4, Purpose::Evaluation, 0), 20_000);
-        let (values, functions) = kernel_eigenfunctions(&pts, 3, 10);
+        let (values, functions) = kernel_eigenfunctions(&pts, 3, 10).unwrap();
         assert_eq!(values.len(), 3);
         for v in &values {
             assert!((v - 1.0 / 9.0).abs() < 0.01, "{values:?}");

@@ -3,8 +3,8 @@
 //! drawn from a scheme (uniform k-of-d, weighted, the paper's two-stage
 //! grouped scheme) or read from a connectome table (CSV).
 
-use crate::learners::gd::cpu::Constraints;
-use crate::net::NetSpec;
+use occam_ops::constraint::Constraints;
+use occam_ops::net::NetSpec;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;

@@ -5,8 +5,8 @@
 //! own parameters and its own `rows` inputs.
 
 use crate::error::Result;
-use crate::net::{Layer, NetSpec};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
+use occam_ops::net::{Layer, NetSpec};
 use occam_ops::{
     ActivationGpu, BilinearGpu, Conv2dGpu, Conv2dShape, Cotangents, DenseGpu, DenseShape,
     MaxPoolGpu, MaxPoolShape, Operands,

@@ -3,8 +3,8 @@
 //! Each entry is one layer; an error names the entry's key path.
 
 use crate::config_error::ConfigError;
-use crate::net::{Layer, NetSpec};
 use occam_ops::Activation;
+use occam_ops::net::{Layer, NetSpec};
 
 /// The accepted forms, for error messages.
 const FORMS: &str = "\"conv C KxK\" or \"conv C KxK pad P\", \"pool\" (2×2), \"dense N\", \

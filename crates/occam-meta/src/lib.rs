@@ -1,8 +1,8 @@
 //! Occam's meta-learning engine.
 //!
-//! - [`net`]: networks as layer lists (conv, pool, dense, activation; MLPs
-//!   are one case): parameter layout, PyTorch-default init, CPU passes;
-//!   [`layers`] reads them from experiment files.
+//! - networks as layer lists (conv, pool, dense, activation; MLPs are one
+//!   case) are [`occam_ops::net`]'s: parameter layout, PyTorch-default init,
+//!   CPU passes; [`layers`] reads them from experiment files.
 //! - [`learners`]: learners as plug-ins — gradient descent unrolled
 //!   ([`learners::gd`]) and ridge in closed form ([`learners::ridge`]) — each
 //!   with its configuration, its CPU f64 side and its GPU side, and the
@@ -29,7 +29,6 @@ pub mod images;
 pub mod layers;
 pub mod learners;
 pub mod loss;
-pub mod net;
 pub mod problem;
 pub mod reference;
 pub mod sampling;

@@ -4,7 +4,7 @@
 
 use crate::learners::{Learner, LearnerData};
 use crate::loss::{Labels, LossTerm};
-use crate::net::NetSpec;
+use occam_ops::net::NetSpec;
 use std::sync::Arc;
 
 /// Everything fixed about a meta-learning problem.

@@ -4,27 +4,30 @@
 //! and as CPU f64 twins ([`DenseCpu`], [`ActivationCpu`], [`MseCpu`]) that serve
 //! as test oracles. [`check`] holds the derivative checks both are held to.
 
-pub mod activation;
-pub mod axpy;
+/// Declares the ops — each a folder `src/<op>/` with its GPU passes, its f64
+/// twin and its `pub const OP` — and lists them in [`OPS`]. Adding an op is
+/// one folder, its shader `shaders/<op>.wgsl`, and one name here.
+macro_rules! ops {
+    ($($op:ident),* $(,)?) => {
+        $(pub mod $op;)*
+        /// Every op of the library, in the order declared (see [`registry`]).
+        pub static OPS: &[&registry::Op] = &[$(&$op::OP),*];
+    };
+}
+
+ops! {
+    activation, axpy, concat, constraint, conv2d, dense, energy, gather, maxpool, mse, optimizer,
+    orthogonality, ridge, sinkhorn, snn, std_reward, unroll,
+}
+
 pub mod check;
-pub mod constraint;
-pub mod conv2d;
-pub mod dense;
-pub mod energy;
 mod error;
-pub mod gather;
 mod launch;
 pub mod loop_budget;
-pub mod maxpool;
-pub mod mse;
-pub mod optimizer;
-pub mod orthogonality;
+pub mod model;
+pub mod net;
 pub mod passes;
-pub mod ridge;
-pub mod sinkhorn;
-pub mod snn;
-pub mod std_reward;
-pub mod unroll;
+pub mod registry;
 
 pub use activation::{Activation, ActivationCpu, ActivationGpu};
 pub use axpy::{AxpyGpu, axpy_cpu};
@@ -35,6 +38,7 @@ pub use energy::EnergyGpu;
 pub use error::{OpError, Result};
 pub use gather::{GatherGpu, StepCursor};
 pub use maxpool::{MaxPoolCpu, MaxPoolGpu, MaxPoolShape};
+pub use model::Model;
 pub use mse::{MseCpu, MseGpu, MseShape};
 pub use optimizer::{OptimizerGpu, OptimizerKind};
 pub use orthogonality::OrthogonalityGpu;
@@ -48,39 +52,17 @@ pub use unroll::{UnrollGpu, UnrollShape};
 
 #[cfg(test)]
 mod params_layout_tests {
-    use occam_gpu::UniformParams;
     use occam_gpu::shaders::ShaderRegistry;
 
-    /// The host side of every uniform struct of every shader.
+    /// The host side of every uniform struct of every shader: the ops'
+    /// declared parameter structs.
     fn host_structs(
         r: &ShaderRegistry,
     ) -> Vec<(&'static str, &'static str, occam_gpu::Result<()>)> {
-        fn check<P: UniformParams>(
-            r: &ShaderRegistry,
-        ) -> (&'static str, &'static str, occam_gpu::Result<()>) {
-            (P::SHADER, P::STRUCT, r.check_params::<P>())
-        }
-        vec![
-            check::<crate::activation::gpu::ActParams>(r),
-            check::<crate::axpy::AxpyParams>(r),
-            check::<crate::constraint::ConstraintParams>(r),
-            check::<crate::conv2d::gpu::ConvParams>(r),
-            check::<crate::dense::gpu::DenseParams>(r),
-            check::<crate::energy::EnergyParams>(r),
-            check::<crate::gather::GatherParams>(r),
-            check::<crate::gather::Cursor>(r),
-            check::<crate::maxpool::PoolParams>(r),
-            check::<crate::mse::gpu::MseParams>(r),
-            check::<crate::optimizer::OptParams>(r),
-            check::<crate::orthogonality::OrthParams>(r),
-            check::<crate::ridge::gpu::RidgeParams>(r),
-            check::<crate::sinkhorn::SinkhornParams>(r),
-            check::<crate::sinkhorn::Steps>(r),
-            check::<crate::snn::SnnParams>(r),
-            check::<crate::std_reward::StdParams>(r),
-            check::<crate::unroll::UnrollParams>(r),
-            check::<crate::unroll::Range>(r),
-        ]
+        crate::OPS
+            .iter()
+            .flat_map(|op| op.params.iter().map(|check| check(r)))
+            .collect()
     }
 
     /// Every host parameter struct matches its shader's struct (names,
@@ -95,9 +77,9 @@ mod params_layout_tests {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 
-    /// The list above is complete: every struct a shader binds as a uniform
-    /// has its host twin checked there (a new shader's parameters cannot be
-    /// left out).
+    /// The ops' lists are complete: every struct a shader binds as a
+    /// uniform has its host twin declared by an op (a new shader's
+    /// parameters cannot be left out).
     #[test]
     fn every_uniform_struct_of_every_shader_has_a_checked_host_twin() {
         let r = ShaderRegistry::global().unwrap();
@@ -110,7 +92,7 @@ mod params_layout_tests {
             .collect();
         assert!(
             missing.is_empty(),
-            "uniform structs with no host twin in host_structs: {}",
+            "uniform structs with no host twin among the ops' params: {}",
             missing.join(", ")
         );
     }

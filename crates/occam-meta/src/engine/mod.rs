@@ -22,16 +22,17 @@ use crate::learners::{GpuLearner, LearnerIo, LearnerShape};
 use crate::loss::{GpuLabels, GpuTerm, Labels, TermShape};
 use crate::problem::{MetaProblem, Orthogonality, TaskData};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::{AxpyGpu, OptimizerGpu, OptimizerKind};
+use occam_ops::concat::ConcatGpu;
+use occam_ops::{OptimizerGpu, OptimizerKind};
 
 /// Labels of every task's training and test points side by side
-/// (`[tasks, m + M]`) for terms that read z_tr ∪ z_te, with their gradient.
+/// (`[tasks, m + M]`) for terms that read z_tr ∪ z_te, with their gradient,
+/// and the op that builds the one from z_tr and z_te and splits the other
+/// back onto z̄_tr and z̄_te.
 struct AllLabels {
     z: GpuTensor,
     z_bar: GpuTensor,
-    /// z̄ de-interleaved into the layout of z̄_all, then added to it.
-    z_bar_in_all: GpuTensor,
-    add: AxpyGpu,
+    concat: ConcatGpu,
 }
 
 /// Which part of ∂L/∂θ a meta-step forms (`occam gradcheck` checks each
@@ -89,7 +90,7 @@ fn unsupported(message: String) -> MetaError {
 
 impl GpuMetaEngine {
     /// Allocates everything for `problem` at `sizes`, with meta-parameters
-    /// `theta` (flat, [`crate::net::NetSpec`] layout) and optimiser `optimizer`.
+    /// `theta` (flat, [`occam_ops::net::NetSpec`] layout) and optimiser `optimizer`.
     pub fn new(
         gpu: &Gpu,
         problem: &MetaProblem,
@@ -151,8 +152,7 @@ impl GpuMetaEngine {
             true => Some(AllLabels {
                 z: gpu.zeros("z_tr ∪ z_te", tasks * (m + big_m))?,
                 z_bar: gpu.zeros("z_tr ∪ z_te bar", tasks * (m + big_m))?,
-                z_bar_in_all: gpu.zeros("z_tr ∪ z_te bar in z_all layout", rows)?,
-                add: AxpyGpu::new(gpu, 1.0, rows)?,
+                concat: ConcatGpu::new(gpu, tasks, m, big_m)?,
             }),
             false => None,
         };
@@ -307,11 +307,9 @@ impl GpuMetaEngine {
                     .map(|l| l.record_predict(enc, &io))
                     .collect::<Result<Vec<_>>>()?;
                 if let Some(a) = &self.all {
-                    // z_all[b] = [z_tr[b], z_te[b]]; its gradient is added to z̄_all later.
-                    for b in 0..tasks {
-                        enc.copy(&self.z_tr, b * m, &a.z, b * (m + big_m), m)?;
-                        enc.copy(&self.z_te, b * big_m, &a.z, b * (m + big_m) + m, big_m)?;
-                    }
+                    // z_all[b] = [z_tr[b], z_te[b]]; its gradient is split back
+                    // onto z̄_tr and z̄_te once the adjoints have added theirs.
+                    a.concat.forward(enc, &self.z_tr, &self.z_te, &a.z)?;
                     enc.clear(&a.z_bar);
                 }
                 let labels = GpuLabels {
@@ -353,20 +351,16 @@ impl GpuMetaEngine {
             }
             Phase::MetaBackward => {
                 // One backprop of the meta-learner, then the optimiser.
+                if let Some(a) = &self.all {
+                    // The share of terms on z_tr ∪ z_te.
+                    a.concat
+                        .backward(enc, &a.z_bar, &self.z_tr_bar, &self.z_te_bar)?;
+                }
                 enc.copy(&self.z_tr_bar, 0, &self.z_bar_all, 0, tasks * m)?;
                 enc.copy(&self.z_te_bar, 0, &self.z_bar_all, tasks * m, tasks * big_m)?;
                 if let Some((_, _, z_orth_bar)) = &self.orth {
                     let at = tasks * (m + big_m);
                     enc.copy(z_orth_bar, 0, &self.z_bar_all, at, z_orth_bar.len())?;
-                }
-                if let Some(a) = &self.all {
-                    for b in 0..tasks {
-                        let (src, tr, te) = (b * (m + big_m), b * m, tasks * m + b * big_m);
-                        enc.copy(&a.z_bar, src, &a.z_bar_in_all, tr, m)?;
-                        enc.copy(&a.z_bar, src + m, &a.z_bar_in_all, te, big_m)?;
-                    }
-                    // z̄_all ← z̄_all − (−1)·z̄_s: the share of terms on z_tr ∪ z_te.
-                    a.add.record(enc, &self.z_bar_all, &a.z_bar_in_all)?;
                 }
                 self.meta.backward(
                     enc,

@@ -21,7 +21,7 @@ impl GpuMetaEngine {
         Ok(values)
     }
 
-    /// Reads back ∂L/∂θ of the last step, flat in the [`crate::net::NetSpec`] layout.
+    /// Reads back ∂L/∂θ of the last step, flat in the [`occam_ops::net::NetSpec`] layout.
     pub fn read_theta_bar(&self, gpu: &Gpu) -> Result<Vec<f64>> {
         read_layers(gpu, &self.theta_bar)
     }

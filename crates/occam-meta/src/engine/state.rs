@@ -11,7 +11,7 @@ use occam_gpu::Gpu;
 /// random-number state is carried).
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetaState {
-    /// θ, flat in the [`crate::net::NetSpec`] layout, as the GPU holds it.
+    /// θ, flat in the [`occam_ops::net::NetSpec`] layout, as the GPU holds it.
     pub theta: Vec<f32>,
     /// The optimiser's first-moment state, layer after layer (empty for SGD).
     pub opt_m: Vec<f32>,

@@ -5,10 +5,11 @@
 //! labels, or the training and test labels separately
 //! (D(z_tr, U) + D(z_te, U)).
 
-use super::twins::{energy_distance, sinkhorn_divergence};
 use super::{CpuGrads, CpuLabels, GpuLabels, GpuTerm, Labels, LossTerm, TermShape, read_sum};
 use crate::error::Result;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
+use occam_ops::energy::energy_distance;
+use occam_ops::sinkhorn::sinkhorn_divergence;
 use occam_ops::{EnergyGpu, SinkhornGpu};
 
 /// Which labels the distribution term compares with the target samples.

@@ -11,13 +11,14 @@
 //! - [`std_reward`]: the reward −s·std(z_S) for spread labels;
 //! - [`orthogonality`]: c·Σ_k (Σ_i f(x_i) h_k(x_i))² against a series'
 //!   earlier functions;
-//! - [`twins`]: the CPU f64 twins of the non-trivial terms.
+//!
+//! The f64 twins of the GPU terms live with their ops (`occam_ops::energy`,
+//! `occam_ops::sinkhorn`, `occam_ops::std_reward`, `occam_ops::orthogonality`).
 
 pub mod distribution;
 pub mod generalisation;
 pub mod orthogonality;
 pub mod std_reward;
-pub mod twins;
 
 use crate::error::Result;
 use occam_gpu::{Encoder, Gpu, GpuTensor};

@@ -3,11 +3,11 @@
 //! notebooks). Without earlier functions (a series' first) it is zero and
 //! records nothing.
 
-use super::twins::orthogonality;
 use super::{CpuGrads, CpuLabels, GpuLabels, GpuTerm, Labels, LossTerm, TermShape, read_sum};
 use crate::error::Result;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::OrthogonalityGpu;
+use occam_ops::orthogonality::orthogonality;
 
 /// The fixed orthogonality set of a series: points and the earlier functions on them.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -2,11 +2,11 @@
 //! PyTorch's `z.std()`), on the test labels or on all labels. The paper's
 //! MNIST experiment uses it instead of a distribution term.
 
-use super::twins::std_dev;
 use super::{CpuGrads, CpuLabels, GpuLabels, GpuTerm, Labels, LossTerm, TermShape, read_sum};
 use crate::error::Result;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::StdRewardGpu;
+use occam_ops::std_reward::std_dev;
 
 /// −s · std(z_S), z_S = z_te or z_tr ∪ z_te.
 #[derive(Clone, Debug, PartialEq)]

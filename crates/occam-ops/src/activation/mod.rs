@@ -97,3 +97,31 @@ impl FromStr for Activation {
             })
     }
 }
+
+/// The activation op in the registry: every activation's four passes against
+/// the twin, on a length that fills no workgroup exactly.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "activation",
+    entry_points: &[
+        "activation_forward",
+        "activation_backward",
+        "activation_tangent_forward",
+        "activation_tangent_backward",
+    ],
+    params: &[crate::registry::params::<gpu::ActParams>],
+    twin: "occam_ops::activation::ActivationCpu",
+    check: |gpu| {
+        let mut c = crate::registry::Checks::new(0xAC);
+        for act in Activation::ALL {
+            let len = 133;
+            let op = crate::OnGpu {
+                gpu,
+                op: ActivationGpu::new(gpu, act, len)?,
+            };
+            let twin = ActivationCpu { act, len };
+            c.four_passes("", &op, &twin, crate::registry::ELEMENTWISE_TOL)?;
+            c.twin_identities(&twin)?;
+        }
+        Ok(c.finish())
+    },
+};

@@ -61,3 +61,26 @@ pub fn axpy_cpu(a: f64, x: &[f64], y: &mut [f64]) -> Result<()> {
     }
     Ok(())
 }
+
+/// The add op in the registry.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "axpy",
+    entry_points: &["axpy_forward"],
+    params: &[crate::registry::params::<AxpyParams>],
+    twin: "occam_ops::axpy::axpy_cpu",
+    check: |gpu| {
+        use crate::registry::{self, Checks, ELEMENTWISE_TOL};
+        let mut c = Checks::new(0xA9);
+        let x = c.uniform(133, -3.0, 3.0);
+        let y0 = c.uniform(133, -3.0, 3.0);
+        for a in [1.0, -0.5, 2.25] {
+            let t = registry::upload(gpu, "axpy", &[&x, &y0])?;
+            let op = AxpyGpu::new(gpu, a, x.len())?;
+            let got = registry::run(gpu, &[&t[1]], |enc| op.record(enc, &t[1], &t[0]))?;
+            let mut want = y0.clone();
+            axpy_cpu(a, &x, &mut want)?;
+            c.compare(format!("axpy a = {a}: GPU vs twin"), &got, &[want], ELEMENTWISE_TOL);
+        }
+        Ok(c.finish())
+    },
+};

@@ -64,3 +64,44 @@ impl Conv2dShape {
         self.batch * self.images * self.c_out * self.h_out() * self.w_out()
     }
 }
+
+/// The convolution op in the registry: the four passes of each kernel set
+/// against the twin on an odd-sized image with padding.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "conv2d",
+    entry_points: &[
+        "conv2d_forward",
+        "conv2d_forward_naive",
+        "conv2d_tangent_forward",
+        "conv2d_backward_input",
+        "conv2d_tangent_backward_input",
+        "conv2d_backward_params",
+        "conv2d_tangent_backward_params",
+    ],
+    params: &[crate::registry::params::<gpu::ConvParams>],
+    twin: "occam_ops::conv2d::Conv2dCpu",
+    check: |gpu| {
+        let mut c = crate::registry::Checks::new(0xC0);
+        let shape = Conv2dShape {
+            batch: 2,
+            images: 3,
+            c_in: 2,
+            c_out: 5,
+            height: 7,
+            width: 9,
+            kernel: 3,
+            padding: 1,
+        };
+        let twin = Conv2dCpu { shape };
+        for kernels in [Conv2dKernels::Auto, Conv2dKernels::Tiled] {
+            let op = crate::OnGpu {
+                gpu,
+                op: Conv2dGpu::with_kernels(gpu, shape, kernels)?,
+            };
+            let label = format!("{kernels:?}");
+            c.four_passes(&label, &op, &twin, crate::registry::REDUCTION_TOL)?;
+        }
+        c.twin_identities(&twin)?;
+        Ok(c.finish())
+    },
+};

@@ -483,12 +483,11 @@ pub(crate) fn bindings(pass: Pass, split: bool) -> Vec<&'static str> {
 mod tests {
     use super::*;
 
-    use occam_gpu::shaders::{expand_generated, reflect};
+    use occam_gpu::shaders::expand_generated;
 
     /// The entry point's buffers after naga validates and reflects `src`.
     fn reflected_bindings(file: &str, src: &str, entry: &str) -> Vec<String> {
-        let source = expand_generated(file, src).unwrap();
-        let (eps, _) = reflect(file, &source).unwrap_or_else(|e| panic!("{e}\n{src}"));
+        let (_, eps) = expand_generated(file, src).unwrap_or_else(|e| panic!("{e}\n{src}"));
         let ep = eps.iter().find(|e| e.name == entry).expect(entry);
         ep.bindings.iter().map(|b| b.name.clone()).collect()
     }

@@ -49,3 +49,47 @@ impl DenseShape {
         2.0 * (self.batch * self.rows * self.d_out * (self.d_in + 1)) as f64
     }
 }
+
+/// The dense op in the registry: the four passes of each kernel set against
+/// the twin (`Auto` is what learners run: the generated lanes kernels on a
+/// software adapter with subgroups).
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "dense",
+    entry_points: &[
+        "dense_forward",
+        "dense_forward_naive",
+        "dense_backward_input",
+        "dense_backward_params",
+        "dense_tangent_forward",
+        "dense_tangent_backward_input",
+        "dense_tangent_backward_params",
+        "dense_backward_input_naive",
+        "dense_backward_params_naive",
+        "dense_backward_params_reduce",
+        "dense_tangent_forward_naive",
+        "dense_tangent_backward_input_naive",
+        "dense_tangent_backward_params_naive",
+    ],
+    params: &[crate::registry::params::<gpu::DenseParams>],
+    twin: "occam_ops::dense::DenseCpu",
+    check: |gpu| {
+        let mut c = crate::registry::Checks::new(0xDE);
+        let shape = DenseShape {
+            batch: 2,
+            rows: 33,
+            d_in: 7,
+            d_out: 5,
+        };
+        let twin = DenseCpu { shape };
+        for kernels in [DenseKernels::Auto, DenseKernels::Tiled, DenseKernels::Naive] {
+            let op = crate::OnGpu {
+                gpu,
+                op: DenseGpu::with_kernels(gpu, shape, false, kernels)?,
+            };
+            let label = format!("{kernels:?}");
+            c.four_passes(&label, &op, &twin, crate::registry::REDUCTION_TOL)?;
+        }
+        c.twin_identities(&twin)?;
+        Ok(c.finish())
+    },
+};

@@ -29,3 +29,32 @@ impl MseShape {
         self.len() == 0
     }
 }
+
+/// The mean-squared-error op in the registry.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "mse",
+    entry_points: &[
+        "mse_forward",
+        "mse_backward",
+        "mse_tangent_forward",
+        "mse_tangent_backward",
+    ],
+    params: &[crate::registry::params::<gpu::MseParams>],
+    twin: "occam_ops::mse::MseCpu",
+    check: |gpu| {
+        let mut c = crate::registry::Checks::new(0x5E);
+        let shape = MseShape {
+            batch: 3,
+            count: 257,
+            weight: 2.5,
+        };
+        let twin = MseCpu { shape };
+        let op = crate::OnGpu {
+            gpu,
+            op: MseGpu::new(gpu, shape)?,
+        };
+        c.four_passes("", &op, &twin, crate::registry::REDUCTION_TOL)?;
+        c.twin_identities(&twin)?;
+        Ok(c.finish())
+    },
+};

@@ -4,8 +4,8 @@
 //! weights and adjoint vectors in workgroup memory. It serves learners that
 //! are chains of dense layers and activations with at most
 //! [`UnrollShape::MAX_PARAMS`] parameters; anything else runs step by step.
-//! Its CPU twin is the f64 unroll of `occam_meta::learner` (the reference
-//! meta-step), against which the tests hold it.
+//! Its CPU twin is the f64 unroll [`train`] / [`adjoint`] (`cpu.rs`) of any
+//! [`crate::Model`], here a [`crate::net::NetSpec`] of the same layers.
 
 use crate::activation::Activation;
 use crate::error::{OpError, Result, check_len};
@@ -13,7 +13,10 @@ use crate::loop_budget::{SOFTWARE_LOOP_CAP, loop_budget};
 use occam_gpu::{Encoder, Generated, Gpu, GpuTensor, Kernel, kernels, wgpu};
 use std::sync::Arc;
 
+mod cpu;
 mod lanes_kernel;
+
+pub use cpu::{adjoint, loss_gradient, train};
 
 /// One layer of a fused learner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -855,3 +858,91 @@ impl UnrollGpu {
         self.step_flops(2.0, 6.0, 5.0)
     }
 }
+
+/// The fused unroll in the registry: T inner steps (w_0 → w_T) and the
+/// reverse sweep ((w̄_T) → (w̄_0, z̄)) of a small MLP on the layout the
+/// adapter runs, against the twin [`train`] / [`adjoint`] of the same
+/// network as a [`crate::net::NetSpec`], and the twin's sweep against
+/// central differences of its training.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "unroll",
+    entry_points: &["unroll_forward", "unroll_backward"],
+    params: &[
+        crate::registry::params::<UnrollParams>,
+        crate::registry::params::<Range>,
+    ],
+    twin: "occam_ops::unroll::{train, adjoint}",
+    check: |gpu| {
+        use crate::constraint::Constraints;
+        use crate::net::NetSpec;
+        use crate::registry::{self, Checks, FD_TOL, H};
+        let mut c = Checks::new(0x0B);
+        let net = NetSpec::mlp(&[3, 8, 1], Activation::Tanh, Activation::Identity);
+        let layers = net.unroll_layers().map_err(|message| OpError::InvalidShape {
+            op: "unroll",
+            message,
+        })?;
+        let shape = UnrollShape {
+            tasks: 1,
+            batch: 6,
+            train: 10,
+            steps: 8,
+            every: 3,
+            lr: 0.1,
+            constrained: false,
+            layers,
+        };
+        let (p, n) = (shape.n_params(), shape.train);
+        let x = c.uniform(n * 3, -1.0, 1.0);
+        let z = c.uniform(n, -1.0, 1.0);
+        let w0 = c.uniform(p, -0.7, 0.7);
+        let w_bar = c.uniform(p, -1.0, 1.0);
+        let idx: Vec<usize> = (0..shape.steps * shape.batch).map(|k| (k * 7 + k / 4) % n).collect();
+        let idx32: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
+        let batches: Vec<Vec<usize>> = idx.chunks(shape.batch).map(<[usize]>::to_vec).collect();
+
+        let op = UnrollGpu::new(gpu, shape.clone())?;
+        let t = registry::upload(gpu, "unroll", &[&x, &z, &w0, &w_bar, &[0.0], &[0.0]])?;
+        let idx_t = gpu.upload_u32("unroll idx", &idx32)?;
+        let hist = gpu.zeros("unroll hist", shape.checkpoints() * p)?;
+        let z_bar = gpu.zeros("unroll z_bar", n)?;
+        let io = UnrollInputs {
+            x: &t[0],
+            z: &t[1],
+            idx: &idx_t,
+            mask: &t[4],
+            signs: &t[5],
+        };
+        let w_t = registry::run(gpu, &[&t[2]], |enc| op.forward(enc, &io, &t[2], &hist))?;
+        let bars = registry::run(gpu, &[&t[3], &z_bar], |enc| {
+            op.backward(enc, &io, &hist, &t[3], &z_bar)
+        })?;
+
+        let free = Constraints::default();
+        let ws = train(&net, &w0, &x, &z, &batches, shape.lr, &free);
+        let (z_bar_want, w0_bar_want) = adjoint(&net, &ws, &x, &z, &batches, shape.lr, &free, &w_bar);
+        let what = format!("unroll 3→8→1, {} steps ({})", shape.steps, op.layout().name());
+        c.compare(format!("{what} forward: GPU vs twin"), &w_t, &ws[shape.steps..], 1e-5);
+        c.compare(
+            format!("{what} backward: GPU vs twin"),
+            &bars,
+            &[w0_bar_want.clone(), z_bar_want.clone()],
+            1e-4,
+        );
+        // ⟨w̄_T, w_T(w_0, z)⟩ has the gradient (w̄_0, z̄).
+        let gradient = [w0_bar_want, z_bar_want].concat();
+        let point = [w0.clone(), z.clone()].concat();
+        c.gradient(
+            "unroll",
+            |wz: &[f64]| {
+                let ws = train(&net, &wz[..p], &x, &wz[p..], &batches, shape.lr, &free);
+                let value = ws[shape.steps].iter().zip(&w_bar).map(|(a, b)| a * b).sum();
+                (value, gradient.clone())
+            },
+            &point,
+            H,
+            FD_TOL,
+        );
+        Ok(c.finish())
+    },
+};

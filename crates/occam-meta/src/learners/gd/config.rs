@@ -6,9 +6,9 @@ use crate::config_error::{ConfigError, positive};
 use crate::connectivity::{Connectivity, Scheme, SignRule, read_connections};
 use crate::learners::Learner;
 use crate::learners::registry::{LearnerConfig, ResolveContext};
-use crate::net::NetSpec;
 use crate::sampling::{Batching, Purpose, stream};
 use occam_ops::Activation;
+use occam_ops::net::NetSpec;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

@@ -7,9 +7,9 @@
 
 use super::{GdLearner, GdTask};
 use crate::error::Result;
-use crate::net::NetSpec;
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::loop_budget::loop_budget;
+use occam_ops::net::NetSpec;
 use occam_ops::unroll::{UnrollGpu, UnrollInputs, UnrollLayout, UnrollShape};
 use serde::{Deserialize, Serialize};
 

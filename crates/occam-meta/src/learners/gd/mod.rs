@@ -4,14 +4,15 @@
 //! sign-constrained first layer. Its meta-gradient is exact through the
 //! whole of training (docs/design.md §2).
 //!
-//! - [`cpu`]: the unroll and its reverse sweep in f64 (the oracle);
+//! - the unroll and its reverse sweep in f64 (the oracle) are the fused
+//!   unroll op's twin, [`occam_ops::unroll::train`] and
+//!   [`occam_ops::unroll::adjoint`];
 //! - `gpu`: the same on the GPU step by step, or fused (`fused`) into one
 //!   dispatch each way when the learner is small;
 //! - [`config`]: the `mlp_gd` and `net_gd` kinds of experiment files and the
 //!   `[learner.connectivity]` table.
 
 pub mod config;
-pub mod cpu;
 mod fused;
 pub use fused::FusedLayout;
 pub(crate) mod gpu;
@@ -24,11 +25,12 @@ use super::{
 };
 use crate::connectivity::Connectivity;
 use crate::error::Result;
-use crate::net::NetSpec;
 use crate::sampling::Batching;
-use cpu::{Constraints, adjoint, train};
 use model::Model;
 use occam_gpu::Gpu;
+use occam_ops::constraint::Constraints;
+use occam_ops::net::NetSpec;
+use occam_ops::unroll::{adjoint, train};
 use rand_chacha::ChaCha8Rng;
 
 /// A learner trained by unrolled gradient descent.

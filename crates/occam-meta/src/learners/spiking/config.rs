@@ -6,11 +6,11 @@
 //! variable relaxes to its input; docs/design.md §9).
 
 use super::SpikingLearner;
-use super::model::{Encoding, ResetGradient, SnnSpec, Spike};
 use crate::config_error::{ConfigError, finite, positive};
 use crate::learners::Learner;
 use crate::learners::registry::{LearnerConfig, ResolveContext};
 use crate::sampling::Batching;
+use occam_ops::snn::{Encoding, ResetGradient, SnnSpec, Spike};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

@@ -3,11 +3,10 @@
 //! ([`crate::learners::gd`]) trains it step by step and sweeps back through
 //! its training exactly as it does for a layer list.
 
-use super::model::{Encoding, ResetGradient, SnnSpec, Spike};
 use crate::error::Result;
 use crate::learners::gd::model::{GpuModel, GpuModelSource};
 use occam_gpu::{Encoder, Gpu, GpuTensor};
-use occam_ops::snn::{SnnGpu, SnnShape, SpikeFn};
+use occam_ops::snn::{SnnGpu, SnnSpec};
 
 /// The op with its output buffers; parameters are [W₁, W₂].
 struct SnnModelGpu {
@@ -73,30 +72,6 @@ impl GpuModel for SnnModelGpu {
             g_bar_dot,
             (&hv[0], &hv[1]),
         )?)
-    }
-}
-
-impl SnnSpec {
-    /// The op's shape for `tasks` × `rows` inputs.
-    pub fn gpu_shape(&self, tasks: usize, rows: usize) -> SnnShape {
-        SnnShape {
-            tasks,
-            rows,
-            inputs: self.inputs,
-            hidden: self.hidden,
-            steps: self.steps,
-            window: self.readout_window,
-            decays: (self.alpha, self.beta, self.gamma),
-            threshold: self.threshold,
-            spike: match self.spike {
-                Spike::FastSigmoid { slope } => SpikeFn::FastSigmoid { slope },
-                Spike::Arctan { slope } => SpikeFn::Arctan { slope },
-                Spike::Sigmoid { slope } => SpikeFn::Sigmoid { slope },
-            },
-            reset_through: self.reset == ResetGradient::Through,
-            latency: self.encoding == Encoding::Latency,
-            time_every: self.time_checkpoint_every,
-        }
     }
 }
 

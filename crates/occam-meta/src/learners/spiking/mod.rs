@@ -4,8 +4,8 @@
 //! its code was not published, so the design is this project's, see
 //! docs/design.md §9).
 //!
-//! - [`model`]: the network's four passes in f64, as a
-//!   [`Model`](crate::learners::gd::model::Model) that the unrolled
+//! - the network's four passes in f64 are the op's twin,
+//!   [`occam_ops::snn::SnnSpec`], a [`occam_ops::Model`] that the unrolled
 //!   gradient-descent machinery trains and differentiates through;
 //! - [`gpu`]: the same passes on the GPU (`occam_ops::snn`), trained by the
 //!   same per-step unroll as a layer list;
@@ -13,10 +13,8 @@
 
 pub mod config;
 pub mod gpu;
-pub mod model;
 
 use super::Derivative;
-use super::gd::cpu::Constraints;
 use super::gd::gpu::{GdGpu, UnrollSettings};
 use super::gd::{UnrolledFit, task_data};
 use super::{
@@ -24,8 +22,9 @@ use super::{
 };
 use crate::error::Result;
 use crate::sampling::{Batching, round_f32};
-use model::{ResetGradient, SnnSpec, Spike};
 use occam_gpu::Gpu;
+use occam_ops::constraint::Constraints;
+use occam_ops::snn::{ResetGradient, SnnSpec, Spike};
 use rand_chacha::ChaCha8Rng;
 
 /// A spiking network trained by T unrolled steps of (minibatch) gradient

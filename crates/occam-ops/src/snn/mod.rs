@@ -2,8 +2,12 @@
 //! readout, and its four passes on the GPU (`shaders/snn.wgsl`, the math in
 //! its header and in docs/design.md §9). One thread simulates (and
 //! back-propagates through time) one input row of one task; parameter
-//! gradients are then summed over rows in a fixed order. CPU f64 twin:
-//! `occam_meta::learners::spiking::model::SnnSpec`.
+//! gradients are then summed over rows in a fixed order. Its CPU f64 twin is
+//! [`SnnSpec`] (`cpu.rs`), the same network as a whole [`crate::Model`].
+
+mod cpu;
+
+pub use cpu::{Encoding, ResetGradient, SnnSpec, SnnTrace, Spike, latency_step};
 
 use crate::error::{OpError, Result};
 use crate::launch::{dispatch_checked, spread_grid};
@@ -14,33 +18,12 @@ use std::sync::Arc;
 /// and `[tasks, K + 1]`.
 pub type Pair<'a> = (&'a GpuTensor, &'a GpuTensor);
 
-/// The spike nonlinearity: the Heaviside step with a surrogate slope, or a
-/// smooth sigmoid with its exact slope.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum SpikeFn {
-    /// Heaviside; s′(u) = 1/(1 + k|u|)².
-    FastSigmoid {
-        /// k.
-        slope: f64,
-    },
-    /// Heaviside; s′(u) = (a/2)/(1 + (πau/2)²).
-    Arctan {
-        /// a.
-        slope: f64,
-    },
-    /// s(u) = σ(k u).
-    Sigmoid {
-        /// k.
-        slope: f64,
-    },
-}
-
-impl SpikeFn {
+impl Spike {
     fn code_and_slope(self) -> (u32, f64) {
         match self {
-            SpikeFn::FastSigmoid { slope } => (0, slope),
-            SpikeFn::Arctan { slope } => (1, slope),
-            SpikeFn::Sigmoid { slope } => (2, slope),
+            Spike::FastSigmoid { slope } => (0, slope),
+            Spike::Arctan { slope } => (1, slope),
+            Spike::Sigmoid { slope } => (2, slope),
         }
     }
 }
@@ -65,7 +48,7 @@ pub struct SnnShape {
     /// Firing threshold θ.
     pub threshold: f64,
     /// The spike.
-    pub spike: SpikeFn,
+    pub spike: Spike,
     /// Whether the reset carries gradient.
     pub reset_through: bool,
     /// Inputs as one spike each at a latency (instead of constant currents).
@@ -402,3 +385,159 @@ impl SnnGpu {
         self.reduce(enc, x, hv)
     }
 }
+
+/// One task of the GPU network at fixed inputs, as an op of its weights
+/// `[W₁, W₂]` flat (the twin's layout): each pass records the passes it
+/// reads the traces of first.
+struct SnnAtInputs<'g> {
+    gpu: &'g Gpu,
+    op: SnnGpu,
+    spec: SnnSpec,
+    x: GpuTensor,
+    rows: usize,
+}
+
+impl SnnAtInputs<'_> {
+    fn pair(&self, what: &str, w: &[f64]) -> Result<(GpuTensor, GpuTensor)> {
+        let n1 = self.spec.hidden * (self.spec.inputs + 1);
+        let mut t = crate::registry::upload(self.gpu, what, &[&w[..n1], &w[n1..]])?;
+        let second = t.pop().expect("two blocks");
+        Ok((t.pop().expect("two blocks"), second))
+    }
+
+    fn zeros_pair(&self, what: &str) -> Result<(GpuTensor, GpuTensor)> {
+        let n1 = self.spec.hidden * (self.spec.inputs + 1);
+        Ok((
+            self.gpu.zeros(what, n1)?,
+            self.gpu.zeros(what, self.spec.hidden + 1)?,
+        ))
+    }
+}
+
+impl crate::Passes for SnnAtInputs<'_> {
+    fn name(&self) -> String {
+        format!("snn {:?}, reset {:?}", self.spec.spike, self.spec.reset)
+    }
+    fn input_lens(&self) -> Vec<usize> {
+        vec![self.spec.n_params()]
+    }
+    fn output_lens(&self) -> Vec<usize> {
+        vec![self.rows]
+    }
+    fn forward(&self, w: &[Vec<f64>]) -> Result<crate::Tensors> {
+        let w = self.pair("snn w", &w[0])?;
+        let g = self.gpu.zeros("snn g", self.rows)?;
+        crate::registry::run(self.gpu, &[&g], |enc| {
+            self.op.forward(enc, &self.x, (&w.0, &w.1), &g)
+        })
+    }
+    fn backward(&self, w: &[Vec<f64>], g_bar: &[Vec<f64>]) -> Result<crate::Tensors> {
+        let w = self.pair("snn w", &w[0])?;
+        let g_bar = crate::registry::upload(self.gpu, "snn g_bar", &[&g_bar[0]])?.remove(0);
+        let g = self.gpu.zeros("snn g", self.rows)?;
+        let w_bar = self.zeros_pair("snn w_bar")?;
+        let out = crate::registry::run(self.gpu, &[&w_bar.0, &w_bar.1], |enc| {
+            self.op.forward(enc, &self.x, (&w.0, &w.1), &g)?;
+            self.op.backward(enc, &self.x, (&w.0, &w.1), &g_bar, (&w_bar.0, &w_bar.1))
+        })?;
+        Ok(vec![out.concat()])
+    }
+    fn tangent_forward(&self, w: &[Vec<f64>], v: &[Vec<f64>]) -> Result<crate::Tensors> {
+        let (w, v) = (self.pair("snn w", &w[0])?, self.pair("snn v", &v[0])?);
+        let (g, g_dot) = (
+            self.gpu.zeros("snn g", self.rows)?,
+            self.gpu.zeros("snn g_dot", self.rows)?,
+        );
+        crate::registry::run(self.gpu, &[&g_dot], |enc| {
+            self.op.forward(enc, &self.x, (&w.0, &w.1), &g)?;
+            self.op.tangent_forward(enc, &self.x, (&w.0, &w.1), (&v.0, &v.1), &g_dot)
+        })
+    }
+    fn tangent_backward(
+        &self,
+        w: &[Vec<f64>],
+        g_bar: &[Vec<f64>],
+        v: &[Vec<f64>],
+        g_bar_dot: &[Vec<f64>],
+    ) -> Result<crate::Tensors> {
+        let (w, v) = (self.pair("snn w", &w[0])?, self.pair("snn v", &v[0])?);
+        let bars = crate::registry::upload(self.gpu, "snn", &[&g_bar[0], &g_bar_dot[0]])?;
+        let (g, g_dot) = (
+            self.gpu.zeros("snn g", self.rows)?,
+            self.gpu.zeros("snn g_dot", self.rows)?,
+        );
+        let (w_bar, hv) = (self.zeros_pair("snn w_bar")?, self.zeros_pair("snn hv")?);
+        let (w, v) = ((&w.0, &w.1), (&v.0, &v.1));
+        let out = crate::registry::run(self.gpu, &[&hv.0, &hv.1], |enc| {
+            self.op.forward(enc, &self.x, w, &g)?;
+            self.op.backward(enc, &self.x, w, &bars[0], (&w_bar.0, &w_bar.1))?;
+            self.op.tangent_forward(enc, &self.x, w, v, &g_dot)?;
+            self.op
+                .tangent_backward(enc, &self.x, w, v, &bars[0], &bars[1], (&hv.0, &hv.1))
+        })?;
+        Ok(vec![out.concat()])
+    }
+}
+
+/// The spiking network in the registry: its four passes at fixed inputs
+/// against the twin with a surrogate (Heaviside forward) and with the smooth
+/// spike, and the smooth twin's derivatives against the dot-product identity
+/// and central differences.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "snn",
+    entry_points: &[
+        "snn_forward",
+        "snn_tangent_forward",
+        "snn_backward",
+        "snn_tangent_backward",
+        "snn_backward_params",
+    ],
+    params: &[crate::registry::params::<SnnParams>],
+    twin: "occam_ops::snn::SnnSpec",
+    check: |gpu| {
+        use crate::model::AtInputs;
+        let mut c = crate::registry::Checks::new(0x55);
+        let rows = 5;
+        // The surrogate with the reset detached (snnTorch's default), and the
+        // smooth spike differentiated through the reset: exact derivatives.
+        for (spike, reset) in [
+            (Spike::FastSigmoid { slope: 25.0 }, ResetGradient::Detached),
+            (Spike::Sigmoid { slope: 4.0 }, ResetGradient::Through),
+        ] {
+            let spec = SnnSpec {
+                inputs: 3,
+                hidden: 7,
+                steps: 15,
+                alpha: 0.6,
+                beta: 0.75,
+                gamma: 0.8,
+                threshold: 0.5,
+                readout_window: 5,
+                spike,
+                reset,
+                encoding: Encoding::Current,
+                time_checkpoint_every: 0,
+            };
+            let x = c.uniform(rows * spec.inputs, -1.0, 1.0);
+            let name = format!("snn {spike:?}, reset {reset:?}");
+            let twin = AtInputs {
+                model: &spec,
+                x: &x,
+                n_params: spec.n_params(),
+                name: &name,
+            };
+            let op = SnnAtInputs {
+                gpu,
+                op: SnnGpu::new(gpu, spec.gpu_shape(1, rows))?,
+                spec: spec.clone(),
+                x: crate::registry::upload(gpu, "snn x", &[&x])?.remove(0),
+                rows,
+            };
+            c.four_passes("", &op, &twin, 1e-4)?;
+            if let Spike::Sigmoid { .. } = spike {
+                c.twin_identities(&twin)?;
+            }
+        }
+        Ok(c.finish())
+    },
+};

@@ -1,80 +1,4 @@
-//! Meta-loss terms on 1-D label samples, in f64 (CPU reference), with their
-//! gradients.
-
-/// Energy distance (geomloss "energy", uniform weights):
-/// E = (1/NM) Σ_ij |x_i − y_j| − (1/2N²) Σ_ij |x_i − x_j| − (1/2M²) Σ_ij |y_i − y_j|.
-/// Returns E and ∂E/∂x_i = (1/NM) Σ_j sign(x_i − y_j) − (1/N²) Σ_j sign(x_i − x_j).
-pub fn energy_distance(x: &[f64], y: &[f64]) -> (f64, Vec<f64>) {
-    let (n, m) = (x.len() as f64, y.len() as f64);
-    let cross: f64 = x
-        .iter()
-        .map(|a| y.iter().map(|b| (a - b).abs()).sum::<f64>())
-        .sum();
-    let self_x: f64 = x
-        .iter()
-        .map(|a| x.iter().map(|b| (a - b).abs()).sum::<f64>())
-        .sum();
-    let self_y: f64 = y
-        .iter()
-        .map(|a| y.iter().map(|b| (a - b).abs()).sum::<f64>())
-        .sum();
-    let value = cross / (n * m) - self_x / (2.0 * n * n) - self_y / (2.0 * m * m);
-    let sign = |d: f64| {
-        if d > 0.0 {
-            1.0
-        } else if d < 0.0 {
-            -1.0
-        } else {
-            0.0
-        }
-    };
-    let grad = x
-        .iter()
-        .map(|a| {
-            y.iter().map(|b| sign(a - b)).sum::<f64>() / (n * m)
-                - x.iter().map(|b| sign(a - b)).sum::<f64>() / (n * n)
-        })
-        .collect();
-    (value, grad)
-}
-
-/// Standard deviation of z with Bessel's correction (PyTorch's `z.std()`
-/// default), and its gradient (zero when n < 2 or all values are equal).
-pub fn std_dev(z: &[f64]) -> (f64, Vec<f64>) {
-    let n = z.len() as f64;
-    if z.len() < 2 {
-        return (0.0, vec![0.0; z.len()]);
-    }
-    let mean = z.iter().sum::<f64>() / n;
-    let var = z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    let sd = var.sqrt();
-    let grad = z
-        .iter()
-        .map(|v| {
-            if sd > 0.0 {
-                (v - mean) / ((n - 1.0) * sd)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    (sd, grad)
-}
-
-/// Orthogonality penalty Σ_k (Σ_i z_i h_k,i)² against earlier functions h_k
-/// (each evaluated on the same fixed points as z), and its gradient.
-pub fn orthogonality(z: &[f64], earlier: &[Vec<f64>]) -> (f64, Vec<f64>) {
-    let mut value = 0.0;
-    let mut grad = vec![0.0; z.len()];
-    for h in earlier {
-        let d: f64 = z.iter().zip(h).map(|(a, b)| a * b).sum();
-        value += d * d;
-        for (g, hi) in grad.iter_mut().zip(h) {
-            *g += 2.0 * d * hi;
-        }
-    }
-    (value, grad)
-}
+//! The f64 twin of the debiased Sinkhorn divergence (`shaders/sinkhorn.wgsl`), with the exact 1-D W2² it approaches, the oracle its GPU kernel is held to.
 
 /// geomloss's ε-scaling schedule for p = 2: diameter², then geometric steps of
 /// scaling² from diameter² down to blur², then blur².
@@ -211,11 +135,10 @@ pub fn wasserstein2_squared(x: &[f64], y: &[f64]) -> f64 {
 #[cfg(test)]
 mod sinkhorn_tests {
     use super::*;
-    use crate::sampling::{Purpose, stream};
-    use rand::Rng;
+    use rand::{Rng, SeedableRng};
 
     fn samples(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        let mut r = stream(seed, Purpose::Evaluation, 7);
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         (0..n).map(|_| r.random_range(lo..hi)).collect()
     }
 

@@ -1,5 +1,9 @@
 //! Energy distance between labels and target samples, per task, on the GPU
-//! (`shaders/energy.wgsl`). CPU twin: `occam_meta::loss::twins::energy_distance`.
+//! (`shaders/energy.wgsl`). CPU twin: [`energy_distance`] (`cpu.rs`).
+
+mod cpu;
+
+pub use cpu::energy_distance;
 
 use crate::error::{OpError, Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
@@ -119,6 +123,42 @@ fn loop_iterations(n: usize, n_u: usize) -> usize {
     let backward = n_u + n + 1;
     forward.max(backward)
 }
+
+/// The energy-distance term in the registry: value and gradient per task
+/// against the twin, and the twin's gradient against central differences.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "energy",
+    entry_points: &["energy_forward", "energy_backward"],
+    params: &[crate::registry::params::<EnergyParams>],
+    twin: "occam_ops::energy::energy_distance",
+    check: |gpu| {
+        use crate::registry::{self, Checks, FD_TOL, H, REDUCTION_TOL};
+        let mut c = Checks::new(0xE4);
+        let (tasks, n, n_u, weight) = (3, 70, 57, 7.0);
+        let z = c.uniform(tasks * n, -1.2, 1.2);
+        let u = c.uniform(tasks * n_u, -1.0, 1.0);
+        let op = EnergyGpu::new(gpu, tasks, n, n_u, weight)?;
+        let t = registry::upload(gpu, "energy", &[&z, &u])?;
+        let loss = gpu.zeros("energy loss", tasks)?;
+        let z_bar = gpu.zeros("energy z_bar", tasks * n)?;
+        let got = registry::run(gpu, &[&loss, &z_bar], |enc| {
+            op.forward(enc, &t[0], &t[1], &loss)?;
+            op.backward(enc, &t[0], &t[1], &z_bar)
+        })?;
+        let (mut value, mut grad) = (Vec::new(), Vec::new());
+        for b in 0..tasks {
+            let (v, g) = energy_distance(&z[b * n..(b + 1) * n], &u[b * n_u..(b + 1) * n_u]);
+            value.push(weight * v);
+            grad.extend(g.iter().map(|g| weight * g));
+        }
+        c.compare("energy forward: GPU vs twin", &got[..1], &[value], REDUCTION_TOL);
+        c.compare("energy backward: GPU vs twin", &got[1..], &[grad], REDUCTION_TOL);
+        // Piecewise linear: a few points, so that no |z_i − u_j| crosses 0 within h.
+        let (zs, us) = (&z[..6], &u[..5]);
+        c.gradient("energy", |z| energy_distance(z, us), zs, H, FD_TOL);
+        Ok(c.finish())
+    },
+};
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,11 @@
 //! Gradient-descent steps under a connectivity mask and sign constraints, and
 //! their adjoint (`shaders/constraint.wgsl`). CPU twin:
-//! `occam_meta::learner::Constraints` with `train` / `adjoint`.
+//! [`Constraints`] (`cpu.rs`), as the unroll's twin (`unroll::train` /
+//! `unroll::adjoint`) steps with it.
+
+mod cpu;
+
+pub use cpu::Constraints;
 
 use crate::error::{Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
@@ -110,3 +115,44 @@ impl ConstraintGpu {
         Ok(())
     }
 }
+
+/// The constrained step in the registry: the step and its adjoint against
+/// the twin, with some parameters masked and some signs fixed.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "constraint",
+    entry_points: &["constraint_forward", "constraint_backward"],
+    params: &[crate::registry::params::<ConstraintParams>],
+    twin: "occam_ops::constraint::Constraints",
+    check: |gpu| {
+        use crate::registry::{self, Checks, ELEMENTWISE_TOL};
+        let mut c = Checks::new(0xC5);
+        let (len, lr) = (133, 0.3);
+        let mask: Vec<f64> = (0..len).map(|i| f64::from(i % 5 != 0)).collect();
+        let signs: Vec<f64> = (0..len).map(|i| [0.0, 1.0, -1.0][i % 3]).collect();
+        let w = c.uniform(len, -1.0, 1.0);
+        let g = c.uniform(len, -1.0, 1.0);
+        let v = c.uniform(len, -1.0, 1.0);
+        let op = ConstraintGpu::new(gpu, len, lr)?;
+        let t = registry::upload(gpu, "constraint", &[&mask, &signs, &g, &w, &w, &v])?;
+        let v_m = gpu.zeros("constraint v_m", len)?;
+        let got = registry::run(gpu, &[&t[4], &t[5], &v_m], |enc| {
+            op.step(enc, &t[0], &t[1], &t[2], &t[4])?;
+            op.adjoint(enc, &t[0], &t[1], &t[2], &t[3], &t[5], &v_m)
+        })?;
+        let twin = Constraints { mask, signs };
+        let pre: Vec<f64> = w
+            .iter()
+            .zip(twin.masked(&g))
+            .map(|(w, g)| w - lr * g)
+            .collect();
+        let v_new = twin.project_adjoint(&pre, &v);
+        c.compare("constraint step: GPU vs twin", &got[..1], &[twin.project(&pre)], ELEMENTWISE_TOL);
+        c.compare(
+            "constraint adjoint: GPU vs twin",
+            &got[1..],
+            &[v_new.clone(), twin.masked(&v_new)],
+            ELEMENTWISE_TOL,
+        );
+        Ok(c.finish())
+    },
+};

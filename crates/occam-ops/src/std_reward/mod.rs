@@ -1,5 +1,9 @@
 //! The reward for spread-out labels, −weight · std(z) per task, on the GPU
-//! (`shaders/std_reward.wgsl`). CPU twin: `occam_meta::loss::twins::std_dev`.
+//! (`shaders/std_reward.wgsl`). CPU twin: [`std_dev`] (`cpu.rs`).
+
+mod cpu;
+
+pub use cpu::std_dev;
 
 use crate::error::{OpError, Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
@@ -86,3 +90,35 @@ impl StdRewardGpu {
         Ok(())
     }
 }
+
+/// The standard-deviation reward in the registry.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "std_reward",
+    entry_points: &["std_reward_forward", "std_reward_backward"],
+    params: &[crate::registry::params::<StdParams>],
+    twin: "occam_ops::std_reward::std_dev",
+    check: |gpu| {
+        use crate::registry::{self, Checks, FD_TOL, H, REDUCTION_TOL};
+        let mut c = Checks::new(0x57);
+        let (tasks, n, weight) = (3, 133, 2.5);
+        let z = c.uniform(tasks * n, -1.5, 0.5);
+        let op = StdRewardGpu::new(gpu, tasks, n, weight)?;
+        let t = registry::upload(gpu, "std_reward", &[&z])?;
+        let loss = gpu.zeros("std_reward loss", tasks)?;
+        let z_bar = gpu.zeros("std_reward z_bar", tasks * n)?;
+        let got = registry::run(gpu, &[&loss, &z_bar], |enc| {
+            op.forward(enc, &t[0], &loss)?;
+            op.backward(enc, &t[0], &z_bar)
+        })?;
+        let (mut value, mut grad) = (Vec::new(), Vec::new());
+        for b in 0..tasks {
+            let (v, g) = std_dev(&z[b * n..(b + 1) * n]);
+            value.push(-weight * v);
+            grad.extend(g.iter().map(|g| -weight * g));
+        }
+        c.compare("std_reward forward: GPU vs twin", &got[..1], &[value], REDUCTION_TOL);
+        c.compare("std_reward backward: GPU vs twin", &got[1..], &[grad], REDUCTION_TOL);
+        c.gradient("std_reward", std_dev, &z[..n], H, FD_TOL);
+        Ok(c.finish())
+    },
+};

@@ -1,7 +1,11 @@
 //! Per-step minibatch selection on the GPU (`shaders/gather.wgsl`): rows of a
 //! per-task source picked by an index table, at the inner step held by a
 //! [`StepCursor`], and the deterministic scatter-add that is its adjoint.
-//! The CPU twin is a plain row gather (`occam_meta::learner::gather_rows`).
+//! The CPU twin is a plain row gather, [`gather_rows`] (`cpu.rs`).
+
+mod cpu;
+
+pub use cpu::{gather_rows, scatter_rows};
 
 use crate::error::{OpError, Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
@@ -195,3 +199,56 @@ impl GatherGpu {
         Ok(())
     }
 }
+
+/// The gather in the registry: one step's rows (drawn with replacement) and
+/// their scatter-add against the twin, and the twin's scatter against the
+/// transpose identity ⟨gather(s), d⟩ = ⟨s, scatter(d)⟩.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "gather",
+    entry_points: &["gather_forward", "gather_backward"],
+    params: &[
+        crate::registry::params::<GatherParams>,
+        crate::registry::params::<Cursor>,
+    ],
+    twin: "occam_ops::gather::gather_rows",
+    check: |gpu| {
+        use crate::check::dot;
+        use crate::registry::{self, Checks, DOT_TOL, ELEMENTWISE_TOL};
+        let mut c = Checks::new(0x6A);
+        let (tasks, n, m, width, steps, alpha) = (2, 5, 4, 3, 3, 0.5);
+        let src = c.uniform(tasks * m * width, -1.0, 1.0);
+        let dst_bar = c.uniform(tasks * n * width, -1.0, 1.0);
+        // With replacement: rows repeat within a batch.
+        let idx: Vec<usize> = (0..steps * tasks * n).map(|k| (k * 7 + k / 3) % m).collect();
+        let idx32: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
+        let op = GatherGpu::new(gpu, tasks, n, m, width, alpha)?;
+        let cursor = StepCursor::new(gpu, steps)?;
+        let idx_t = gpu.upload_u32("gather idx", &idx32)?;
+        let t = registry::upload(gpu, "gather", &[&src, &dst_bar])?;
+        let dst = gpu.zeros("gather dst", tasks * n * width)?;
+        let src_bar = gpu.zeros("gather src_bar", tasks * m * width)?;
+        let step = 2;
+        let got = registry::run(gpu, &[&dst, &src_bar], |enc| {
+            cursor.set(enc, step)?;
+            op.forward(enc, &cursor, &idx_t, &t[0], &dst)?;
+            op.backward(enc, &cursor, &idx_t, &t[1], &src_bar)
+        })?;
+        let (mut rows, mut bars) = (Vec::new(), Vec::new());
+        for b in 0..tasks {
+            let at = &idx[(step * tasks + b) * n..(step * tasks + b + 1) * n];
+            let s = &src[b * m * width..(b + 1) * m * width];
+            let d = &dst_bar[b * n * width..(b + 1) * n * width];
+            let gathered = gather_rows(s, width, at);
+            let scattered = scatter_rows(d, width, at, m, alpha);
+            let identity = (dot(std::slice::from_ref(&gathered), &[d.to_vec()]) * alpha
+                - dot(&[s.to_vec()], std::slice::from_ref(&scattered)))
+            .abs();
+            c.record(format!("gather twin, task {b}: ⟨gather s, d⟩ = ⟨s, scatter d⟩"), identity, DOT_TOL);
+            rows.extend(gathered);
+            bars.extend(scattered);
+        }
+        c.compare("gather forward: GPU vs twin", &got[..1], &[rows], 0.0);
+        c.compare("gather backward: GPU vs twin", &got[1..], &[bars], ELEMENTWISE_TOL);
+        Ok(c.finish())
+    },
+};

@@ -1,5 +1,9 @@
 //! The orthogonality penalty of a series on the GPU
-//! (`shaders/orthogonality.wgsl`). CPU twin: `occam_meta::loss::twins::orthogonality`.
+//! (`shaders/orthogonality.wgsl`). CPU twin: [`orthogonality`] (`cpu.rs`).
+
+mod cpu;
+
+pub use cpu::orthogonality;
 
 use crate::error::{OpError, Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
@@ -99,3 +103,34 @@ impl OrthogonalityGpu {
         Ok(())
     }
 }
+
+/// The orthogonality penalty in the registry.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "orthogonality",
+    entry_points: &["orthogonality_forward", "orthogonality_backward"],
+    params: &[crate::registry::params::<OrthParams>],
+    twin: "occam_ops::orthogonality::orthogonality",
+    check: |gpu| {
+        use crate::registry::{self, Checks, FD_TOL, H, REDUCTION_TOL};
+        let mut c = Checks::new(0x07);
+        let (points, functions, weight) = (150, 3, 4.0);
+        let z = c.uniform(points, -1.0, 1.0);
+        let h = c.uniform(functions * points, -1.0, 1.0);
+        let op = OrthogonalityGpu::new(gpu, points, functions, weight)?;
+        let t = registry::upload(gpu, "orthogonality", &[&z, &h])?;
+        let loss = gpu.zeros("orthogonality loss", functions)?;
+        let z_bar = gpu.zeros("orthogonality z_bar", points)?;
+        let got = registry::run(gpu, &[&loss, &z_bar], |enc| {
+            op.forward(enc, &t[0], &t[1], &loss)?;
+            op.backward(enc, &t[1], &z_bar)
+        })?;
+        let earlier: Vec<Vec<f64>> = h.chunks(points).map(<[f64]>::to_vec).collect();
+        let (value, grad) = orthogonality(&z, &earlier);
+        let total = vec![got[0].iter().sum::<f64>()];
+        let grad: Vec<f64> = grad.iter().map(|g| weight * g).collect();
+        c.compare("orthogonality forward: GPU vs twin", &[total], &[vec![weight * value]], REDUCTION_TOL);
+        c.compare("orthogonality backward: GPU vs twin", &got[1..], &[grad], REDUCTION_TOL);
+        c.gradient("orthogonality", |z| orthogonality(z, &earlier), &z, H, FD_TOL);
+        Ok(c.finish())
+    },
+};

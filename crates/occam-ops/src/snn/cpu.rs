@@ -32,7 +32,8 @@
 //! smooth mode that is the exact derivative, so finite differences check
 //! everything.
 
-use crate::learners::gd::model::Model;
+use super::SnnShape;
+use crate::model::Model;
 use std::ops::{Add, Mul, Sub};
 
 /// The spike nonlinearity and its (surrogate) derivatives.
@@ -465,5 +466,25 @@ impl Model for SnnSpec {
             self.backward_row(&wd, row, &tr, Dual(gb, gbd), &mut grad);
         }
         grad.into_iter().map(|g| g.1).collect()
+    }
+}
+
+impl SnnSpec {
+    /// The op's shape for `tasks` × `rows` inputs.
+    pub fn gpu_shape(&self, tasks: usize, rows: usize) -> SnnShape {
+        SnnShape {
+            tasks,
+            rows,
+            inputs: self.inputs,
+            hidden: self.hidden,
+            steps: self.steps,
+            window: self.readout_window,
+            decays: (self.alpha, self.beta, self.gamma),
+            threshold: self.threshold,
+            spike: self.spike,
+            reset_through: self.reset == ResetGradient::Through,
+            latency: self.encoding == Encoding::Latency,
+            time_every: self.time_checkpoint_every,
+        }
     }
 }

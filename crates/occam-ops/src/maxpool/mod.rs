@@ -281,3 +281,33 @@ crate::passes::unary_op_passes!(
         x_bar_dot[0]
     ),
 );
+
+/// The max-pooling op in the registry (odd sizes: the last row and column
+/// are dropped).
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "maxpool",
+    entry_points: &[
+        "maxpool_forward",
+        "maxpool_tangent_forward",
+        "maxpool_backward",
+        "maxpool_tangent_backward",
+    ],
+    params: &[crate::registry::params::<PoolParams>],
+    twin: "occam_ops::maxpool::MaxPoolCpu",
+    check: |gpu| {
+        let mut c = crate::registry::Checks::new(0x9A);
+        let shape = MaxPoolShape {
+            planes: 5,
+            height: 7,
+            width: 9,
+        };
+        let twin = MaxPoolCpu { shape };
+        let op = crate::OnGpu {
+            gpu,
+            op: MaxPoolGpu::new(gpu, shape)?,
+        };
+        c.four_passes("", &op, &twin, crate::registry::ELEMENTWISE_TOL)?;
+        c.twin_identities(&twin)?;
+        Ok(c.finish())
+    },
+};

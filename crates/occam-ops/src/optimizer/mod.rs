@@ -1,5 +1,10 @@
 //! In-place parameter updates on the GPU (`shaders/optimizer.wgsl`), PyTorch
 //! semantics: SGD, Adam (bias-corrected) and Adagrad (accumulator from 0).
+//! CPU twin: [`OptimizerCpu`] (`cpu.rs`).
+
+mod cpu;
+
+pub use cpu::OptimizerCpu;
 
 use crate::error::{Result, check_len};
 use occam_gpu::{Encoder, Gpu, GpuTensor, Kernel, kernels, wgpu, workgroups_for};
@@ -164,3 +169,44 @@ impl OptParams {
         }
     }
 }
+
+/// The optimisers in the registry: three steps of each rule against the twin.
+pub const OP: crate::registry::Op = crate::registry::Op {
+    name: "optimizer",
+    entry_points: &["optimizer_sgd", "optimizer_adam", "optimizer_adagrad"],
+    params: &[crate::registry::params::<OptParams>],
+    twin: "occam_ops::optimizer::OptimizerCpu",
+    check: |gpu| {
+        use crate::registry::{self, Checks, REDUCTION_TOL};
+        let mut c = Checks::new(0x0F);
+        let len = 133;
+        let w0 = c.uniform(len, -1.0, 1.0);
+        let grads: Vec<Vec<f64>> = (0..3).map(|_| c.uniform(len, -1.0, 1.0)).collect();
+        for kind in [
+            OptimizerKind::Sgd { lr: 0.1 },
+            OptimizerKind::Adam {
+                lr: 0.01,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            OptimizerKind::Adagrad { lr: 0.05, eps: 1e-10 },
+        ] {
+            let op = OptimizerGpu::new(gpu, kind, len)?;
+            let w = registry::upload(gpu, "optimizer w", &[&w0])?.remove(0);
+            for (t, g) in grads.iter().enumerate() {
+                op.set_step(gpu, t as u64 + 1);
+                let g = registry::upload(gpu, "optimizer g", &[g])?.remove(0);
+                registry::run(gpu, &[], |enc| op.step(enc, &w, &g))?;
+            }
+            let got = registry::run(gpu, &[&w], |_| Ok(()))?;
+            let mut twin = OptimizerCpu::new(kind, len);
+            let mut want = w0.clone();
+            for g in &grads {
+                twin.step(&mut want, g);
+            }
+            c.compare(format!("{kind:?}, 3 steps: GPU vs twin"), &got, &[want], REDUCTION_TOL);
+        }
+        Ok(c.finish())
+    },
+};

@@ -6,9 +6,10 @@
 //! convolution or pooling layer reads each image's C × H × W values as one
 //! row (flattening is free: the layouts are contiguous per image).
 
-use occam_ops::Result;
-use occam_ops::unroll::UnrollLayer;
-use occam_ops::{
+use crate::Result;
+use crate::model::Model;
+use crate::unroll::UnrollLayer;
+use crate::{
     Activation, ActivationCpu, Conv2dCpu, Conv2dShape, DenseCpu, DenseShape, MaxPoolCpu,
     MaxPoolShape, Passes, Tensors,
 };
@@ -555,16 +556,50 @@ impl Passes for NetOp<'_> {
     }
 }
 
+impl Model for NetSpec {
+    type Trace = NetTrace;
+
+    fn d_in(&self) -> usize {
+        NetSpec::d_in(self)
+    }
+
+    fn forward(&self, w: &[f64], x: &[f64]) -> NetTrace {
+        NetSpec::forward(self, w, x)
+    }
+
+    fn output<'t>(&self, trace: &'t NetTrace) -> &'t [f64] {
+        trace.output()
+    }
+
+    fn backward(&self, w: &[f64], trace: &NetTrace, g_bar: &[f64]) -> Vec<f64> {
+        NetSpec::backward(self, w, trace, g_bar)
+    }
+
+    fn tangent_forward(&self, w: &[f64], trace: &NetTrace, v: &[f64]) -> Vec<f64> {
+        NetSpec::tangent_forward(self, w, trace, v)
+    }
+
+    fn tangent_backward(
+        &self,
+        w: &[f64],
+        trace: &NetTrace,
+        g_bar: &[f64],
+        v: &[f64],
+        g_bar_dot: &[f64],
+    ) -> Vec<f64> {
+        NetSpec::tangent_backward(self, w, trace, g_bar, v, g_bar_dot)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sampling::{Purpose, stream};
-    use occam_ops::check::{
+    use crate::check::{
         dot_product_test, jvp_vs_central_difference, tangent_backward_vs_central_difference,
     };
 
     fn random(n: usize, seed: u64) -> Vec<f64> {
-        let mut r = stream(seed, Purpose::Evaluation, 3);
+        let mut r = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
         (0..n).map(|_| r.random_range(-1.0..1.0)).collect()
     }
 
