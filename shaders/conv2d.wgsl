@@ -33,18 +33,8 @@ struct ConvParams {
 }
 
 @group(0) @binding(0) var<uniform> p: ConvParams;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read> y_bar: array<f32>;
-@group(0) @binding(5) var<storage, read_write> x_bar: array<f32>;
-@group(0) @binding(6) var<storage, read_write> w_bar: array<f32>;
-@group(0) @binding(7) var<storage, read> x_dot: array<f32>;
-@group(0) @binding(8) var<storage, read> w_dot: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y_dot: array<f32>;
-@group(0) @binding(10) var<storage, read> y_bar_dot: array<f32>;
-@group(0) @binding(11) var<storage, read_write> x_bar_dot: array<f32>;
-@group(0) @binding(12) var<storage, read_write> w_bar_dot: array<f32>;
+// x, w, y and their cotangents and tangents (bindings 1–12).
+// #import bilinear
 
 // #import grid
 

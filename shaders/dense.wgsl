@@ -58,18 +58,8 @@ const QUADS: u32 = 16u;   // vec4 quads across one staged slice (TILE / 4)
 const THREADS: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: DenseParams;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read> y_bar: array<f32>;
-@group(0) @binding(5) var<storage, read_write> x_bar: array<f32>;
-@group(0) @binding(6) var<storage, read_write> w_bar: array<f32>;
-@group(0) @binding(7) var<storage, read> x_dot: array<f32>;
-@group(0) @binding(8) var<storage, read> w_dot: array<f32>;
-@group(0) @binding(9) var<storage, read_write> y_dot: array<f32>;
-@group(0) @binding(10) var<storage, read> y_bar_dot: array<f32>;
-@group(0) @binding(11) var<storage, read_write> x_bar_dot: array<f32>;
-@group(0) @binding(12) var<storage, read_write> w_bar_dot: array<f32>;
+// x, w, y and their cotangents and tangents (bindings 1–12).
+// #import bilinear
 @group(0) @binding(13) var<storage, read_write> partials: array<f32>; // [S, batch, d_out, d_in + 1]
 
 var<workgroup> tile_a: array<vec4<f32>, 256>;   // [TK][QUADS]: A(m0 + 4q .. +3, k0 + kk)

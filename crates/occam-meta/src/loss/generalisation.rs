@@ -101,7 +101,7 @@ struct GeneralisationGpu {
     loss: GpuTensor,
     /// This term's share of ∂L/∂z_te, added into the total.
     z_te_bar: GpuTensor,
-    /// z̄_te ← z̄_te − (−1)·share.
+    /// z̄_te ← z̄_te + share.
     add: AxpyGpu,
 }
 

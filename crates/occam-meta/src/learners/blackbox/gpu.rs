@@ -41,7 +41,7 @@ pub(super) struct GpuBlackBox {
     y: GpuTensor,
     /// The estimated pullback, `[tasks, m]`.
     z_bar: GpuTensor,
-    /// z̄_tr ← z̄_tr − (−1)·z̄.
+    /// z̄_tr ← z̄_tr + z̄.
     add: AxpyGpu,
     host: Mutex<HostState>,
 }
