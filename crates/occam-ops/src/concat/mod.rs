@@ -18,7 +18,7 @@ occam_gpu::uniform_params! {
     }
 }
 
-/// z[b] = [a[b], c[b]] for `tasks` tasks of m and k values, on the GPU.
+/// `z[b] = [a[b], c[b]]` for `tasks` tasks of m and k values, on the GPU.
 pub struct ConcatGpu {
     tasks: usize,
     m: usize,
@@ -54,7 +54,7 @@ impl ConcatGpu {
         check_len("concat", "z", z.len(), self.tasks * (self.m + self.k))
     }
 
-    /// Records z[b] = [a[b], c[b]].
+    /// Records `z[b] = [a[b], c[b]]`.
     pub fn forward(
         &self,
         enc: &mut Encoder<'_>,
@@ -76,7 +76,7 @@ impl ConcatGpu {
         Ok(())
     }
 
-    /// Records ā[b] += z̄[b, ..m] and c̄[b] += z̄[b, m..].
+    /// Records `ā[b] += z̄[b, ..m]` and `c̄[b] += z̄[b, m..]`.
     pub fn backward(
         &self,
         enc: &mut Encoder<'_>,
@@ -99,7 +99,7 @@ impl ConcatGpu {
     }
 }
 
-/// The f64 twin of the forward pass: z[b] = [a[b], c[b]] for a `[tasks, m]`
+/// The f64 twin of the forward pass: `z[b] = [a[b], c[b]]` for a `[tasks, m]`
 /// and c `[tasks, k]`.
 pub fn concat_cpu(a: &[f64], c: &[f64], tasks: usize) -> Vec<f64> {
     let (m, k) = (a.len() / tasks.max(1), c.len() / tasks.max(1));
@@ -109,7 +109,7 @@ pub fn concat_cpu(a: &[f64], c: &[f64], tasks: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The f64 twin of the backward pass: ā[b] += z̄[b, ..m], c̄[b] += z̄[b, m..].
+/// The f64 twin of the backward pass: `ā[b] += z̄[b, ..m]`, `c̄[b] += z̄[b, m..]`.
 pub fn split_add_cpu(z_bar: &[f64], a_bar: &mut [f64], c_bar: &mut [f64], tasks: usize) {
     let (m, k) = (a_bar.len() / tasks.max(1), c_bar.len() / tasks.max(1));
     for b in 0..tasks {
