@@ -1,6 +1,6 @@
 //! docs/config.md documents every key: each field every configuration type
 //! reads (the experiment's tables, every learner kind's, connectivity, sweep
-//! files) has a row in its section, every row names a real field, and every
+//! files, report files) has a row in its section, every row names a real field, and every
 //! registered learner kind has a section. Field names come from serde
 //! itself (the list a derived `Deserialize` hands its deserializer), so a
 //! new field without a row fails here.
@@ -8,6 +8,7 @@
 use occam_experiment::config::{
     Analysis, Data, Experiment, Inputs, Loss, MetaLearner, Optimizer, Series,
 };
+use occam_experiment::reproduction::{FigureFile, Quantity, ReportFile};
 use occam_experiment::sweep::SweepFile;
 use occam_meta::learners::animal::config::AnimalConfig;
 use occam_meta::learners::blackbox::config::BlackBoxConfig;
@@ -98,6 +99,9 @@ fn every_configuration_key_has_a_row_in_docs_config_md() {
         ("### learner.connectivity", fields::<ConnectivityConfig>()),
         ("## analysis", fields::<Analysis>()),
         ("## Sweep files", fields::<SweepFile>()),
+        ("## Report files", fields::<ReportFile>()),
+        ("### figure", fields::<FigureFile>()),
+        ("### figure.quantity", fields::<Quantity>()),
         ("### kind = \"mlp_gd\" or \"net_gd\"", fields::<GdConfig>()),
         ("### kind = \"ridge\"", fields::<RidgeConfig>()),
         ("### kind = \"kernel_ridge\"", fields::<KernelRidgeConfig>()),

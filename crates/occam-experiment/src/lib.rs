@@ -23,6 +23,7 @@ pub mod footprint;
 pub mod gradcheck;
 pub mod layout;
 pub mod output;
+pub mod reproduction;
 pub mod run;
 pub mod seeds;
 pub mod summary;

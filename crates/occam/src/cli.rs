@@ -36,6 +36,30 @@ pub enum Command {
     /// Collect every run below a folder into one table (CSV and JSON), with
     /// the mean ± sd of each figure over the seeds of each setting.
     Collect(CollectArgs),
+    /// Run the reproduction report's figures over their seeds (finished runs
+    /// skipped, interrupted ones resumed) and write its page: the paper's
+    /// values beside Occam's mean ± sd, with a verdict and seed 0's picture.
+    Report(ReportArgs),
+}
+
+/// Options of `occam report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The report file (TOML): `out`, `document`, `seeds`, `[set]`, `[[figure]]`.
+    pub report: std::path::PathBuf,
+    /// Print the runs (index, name, folder, status) and run nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// Run nothing: write the page from the runs already complete.
+    #[arg(long)]
+    pub no_run: bool,
+    /// Run only shard i of n (run k belongs to shard k mod n), then write
+    /// the page from what is complete. Defaults to the SLURM job-array task.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// How many runs share the device at once (on threads; at least 1).
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+    pub jobs: usize,
 }
 
 /// Options of `occam sweep`.

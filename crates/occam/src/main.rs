@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         cli::Command::Bench(args) => bench_command(&cli, args),
         cli::Command::Sweep(args) => sweep_command(&cli, args),
         cli::Command::Collect(args) => collect_command(args),
+        cli::Command::Report(args) => report_command(&cli, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -190,9 +191,20 @@ fn sweep_command(cli: &cli::Cli, args: &cli::SweepArgs) -> Result<(), cli::Failu
         .iter()
         .map(|r| Ok((r.name(), sweep.experiment_of(r)?, r.dir.clone())))
         .collect::<Result<_, cli::Failure>>()?;
+    run_labelled(cli, &labelled, args.jobs, &format!("shard {index}/{count}"))
+}
+
+/// Runs each (name, experiment, folder) on one device, `jobs` at a time:
+/// complete runs are skipped, interrupted ones resumed, and each finished
+/// one's figures drawn. Errors carry `context`.
+fn run_labelled(
+    cli: &cli::Cli,
+    labelled: &[(String, Experiment, std::path::PathBuf)],
+    jobs: usize,
+    context: &str,
+) -> Result<(), cli::Failure> {
     let gpu = open_gpu(cli)?;
     progress::install_stop_handler();
-    let jobs = args.jobs;
     let bar = |name: &str| -> Box<dyn run::Progress> {
         if jobs > 1 {
             Box::new(progress::Bar::lines_only(name))
@@ -206,12 +218,54 @@ fn sweep_command(cli: &cli::Cli, args: &cli::SweepArgs) -> Result<(), cli::Failu
          dir: &std::path::Path,
          p: &dyn run::Progress,
          outputs: run::Outputs<'_>| { run::run_or_resume(gpu, exp, dir, p, outputs) };
-    seeds::run_each(&gpu, &labelled, jobs, &bar, &run_one, &|exp, outcome| {
+    seeds::run_each(&gpu, labelled, jobs, &bar, &run_one, &|exp, outcome| {
         figures::draw(&gpu, exp, outcome)?;
         report(&gpu, exp, outcome);
         Ok(())
     })
-    .map_err(|e| e.context(&format!("shard {index}/{count}")))
+    .map_err(|e| e.context(context))
+}
+
+/// `occam report`.
+fn report_command(cli: &cli::Cli, args: &cli::ReportArgs) -> Result<(), cli::Failure> {
+    use occam_experiment::{reproduction, sweep};
+    let report = reproduction::Report::load(&args.report)?;
+    let all = report.runs();
+    if args.list {
+        for (k, (_, r, name)) in all.iter().enumerate() {
+            println!(
+                "{k}\t{name}\t{}\t{}",
+                r.dir.display(),
+                occam_experiment::output::status(&r.dir).unwrap_or_else(|| "not started".into())
+            );
+        }
+        return Ok(());
+    }
+    if !args.no_run {
+        let (index, count) = match &args.shard {
+            Some(spec) => sweep::parse_shard(spec)?,
+            None => sweep::shard_from_env(|k| std::env::var(k).ok())?.unwrap_or((0, 1)),
+        };
+        let labelled: Vec<(String, Experiment, std::path::PathBuf)> = all
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| k % count == index)
+            .map(|(_, (s, r, name))| Ok((name.clone(), s.experiment_of(r)?, r.dir.clone())))
+            .collect::<Result<_, cli::Failure>>()?;
+        eprintln!(
+            "occam: report {}: shard {index}/{count}: {} of {} runs",
+            args.report.display(),
+            labelled.len(),
+            all.len()
+        );
+        run_labelled(cli, &labelled, args.jobs, &format!("shard {index}/{count}"))?;
+    }
+    report.write()?;
+    eprintln!(
+        "occam: wrote {} from the complete runs",
+        report.document.display()
+    );
+    Ok(())
 }
 
 /// `occam collect`.

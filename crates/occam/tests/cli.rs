@@ -1195,6 +1195,146 @@ fn legal_but_pointless_rates_run_with_a_warning() {
     let _ = std::fs::remove_dir_all(&base);
 }
 
+/// The report's generator on a tiny report (two figures, two seeds, three
+/// meta-steps): it runs what is missing, writes the page with each row's
+/// mean ± sd over the seeds and its verdict, copies seed 0's picture, skips
+/// finished runs when run again, and refuses a bad figure naming it.
+#[test]
+fn a_report_runs_its_figures_over_seeds_and_writes_the_page() {
+    let base = std::env::temp_dir().join(format!("occam-report-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let s = |p: &Path| p.display().to_string();
+    let (out, page) = (base.join("runs"), base.join("docs").join("report.md"));
+    let tiny = r#"meta_steps = 3
+"meta_learner.hidden" = [16]
+"data.test" = 20
+"data.samples" = 20
+"analysis.heldout_tasks" = 2
+"analysis.eval_points" = 300"#;
+    let file = base.join("report.toml");
+    let write = |figures: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                "out = {:?}\ndocument = {:?}\nseeds = 2\n[set]\n{tiny}\n{figures}",
+                s(&out),
+                s(&page)
+            ),
+        )
+        .unwrap();
+    };
+    let figures = format!(
+        r#"
+[[figure]]
+id = "quick"
+figure = "1Q"
+title = "The quickstart"
+experiment = {:?}
+image = "function.png"
+[figure.set]
+"learner.steps" = 5
+[[figure.quantity]]
+name = "meta-loss reduction"
+key = "analysis.heldout.meta_loss_reduction"
+paper = "> 0"
+at_least = 0.0
+[[figure.quantity]]
+name = "a bound no run meets"
+key = "analysis.heldout.meta_loss_reduction"
+paper = "impossible"
+at_least = 1e30
+[[figure.quantity]]
+name = "a key no run has"
+key = "analysis.no_such_figure"
+paper = "—"
+
+[[figure]]
+id = "disk"
+figure = "2B"
+title = "Linear ridge on the disk"
+experiment = {:?}
+seeds = 1
+[[figure.quantity]]
+name = "affine-fit R²"
+key = "analysis.linear_fit.r2"
+paper = "≈ 1"
+"#,
+        experiment("quickstart.toml"),
+        experiment("ridge_disk.toml")
+    );
+    write(&figures);
+
+    let o = occam(&["report", &s(&file), "--list"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list = String::from_utf8_lossy(&o.stdout).into_owned();
+    let names: Vec<&str> = list
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
+    assert_eq!(names, ["quick/seed0", "quick/seed1", "disk/seed0"]);
+
+    let o = occam(&["report", &s(&file)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&page).unwrap();
+    // The quickstart's row: its mean ± sd over both seeds, from the runs' summaries.
+    let value = |seed: u64| -> f64 {
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("quick/seed{seed}/summary.json"))).unwrap(),
+        )
+        .unwrap();
+        v["analysis"]["heldout"]["meta_loss_reduction"]
+            .as_f64()
+            .unwrap()
+    };
+    let (a, b) = (value(0), value(1));
+    assert_ne!(a, b, "two seeds, two results");
+    let mean = (a + b) / 2.0;
+    let sd = ((a - mean).powi(2) + (b - mean).powi(2)).sqrt();
+    let row =
+        format!("| 1Q | meta-loss reduction | > 0 | {mean:.4} ± {sd:.4} | 2 of 2 | matches |");
+    assert!(text.contains(&row), "no row {row} in:\n{text}");
+    assert!(
+        text.contains("| 1Q | a bound no run meets | impossible | "),
+        "{text}"
+    );
+    assert!(text.contains("| 2 of 2 | short of the paper |"), "{text}");
+    assert!(
+        text.contains("| 1Q | a key no run has | — | — | 0 of 2 | not run |"),
+        "{text}"
+    );
+    assert!(text.contains("| 2B | affine-fit R² | ≈ 1 | "), "{text}");
+    assert!(text.contains("| 1 of 1 | reported |"), "{text}");
+    // Seed 0's picture beside the page, linked from the figure's section.
+    assert!(page.with_extension("").join("quick.png").is_file());
+    assert!(
+        text.contains("![Figure 1Q at seed 0](report/quick.png)"),
+        "{text}"
+    );
+
+    // Run again: every run is complete and skipped; the page is the same.
+    let o = occam(&["report", &s(&file)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).matches("complete, skipped").count(),
+        3,
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&page).unwrap(), text);
+
+    // A figure with a key its experiment refuses: exit 2, naming figure and key.
+    write(&figures.replace("\"learner.steps\" = 5", "\"learner.nonsense\" = 5"));
+    let o = occam(&["report", &s(&file), "--no-run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("figure[0]") && stderr(&o).contains("nonsense"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
+
 /// A tiny sweep file: `grid` over the meta learning rate, seeds 0 and 1.
 fn tiny_sweep(dir: &Path, out: &Path) -> PathBuf {
     let file = dir.join("sweep.toml");
