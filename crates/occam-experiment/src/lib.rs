@@ -11,6 +11,9 @@
 //! - [`summary`]: the analyses written to `summary.json`;
 //! - [`gradcheck`] and [`bench`](mod@bench): one meta-step checked three ways, and
 //!   meta-steps timed and profiled;
+//! - [`sweep`] and [`collect`]: runs over settings and seeds, and their
+//!   table; [`reproduction`]: the paper's figures over seeds, beside the
+//!   paper's values, as one page;
 //! - [`output`]: the output folder's files; [`layout`]: parameter layouts;
 //! - [`Error`]: errors that map to exit codes.
 
