@@ -79,6 +79,11 @@ pub struct Series {
     /// Size of the fixed orthogonality point set.
     #[serde(default = "thousand")]
     pub points: usize,
+    /// The distribution term's weight b for each function, in order,
+    /// replacing `loss.distribution` (the paper's notebooks weight the first
+    /// function's term 1 and the later ones 1e6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Vec<f64>>,
 }
 
 fn thousand() -> usize {
@@ -294,6 +299,11 @@ pub struct Resolved {
     /// Legal but pointless values (a learning rate of 0), for the caller to
     /// print as warnings.
     pub warnings: Vec<String>,
+    /// The meta-loss's weights, from which `problem.terms` is built.
+    pub loss: StandardLoss,
+    /// A series' distribution weight per function (`series.distribution`);
+    /// empty when every function uses `loss.distribution`.
+    pub distribution_by_function: Vec<f64>,
 }
 
 impl Resolved {
@@ -304,6 +314,20 @@ impl Resolved {
             train: self.sampler.train,
             test: self.sampler.test,
             samples: self.sampler.samples,
+        }
+    }
+
+    /// The problem of function `j` of a series: this one, with the
+    /// distribution term's weight that `series.distribution` gives `j`.
+    pub fn for_function(&self, j: usize) -> std::borrow::Cow<'_, Resolved> {
+        match self.distribution_by_function.get(j) {
+            Some(&b) if b != self.loss.distribution => {
+                let mut r = self.clone();
+                r.loss.distribution = b;
+                r.problem.terms = r.loss.terms();
+                std::borrow::Cow::Owned(r)
+            }
+            _ => std::borrow::Cow::Borrowed(self),
         }
     }
 
@@ -642,6 +666,32 @@ impl Experiment {
                 ));
             }
             weight("series.orthogonality", series.orthogonality)?;
+            if let Some(list) = &series.distribution {
+                if list.len() != series.functions {
+                    return Err(bad(
+                        "series.distribution",
+                        format!(
+                            "lists {} weights for series.functions = {} functions",
+                            list.len(),
+                            series.functions
+                        ),
+                    ));
+                }
+                if loss.distribution == 0.0 {
+                    return Err(bad(
+                        "series.distribution",
+                        "needs the distribution term: loss.distribution is 0",
+                    ));
+                }
+                for (i, &b) in list.iter().enumerate() {
+                    if !(b.is_finite() && b > 0.0) {
+                        return Err(bad(
+                            &format!("series.distribution[{i}]"),
+                            format!("{b} is not a finite weight > 0"),
+                        ));
+                    }
+                }
+            }
         }
         positive("analysis.eval_points", self.analysis.eval_points)?;
         positive("analysis.heldout_tasks", self.analysis.heldout_tasks)?;
@@ -674,6 +724,11 @@ impl Experiment {
             learners: learners.clone(),
             terms: standard.terms(),
         };
+        let distribution_by_function = self
+            .series
+            .as_ref()
+            .and_then(|s| s.distribution.clone())
+            .unwrap_or_default();
         if let Some(groups) = &self.analysis.groups {
             for (g, group) in groups.iter().enumerate() {
                 if group.is_empty() || group.iter().any(|&i| i >= d) {
@@ -698,6 +753,8 @@ impl Experiment {
             image_labels,
             optimizer,
             warnings: warnings.into_inner(),
+            loss: standard,
+            distribution_by_function,
         })
     }
 }

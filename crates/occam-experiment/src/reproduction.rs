@@ -62,6 +62,8 @@ pub struct FigureFile {
     #[serde(default)]
     image: Option<String>,
     #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
     set: toml::Table,
     quantity: Vec<Quantity>,
 }
@@ -97,6 +99,8 @@ pub struct Figure {
     pub sweep: Sweep,
     /// The picture of seed 0 shown on the page.
     pub image: Option<String>,
+    /// Markdown shown under its table (how it is measured, why it differs).
+    pub note: Option<String>,
     /// Its quantities.
     pub quantities: Vec<Quantity>,
 }
@@ -209,6 +213,7 @@ impl Report {
                 title: f.title,
                 sweep,
                 image: f.image,
+                note: f.note,
                 quantities: f.quantity,
             });
         }
@@ -336,6 +341,9 @@ impl Report {
                     "| {} (`{}`) | {} | {value} | {n} | {} |",
                     q.name, q.key, q.paper, r.verdict
                 );
+            }
+            if let Some(note) = &f.note {
+                let _ = writeln!(sections, "\n{}", note.trim());
             }
             if let Some(image) = &f.image {
                 let from = f.sweep.out.join("seed0").join(image);

@@ -261,6 +261,7 @@ fn restored_curves(r: &Resolved, saved: &SavedCurves) -> Result<Curves, Error> {
 #[allow(clippy::too_many_arguments)]
 fn finish_function(
     cx: &RunContext<'_>,
+    r: &Resolved,
     engine: &GpuMetaEngine,
     orth: &Orthogonality,
     heldout_data: &[TaskData],
@@ -269,12 +270,26 @@ fn finish_function(
     last: TermValues,
     wall: f64,
 ) -> Result<Learned, Error> {
-    let (gpu, r) = (cx.gpu, cx.r);
+    let gpu = cx.gpu;
     let theta = engine.read_theta(gpu)?;
     let final_heldout = heldout(gpu, r, heldout_data, &theta, orth)?;
     let learner_fits = occam_meta::reference::learner_fits(&r.problem, &theta, heldout_data, 0)?;
     let values = engine.evaluate(gpu, cx.eval_points)?;
     let on_orth_points = engine.evaluate(gpu, &orth.x)?;
+    // Fitted with the learners' draws of the first held-out task (their
+    // random features, where they have some).
+    let eval_fits = match heldout_data.first() {
+        Some(task) => r
+            .problem
+            .learners
+            .iter()
+            .zip(&task.learners)
+            .map(|(l, data)| {
+                occam_meta::reference::fit_in_place(l.as_ref(), cx.eval_points, &values, data)
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
     Ok(Learned {
         theta,
         values,
@@ -284,6 +299,7 @@ fn finish_function(
         initial_heldout,
         final_heldout,
         learner_fits,
+        eval_fits,
         wall,
     })
 }
@@ -291,10 +307,13 @@ fn finish_function(
 /// Rebuilds a function of a series that a checkpoint holds as done.
 fn restore_function(
     cx: &RunContext<'_>,
+    j: usize,
     done: &DoneFunction,
     orth: &Orthogonality,
 ) -> Result<(Learned, GpuMetaEngine), Error> {
-    let (gpu, r, exp) = (cx.gpu, cx.r, cx.exp);
+    let (gpu, exp) = (cx.gpu, cx.exp);
+    let rj = cx.r.for_function(j);
+    let r: &Resolved = &rj;
     let engine = GpuMetaEngine::new(
         gpu,
         &r.problem,
@@ -307,6 +326,7 @@ fn restore_function(
     let heldout_data = heldout_tasks(exp, r);
     let f = finish_function(
         cx,
+        r,
         &engine,
         orth,
         &heldout_data,
@@ -327,7 +347,10 @@ fn learn_function(
     metrics: &mut crate::output::Lines,
     from: Option<&Checkpoint>,
 ) -> Result<(Learned, GpuMetaEngine), Error> {
-    let (gpu, exp, r) = (cx.gpu, cx.exp, cx.r);
+    let (gpu, exp) = (cx.gpu, cx.exp);
+    // A series may weight each function's distribution term on its own.
+    let rj = cx.r.for_function(j);
+    let r: &Resolved = &rj;
     let theta0 = r.initial_theta(exp.seed, j);
     let heldout_data = heldout_tasks(exp, r);
     let mut engine = GpuMetaEngine::new(
@@ -410,6 +433,7 @@ fn learn_function(
     let wall = wall(&start);
     let f = finish_function(
         cx,
+        r,
         &engine,
         orth,
         &heldout_data,
@@ -643,8 +667,8 @@ fn run_from(
                 exp.meta_steps
             )));
         }
-        for done in &c.done {
-            let (f, engine) = restore_function(&cx, done, &orth_for(&learned))?;
+        for (j, done) in c.done.iter().enumerate() {
+            let (f, engine) = restore_function(&cx, j, done, &orth_for(&learned))?;
             cx.checkpoint.done.push(done.clone());
             learned.push(f);
             engines.push(engine);
@@ -748,6 +772,7 @@ fn run_from(
             "normalised_inner_products": inner_products(&funcs),
             "heldout_generalisation_mse": learned.iter().map(|f| f.final_heldout.term("generalisation").and_then(|t| t.raw())).collect::<Vec<_>>(),
             "in_sample_mse": learned.iter().map(|f| f.learner_fits.in_sample_mse).collect::<Vec<_>>(),
+            "eval_fit_notebook_mse": learned.iter().map(|f| f.eval_fits.first().copied().flatten().map(|m| m / 2.0)).collect::<Vec<_>>(),
             "held_out_mse": learned.iter().map(|f| f.learner_fits.held_out_mse).collect::<Vec<_>>(),
         });
     }

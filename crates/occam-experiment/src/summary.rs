@@ -29,6 +29,10 @@ pub struct Learned {
     pub final_heldout: TermValues,
     /// The learner's fits of the final labels on the held-out tasks (CPU f64).
     pub learner_fits: occam_meta::reference::LearnerFits,
+    /// Each learner fitted to the function on every evaluation point, its
+    /// in-sample MSE (closed-form kernel machines only; see
+    /// [`occam_meta::reference::fit_in_place`]).
+    pub eval_fits: Vec<Option<f64>>,
     /// Seconds spent meta-learning it.
     pub wall: f64,
 }
@@ -65,14 +69,36 @@ pub fn function_summary(
         },
         "learner_error": { "in_sample_mse": f.learner_fits.in_sample_mse, "held_out_mse": f.learner_fits.held_out_mse },
     });
+    if f.eval_fits.iter().any(Option::is_some) {
+        // The notebooks' score: the learner fitted on all evaluation points,
+        // Σ(f − ĝ)²/(2n) (half the in-sample MSE, as they print it).
+        analysis["eval_fit"] = json!(
+            f.eval_fits
+                .iter()
+                .zip(&r.problem.learners)
+                .map(|(m, l)| json!({
+                    "learner": l.kind(),
+                    "mse": m,
+                    "notebook_mse": m.map(|m| m / 2.0),
+                }))
+                .collect::<Vec<_>>()
+        );
+    }
     if r.problem.learners.len() > 1 {
         // Held-out test errors of the two learners on the same labels.
         let mse_a = heldout_mse("generalisation");
         let mse_b = heldout_mse("adversary");
+        // And the notebooks' score: each learner fitted on every evaluation
+        // point, Σ(f − ĝ)²/(2n).
+        let notebook = |i: usize| f.eval_fits.get(i).copied().flatten().map(|m| m / 2.0);
+        let (nb_a, nb_b) = (notebook(0), notebook(1));
         analysis["adversarial"] = json!({
             "mse_a": mse_a,
             "mse_b": mse_b,
             "b_over_a": mse_a.zip(mse_b).map(|(a, b)| b / a),
+            "notebook_mse_a": nb_a,
+            "notebook_mse_b": nb_b,
+            "notebook_b_over_a": nb_a.zip(nb_b).map(|(a, b)| b / a),
         });
     }
     let d = domain.dim();
@@ -98,8 +124,13 @@ pub fn function_summary(
         };
         let parts: Vec<f64> = (0..d).map(|i| c[i] * c[i] * var(i)).collect();
         let total: f64 = parts.iter().sum();
+        let n = f.values.len() as f64;
+        let mean = f.values.iter().sum::<f64>() / n;
+        let variance = f.values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
         analysis["linear_fit"] = json!({
             "r2": r2,
+            // Σ(f − ĝ)²/n of the affine fit (the notebooks' "l_fit" for Figure 7B).
+            "residual_mse": (1.0 - r2) * variance,
             "coefficients": &c[..d],
             "intercept": c[d],
             "variance_shares": parts.iter().map(|p| if total > 0.0 { p / total } else { 0.0 }).collect::<Vec<_>>(),
@@ -208,8 +239,22 @@ pub fn group_fit(points: &[f64], values: &[f64], d: usize, groups: &[Vec<usize>]
     let q = k + k * (k + 1) / 2;
     let linear = linear_fit(&affine, values, k);
     let quad = linear_fit(&quadratic, values, q);
+    // A function of one group's inputs, whatever their signs: the R² of an
+    // affine fit on that group's inputs alone.
+    let span_r2: Vec<Option<f64>> = groups
+        .iter()
+        .map(|g| {
+            let x: Vec<f64> = points
+                .chunks(d)
+                .flat_map(|p| g.iter().map(move |&i| p[i]))
+                .collect();
+            linear_fit(&x, values, g.len()).map(|(r2, _)| r2)
+        })
+        .collect();
     json!({
         "groups": groups,
+        "span_r2": span_r2,
+        "best_span_r2": span_r2.iter().flatten().copied().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v)))),
         "affine_r2": linear.as_ref().map(|(r2, _)| r2),
         "affine_coefficients": linear.as_ref().map(|(_, c)| c[..k].to_vec()),
         "quadratic_r2": quad.map(|(r2, _)| r2),

@@ -208,3 +208,29 @@ pub fn learner_fits(
         weights,
     })
 }
+
+/// `learner` fitted to labels `z` on the points `x` themselves (every
+/// evaluation point a training point): its in-sample MSE Σ(z − ĝ)²/n. This
+/// is how the paper's notebooks score a function against a closed-form
+/// learner (they print half of it). `None` for a learner that is not a
+/// closed-form kernel machine with an exact fit and nothing counted (a
+/// trained network, a black box, an animal), for which a fit on thousands
+/// of points would be another experiment.
+pub fn fit_in_place(
+    learner: &dyn crate::learners::Learner,
+    x: &[f64],
+    z: &[f64],
+    data: &crate::learners::LearnerData,
+) -> Result<Option<f64>> {
+    let closed_form = learner.inner_steps() == 0
+        && learner.kernel().is_some()
+        && learner.counter().is_none()
+        && learner.derivative() == crate::learners::Derivative::Exact;
+    if !closed_form || z.is_empty() {
+        return Ok(None);
+    }
+    let fit = learner.fit_cpu(x, z, x, data)?;
+    let g = fit.train_predictions()?;
+    let sse: f64 = g.iter().zip(z).map(|(g, z)| (g - z).powi(2)).sum();
+    Ok(Some(sse / z.len() as f64))
+}

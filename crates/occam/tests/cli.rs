@@ -413,11 +413,28 @@ fn a_kernel_ridge_series_reports_the_kernel_and_each_functions_overlap() {
         "data.test=20",
         "--set",
         "data.samples=20",
+        "--set",
+        "series.distribution=[1.0, 1000.0]",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let a = &summary["analysis"];
+    // Each function's distribution term carries its own weight.
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    for line in metrics.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let weight = v["distribution"].as_f64().unwrap() / v["distribution_loss"].as_f64().unwrap();
+        let want = [1.0, 1000.0][v["function"].as_u64().unwrap() as usize];
+        assert!((weight / want - 1.0).abs() < 1e-9, "{line}");
+    }
+    // The notebooks' score of each function against the closed-form learner.
+    let scores = a["eval_fit_notebook_mse"].as_array().unwrap();
+    assert_eq!(scores.len(), 2);
+    assert!(
+        scores.iter().all(|m| m.as_f64().is_some_and(|m| m >= 0.0)),
+        "{a}"
+    );
     assert!(
         a["kernel"]["eigenvalues"]
             .as_array()
@@ -443,6 +460,22 @@ fn a_kernel_ridge_series_reports_the_kernel_and_each_functions_overlap() {
         Some(2)
     );
     let _ = std::fs::remove_dir_all(&out);
+
+    // One weight per function, or exit 2 naming the key.
+    let o = occam(&[
+        "run",
+        q.as_str(),
+        "--out",
+        out_s.as_str(),
+        "--set",
+        "series.distribution=[1.0]",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("series.distribution: lists 1 weights for series.functions = 6"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -1255,10 +1288,15 @@ figure = "2B"
 title = "Linear ridge on the disk"
 experiment = {:?}
 seeds = 1
+note = "Ridge on the disk: *linear*, as theory says."
 [[figure.quantity]]
 name = "affine-fit R²"
 key = "analysis.linear_fit.r2"
 paper = "≈ 1"
+[[figure.quantity]]
+name = "the notebooks' fit score"
+key = "analysis.eval_fit.0.notebook_mse"
+paper = "≈ 0.002"
 "#,
         experiment("quickstart.toml"),
         experiment("ridge_disk.toml")
@@ -1305,6 +1343,17 @@ paper = "≈ 1"
     );
     assert!(text.contains("| 2B | affine-fit R² | ≈ 1 | "), "{text}");
     assert!(text.contains("| 1 of 1 | reported |"), "{text}");
+    // The closed-form learner's fit on every evaluation point is in the summary.
+    assert!(
+        text.contains(
+            "| the notebooks' fit score (`analysis.eval_fit.0.notebook_mse`) | ≈ 0.002 | "
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nRidge on the disk: *linear*, as theory says.\n"),
+        "{text}"
+    );
     // Seed 0's picture beside the page, linked from the figure's section.
     assert!(page.with_extension("").join("quick.png").is_file());
     assert!(
