@@ -12,6 +12,8 @@
 #     python3-numpy, and numpy pip-installed into the python3 on PATH — the
 #     packages .ci/run installs that a new machine of this kind lacks (its
 #     image has the GL/EGL driver and python3, which stay);
+#   - Chromium and chromedriver (chromium, chromium-driver), the wasm32
+#     target and wasm-bindgen-cli, which the web page's test needs;
 #   - Mesa's on-disk shader cache, and the folders the tests leave in /tmp;
 # then clones the committed repository (REF; uncommitted changes are not
 # tested, and it says so) into a new folder under /tmp, so there is no
@@ -45,7 +47,7 @@ for _ in $(seq 50); do
 done
 
 installed=()
-for p in slurm-wlm slurmctld slurmd slurm-client munge libmunge2 mesa-vulkan-drivers libvulkan1 python3-numpy; do
+for p in slurm-wlm slurmctld slurmd slurm-client munge libmunge2 mesa-vulkan-drivers libvulkan1 python3-numpy chromium chromium-driver; do
     if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
         installed+=("$p")
     fi
@@ -59,6 +61,10 @@ if command -v python3 >/dev/null && python3 -m pip show numpy >/dev/null 2>&1; t
     say "uninstalling numpy from $(command -v python3) (pip)"
     python3 -m pip uninstall -y -q numpy >/dev/null 2>&1 || true
 fi
+
+say "removing the web build's tools (the wasm32 target, wasm-bindgen-cli)"
+rustup target remove wasm32-unknown-unknown >/dev/null 2>&1 || true
+rm -f "$HOME"/.cargo/bin/wasm-bindgen "$HOME"/.cargo/bin/wasm-bindgen-test-runner "$HOME"/.cargo/bin/wasm2es6js
 
 say "removing SLURM and munge configuration and state"
 rm -rf /etc/slurm /etc/slurm-llnl /etc/munge /var/spool/slurmctld /var/spool/slurmd \

@@ -381,8 +381,15 @@ impl Experiment {
                 path.display()
             ))
         })?;
+        Experiment::from_text(&text, path, overrides)
+    }
+
+    /// An experiment from the text of its file (e.g. one edited in a web
+    /// page); `path` names it in errors, and its folder is where data
+    /// paths are relative to.
+    pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Experiment, Error> {
         let mut table: toml::Table =
-            toml::from_str(&text).map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+            toml::from_str(text).map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
         for o in overrides {
             apply_override(&mut table, o)?;
         }

@@ -279,15 +279,22 @@ pub fn claim(dir: &Path, force: bool) -> Result<(), Error> {
 
 /// Writes a little-endian f64 .npy array of the given shape.
 pub fn write_npy(path: &Path, shape: &[u64], data: &[f64]) -> std::io::Result<()> {
+    std::fs::write(path, npy_bytes(shape, data)?)
+}
+
+/// The bytes of a `.npy` file (f64 values in `shape`), e.g. for a web
+/// page's download.
+pub fn npy_bytes(shape: &[u64], data: &[f64]) -> std::io::Result<Vec<u8>> {
     use npyz::WriterBuilder;
-    let file = BufWriter::new(File::create(path)?);
+    let mut bytes = std::io::Cursor::new(Vec::new());
     let mut writer = npyz::WriteOptions::new()
         .default_dtype()
         .shape(shape)
-        .writer(file)
+        .writer(&mut bytes)
         .begin_nd()?;
     writer.extend(data.iter().copied())?;
-    writer.finish()
+    writer.finish()?;
+    Ok(bytes.into_inner())
 }
 
 /// An open JSON-lines file; each line is flushed as written, so a crashed run

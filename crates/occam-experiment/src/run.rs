@@ -62,7 +62,7 @@ fn diagnose(
 }
 
 /// The run's held-out tasks (fresh learner inits and datasets).
-fn heldout_tasks(exp: &Experiment, r: &Resolved) -> Vec<TaskData> {
+pub fn heldout_tasks(exp: &Experiment, r: &Resolved) -> Vec<TaskData> {
     let mut rng = stream(exp.seed, Purpose::Heldout, 0);
     (0..exp.analysis.heldout_tasks)
         .map(|_| r.sampler.draw(&mut rng))
@@ -71,6 +71,18 @@ fn heldout_tasks(exp: &Experiment, r: &Resolved) -> Vec<TaskData> {
 
 /// The meta-loss on the held-out tasks at θ.
 fn heldout(
+    gpu: &Gpu,
+    r: &Resolved,
+    data: &[TaskData],
+    theta: &[f64],
+    orth: &Orthogonality,
+) -> Result<TermValues, Error> {
+    occam_gpu::block_on(heldout_async(gpu, r, data, theta, orth))
+}
+
+/// The same, as a future (a web page awaits it): the meta-loss on the
+/// held-out tasks `data` at θ, as `summary.json`'s `analysis.heldout` reports it.
+pub async fn heldout_async(
     gpu: &Gpu,
     r: &Resolved,
     data: &[TaskData],
@@ -96,7 +108,7 @@ fn heldout(
         engine.load(gpu, chunk)?;
         engine.step(gpu, false)?;
         let share = chunk.len() as f64 / data.len() as f64;
-        sum.add_scaled(&engine.read_terms(gpu)?, share);
+        sum.add_scaled(&engine.read_terms_async(gpu).await?, share);
     }
     Ok(sum)
 }

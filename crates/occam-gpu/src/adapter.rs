@@ -20,6 +20,9 @@ pub enum Backend {
     Metal,
     /// Direct3D 12.
     Dx12,
+    /// A browser's WebGPU (the page's only backend; not selectable on the
+    /// command line).
+    WebGpu,
 }
 
 impl Backend {
@@ -46,6 +49,7 @@ impl Backend {
             Backend::Gl => wgpu::Backends::GL,
             Backend::Metal => wgpu::Backends::METAL,
             Backend::Dx12 => wgpu::Backends::DX12,
+            Backend::WebGpu => wgpu::Backends::BROWSER_WEBGPU,
         }
     }
 
@@ -55,6 +59,7 @@ impl Backend {
             wgpu::Backend::Gl => Some(Backend::Gl),
             wgpu::Backend::Metal => Some(Backend::Metal),
             wgpu::Backend::Dx12 => Some(Backend::Dx12),
+            wgpu::Backend::BrowserWebGpu => Some(Backend::WebGpu),
             _ => None,
         }
     }
@@ -65,6 +70,7 @@ impl Backend {
             Backend::Metal => 1,
             Backend::Dx12 => 2,
             Backend::Gl => 3,
+            Backend::WebGpu => 4,
         }
     }
 }
@@ -83,6 +89,7 @@ impl fmt::Display for Backend {
             Backend::Gl => "gl",
             Backend::Metal => "metal",
             Backend::Dx12 => "dx12",
+            Backend::WebGpu => "webgpu",
         })
     }
 }
@@ -111,13 +118,16 @@ impl AdapterSelection {
     }
 
     fn backends(&self) -> wgpu::Backends {
-        self.backend.map_or(
+        // A browser has one backend, its WebGPU.
+        let all = if cfg!(target_arch = "wasm32") {
+            wgpu::Backends::BROWSER_WEBGPU
+        } else {
             wgpu::Backends::VULKAN
                 | wgpu::Backends::GL
                 | wgpu::Backends::METAL
-                | wgpu::Backends::DX12,
-            Backend::wgpu,
-        )
+                | wgpu::Backends::DX12
+        };
+        self.backend.map_or(all, Backend::wgpu)
     }
 
     fn describe(&self) -> String {
@@ -219,11 +229,18 @@ pub struct AdapterList {
 impl AdapterList {
     /// Enumerates the adapters visible to the backends the selection allows
     /// (all backends when it names none), and applies the preference rule.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn enumerate(selection: &AdapterSelection) -> AdapterList {
+        pollster::block_on(AdapterList::enumerate_async(selection))
+    }
+
+    /// The same, as a future (a browser's only way: its one adapter comes
+    /// from `navigator.gpu.requestAdapter()`).
+    pub async fn enumerate_async(selection: &AdapterSelection) -> AdapterList {
         let instance = new_instance(selection.backends());
         let mut adapters = Vec::new();
         let mut handles = Vec::new();
-        for adapter in pollster::block_on(instance.enumerate_adapters(selection.backends())) {
+        for adapter in instance.enumerate_adapters(selection.backends()).await {
             if let Some(description) = AdapterDescription::from_info(&adapter.get_info()) {
                 adapters.push(description);
                 handles.push(adapter);

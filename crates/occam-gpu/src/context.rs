@@ -24,9 +24,16 @@ pub struct Gpu {
 impl Gpu {
     /// Opens the adapter that `selection` picks (see [`crate::adapter`]). When
     /// it is a software adapter, says so on stderr unless `quiet`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(selection: &AdapterSelection, quiet: bool) -> Result<Gpu> {
+        pollster::block_on(Gpu::open(selection, quiet))
+    }
+
+    /// The same, as a future: the one way to open a device, which native
+    /// code drives with [`Gpu::new`] and a browser awaits.
+    pub async fn open(selection: &AdapterSelection, quiet: bool) -> Result<Gpu> {
         let registry = ShaderRegistry::global()?;
-        let list = AdapterList::enumerate(selection);
+        let list = AdapterList::enumerate_async(selection).await;
         let any_hardware = list.adapters.iter().any(|a| !a.is_software);
         let (mut description, adapter) = list.take_selected(selection)?;
         if description.is_software && !quiet {
@@ -50,18 +57,20 @@ impl Gpu {
             description.subgroup_size = None;
         }
         let limits = adapter.limits();
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("occam"),
-            required_features: features,
-            required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::default(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| GpuError::RequestDevice {
-            adapter: description.name.clone(),
-            message: e.to_string(),
-        })?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("occam"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::default(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice {
+                adapter: description.name.clone(),
+                message: e.to_string(),
+            })?;
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -80,6 +89,7 @@ impl Gpu {
     }
 
     /// Opens the adapter chosen by `OCCAM_BACKEND` / `OCCAM_ADAPTER`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_env(quiet: bool) -> Result<Gpu> {
         Gpu::new(&AdapterSelection::from_env()?, quiet)
     }
@@ -167,12 +177,26 @@ impl Gpu {
     pub(crate) fn scoped<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let value = f();
-        match pollster::block_on(scope.pop()) {
+        #[cfg(not(target_arch = "wasm32"))]
+        return match pollster::block_on(scope.pop()) {
             None => Ok(value),
             Some(e) => Err(GpuError::Wgpu {
                 context: context.to_string(),
                 message: e.to_string(),
             }),
+        };
+        // A page cannot wait for the scope: its error, if any, joins the
+        // uncaptured ones that the next `wait` or `check_errors` reports.
+        #[cfg(target_arch = "wasm32")]
+        {
+            let sink = self.errors.clone();
+            let context = context.to_string();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Some(e) = scope.pop().await {
+                    sink.lock().unwrap().push(format!("{context}: {e}"));
+                }
+            });
+            Ok(value)
         }
     }
 }

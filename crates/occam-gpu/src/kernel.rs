@@ -132,27 +132,7 @@ impl Gpu {
         if threads <= 1 {
             return list.iter().map(one).collect();
         }
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let mut done: Vec<(usize, Result<Arc<Kernel>>)> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut mine = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(g) = list.get(i) else { break mine };
-                            mine.push((i, one(g)));
-                        }
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().expect("a kernel-compiling thread panicked"))
-                .collect()
-        });
-        done.sort_by_key(|(i, _)| *i);
-        done.into_iter().map(|(_, k)| k).collect()
+        on_threads(list, threads, one)
     }
 
     /// On a software adapter, submits a dispatch of `kernel` over no
@@ -581,4 +561,45 @@ impl std::fmt::Debug for Kernel {
             .field("bindings", &self.bindings)
             .finish()
     }
+}
+
+/// Compiles `list` with `one` on `threads` threads and returns the kernels
+/// in the order of `list`. A browser gives wgpu one thread: there the list
+/// compiles in turn.
+#[cfg(not(target_arch = "wasm32"))]
+fn on_threads(
+    list: &[Generated<'_>],
+    threads: usize,
+    one: impl Fn(&Generated<'_>) -> Result<Arc<Kernel>> + Sync,
+) -> Result<Vec<Arc<Kernel>>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Result<Arc<Kernel>>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(g) = list.get(i) else { break mine };
+                        mine.push((i, one(g)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a kernel-compiling thread panicked"))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, k)| k).collect()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn on_threads(
+    list: &[Generated<'_>],
+    _threads: usize,
+    one: impl Fn(&Generated<'_>) -> Result<Arc<Kernel>>,
+) -> Result<Vec<Arc<Kernel>>> {
+    list.iter().map(one).collect()
 }

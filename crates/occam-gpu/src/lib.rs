@@ -35,7 +35,7 @@ pub use error::{GpuError, Result};
 pub use kernel::{Bind, Encoder, EntryPoint, Generated, Kernel};
 pub use params::UniformParams;
 pub use profiler::{KernelTime, Profiler};
-pub use tensor::GpuTensor;
+pub use tensor::{GpuFuture, GpuTensor, block_on};
 /// The wgpu version Occam is built on, re-exported so dependants use the same one.
 pub use wgpu;
 

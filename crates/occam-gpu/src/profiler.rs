@@ -6,7 +6,7 @@
 
 use crate::context::Gpu;
 use crate::error::Result;
-use crate::tensor::read_bytes;
+use crate::tensor::{block_on, read_bytes_async};
 
 /// The GPU time of one dispatch.
 #[derive(Clone, Debug, PartialEq)]
@@ -125,12 +125,12 @@ impl Profiler {
         if self.labels.is_empty() {
             return Ok(Vec::new());
         }
-        let bytes = read_bytes(
+        let bytes = block_on(read_bytes_async(
             gpu,
             &self.resolve,
             self.labels.len() as u64 * 16,
             "profiler timestamps",
-        )?;
+        ))?;
         let ticks: &[u64] = bytemuck::cast_slice(&bytes);
         let first = ticks.iter().step_by(2).copied().min().unwrap_or(0);
         Ok(self

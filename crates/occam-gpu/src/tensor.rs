@@ -152,16 +152,46 @@ impl Gpu {
 
     /// Copies a tensor back to the host, waiting for all submitted work first.
     pub fn read(&self, tensor: &GpuTensor) -> Result<Vec<f32>> {
+        block_on(self.read_async(tensor))
+    }
+
+    /// The same, as a future: the one read-back path. Native code drives it
+    /// with [`Gpu::read`]; a browser awaits it (WebGPU maps buffers only
+    /// when the page's event loop turns).
+    pub async fn read_async(&self, tensor: &GpuTensor) -> Result<Vec<f32>> {
         if tensor.len == 0 {
             return Ok(Vec::new());
         }
-        let bytes = read_bytes(self, &tensor.buffer, (tensor.len * 4) as u64, &tensor.label)?;
+        let bytes =
+            read_bytes_async(self, &tensor.buffer, (tensor.len * 4) as u64, &tensor.label).await?;
         Ok(bytemuck::cast_slice(&bytes).to_vec())
     }
 }
 
+/// A read-back in flight: what the engine's dyn parts (loss terms,
+/// learners) return, so that native code and a browser share one path.
+pub type GpuFuture<'a, T, E = GpuError> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = std::result::Result<T, E>> + 'a>>;
+
+/// Runs a read-back future to its end on this thread (native), or says
+/// that a browser must await it instead: a page cannot block.
+pub fn block_on<T, E: From<GpuError>>(
+    future: impl std::future::Future<Output = std::result::Result<T, E>>,
+) -> std::result::Result<T, E> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return pollster::block_on(future);
+    #[cfg(target_arch = "wasm32")]
+    {
+        drop(future);
+        Err(GpuError::Readback(
+            "a browser cannot wait for the GPU: await the read-back (the *_async methods)".into(),
+        )
+        .into())
+    }
+}
+
 /// Copies the first `size` bytes of `buffer` (which must allow COPY_SRC) to the host.
-pub(crate) fn read_bytes(
+pub(crate) async fn read_bytes_async(
     gpu: &Gpu,
     buffer: &wgpu::Buffer,
     size: u64,
@@ -180,12 +210,14 @@ pub(crate) fn read_bytes(
         });
     encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
     gpu.queue.submit([encoder.finish()]);
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = futures_channel::oneshot::channel();
     staging.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
     });
+    // Natively the map completes only when the device is polled; in a
+    // browser, when the page's event loop turns while this future waits.
     gpu.wait(&format!("reading back {label:?}"))?;
-    rx.recv()
+    rx.await
         .map_err(|e| GpuError::Readback(e.to_string()))?
         .map_err(|e| GpuError::Readback(format!("{label:?}: {e}")))?;
     let data = staging

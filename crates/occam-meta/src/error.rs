@@ -50,3 +50,6 @@ impl MetaError {
 
 /// Result with a [`MetaError`].
 pub type Result<T> = std::result::Result<T, MetaError>;
+
+/// A read-back in flight that ends in a [`Result`] (see [`occam_gpu::GpuFuture`]).
+pub type ReadFuture<'a, T> = occam_gpu::GpuFuture<'a, T, MetaError>;

@@ -11,28 +11,44 @@ impl GpuMetaEngine {
     /// Reads back the meta-loss terms of the last step (averaged over tasks).
     /// Fails when a learner reports a failed fit (a singular system).
     pub fn read_terms(&self, gpu: &Gpu) -> Result<TermValues> {
+        occam_gpu::block_on(self.read_terms_async(gpu))
+    }
+
+    /// The same, as a future: the one read-back path, which native code
+    /// drives with [`GpuMetaEngine::read_terms`] and a browser awaits.
+    pub async fn read_terms_async(&self, gpu: &Gpu) -> Result<TermValues> {
         for learner in &self.learners {
-            learner.check(gpu)?;
+            learner.check(gpu).await?;
         }
         let mut values = TermValues::zeros(&self.problem.terms);
         for (v, term) in values.terms.iter_mut().zip(&self.terms) {
-            v.value = term.read(gpu)?;
+            v.value = term.read(gpu).await?;
         }
         Ok(values)
     }
 
     /// Reads back ∂L/∂θ of the last step, flat in the [`occam_ops::net::NetSpec`] layout.
     pub fn read_theta_bar(&self, gpu: &Gpu) -> Result<Vec<f64>> {
-        read_layers(gpu, &self.theta_bar)
+        occam_gpu::block_on(read_layers(gpu, &self.theta_bar))
     }
 
     /// Reads back θ, flat.
     pub fn read_theta(&self, gpu: &Gpu) -> Result<Vec<f64>> {
-        read_layers(gpu, &self.theta)
+        occam_gpu::block_on(self.read_theta_async(gpu))
+    }
+
+    /// The same, as a future (a browser awaits it).
+    pub async fn read_theta_async(&self, gpu: &Gpu) -> Result<Vec<f64>> {
+        read_layers(gpu, &self.theta).await
     }
 
     /// Evaluates the meta-learner f_θ at arbitrary points (n × d, row-major).
     pub fn evaluate(&self, gpu: &Gpu, points: &[f64]) -> Result<Vec<f64>> {
+        occam_gpu::block_on(self.evaluate_async(gpu, points))
+    }
+
+    /// The same, as a future (a browser awaits it).
+    pub async fn evaluate_async(&self, gpu: &Gpu, points: &[f64]) -> Result<Vec<f64>> {
         let spec = &self.problem.meta;
         let d = spec.d_in();
         let n = points.len() / d;
@@ -55,7 +71,12 @@ impl GpuMetaEngine {
             let mut enc = gpu.encoder();
             net.forward(&mut enc, &self.theta, &x)?;
             enc.submit()?;
-            out.extend(gpu.read(net.output())?.into_iter().map(f64::from));
+            out.extend(
+                gpu.read_async(net.output())
+                    .await?
+                    .into_iter()
+                    .map(f64::from),
+            );
         }
         Ok(out)
     }
@@ -63,6 +84,12 @@ impl GpuMetaEngine {
     /// How the (first) learner runs on this adapter.
     pub fn unroll_execution(&self) -> UnrollExecution {
         self.learners[0].execution()
+    }
+
+    /// Whether a learner fits on the host between the meta-step's phases
+    /// (a program, an animal, a black box): its steps read back midway.
+    pub fn has_host_stage(&self) -> bool {
+        self.learners.iter().any(|l| l.host_stage().is_some())
     }
 
     /// What the learners' GPU sides report (e.g. an animal's trials used).
@@ -87,10 +114,10 @@ impl GpuMetaEngine {
     }
 }
 
-fn read_layers(gpu: &Gpu, layers: &[GpuTensor]) -> Result<Vec<f64>> {
+async fn read_layers(gpu: &Gpu, layers: &[GpuTensor]) -> Result<Vec<f64>> {
     let mut out = Vec::new();
     for t in layers {
-        out.extend(gpu.read(t)?.into_iter().map(f64::from));
+        out.extend(gpu.read_async(t).await?.into_iter().map(f64::from));
     }
     Ok(out)
 }

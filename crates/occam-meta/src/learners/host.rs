@@ -82,8 +82,8 @@ impl<L: Learner> GpuLearner for HostGpu<L> {
     }
 
     /// Nothing to check: a failed fit on the host stops in [`HostStage::fit`].
-    fn check(&self, _gpu: &Gpu) -> Result<()> {
-        Ok(())
+    fn check<'a>(&'a self, _gpu: &'a Gpu) -> crate::error::ReadFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
     }
 
     fn host_stage(&self) -> Option<&dyn HostStage> {

@@ -377,7 +377,7 @@ pub trait GpuLearner: Send + Sync {
 
     /// Checks what the last fit reported (e.g. a singular system; `Ok`
     /// for a learner whose fits cannot fail on the GPU).
-    fn check(&self, gpu: &Gpu) -> Result<()>;
+    fn check<'a>(&'a self, gpu: &'a Gpu) -> crate::error::ReadFuture<'a, ()>;
 
     /// Its stage on the host, when its fits need the host between the
     /// meta-step's phases (a program, an animal, a black box): then the

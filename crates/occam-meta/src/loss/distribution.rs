@@ -229,11 +229,13 @@ impl GpuTerm for DistributionGpu {
         op.backward(enc, z, l.u, z_bar)
     }
 
-    fn read(&self, gpu: &Gpu) -> Result<f64> {
-        Ok(read_sum(gpu, &self.main.1)?
-            + match &self.train {
-                Some((_, loss)) => read_sum(gpu, loss)?,
-                None => 0.0,
-            })
+    fn read<'a>(&'a self, gpu: &'a Gpu) -> crate::error::ReadFuture<'a, f64> {
+        Box::pin(async move {
+            Ok(read_sum(gpu, &self.main.1).await?
+                + match &self.train {
+                    Some((_, loss)) => read_sum(gpu, loss).await?,
+                    None => 0.0,
+                })
+        })
     }
 }

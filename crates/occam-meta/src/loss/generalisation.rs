@@ -120,7 +120,7 @@ impl GpuTerm for GeneralisationGpu {
         Ok(self.add.record(enc, l.z_te_bar, &self.z_te_bar)?)
     }
 
-    fn read(&self, gpu: &Gpu) -> Result<f64> {
-        read_sum(gpu, &self.loss)
+    fn read<'a>(&'a self, gpu: &'a Gpu) -> crate::error::ReadFuture<'a, f64> {
+        Box::pin(read_sum(gpu, &self.loss))
     }
 }

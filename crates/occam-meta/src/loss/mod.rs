@@ -171,13 +171,14 @@ pub trait GpuTerm: Send + Sync {
     /// gradients into `labels`' gradient buffers.
     fn record(&self, enc: &mut Encoder<'_>, labels: &GpuLabels<'_>) -> Result<()>;
 
-    /// The weighted value of the last recorded meta-step, summed over tasks.
-    fn read(&self, gpu: &Gpu) -> Result<f64>;
+    /// The weighted value of the last recorded meta-step, summed over
+    /// tasks, once read back.
+    fn read<'a>(&'a self, gpu: &'a Gpu) -> crate::error::ReadFuture<'a, f64>;
 }
 
 /// Sum over tasks of a per-task loss buffer.
-pub(crate) fn read_sum(gpu: &Gpu, t: &GpuTensor) -> Result<f64> {
-    Ok(gpu.read(t)?.iter().map(|&v| f64::from(v)).sum())
+pub(crate) async fn read_sum(gpu: &Gpu, t: &GpuTensor) -> Result<f64> {
+    Ok(gpu.read_async(t).await?.iter().map(|&v| f64::from(v)).sum())
 }
 
 /// One term's value in a [`TermValues`].

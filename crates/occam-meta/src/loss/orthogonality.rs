@@ -92,10 +92,12 @@ impl GpuTerm for OrthogonalityTermGpu {
         Ok(op.backward(enc, h, l.z_orth_bar.expect("with their gradient"))?)
     }
 
-    fn read(&self, gpu: &Gpu) -> Result<f64> {
-        match &self.op {
-            Some((_, _, loss)) => read_sum(gpu, loss),
-            None => Ok(0.0),
-        }
+    fn read<'a>(&'a self, gpu: &'a Gpu) -> crate::error::ReadFuture<'a, f64> {
+        Box::pin(async move {
+            match &self.op {
+                Some((_, _, loss)) => read_sum(gpu, loss).await,
+                None => Ok(0.0),
+            }
+        })
     }
 }

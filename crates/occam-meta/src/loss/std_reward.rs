@@ -95,7 +95,7 @@ impl GpuTerm for StdRewardTermGpu {
         Ok(self.op.backward(enc, z, z_bar)?)
     }
 
-    fn read(&self, gpu: &Gpu) -> Result<f64> {
-        read_sum(gpu, &self.loss)
+    fn read<'a>(&'a self, gpu: &'a Gpu) -> crate::error::ReadFuture<'a, f64> {
+        Box::pin(read_sum(gpu, &self.loss))
     }
 }

@@ -154,7 +154,12 @@ impl RidgeGpu {
     /// Reads the per-task status: `Err` naming the first task whose A was
     /// not numerically positive definite.
     pub fn check_status(&self, gpu: &Gpu) -> Result<()> {
-        let status: Vec<u32> = bytemuck::cast_slice(&gpu.read(&self.status)?).to_vec();
+        occam_gpu::block_on(self.check_status_async(gpu))
+    }
+
+    /// The same, as a future (a browser awaits it).
+    pub async fn check_status_async(&self, gpu: &Gpu) -> Result<()> {
+        let status: Vec<u32> = bytemuck::cast_slice(&gpu.read_async(&self.status).await?).to_vec();
         match status.iter().enumerate().find(|(_, s)| **s != 0) {
             None => Ok(()),
             Some((b, col)) => Err(OpError::Numerical {

@@ -269,7 +269,7 @@ impl UnrollShape {
         .max()
         .unwrap_or(0);
         let bytes = largest as u64 * 4;
-        if bytes > limits.max_storage_buffer_binding_size || largest >= 1 << 32 {
+        if bytes > limits.max_storage_buffer_binding_size || largest as u64 >= 1u64 << 32 {
             return Some(format!(
                 "a scratch buffer of {bytes} bytes exceeds the adapter's storage binding limit"
             ));

@@ -142,7 +142,7 @@ impl GpuLearner for GpuBlackBox {
         }
     }
 
-    fn check(&self, gpu: &Gpu) -> Result<()> {
+    fn check<'a>(&'a self, gpu: &'a Gpu) -> crate::error::ReadFuture<'a, ()> {
         self.inner.check(gpu)
     }
 
@@ -202,7 +202,7 @@ impl HostStage for GpuBlackBox {
         self.inner.record_fit(&mut enc, &batch)?;
         let y = self.inner.record_predict(&mut enc, &batch)?;
         enc.submit()?;
-        self.inner.check(gpu)?;
+        occam_gpu::block_on(self.inner.check(gpu))?;
         state.predictions = gpu.read(y)?;
         let unperturbed: Vec<f32> = (0..tasks)
             .flat_map(|b| {

@@ -85,6 +85,15 @@ impl FusedUnroll {
             gpu.limits().max_storage_buffer_binding_size as usize / 4,
         );
         let budget = loop_budget(gpu);
+        // The fused kernels bind more storage buffers than WebGPU's default
+        // limit (8 per stage; browsers offer 8 to 10 without asking more).
+        let storage = storage_bindings(gpu, "unroll");
+        let most = gpu.limits().max_storage_buffers_per_shader_stage;
+        if storage > most {
+            return Err(format!(
+                "the fused kernels bind {storage} storage buffers, the adapter allows {most} per stage"
+            ));
+        }
         let fits = |layout: UnrollLayout| match shape.unfit_reason(gpu.limits(), budget, layout) {
             Some(reason) => Err(format!("{reason} ({} layout)", layout.name())),
             None => Ok(layout),
@@ -222,6 +231,23 @@ impl FusedUnroll {
     pub(crate) fn flops(&self) -> (f64, f64) {
         (self.op.forward_flops(), self.op.backward_flops())
     }
+}
+
+/// The most storage buffers one entry point of `shader` binds (0 for an
+/// unknown shader).
+fn storage_bindings(gpu: &Gpu, shader: &str) -> u32 {
+    gpu.registry().shader(shader).map_or(0, |s| {
+        s.entry_points
+            .values()
+            .map(|e| {
+                e.bindings
+                    .iter()
+                    .filter(|b| b.kind != occam_gpu::shaders::BindingKind::Uniform)
+                    .count() as u32
+            })
+            .max()
+            .unwrap_or(0)
+    })
 }
 
 #[cfg(test)]

@@ -379,8 +379,8 @@ impl GpuLearner for GdGpu {
     }
 
     /// Nothing to check: an unrolled fit has no failure to report.
-    fn check(&self, _gpu: &Gpu) -> Result<()> {
-        Ok(())
+    fn check<'a>(&'a self, _gpu: &'a Gpu) -> crate::error::ReadFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
     }
 
     fn host_stage(&self) -> Option<&dyn HostStage> {

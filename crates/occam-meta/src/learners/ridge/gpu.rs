@@ -144,8 +144,8 @@ impl GpuLearner for GpuRidge {
     }
 
     /// Fails when a task's system was singular (λ too small for its features).
-    fn check(&self, gpu: &Gpu) -> Result<()> {
-        Ok(self.ridge.check_status(gpu)?)
+    fn check<'a>(&'a self, gpu: &'a Gpu) -> crate::error::ReadFuture<'a, ()> {
+        Box::pin(async move { Ok(self.ridge.check_status_async(gpu).await?) })
     }
 
     fn host_stage(&self) -> Option<&dyn HostStage> {
