@@ -186,6 +186,9 @@ def main():
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--chromedriver", default="/usr/bin/chromedriver")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--images", default=None, metavar="PNG",
+                    help="also run a small mnist01 in the page (the image set from the page's memory) "
+                         "and save a screenshot of its image grid here")
     ap.add_argument("--time-steps", type=int, default=0,
                     help="also time the experiment as shipped, with this many meta-steps, "
                          "in the page and in the CLI (reported, not checked)")
@@ -258,6 +261,26 @@ def main():
               f"{native.stderr.strip().splitlines()[-1]!r}")
         if state["status"] != "error" or "nonsense_key" not in (state["error"] or ""):
             failures.append("bad key")
+
+        if a.images:
+            small = edited(open("experiments/mnist01.toml").read(), {
+                "meta_steps": 2, "inputs.count": 32, "data.train": 10, "data.test": 22,
+                "learner.steps": 5, "learner.batch": 5, "analysis.heldout_tasks": 1,
+            })
+            browser.js(
+                "document.getElementById('experiment').value = 'mnist01.toml';"
+                "document.getElementById('toml').value = arguments[0];"
+                "document.getElementById('every').value = '1';"
+                "document.getElementById('run').click();",
+                small,
+            )
+            state, images_s = wait_for(browser, {"done", "error"}, a.timeout)
+            print(f"web-test: mnist01 (2 meta-steps, 32 images) in the page: {state['status']} in {images_s:.1f} s"
+                  + (f": {state['error']}" if state["error"] else ""))
+            browser.screenshot(a.images)
+            print(f"web-test: screenshot {a.images}")
+            if state["status"] != "done":
+                failures.append("images")
 
         if a.time_steps:
             timed_text = edited(open(a.experiment).read(), {"meta_steps": a.time_steps})

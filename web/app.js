@@ -36,15 +36,20 @@ function colour(t) {
 function drawLoss() {
   const c = $("loss"), g = c.getContext("2d");
   g.clearRect(0, 0, c.width, c.height);
-  const pts = state.curve.filter(([, v]) => v > 0 && isFinite(v));
+  const pts = state.curve.filter(([, v]) => isFinite(v));
   if (pts.length < 1) return;
-  const xs = pts.map(([s]) => s), ys = pts.map(([, v]) => Math.log10(v));
+  // Log scale while the loss is positive; a loss with a reward term can go
+  // below zero, and then the scale is linear.
+  const log = pts.every(([, v]) => v > 0);
+  $("loss-scale").textContent = log ? "(log scale)" : "(linear scale)";
+  const xs = pts.map(([s]) => s), ys = pts.map(([, v]) => (log ? Math.log10(v) : v));
   const x0 = 0, x1 = Math.max(1, ...xs), y0 = Math.min(...ys), y1 = Math.max(...ys) + 1e-9;
   const X = (s) => 40 + (s - x0) / (x1 - x0) * (c.width - 50);
   const Y = (v) => c.height - 20 - (v - y0) / (y1 - y0 + 1e-12) * (c.height - 30);
   g.strokeStyle = "#888"; g.beginPath(); g.moveTo(40, 5); g.lineTo(40, c.height - 20); g.lineTo(c.width - 5, c.height - 20); g.stroke();
   g.fillStyle = "#333"; g.font = "11px sans-serif";
-  g.fillText(`1e${y1.toFixed(1)}`, 2, 12); g.fillText(`1e${y0.toFixed(1)}`, 2, c.height - 22);
+  const label = (v) => (log ? `1e${v.toFixed(1)}` : v.toPrecision(3));
+  g.fillText(label(y1), 2, 12); g.fillText(label(y0), 2, c.height - 22);
   g.fillText(String(x1), c.width - 30, c.height - 5);
   g.strokeStyle = "#1f5fa8"; g.lineWidth = 2; g.beginPath();
   pts.forEach(([s], i) => { const p = [X(s), Y(ys[i])]; i ? g.lineTo(...p) : g.moveTo(...p); });
@@ -62,6 +67,32 @@ async function drawFunction() {
     const lo = Math.min(...fs), hi = Math.max(...fs);
     g.fillStyle = "#1f5fa8";
     for (let i = 0; i < n; i++) g.fillRect(10 + (xs[i] + 1) / 2 * (c.width - 20), c.height - 10 - (fs[i] - lo) / (hi - lo + 1e-12) * (c.height - 20), 2, 2);
+    return;
+  }
+  if (pic.kind === "images") {
+    // The first images, each with its learned label as a coloured bar.
+    $("picture-kind").textContent = "(the first images, each with its label: blue low, red high)";
+    const px = session.picture_inputs(), per = pic.height * pic.width;
+    let plo = Infinity, phi = -Infinity;
+    for (const v of px) { plo = Math.min(plo, v); phi = Math.max(phi, v); }
+    const lo = Math.min(...values), hi = Math.max(...values);
+    const cols = 8, cell = 62, shown = Math.min(pic.count, 32);
+    for (let k = 0; k < shown; k++) {
+      const img = g.createImageData(pic.width, pic.height);
+      for (let i = 0; i < per; i++) {
+        const v = Math.round(255 * (px[k * per + i] - plo) / (phi - plo + 1e-12));
+        img.data.set([v, v, v, 255], i * 4);
+      }
+      const off = new OffscreenCanvas(pic.width, pic.height);
+      off.getContext("2d").putImageData(img, 0, 0);
+      const x = (k % cols) * cell, y = Math.floor(k / cols) * (cell + 4);
+      g.imageSmoothingEnabled = false;
+      g.drawImage(off, x, y, 42, 42);
+      g.fillStyle = `rgb(${colour((values[k] - lo) / (hi - lo + 1e-12))})`;
+      g.fillRect(x, y + 44, 42, 10);
+      g.fillStyle = "#333"; g.font = "10px sans-serif";
+      g.fillText(values[k].toFixed(2), x + 44, y + 53);
+    }
     return;
   }
   $("picture-kind").textContent = pic.kind === "map" ? "(longitude across, latitude up)" : "(x across, y up)";
@@ -105,7 +136,7 @@ function offerDownloads() {
   return Promise.all([
     add("function.npy", () => session.function_npy(), "application/octet-stream"),
     add("theta.npy", () => session.theta_npy(), "application/octet-stream"),
-    add("eval_inputs.npy", () => session.eval_inputs_npy(), "application/octet-stream"),
+    add(session.inputs_name(), () => session.inputs_npy(), "application/octet-stream"),
     add("summary.json", () => session.summary(), "application/json"),
     add("config.toml", () => session.config_toml(), "text/plain"),
   ]);

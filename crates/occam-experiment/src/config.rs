@@ -64,6 +64,11 @@ pub struct Experiment {
     /// The folder of the experiment file (connectome paths are relative to it).
     #[serde(skip)]
     pub base_dir: std::path::PathBuf,
+    /// Data files held in memory, by file name (a web page has no file
+    /// system): an image set whose file name is here is read from these
+    /// bytes instead of from its path.
+    #[serde(skip)]
+    pub files: std::collections::BTreeMap<String, std::sync::Arc<Vec<u8>>>,
 }
 
 /// `[series]`: learn `functions` functions one after another, each penalised
@@ -839,7 +844,21 @@ impl Experiment {
             Ok(self.base_dir.join(v))
         };
         let (images, labels) = (path("images", &i.images)?, path("labels", &i.labels)?);
-        let set = ImageSet::load(&images, &labels).map_err(|e| bad("inputs.images", e))?;
+        let in_memory = |p: &Path| {
+            p.file_name()
+                .and_then(|n| self.files.get(&*n.to_string_lossy()))
+        };
+        let set = match (in_memory(&images), in_memory(&labels)) {
+            (Some(im), Some(lb)) => {
+                let (im_name, lb_name) =
+                    (images.display().to_string(), labels.display().to_string());
+                occam_meta::images::parse_idx(im, &im_name)
+                    .and_then(|im| Ok((im, occam_meta::images::parse_idx(lb, &lb_name)?)))
+                    .and_then(|(im, lb)| ImageSet::from_idx(im, lb, &im_name, &lb_name))
+            }
+            _ => ImageSet::load(&images, &labels),
+        }
+        .map_err(|e| bad("inputs.images", e))?;
         let keep: Vec<u8> = match &i.digits {
             Some(d) if d.is_empty() => {
                 return Err(bad("inputs.digits", "must list at least one label"));

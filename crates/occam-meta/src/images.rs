@@ -17,19 +17,24 @@ pub struct IdxBytes {
 
 /// Reads an IDX file of unsigned bytes (type code 0x08), gzipped or not.
 pub fn read_idx(path: &Path) -> Result<IdxBytes, String> {
-    let name = path.display();
-    let raw = std::fs::read(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let raw = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    parse_idx(&raw, &path.display().to_string())
+}
+
+/// The same from the file's bytes (e.g. held in a web page's memory);
+/// `name` names it in errors.
+pub fn parse_idx(raw: &[u8], name: &str) -> Result<IdxBytes, String> {
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         // At most 4 GiB decompressed (a corrupt or hostile stream could
         // expand without end).
-        GzDecoder::new(&raw[..])
+        GzDecoder::new(raw)
             .take(1 << 32)
             .read_to_end(&mut out)
             .map_err(|e| format!("{name}: not a valid gzip stream: {e}"))?;
         out
     } else {
-        raw
+        raw.to_vec()
     };
     if bytes.len() < 4 {
         return Err(format!(
@@ -95,38 +100,44 @@ impl ImageSet {
     /// Reads an images file (3 dimensions) and a labels file (1 dimension)
     /// and checks that they agree.
     pub fn load(images: &Path, labels: &Path) -> Result<ImageSet, String> {
-        let im = read_idx(images)?;
-        let lb = read_idx(labels)?;
+        ImageSet::from_idx(
+            read_idx(images)?,
+            read_idx(labels)?,
+            &images.display().to_string(),
+            &labels.display().to_string(),
+        )
+    }
+
+    /// The same from files already read (or parsed from memory with
+    /// [`parse_idx`]); the names are for errors.
+    pub fn from_idx(
+        im: IdxBytes,
+        lb: IdxBytes,
+        images: &str,
+        labels: &str,
+    ) -> Result<ImageSet, String> {
         if im.dims.len() != 3 {
             return Err(format!(
                 "{}: images need 3 dimensions (count, rows, cols), found {:?}",
-                images.display(),
-                im.dims
+                images, im.dims
             ));
         }
         if im.dims[1] == 0 || im.dims[2] == 0 || im.dims[0] == 0 {
             return Err(format!(
                 "{}: holds {} images of {}×{} pixels; it needs at least one image of at least 1×1",
-                images.display(),
-                im.dims[0],
-                im.dims[1],
-                im.dims[2]
+                images, im.dims[0], im.dims[1], im.dims[2]
             ));
         }
         if lb.dims.len() != 1 {
             return Err(format!(
                 "{}: labels need 1 dimension, found {:?}",
-                labels.display(),
-                lb.dims
+                labels, lb.dims
             ));
         }
         if im.dims[0] != lb.dims[0] {
             return Err(format!(
                 "{} has {} images but {} has {} labels",
-                images.display(),
-                im.dims[0],
-                labels.display(),
-                lb.dims[0]
+                images, im.dims[0], labels, lb.dims[0]
             ));
         }
         Ok(ImageSet {

@@ -5,7 +5,7 @@
 //! an async lock, so none sees the session half-way through another.
 
 use crate::Session;
-use crate::view::{Picture, picture};
+use crate::view::Picture;
 use futures_util::lock::Mutex;
 use occam_gpu::AdapterSelection;
 use std::cell::Cell;
@@ -13,8 +13,21 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+/// The data files shipped with Occam, in memory by file name (an
+/// experiment's image set is read from these when its file names match).
+const FILES: [(&str, &[u8]); 2] = [
+    (
+        "mnist01-images-idx3-ubyte.gz",
+        include_bytes!("../../../assets/mnist01/mnist01-images-idx3-ubyte.gz"),
+    ),
+    (
+        "mnist01-labels-idx1-ubyte.gz",
+        include_bytes!("../../../assets/mnist01/mnist01-labels-idx1-ubyte.gz"),
+    ),
+];
+
 /// The experiments shipped with Occam that a page can run, by file name.
-const EXPERIMENTS: [(&str, &str); 6] = [
+const EXPERIMENTS: [(&str, &str); 7] = [
     (
         "quickstart.toml",
         include_str!("../../../experiments/quickstart.toml"),
@@ -39,6 +52,10 @@ const EXPERIMENTS: [(&str, &str); 6] = [
         "mushroom_random.toml",
         include_str!("../../../experiments/mushroom_random.toml"),
     ),
+    (
+        "mnist01.toml",
+        include_str!("../../../experiments/mnist01.toml"),
+    ),
 ];
 
 fn js_error(e: impl std::fmt::Display) -> JsValue {
@@ -56,10 +73,11 @@ pub fn experiments() -> String {
 /// engine. Rejects with the CLI's message (a bad key names the key).
 #[wasm_bindgen]
 pub async fn open_session(text: String, name: String) -> Result<WebSession, JsValue> {
-    let session = Session::open(&text, &name, &AdapterSelection::default())
+    let session = Session::open(&text, &name, &FILES, &AdapterSelection::default())
         .await
         .map_err(js_error)?;
-    let (picture, points) = picture(session.domain());
+    let (picture, points) = session.picture();
+    let (inputs_name, inputs) = session.inputs_npy().map_err(js_error)?;
     let a = session.adapter();
     let name = if a.name.trim().is_empty() {
         "an adapter the browser does not name"
@@ -74,7 +92,8 @@ pub async fn open_session(text: String, name: String) -> Result<WebSession, JsVa
         adapter,
         meta_steps: session.meta_steps(),
         config: session.config_toml(),
-        eval_inputs: session.eval_inputs_npy().map_err(js_error)?,
+        inputs_name,
+        inputs,
         step: Rc::new(Cell::new(0)),
         inner: Rc::new(Mutex::new(session)),
         picture,
@@ -89,7 +108,8 @@ pub struct WebSession {
     adapter: String,
     meta_steps: usize,
     config: String,
-    eval_inputs: Vec<u8>,
+    inputs_name: &'static str,
+    inputs: Vec<u8>,
     step: Rc<Cell<usize>>,
     picture: Picture,
     points: Rc<Vec<f64>>,
@@ -126,7 +146,8 @@ impl WebSession {
     }
 
     /// How to draw the function, as JSON: `{ kind: "map" | "heat", width,
-    /// height, inside }` or `{ kind: "scatter" }`.
+    /// height, inside }`, `{ kind: "images", count, height, width }` or
+    /// `{ kind: "scatter" }`.
     pub fn picture(&self) -> String {
         match &self.picture {
             Picture::Grid {
@@ -136,6 +157,11 @@ impl WebSession {
                 kind,
             } => serde_json::json!({ "kind": kind, "width": width, "height": height, "inside": inside }),
             Picture::Scatter => serde_json::json!({ "kind": "scatter" }),
+            Picture::Images {
+                count,
+                height,
+                width,
+            } => serde_json::json!({ "kind": "images", "count": count, "height": height, "width": width }),
         }
         .to_string()
     }
@@ -202,9 +228,21 @@ impl WebSession {
         })
     }
 
-    /// `eval_inputs.npy`'s bytes.
-    pub fn eval_inputs_npy(&self) -> js_sys::Uint8Array {
-        js_sys::Uint8Array::from(self.eval_inputs.as_slice())
+    /// The name of the inputs file: `eval_inputs.npy`, or `digits.npy` for
+    /// an image set.
+    pub fn inputs_name(&self) -> String {
+        self.inputs_name.to_string()
+    }
+
+    /// The inputs file's bytes.
+    pub fn inputs_npy(&self) -> js_sys::Uint8Array {
+        js_sys::Uint8Array::from(self.inputs.as_slice())
+    }
+
+    /// The points the picture shows (for an image set, its images' pixels,
+    /// for the page to draw them).
+    pub fn picture_inputs(&self) -> js_sys::Float64Array {
+        js_sys::Float64Array::from(self.points.as_slice())
     }
 
     /// `config.toml`'s text.

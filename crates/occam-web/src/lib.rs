@@ -70,23 +70,25 @@ impl Session {
     /// path does for the CLI) and opens the adapter `selection` picks —
     /// in a browser, the page's one WebGPU adapter. A bad key is refused
     /// as the CLI refuses it, naming the key; so are what a page cannot
-    /// run: a series, an image set (files), learners that read back in the
-    /// middle of a meta-step (programs, animals, black boxes).
+    /// run: a series, and learners that read back in the middle of a
+    /// meta-step (programs, animals, black boxes). `files` are data files
+    /// in memory by file name (an image set's IDX files), read instead of
+    /// the paths the experiment names.
     pub async fn open(
         text: &str,
         name: &str,
+        files: &[(&str, &[u8])],
         selection: &AdapterSelection,
     ) -> Result<Session, Error> {
-        let exp = Experiment::from_text(text, Path::new(name), &[])?;
+        let mut exp = Experiment::from_text(text, Path::new(name), &[])?;
+        exp.files = files
+            .iter()
+            .map(|(n, b)| (n.to_string(), std::sync::Arc::new(b.to_vec())))
+            .collect();
         let r = exp.resolve()?;
         if exp.series.is_some() {
             return Err(Error::input(format!(
                 "{name}: series: a page learns one function; run a series with the CLI"
-            )));
-        }
-        if r.image_labels.is_some() {
-            return Err(Error::input(format!(
-                "{name}: inputs.domain: an image set is read from files; run it with the CLI"
             )));
         }
         let gpu = Gpu::open(selection, true).await?;
@@ -111,10 +113,14 @@ impl Session {
             )));
         }
         let heldout_data = heldout_tasks(&exp, &r);
-        let eval_points = r.sampler.domain.sample(
-            &mut stream(exp.seed, Purpose::Evaluation, 0),
-            exp.analysis.eval_points,
-        );
+        // As `occam run`: every image of an image set, else fresh points.
+        let eval_points = match &r.sampler.pool {
+            Some(pool) => pool.to_vec(),
+            None => r.sampler.domain.sample(
+                &mut stream(exp.seed, Purpose::Evaluation, 0),
+                exp.analysis.eval_points,
+            ),
+        };
         Ok(Session {
             gpu,
             exp,
@@ -218,13 +224,47 @@ impl Session {
         npy(&[values.len() as u64], &values)
     }
 
-    /// `eval_inputs.npy`: the evaluation points.
-    pub fn eval_inputs_npy(&self) -> Result<Vec<u8>, Error> {
+    /// What the function is evaluated on, as the CLI writes it: for an
+    /// image set `digits.npy` (each image's class; `function.npy` holds
+    /// every image's label), else `eval_inputs.npy` (the points).
+    pub fn inputs_npy(&self) -> Result<(&'static str, Vec<u8>), Error> {
+        if let Some(classes) = &self.r.image_labels {
+            let digits: Vec<f64> = classes.iter().map(|&c| f64::from(c)).collect();
+            return Ok(("digits.npy", npy(&[digits.len() as u64], &digits)?));
+        }
         let d = self.r.sampler.domain.dim();
-        npy(
-            &[(self.eval_points.len() / d) as u64, d as u64],
-            &self.eval_points,
-        )
+        Ok((
+            "eval_inputs.npy",
+            npy(
+                &[(self.eval_points.len() / d) as u64, d as u64],
+                &self.eval_points,
+            )?,
+        ))
+    }
+
+    /// How the page draws the function and the points to evaluate it at:
+    /// [`view::picture`] for a geometric domain; for an image set, its first
+    /// [`view::GRID_IMAGES`] images.
+    pub fn picture(&self) -> (view::Picture, Vec<f64>) {
+        match self.r.sampler.domain {
+            InputDomain::Images {
+                channels,
+                height,
+                width,
+            } => {
+                let per = channels * height * width;
+                let count = (self.eval_points.len() / per).min(view::GRID_IMAGES);
+                (
+                    view::Picture::Images {
+                        count,
+                        height,
+                        width,
+                    },
+                    self.eval_points[..count * per].to_vec(),
+                )
+            }
+            domain => view::picture(domain),
+        }
     }
 
     /// `theta.npy`: the meta-learner's parameters now.

@@ -1,7 +1,12 @@
 //! The points a page draws the learned function on, by input domain: S² as
 //! a longitude–latitude map, the disk and the square as heat maps (a grid
-//! over [−1, 1]², the disk's corners masked), any other domain as a
-//! scatter of the function against its first input.
+//! over [−1, 1]², the disk's corners masked), an image set as a grid of its
+//! first images each with its label (the points are the session's, see
+//! `Session::picture`), any other domain as a scatter of the function
+//! against its first input.
+
+/// Images an image set's grid shows.
+pub const GRID_IMAGES: usize = 64;
 
 use occam_meta::sampling::InputDomain;
 
@@ -23,6 +28,16 @@ pub enum Picture {
     },
     /// The function against input 0 at the run's evaluation points.
     Scatter,
+    /// The first `count` images of an image set (channel 0 drawn), each
+    /// with its label.
+    Images {
+        /// Images shown.
+        count: usize,
+        /// Image height.
+        height: usize,
+        /// Image width.
+        width: usize,
+    },
 }
 
 /// The picture for `domain` and the points (d values each, in pixel order,

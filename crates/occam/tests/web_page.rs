@@ -3,8 +3,9 @@
 //! 127.0.0.1 and drives headless Chromium on its SwiftShader WebGPU
 //! (scripts/web-test.py): a short quickstart in the page must give the
 //! native CLI's held-out figures within f32 tolerance, a bad key must be
-//! refused in the page with the CLI's message, and a screenshot of the page
-//! is kept in target/web-test/page.png.
+//! refused in the page with the CLI's message, a small mnist01 must run from
+//! the image set the page holds in memory, and screenshots of the page are
+//! kept in target/web-test/page.png and page-images.png.
 //!
 //! Needs Debian's chromium and chromium-driver, the wasm32 target and
 //! wasm-bindgen-cli (.ci/run installs them). Without them the test says it
@@ -49,6 +50,8 @@ fn the_page_meta_learns_in_headless_chromium_like_the_cli() {
             "target/web",
             "--screenshot",
             "target/web-test/page.png",
+            "--images",
+            "target/web-test/page-images.png",
         ])
         .current_dir(&root)
         .env(
@@ -62,4 +65,5 @@ fn the_page_meta_learns_in_headless_chromium_like_the_cli() {
     assert!(test.status.success(), "scripts/web-test.py failed");
     assert!(out.contains("web-test: ok"));
     assert!(root.join("target/web-test/page.png").is_file());
+    assert!(root.join("target/web-test/page-images.png").is_file());
 }
