@@ -64,6 +64,9 @@ pub struct Checkpoint {
     pub metrics_bytes: u64,
     /// Each learner's count (an animal's trials), in problem order.
     pub usage: Vec<Option<u64>>,
+    /// The same counts by what they were spent on.
+    #[serde(default)]
+    pub usage_by_purpose: Vec<Option<UsageByPurpose>>,
     /// Optimiser steps taken on θ.
     pub optimizer_steps: u64,
     /// θ, as f32 bit patterns.
@@ -124,6 +127,7 @@ impl Checkpoint {
             next_step: 0,
             metrics_bytes: 0,
             usage: Vec::new(),
+            usage_by_purpose: Vec::new(),
             optimizer_steps: 0,
             theta_bits: Vec::new(),
             optimizer_m_bits: Vec::new(),
@@ -288,6 +292,26 @@ pub fn changed_keys(before: &str, after: &str) -> Option<Vec<String>> {
             })
             .collect(),
     )
+}
+
+/// What a learner's count (an animal's trials) was spent on over a run:
+/// the meta-steps, the held-out evaluations (at the initial and the final
+/// θ of each function) and the analyses of the final labels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageByPurpose {
+    /// The meta-steps (every fit of every task, perturbations included).
+    pub meta_learning: u64,
+    /// The held-out meta-loss at the initial and the final θ.
+    pub heldout: u64,
+    /// The learner's own fits of the final labels (`analysis.learner_error`).
+    pub analysis: u64,
+}
+
+impl UsageByPurpose {
+    /// The sum over purposes.
+    pub fn total(&self) -> u64 {
+        self.meta_learning + self.heldout + self.analysis
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! them — and its output folder.
 
 use crate::Error;
-use crate::checkpoint::{self, Checkpoint, DoneFunction, SavedCurves};
+use crate::checkpoint::{self, Checkpoint, DoneFunction, SavedCurves, UsageByPurpose};
 use crate::config::{Experiment, Resolved};
 use crate::output::status;
 use crate::output::{FolderLock, Output};
@@ -178,9 +178,47 @@ struct RunContext<'a> {
     progress: &'a dyn Progress,
     /// The checkpoint written as the run goes (the functions done so far).
     checkpoint: Checkpoint,
+    /// Each counting learner's count (an animal's trials) by purpose.
+    usage: std::cell::RefCell<Vec<Option<UsageByPurpose>>>,
+}
+
+/// What a phase of a run spent a learner's count on.
+#[derive(Clone, Copy)]
+enum Spent {
+    MetaLearning,
+    Heldout,
+    Analysis,
+}
+
+/// Each learner's count now (`None` for a learner that counts nothing).
+fn counts(r: &Resolved) -> Vec<Option<u64>> {
+    r.problem
+        .learners
+        .iter()
+        .map(|l| l.counter().map(|c| c.used()))
+        .collect()
 }
 
 impl RunContext<'_> {
+    /// Charges what the learners counted since `before` (from [`counts`])
+    /// to `purpose`.
+    fn charge(&self, purpose: Spent, before: &[Option<u64>]) {
+        let now = counts(self.r);
+        let mut usage = self.usage.borrow_mut();
+        usage.resize(now.len(), None);
+        for ((u, b), n) in usage.iter_mut().zip(before).zip(&now) {
+            if let (Some(b), Some(n)) = (b, n) {
+                let u = u.get_or_insert_with(UsageByPurpose::default);
+                let spent = n.saturating_sub(*b);
+                match purpose {
+                    Spent::MetaLearning => u.meta_learning += spent,
+                    Spent::Heldout => u.heldout += spent,
+                    Spent::Analysis => u.analysis += spent,
+                }
+            }
+        }
+    }
+
     /// The summary of a run that stopped before its end.
     fn stopped_summary(&self, status: &str, function: usize, steps: usize) -> Value {
         let info = self.gpu.adapter();
@@ -214,6 +252,7 @@ impl RunContext<'_> {
             .iter()
             .map(|l| l.counter().map(|c| c.used()))
             .collect();
+        c.usage_by_purpose = self.usage.borrow().clone();
         c.set_state(&engine.save_state(self.gpu)?);
         c.current = current;
         c.write(self.out.dir())
@@ -284,8 +323,12 @@ fn finish_function(
 ) -> Result<Learned, Error> {
     let gpu = cx.gpu;
     let theta = engine.read_theta(gpu)?;
+    let before = counts(r);
     let final_heldout = heldout(gpu, r, heldout_data, &theta, orth)?;
+    cx.charge(Spent::Heldout, &before);
+    let before = counts(r);
     let learner_fits = occam_meta::reference::learner_fits(&r.problem, &theta, heldout_data, 0)?;
+    cx.charge(Spent::Analysis, &before);
     let values = engine.evaluate(gpu, cx.eval_points)?;
     let on_orth_points = engine.evaluate(gpu, &orth.x)?;
     // Fitted with the learners' draws of the first held-out task (their
@@ -384,11 +427,17 @@ fn learn_function(
                     c.restore(*u);
                 }
             }
+            *cx.usage.borrow_mut() = c.usage_by_purpose.clone();
             let (initial, curves, last) = restored_curves(r, &c.current)?;
             (initial, curves, last, c.next_step, c.current.wall_s)
         }
         None => (
-            heldout(gpu, r, &heldout_data, &theta0, orth)?,
+            {
+                let before = counts(r);
+                let initial = heldout(gpu, r, &heldout_data, &theta0, orth)?;
+                cx.charge(Spent::Heldout, &before);
+                initial
+            },
             Vec::new(),
             TermValues::zeros(&r.problem.terms),
             0,
@@ -401,7 +450,9 @@ fn learn_function(
         // Each function of a series sees its own stream of tasks.
         let global = (j * exp.meta_steps + step) as u64;
         engine.load(gpu, &r.sampler.meta_step(exp.seed, global, exp.tasks))?;
+        let before = counts(r);
         engine.step(gpu, true)?;
+        cx.charge(Spent::MetaLearning, &before);
         let final_step = step + 1 == exp.meta_steps;
         if step % exp.log_every == 0 || final_step {
             let terms = engine.read_terms(gpu)?;
@@ -652,6 +703,7 @@ fn run_from(
         eval_points: &eval_points,
         progress,
         checkpoint: Checkpoint::new(&exp.name, exp.seed, &exp.base_dir, &config),
+        usage: std::cell::RefCell::new(Vec::new()),
     };
     // metrics.jsonl is checked against the checkpoint before anything in
     // the folder changes.
@@ -801,6 +853,27 @@ fn run_from(
         .collect();
     if !reports.is_empty() {
         summary["learner_report"] = json!(reports);
+    }
+    // The counts by what they were spent on (they add up to each total).
+    let usage: Vec<Value> = r
+        .problem
+        .learners
+        .iter()
+        .zip(cx.usage.borrow().iter().chain(std::iter::repeat(&None)))
+        .filter_map(|(l, u)| {
+            let c = l.counter()?;
+            let u = u.unwrap_or_default();
+            Some(json!({
+                "learner": l.kind(),
+                "total": c.used(),
+                "meta_learning": u.meta_learning,
+                "heldout": u.heldout,
+                "analysis": u.analysis,
+            }))
+        })
+        .collect();
+    if !usage.is_empty() {
+        summary["learner_usage"] = json!(usage);
     }
     let outcome = Outcome {
         dir: out.dir().to_path_buf(),

@@ -957,6 +957,32 @@ fn an_animal_runs_in_a_black_box_reporting_its_trials() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     let report = summary["learner_report"][0].as_str().unwrap();
     assert!(report.contains("trials used of a budget of"), "{report}");
+    // Every trial is charged to what it was spent on. A fit shows m = 20
+    // training labels and asks M = 80 queries 5 times each: 420 trials; a
+    // black box of population 4 fits 1 + 2·4 = 9 times per task.
+    let usage = &summary["learner_usage"][0];
+    let n = |k: &str| usage[k].as_u64().unwrap();
+    let (fit, fits) = (20 + 80 * 5, 9);
+    assert_eq!(
+        n("meta_learning"),
+        3 * fits * fit,
+        "3 meta-steps of 1 task: {usage}"
+    );
+    assert_eq!(
+        n("heldout"),
+        2 * 2 * fits * fit,
+        "2 held-out tasks at the initial and final θ: {usage}"
+    );
+    // The analysis fits each held-out task, then asks about its 20 training points.
+    assert_eq!(n("analysis"), 2 * (fits * fit + 20 + 20 * 5), "{usage}");
+    assert_eq!(
+        n("total"),
+        n("meta_learning") + n("heldout") + n("analysis")
+    );
+    assert!(
+        report.starts_with(&format!("{} trials used", n("total"))),
+        "{report}"
+    );
     assert!(summary["analysis"]["kernel_eigen_overlap"]["top_4"].is_number());
     std::fs::remove_dir_all(&dir).ok();
     for (set, key) in [
