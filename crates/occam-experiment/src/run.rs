@@ -18,16 +18,37 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Where a run stopped producing finite numbers.
-struct Divergence {
+pub struct Divergence {
     function: usize,
     step: usize,
     what: String,
+}
+
+impl Divergence {
+    /// The message a diverged run stops with.
+    pub fn message(&self) -> String {
+        format!(
+            "the run diverged: function {}, meta-step {}: {} (lower the learning rates or the loss weights)",
+            self.function, self.step, self.what
+        )
+    }
 }
 
 /// The first non-finite quantity after meta-step `step`, in the order they
 /// are computed: the loss terms of the step, then θ after the update, then
 /// the labels f_θ(x) that θ gives.
 fn diagnose(
+    gpu: &Gpu,
+    engine: &GpuMetaEngine,
+    terms: &TermValues,
+    function: usize,
+    step: usize,
+) -> Result<Option<Divergence>, Error> {
+    occam_gpu::block_on(diagnose_async(gpu, engine, terms, function, step))
+}
+
+/// The same, as a future (a web page awaits it).
+pub async fn diagnose_async(
     gpu: &Gpu,
     engine: &GpuMetaEngine,
     terms: &TermValues,
@@ -44,14 +65,14 @@ fn diagnose(
     if let Some(t) = terms.first_non_finite() {
         return found(format!("the {} term is {}", t.name, t.value));
     }
-    let theta = engine.read_theta(gpu)?;
+    let theta = engine.read_theta_async(gpu).await?;
     if let Some(i) = theta.iter().position(|v| !v.is_finite()) {
         return found(format!(
             "θ is not finite after the update (θ[{i}] = {})",
             theta[i]
         ));
     }
-    let labels = engine.read_labels(gpu)?;
+    let labels = engine.read_labels_async(gpu).await?;
     if let Some(i) = labels.iter().position(|v| !v.is_finite()) {
         return found(format!(
             "the meta-learner's labels f_θ(x) are not finite after the update (label {i} = {})",
@@ -200,8 +221,19 @@ fn counts(r: &Resolved) -> Vec<Option<u64>> {
 }
 
 impl RunContext<'_> {
-    /// Charges what the learners counted since `before` (from [`counts`])
-    /// to `purpose`.
+    /// Runs `work` and charges what the learners counted meanwhile to
+    /// `purpose`.
+    fn charged<T>(
+        &self,
+        purpose: Spent,
+        work: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let before = counts(self.r);
+        let value = work()?;
+        self.charge(purpose, &before);
+        Ok(value)
+    }
+
     fn charge(&self, purpose: Spent, before: &[Option<u64>]) {
         let now = counts(self.r);
         let mut usage = self.usage.borrow_mut();
@@ -245,13 +277,7 @@ impl RunContext<'_> {
         c.function = j;
         c.next_step = next_step;
         c.metrics_bytes = metrics.bytes();
-        c.usage = self
-            .r
-            .problem
-            .learners
-            .iter()
-            .map(|l| l.counter().map(|c| c.used()))
-            .collect();
+        c.usage = counts(self.r);
         c.usage_by_purpose = self.usage.borrow().clone();
         c.set_state(&engine.save_state(self.gpu)?);
         c.current = current;
@@ -260,10 +286,7 @@ impl RunContext<'_> {
 
     /// Stops the run as diverged: its summary says where, and the error too.
     fn diverged(&self, d: Divergence) -> Error {
-        let message = format!(
-            "the run diverged: function {}, meta-step {}: {} (lower the learning rates or the loss weights)",
-            d.function, d.step, d.what
-        );
+        let message = d.message();
         let mut summary = self.stopped_summary("diverged", d.function, d.step);
         summary["diverged"] = json!({ "function": d.function, "meta_step": d.step, "what": d.what, "message": message });
         match self.out.json("summary.json", &summary) {
@@ -323,12 +346,17 @@ fn finish_function(
 ) -> Result<Learned, Error> {
     let gpu = cx.gpu;
     let theta = engine.read_theta(gpu)?;
-    let before = counts(r);
-    let final_heldout = heldout(gpu, r, heldout_data, &theta, orth)?;
-    cx.charge(Spent::Heldout, &before);
-    let before = counts(r);
-    let learner_fits = occam_meta::reference::learner_fits(&r.problem, &theta, heldout_data, 0)?;
-    cx.charge(Spent::Analysis, &before);
+    let final_heldout = cx.charged(Spent::Heldout, || {
+        heldout(gpu, r, heldout_data, &theta, orth)
+    })?;
+    let learner_fits = cx.charged(Spent::Analysis, || {
+        Ok(occam_meta::reference::learner_fits(
+            &r.problem,
+            &theta,
+            heldout_data,
+            0,
+        )?)
+    })?;
     let values = engine.evaluate(gpu, cx.eval_points)?;
     let on_orth_points = engine.evaluate(gpu, &orth.x)?;
     // Fitted with the learners' draws of the first held-out task (their
@@ -432,12 +460,9 @@ fn learn_function(
             (initial, curves, last, c.next_step, c.current.wall_s)
         }
         None => (
-            {
-                let before = counts(r);
-                let initial = heldout(gpu, r, &heldout_data, &theta0, orth)?;
-                cx.charge(Spent::Heldout, &before);
-                initial
-            },
+            cx.charged(Spent::Heldout, || {
+                heldout(gpu, r, &heldout_data, &theta0, orth)
+            })?,
             Vec::new(),
             TermValues::zeros(&r.problem.terms),
             0,
@@ -450,9 +475,7 @@ fn learn_function(
         // Each function of a series sees its own stream of tasks.
         let global = (j * exp.meta_steps + step) as u64;
         engine.load(gpu, &r.sampler.meta_step(exp.seed, global, exp.tasks))?;
-        let before = counts(r);
-        engine.step(gpu, true)?;
-        cx.charge(Spent::MetaLearning, &before);
+        cx.charged(Spent::MetaLearning, || Ok(engine.step(gpu, true)?))?;
         let final_step = step + 1 == exp.meta_steps;
         if step % exp.log_every == 0 || final_step {
             let terms = engine.read_terms(gpu)?;
@@ -836,7 +859,7 @@ fn run_from(
             "normalised_inner_products": inner_products(&funcs),
             "heldout_generalisation_mse": learned.iter().map(|f| f.final_heldout.term("generalisation").and_then(|t| t.raw())).collect::<Vec<_>>(),
             "in_sample_mse": learned.iter().map(|f| f.learner_fits.in_sample_mse).collect::<Vec<_>>(),
-            "eval_fit_notebook_mse": learned.iter().map(|f| f.eval_fits.first().copied().flatten().map(|m| m / 2.0)).collect::<Vec<_>>(),
+            "eval_fit_notebook_mse": learned.iter().map(|f| f.notebook_mse(0)).collect::<Vec<_>>(),
             "held_out_mse": learned.iter().map(|f| f.learner_fits.held_out_mse).collect::<Vec<_>>(),
         });
     }

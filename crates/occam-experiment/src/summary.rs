@@ -37,6 +37,14 @@ pub struct Learned {
     pub wall: f64,
 }
 
+impl Learned {
+    /// Learner `i`'s score as the paper's notebooks print it: half its
+    /// in-sample MSE on every evaluation point, Σ(f − ĝ)²/2n.
+    pub fn notebook_mse(&self, i: usize) -> Option<f64> {
+        self.eval_fits.get(i).copied().flatten().map(|m| m / 2.0)
+    }
+}
+
 /// `final` and `analysis` of one learned function.
 pub fn function_summary(
     r: &Resolved,
@@ -76,10 +84,11 @@ pub fn function_summary(
             f.eval_fits
                 .iter()
                 .zip(&r.problem.learners)
-                .map(|(m, l)| json!({
+                .enumerate()
+                .map(|(i, (m, l))| json!({
                     "learner": l.kind(),
                     "mse": m,
-                    "notebook_mse": m.map(|m| m / 2.0),
+                    "notebook_mse": f.notebook_mse(i),
                 }))
                 .collect::<Vec<_>>()
         );
@@ -90,8 +99,7 @@ pub fn function_summary(
         let mse_b = heldout_mse("adversary");
         // And the notebooks' score: each learner fitted on every evaluation
         // point, Σ(f − ĝ)²/(2n).
-        let notebook = |i: usize| f.eval_fits.get(i).copied().flatten().map(|m| m / 2.0);
-        let (nb_a, nb_b) = (notebook(0), notebook(1));
+        let (nb_a, nb_b) = (f.notebook_mse(0), f.notebook_mse(1));
         analysis["adversarial"] = json!({
             "mse_a": mse_a,
             "mse_b": mse_b,

@@ -21,7 +21,7 @@ mod bindings;
 
 use occam_experiment::Error;
 use occam_experiment::config::{Experiment, Resolved};
-use occam_experiment::run::{heldout_async, heldout_tasks};
+use occam_experiment::run::{diagnose_async, heldout_async, heldout_tasks};
 use occam_gpu::{AdapterDescription, AdapterSelection, Gpu};
 use occam_meta::engine::GpuMetaEngine;
 use occam_meta::loss::TermValues;
@@ -158,8 +158,8 @@ impl Session {
 
     /// Runs up to `steps` more meta-steps (never past `meta_steps`), the
     /// same tasks `occam run` draws for each, and reads the loss terms of
-    /// the last. A non-finite term stops the session with the meta-step and
-    /// the term, as the CLI's divergence check does.
+    /// the last. The CLI's divergence check follows: a non-finite term, θ
+    /// or label stops the session with the CLI's message.
     pub async fn advance(&mut self, steps: usize) -> Result<Progress, Error> {
         // The initial θ's held-out figures, before θ moves.
         if self.initial_heldout.is_none() {
@@ -176,13 +176,9 @@ impl Session {
             self.step += 1;
         }
         let terms = self.engine.read_terms_async(&self.gpu).await?;
-        if let Some(t) = terms.terms.iter().find(|t| !t.value.is_finite()) {
-            return Err(Error::internal(format!(
-                "the run diverged: meta-step {}: the {} term is {} (lower the learning rates or the loss weights)",
-                self.step.saturating_sub(1),
-                t.name,
-                t.value
-            )));
+        let last = self.step.saturating_sub(1);
+        if let Some(d) = diagnose_async(&self.gpu, &self.engine, &terms, 0, last).await? {
+            return Err(Error::internal(d.message()));
         }
         self.last = Some(terms.clone());
         Ok(Progress {

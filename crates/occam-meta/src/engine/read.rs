@@ -103,11 +103,17 @@ impl GpuMetaEngine {
     /// Evaluates the meta-learner f_θ on the loaded points (train then test,
     /// task by task) and reads the labels back.
     pub fn read_labels(&self, gpu: &Gpu) -> Result<Vec<f64>> {
+        occam_gpu::block_on(self.read_labels_async(gpu))
+    }
+
+    /// The same, as a future (a browser awaits it).
+    pub async fn read_labels_async(&self, gpu: &Gpu) -> Result<Vec<f64>> {
         let mut enc = gpu.encoder();
         self.meta.forward(&mut enc, &self.theta, &self.x_all)?;
         enc.submit()?;
         Ok(gpu
-            .read(self.meta.output())?
+            .read_async(self.meta.output())
+            .await?
             .into_iter()
             .map(f64::from)
             .collect())
