@@ -142,6 +142,17 @@ def serve(folder):
     return server
 
 
+def start_run(browser, toml_text, every=None, experiment=None):
+    """Puts `toml_text` in the page's editor and clicks Run."""
+    browser.js(
+        "if (arguments[2]) document.getElementById('experiment').value = arguments[2];"
+        "if (arguments[1]) document.getElementById('every').value = arguments[1];"
+        "document.getElementById('toml').value = arguments[0];"
+        "document.getElementById('run').click();",
+        toml_text, str(every) if every else None, experiment,
+    )
+
+
 def wait_for(browser, statuses, timeout):
     start = time.time()
     while time.time() - start < timeout:
@@ -214,12 +225,7 @@ def main():
         state, _ = wait_for(browser, {"ready", "error"}, 120)
         if state["status"] == "error":
             raise SystemExit(f"web-test: the page failed to start: {state['error']}")
-        browser.js(
-            "document.getElementById('toml').value = arguments[0];"
-            "document.getElementById('every').value = '2';"
-            "document.getElementById('run').click();",
-            toml_text,
-        )
+        start_run(browser, toml_text, every=2)
         state, page_s = wait_for(browser, {"done", "error", "stopped"}, a.timeout)
         print(f"web-test: adapter in the page: {state['adapter']}")
         print(f"web-test: quickstart ({SETTINGS['meta_steps']} meta-steps, small) in the page: {page_s:.1f} s; "
@@ -246,11 +252,7 @@ def main():
 
         # A bad key: refused in the page with the CLI's message.
         bad = toml_text.replace("[learner]", "[learner]\nnonsense_key = 1")
-        browser.js(
-            "document.getElementById('toml').value = arguments[0];"
-            "document.getElementById('run').click();",
-            bad,
-        )
+        start_run(browser, bad)
         state, _ = wait_for(browser, {"error", "done"}, 120)
         cli_bad = os.path.join(work, "bad.toml")
         with open(cli_bad, "w") as f:
@@ -267,13 +269,7 @@ def main():
                 "meta_steps": 2, "inputs.count": 32, "data.train": 10, "data.test": 22,
                 "learner.steps": 5, "learner.batch": 5, "analysis.heldout_tasks": 1,
             })
-            browser.js(
-                "document.getElementById('experiment').value = 'mnist01.toml';"
-                "document.getElementById('toml').value = arguments[0];"
-                "document.getElementById('every').value = '1';"
-                "document.getElementById('run').click();",
-                small,
-            )
+            start_run(browser, small, every=1, experiment="mnist01.toml")
             state, images_s = wait_for(browser, {"done", "error"}, a.timeout)
             print(f"web-test: mnist01 (2 meta-steps, 32 images) in the page: {state['status']} in {images_s:.1f} s"
                   + (f": {state['error']}" if state["error"] else ""))
@@ -292,12 +288,7 @@ def main():
                            check=True, capture_output=True)
             cli_s = time.time() - t0
             cli = json.load(open(os.path.join(work, "timed", "summary.json")))
-            browser.js(
-                "document.getElementById('toml').value = arguments[0];"
-                "document.getElementById('every').value = '5';"
-                "document.getElementById('run').click();",
-                timed_text,
-            )
+            start_run(browser, timed_text, every=5)
             state, page_s = wait_for(browser, {"done", "error"}, a.timeout)
             if state["status"] != "done":
                 raise SystemExit(f"web-test: the timed run failed: {state['error']}")
