@@ -16,14 +16,8 @@ fn animal(lapse: f64, noise: f64, repeats: usize, budget: u64) -> AnimalLearner 
         bias: false,
         resample: false,
     };
-    AnimalLearner {
-        kernel: RidgeLearner::new(map, 1e-3, FeatureDraw::fixed(4, 0, 3 * 30)),
-        lapse,
-        response_noise: noise,
-        repeats,
-        budget,
-        trials: Default::default(),
-    }
+    let kernel = RidgeLearner::new(map, 1e-3, FeatureDraw::fixed(4, 0, 3 * 30));
+    AnimalLearner::kernel_ridge(kernel, lapse, noise, repeats, budget)
 }
 
 /// Φ, the standard normal CDF (Abramowitz–Stegun 7.1.26 erf, error < 2e-7).
@@ -50,7 +44,7 @@ fn answers_average_choices_with_the_lapse_and_noise_and_trials_are_counted() {
     let z_tr: Vec<f64> = (0..10).map(|_| rng.random_range(-1.0..1.0)).collect();
     let x_te: Vec<f64> = (0..12).map(|_| rng.random_range(-1.0..1.0)).collect();
     let data = a.draw(&mut rng, 10);
-    let f = a.kernel.fit_cpu(&x_tr, &z_tr, &x_te, &data).unwrap();
+    let f = a.learns.fit_cpu(&x_tr, &z_tr, &x_te, &data).unwrap();
     let f = f.test_predictions().to_vec();
     let answers = a.fit_cpu(&x_tr, &z_tr, &x_te, &data).unwrap();
     let answers = answers.test_predictions().to_vec();

@@ -77,6 +77,7 @@ fn a_learner_linear_in_its_labels_is_estimated_without_bias() {
         population,
         sigma: 0.1,
         fitness_shaping: false,
+        regression: None,
     };
     let mut last = 0.0;
     for p in [16, 256, 4096] {
@@ -109,6 +110,7 @@ fn the_mlp_gd_learner_as_a_black_box_approaches_the_exact_meta_gradient() {
                 population: p,
                 sigma: 0.02,
                 fitness_shaping: shaping,
+                regression: None,
             };
             let mean = tasks
                 .iter()
@@ -140,6 +142,7 @@ fn common_random_numbers_cancel_label_independent_noise() {
         population: 32,
         sigma: 0.1,
         fitness_shaping: false,
+        regression: None,
     };
     let clean = estimate(&ridge, &t, &y_bar, &s, 4);
     // The same learner with response noise drawn from the pair's seed.

@@ -159,29 +159,31 @@ fn learners() -> Vec<(&'static str, Arc<dyn Learner>)> {
         ),
         (
             "black box: gd tanh, 4 pairs",
-            Arc::new(BlackBoxLearner {
-                inner: Arc::new(gd(Activation::Tanh, 9, minibatch)),
-                es: EsSettings {
+            Arc::new(BlackBoxLearner::new(
+                Arc::new(gd(Activation::Tanh, 9, minibatch)),
+                EsSettings {
                     population: 4,
                     sigma: 0.1,
                     fitness_shaping: false,
+                    regression: None,
                 },
-            }),
+            )),
         ),
         (
             "black box: ridge, 3 pairs shaped",
-            Arc::new(BlackBoxLearner {
-                inner: Arc::new(RidgeLearner::new(
+            Arc::new(BlackBoxLearner::new(
+                Arc::new(RidgeLearner::new(
                     FeatureMap::Linear { bias: true },
                     1e-2,
                     FeatureDraw::None,
                 )),
-                es: EsSettings {
+                EsSettings {
                     population: 3,
                     sigma: 0.1,
                     fitness_shaping: true,
+                    regression: None,
                 },
-            }),
+            )),
         ),
     ]
 }

@@ -203,3 +203,22 @@ fn a_stopped_animal_run_resumes_with_its_trial_count() {
     );
     check_resume("animal", &exp, &[4]);
 }
+
+#[test]
+fn a_stopped_regression_run_resumes_with_its_sessions_on_record() {
+    // The sessions the least-squares Jacobian is fitted on are in the
+    // checkpoint: a resumed run fits the same models (window 6 < 10 steps,
+    // refresh 2, so that both the window and the schedule carry over).
+    let exp = experiment(
+        "animal_budget.toml",
+        &[
+            "meta_steps=10",
+            "log_every=3",
+            "learner.window=6",
+            "learner.refresh=2",
+            "analysis.heldout_tasks=2",
+            "analysis.eval_points=200",
+        ],
+    );
+    check_resume("regression", &exp, &[3, 7]);
+}

@@ -107,6 +107,16 @@ def blackbox(**keys):
     return {("learner", None): t, ("learner.inner", None): {"kind": '"ridge"', "lambda": "0.001"}}
 
 
+def regression(stimuli="1", **keys):
+    """A black box with the regression estimator on `stimuli` fixed sets."""
+    t = {"kind": '"blackbox"', "estimator": '"regression"', "sigma": "0.1"}
+    t.update(keys)
+    c = {("learner", None): t, ("learner.inner", None): {"kind": '"ridge"', "lambda": "0.001"}}
+    if stimuli is not None:
+        c[("data", "stimulus_sets")] = stimuli
+    return c
+
+
 def inner(table):
     """A black box around the learner `table` (its `inner`)."""
     return {("learner", None): {"kind": '"blackbox"', "population": "2", "sigma": "0.1"}, ("learner.inner", None): table}
@@ -120,9 +130,13 @@ def inner_with_connectivity():
 
 
 def animal(**keys):
+    """An animal's table; a key given as None is left out."""
     t = {"kind": '"animal"', "features": "10", "lambda": "0.001", "lapse": "0.0", "response_noise": "0.1"}
     t.update(keys)
-    return t
+    return {k: v for k, v in t.items() if v is not None}
+
+
+MLP_GD = '{ kind = "mlp_gd", hidden = [4], activation = "relu", steps = 2, lr = 0.05, batch = 0 }'
 
 
 def external(**keys):
@@ -313,6 +327,19 @@ CASES_LIST = [
     ("adversary-kind-unknown", "adversary.kind", merge({("loss", "adversary"): "1.0"}, {("adversary", None): {"kind": '"oracle"'}})),
     ("connectivity-top-level", "[learner.connectivity]", {("connectivity", None): {"scheme": '"random"', "inputs_per_unit": "2"}}),
     ("connectivity-on-animal", "learner.inner.connectivity", inner_with_connectivity()),
+    ("regression-without-stimuli", "data.stimulus_sets", regression(stimuli=None)),
+    ("regression-with-population", "learner.population", regression(population="4")),
+    ("regression-window-zero", "learner.window", regression(window="0")),
+    ("regression-ridge-negative", "learner.ridge", regression(ridge="-1.0")),
+    ("antithetic-with-refresh", "learner.refresh", blackbox(refresh="2")),
+    ("blackbox-estimator-unknown", "learner.estimator", blackbox(estimator='"guess"')),
+    ("data-stimulus-sets-huge", "data.stimulus_sets", {("data", "stimulus_sets"): "100000"}),
+    ("animal-input-scale-short", "learner.inner.input_scale", inner(animal(input_scale="[1.0]"))),
+    ("animal-input-scale-negative", "learner.inner.input_scale[1]", inner(animal(input_scale="[1.0, -1.0, 1.0]"))),
+    ("animal-learns-and-features", "learner.inner.features", inner(animal(learns=MLP_GD))),
+    ("animal-learns-like-an-animal", "learner.inner.learns.kind", inner(animal(features=None, **{"lambda": None}, learns='{ kind = "animal" }'))),
+    ("animal-learns-bad-key", "learner.inner.learns.steps", inner(animal(features=None, **{"lambda": None}, learns='{ kind = "mlp_gd", hidden = [4], activation = "relu", steps = 0, lr = 0.05, batch = 0 }'))),
+    ("animal-without-features", "learner.inner.features", inner(animal(features=None))),
 ]
 
 

@@ -67,6 +67,10 @@ pub struct Checkpoint {
     /// The same counts by what they were spent on.
     #[serde(default)]
     pub usage_by_purpose: Vec<Option<UsageByPurpose>>,
+    /// What each learner remembers across meta-steps (a black box's past
+    /// sessions), in problem order.
+    #[serde(default)]
+    pub memory: Vec<Option<serde_json::Value>>,
     /// Optimiser steps taken on θ.
     pub optimizer_steps: u64,
     /// θ, as f32 bit patterns.
@@ -128,6 +132,7 @@ impl Checkpoint {
             metrics_bytes: 0,
             usage: Vec::new(),
             usage_by_purpose: Vec::new(),
+            memory: Vec::new(),
             optimizer_steps: 0,
             theta_bits: Vec::new(),
             optimizer_m_bits: Vec::new(),

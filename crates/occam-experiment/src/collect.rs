@@ -114,7 +114,7 @@ pub fn collect(dir: &Path) -> Result<Collection, Error> {
             .map(|(k, v)| (k.clone(), crate::sweep::value_text(v)))
             .collect();
         let mut figures = BTreeMap::new();
-        for part in ["final", "analysis", "wall_s"] {
+        for part in ["final", "analysis", "wall_s", "learner_usage"] {
             if let Some(v) = summary.get(part) {
                 flatten_json(part, v, &mut figures);
             }

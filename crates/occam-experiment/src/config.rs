@@ -146,6 +146,15 @@ pub struct Data {
     pub test: usize,
     /// Samples of the target label distribution (uniform on [−1, 1]) per task.
     pub samples: usize,
+    /// K fixed stimulus sets, as an experimenter would use: K pairs of
+    /// (training, test) inputs drawn once from the run's seed, each task
+    /// taking one at random (default 0: fresh inputs for every task).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stimulus_sets: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// `[meta_learner]`.
@@ -214,6 +223,9 @@ const SCALING: f64 = 0.5;
 /// The most ε steps a Sinkhorn schedule may take (from the largest f32
 /// diameter down to the blur): beyond it a meta-step would crawl.
 const MAX_EPSILON_STEPS: f64 = 10_000.0;
+
+/// The most fixed stimulus sets a run may draw.
+const MAX_STIMULUS_SETS: usize = 4096;
 
 /// blur and scaling checked: blur > 0 and representable in f32, scaling in
 /// (0, 1) also in f32, and a schedule of at most [`MAX_EPSILON_STEPS`].
@@ -751,14 +763,33 @@ impl Experiment {
                 }
             }
         }
-        let sampler = TaskSampler {
+        let sets = self.data.stimulus_sets;
+        if sets > MAX_STIMULUS_SETS {
+            return Err(bad(
+                "data.stimulus_sets",
+                format!("must be at most {MAX_STIMULUS_SETS}"),
+            ));
+        }
+        if sets == 0
+            && let Some(what) = learners.iter().find_map(|l| l.fixed_stimuli())
+        {
+            return Err(bad(
+                "data.stimulus_sets",
+                format!("must be ≥ 1: a learner with {what} fits its sessions on fixed stimuli"),
+            ));
+        }
+        let mut sampler = TaskSampler {
             domain,
             train,
             test,
             samples,
             learners,
             pool,
+            stimuli: None,
         };
+        if sets > 0 {
+            sampler.stimuli = Some(std::sync::Arc::new(sampler.stimulus_sets(self.seed, sets)));
+        }
         Ok(Resolved {
             problem,
             sampler,

@@ -7,12 +7,15 @@ use crate::config::{Experiment, Resolved};
 use crate::output::status;
 use crate::output::{FolderLock, Output};
 use crate::summary::Learned;
-use crate::summary::{function_summary, inner_products, kernel_analysis, kernel_overlap};
+use crate::summary::{
+    centred, function_summary, inner_products, kernel_analysis, kernel_overlap, kernel_shares,
+};
 use occam_gpu::Gpu;
+use occam_meta::analysis::harmonic_degree_fractions;
 use occam_meta::engine::GpuMetaEngine;
 use occam_meta::loss::TermValues;
 use occam_meta::problem::{Orthogonality, TaskData};
-use occam_meta::sampling::{Purpose, stream};
+use occam_meta::sampling::{InputDomain, Purpose, stream};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Instant;
@@ -127,7 +130,7 @@ pub async fn heldout_async(
             orth,
         )?;
         engine.load(gpu, chunk)?;
-        engine.step(gpu, false)?;
+        engine.step_loss(gpu)?;
         let share = chunk.len() as f64 / data.len() as f64;
         sum.add_scaled(&engine.read_terms_async(gpu).await?, share);
     }
@@ -279,6 +282,9 @@ impl RunContext<'_> {
         c.metrics_bytes = metrics.bytes();
         c.usage = counts(self.r);
         c.usage_by_purpose = self.usage.borrow().clone();
+        c.memory = (self.r.problem.learners.iter())
+            .map(|l| l.memory().map(|m| m.save()))
+            .collect();
         c.set_state(&engine.save_state(self.gpu)?);
         c.current = current;
         c.write(self.out.dir())
@@ -456,6 +462,11 @@ fn learn_function(
                 }
             }
             *cx.usage.borrow_mut() = c.usage_by_purpose.clone();
+            for (l, saved) in r.problem.learners.iter().zip(&c.memory) {
+                if let (Some(m), Some(saved)) = (l.memory(), saved) {
+                    m.restore(saved)?;
+                }
+            }
             let (initial, curves, last) = restored_curves(r, &c.current)?;
             (initial, curves, last, c.next_step, c.current.wall_s)
         }
@@ -829,11 +840,30 @@ fn run_from(
     let kernel = kernel_analysis(exp.seed, &r, &eval_points);
     let per_function: Vec<(Value, Value)> = learned
         .iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(j, f)| {
             let (fin, mut an) =
                 function_summary(&r, f, domain, &eval_points, exp.analysis.groups.as_ref());
-            if let Some((_, basis)) = &kernel {
-                an["kernel_eigen_overlap"] = kernel_overlap(&f.values, basis);
+            let sphere = domain == (InputDomain::Sphere { dim: 3 });
+            // The untrained meta-learner's function too: the measures'
+            // values before a single meta-step (and a single trial).
+            let initial = (kernel.is_some() || sphere).then(|| {
+                let theta0 = r.initial_theta(exp.seed, j);
+                r.problem.meta.forward(&theta0, &eval_points).into_output()
+            });
+            if let (true, Some(initial)) = (sphere, &initial)
+                && let Some(fr) = harmonic_degree_fractions(&eval_points, initial, 4)
+            {
+                an["harmonic_degree_fractions_initial"] = json!(fr);
+            }
+            if let (Some((_, basis)), Some(initial)) = (&kernel, &initial) {
+                for (key, values) in [("", &f.values), ("_initial", initial)] {
+                    an[format!("kernel_eigen_overlap{key}")] = kernel_overlap(values, basis);
+                    an[format!("kernel_eigen_overlap_centred{key}")] =
+                        kernel_overlap(&centred(values), basis);
+                    an[format!("kernel_eigen_shares{key}")] =
+                        kernel_shares(&centred(values), basis);
+                }
             }
             (fin, an)
         })

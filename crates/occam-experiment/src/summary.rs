@@ -217,6 +217,24 @@ pub fn kernel_overlap(f: &[f64], basis: &[Vec<f64>]) -> Value {
     Value::Object(shares)
 }
 
+/// The share of f's squared norm on each of the kernel's first 9
+/// eigenfunctions, one by one.
+pub fn kernel_shares(f: &[f64], basis: &[Vec<f64>]) -> Value {
+    let n = basis.len().min(9);
+    json!(
+        (0..n)
+            .map(|k| span_share(f, &basis[k..k + 1], 1))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// The values less their mean: the function without its constant part,
+/// whose share in a kernel's span says where its variation lies.
+pub fn centred(values: &[f64]) -> Vec<f64> {
+    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    values.iter().map(|v| v - mean).collect()
+}
+
 /// How well the function is explained by the sums of named input groups:
 /// R² of an affine fit on the sums (with its coefficients) and of a
 /// quadratic one (sums, their squares and products).

@@ -100,6 +100,8 @@ pub enum Purpose {
     Features = 6,
     /// A run's fixed connectivity.
     Connectivity = 7,
+    /// A run's fixed stimulus sets.
+    Stimuli = 8,
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -155,6 +157,9 @@ impl Batching {
     }
 }
 
+/// A fixed stimulus set: its training inputs and its test inputs.
+pub type StimulusSet = (Vec<f64>, Vec<f64>);
+
 /// Sizes and rules for drawing one task's data.
 #[derive(Clone, Debug)]
 pub struct TaskSampler {
@@ -170,6 +175,9 @@ pub struct TaskSampler {
     pub learners: Vec<std::sync::Arc<dyn Learner>>,
     /// For [`InputDomain::Images`]: the images, one row of `dim` values each.
     pub pool: Option<std::sync::Arc<Vec<f64>>>,
+    /// Fixed stimulus sets, (x_tr, x_te) each: every task takes one at
+    /// random instead of drawing its own inputs.
+    pub stimuli: Option<std::sync::Arc<Vec<StimulusSet>>>,
 }
 
 /// Where a task's random feature matrix J comes from.
@@ -220,8 +228,37 @@ impl TaskSampler {
     /// The data of one task, from its own stream. Values are rounded to f32
     /// so that the GPU and the f64 reference see identical inputs.
     pub fn draw(&self, rng: &mut ChaCha8Rng) -> TaskData {
+        let (x_tr, x_te) = match &self.stimuli {
+            Some(sets) => sets[rng.random_range(0..sets.len())].clone(),
+            None => self.draw_inputs(rng),
+        };
         let r = round_f32;
-        let (x_tr, x_te) = match &self.pool {
+        let u = r((0..self.samples)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect());
+        let learners = self
+            .learners
+            .iter()
+            .map(|l| l.draw(rng, self.train))
+            .collect();
+        TaskData {
+            x_tr,
+            x_te,
+            u,
+            learners,
+        }
+    }
+
+    /// `count` fixed stimulus sets, from the run's own stream for them.
+    pub fn stimulus_sets(&self, seed: u64, count: usize) -> Vec<StimulusSet> {
+        let mut rng = stream(seed, Purpose::Stimuli, 0);
+        (0..count).map(|_| self.draw_inputs(&mut rng)).collect()
+    }
+
+    /// One task's own inputs (x_tr, x_te), rounded to f32.
+    fn draw_inputs(&self, rng: &mut ChaCha8Rng) -> (Vec<f64>, Vec<f64>) {
+        let r = round_f32;
+        match &self.pool {
             Some(pool) => {
                 // A random split of the pool: the first `train` chosen images
                 // train, the next `test` test.
@@ -239,20 +276,6 @@ impl TaskSampler {
                 r(self.domain.sample(rng, self.train)),
                 r(self.domain.sample(rng, self.test)),
             ),
-        };
-        let u = r((0..self.samples)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect());
-        let learners = self
-            .learners
-            .iter()
-            .map(|l| l.draw(rng, self.train))
-            .collect();
-        TaskData {
-            x_tr,
-            x_te,
-            u,
-            learners,
         }
     }
 

@@ -88,9 +88,14 @@ pub struct CollectArgs {
     /// Plot this figure (a summary.json path, e.g. analysis.heldout.meta_loss_reduction) …
     #[arg(long, requires = "against", value_name = "FIGURE")]
     pub figure: Option<String>,
-    /// … against this swept key (mean ± sd over seeds; one line per setting of the other keys).
+    /// … against this swept key (mean ± sd over seeds; one line per setting of the other keys),
+    /// or against another figure (its mean over seeds, e.g. learner_usage.0.total; one line per
+    /// setting of the varying keys other than meta_steps).
     #[arg(long, requires = "figure", value_name = "KEY")]
     pub against: Option<String>,
+    /// Where to write the plot (default DIR/FIGURE_vs_KEY.png).
+    #[arg(long, requires = "figure", value_name = "PNG")]
+    pub plot: Option<std::path::PathBuf>,
 }
 
 /// Options of `occam bench`.

@@ -334,36 +334,47 @@ fn function_plot(
 }
 
 /// `occam collect --figure F --against K`: F's mean ± sd over seeds against
-/// the swept key K, one line per setting of the other varying keys; written
-/// to DIR/F_vs_K.png.
+/// the swept key K, one line per setting of the other varying keys; or,
+/// when K is a figure, against K's mean over seeds, one line per setting of
+/// the varying keys other than `meta_steps` (which moves a run along such
+/// an axis: trials used, say). Written to `plot` or DIR/F_vs_K.png.
 pub fn collected(
     dir: &Path,
     c: &occam_experiment::collect::Collection,
     figure: &str,
     against: &str,
+    plot: Option<&Path>,
 ) -> Result<std::path::PathBuf, Error> {
-    let Some(x_at) = c.varying.iter().position(|k| k == against) else {
+    let has = |f: &str| c.figures.iter().any(|g| g == f);
+    let x_key = c.varying.iter().position(|k| k == against);
+    if x_key.is_none() && !has(against) {
         return Err(Error::input(format!(
-            "--against {against}: not a key that varies between the runs (they vary: {})",
+            "--against {against}: neither a key that varies between the runs (they vary: {}) nor a figure of their summary.json",
             if c.varying.is_empty() {
                 "nothing".into()
             } else {
                 c.varying.join(", ")
             }
         )));
-    };
-    if !c.figures.iter().any(|f| f == figure) {
+    }
+    if !has(figure) {
         return Err(Error::input(format!(
             "--figure {figure}: no run's summary.json has it (e.g. analysis.heldout.meta_loss_reduction, final.meta_loss)"
         )));
     }
     let mut lines: std::collections::BTreeMap<String, Vec<(f64, f64, f64)>> = Default::default();
     for s in c.settings() {
-        let Ok(x) = s.values[x_at].parse::<f64>() else {
-            return Err(Error::input(format!(
-                "--against {against}: value {:?} is not a number",
-                s.values[x_at]
-            )));
+        let x = match x_key {
+            Some(at) => s.values[at].parse::<f64>().map_err(|_| {
+                Error::input(format!(
+                    "--against {against}: value {:?} is not a number",
+                    s.values[at]
+                ))
+            })?,
+            None => match s.stats.get(against) {
+                Some(&(mean, _)) => mean,
+                None => continue,
+            },
         };
         let Some(&(mean, sd)) = s.stats.get(figure) else {
             continue;
@@ -372,7 +383,14 @@ pub fn collected(
             .varying
             .iter()
             .zip(&s.values)
-            .filter(|(k, _)| *k != against)
+            .filter(|(k, v)| {
+                // A key a setting leaves at its default says nothing.
+                !v.is_empty()
+                    && match x_key {
+                        Some(_) => *k != against,
+                        None => *k != "meta_steps",
+                    }
+            })
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let label = if others.is_empty() {
@@ -382,8 +400,10 @@ pub fn collected(
         };
         lines.entry(label).or_default().push((x, mean, sd));
     }
-    let name = format!("{figure}_vs_{against}.png").replace('/', "_");
-    let path = dir.join(name);
+    let path = match plot {
+        Some(p) => p.to_path_buf(),
+        None => dir.join(format!("{figure}_vs_{against}.png").replace('/', "_")),
+    };
     let series: Vec<plots::ErrorSeries> = lines
         .into_iter()
         .map(|(label, mut points)| {

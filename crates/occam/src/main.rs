@@ -296,7 +296,7 @@ fn collect_command(args: &cli::CollectArgs) -> Result<(), cli::Failure> {
         args.dir.display()
     );
     if let (Some(figure), Some(against)) = (&args.figure, &args.against) {
-        let path = figures::collected(&args.dir, &c, figure, against)?;
+        let path = figures::collected(&args.dir, &c, figure, against, args.plot.as_deref())?;
         eprintln!(
             "occam: plotted {figure} against {against} in {}",
             path.display()

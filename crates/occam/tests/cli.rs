@@ -968,13 +968,14 @@ fn an_animal_runs_in_a_black_box_reporting_its_trials() {
         3 * fits * fit,
         "3 meta-steps of 1 task: {usage}"
     );
+    // A held-out evaluation needs no gradient: one fit a task, not 9.
     assert_eq!(
         n("heldout"),
-        2 * 2 * fits * fit,
+        2 * 2 * fit,
         "2 held-out tasks at the initial and final θ: {usage}"
     );
     // The analysis fits each held-out task, then asks about its 20 training points.
-    assert_eq!(n("analysis"), 2 * (fits * fit + 20 + 20 * 5), "{usage}");
+    assert_eq!(n("analysis"), 2 * (fit + 20 + 20 * 5), "{usage}");
     assert_eq!(
         n("total"),
         n("meta_learning") + n("heldout") + n("analysis")
@@ -984,6 +985,37 @@ fn an_animal_runs_in_a_black_box_reporting_its_trials() {
         "{report}"
     );
     assert!(summary["analysis"]["kernel_eigen_overlap"]["top_4"].is_number());
+    std::fs::remove_dir_all(&dir).ok();
+    // The budgeted animal: one session a meta-step (refresh 2: every other
+    // one, the first step of a set never seen included), one fit a held-out task.
+    let o = occam(&[
+        "run",
+        &experiment("animal_budget.toml"),
+        "--steps",
+        "5",
+        "--out",
+        &dir_s,
+        "--set",
+        "learner.refresh=2",
+        "--set",
+        "analysis.heldout_tasks=2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let usage = &summary["learner_usage"][0];
+    let n = |k: &str| usage[k].as_u64().unwrap();
+    assert_eq!(n("meta_learning"), 3 * fit, "steps 0, 2 and 4: {usage}");
+    assert_eq!(n("heldout"), 2 * 2 * fit, "{usage}");
+    assert_eq!(n("analysis"), 2 * (fit + 20 + 20 * 5), "{usage}");
+    let an = &summary["analysis"];
+    for key in [
+        "kernel_eigen_overlap_centred",
+        "kernel_eigen_overlap_initial",
+        "kernel_eigen_overlap_centred_initial",
+    ] {
+        assert!(an[key]["top_4"].is_number(), "{key}");
+    }
     std::fs::remove_dir_all(&dir).ok();
     for (set, key) in [
         ("learner.inner.lapse=1.0", "learner.inner.lapse"),
@@ -1581,6 +1613,34 @@ fn a_sweep_runs_in_shards_skips_finished_runs_and_collects() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--figure nope"), "{}", stderr(&o));
+    // Against another figure (its mean over seeds), into a named file.
+    let png = whole.join("reduction_vs_final_loss.png");
+    let o = occam(&[
+        "collect",
+        &s(&whole),
+        "--figure",
+        "analysis.heldout.meta_loss_reduction",
+        "--against",
+        "analysis.heldout.final_meta_loss",
+        "--plot",
+        &s(&png),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(png.is_file());
+    let o = occam(&[
+        "collect",
+        &s(&whole),
+        "--figure",
+        "analysis.heldout.meta_loss_reduction",
+        "--against",
+        "nothing.like.this",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--against nothing.like.this"),
+        "{}",
+        stderr(&o)
+    );
     let o = occam(&["sweep", &s(&f_whole), "--shard", "2/2"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--shard"), "{}", stderr(&o));

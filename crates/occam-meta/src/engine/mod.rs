@@ -59,6 +59,9 @@ pub struct GpuMetaEngine {
     theta_bar: Vec<GpuTensor>,
     meta_opt: Vec<OptimizerGpu>,
     meta_step_count: u64,
+    /// False while [`GpuMetaEngine::step_loss`] runs: host stages then skip
+    /// the fits only a gradient needs.
+    gradient: bool,
     path: GradientPath,
     x_all: GpuTensor,
     x_tr: GpuTensor,
@@ -173,6 +176,7 @@ impl GpuMetaEngine {
                 .map(|l| OptimizerGpu::new(gpu, optimizer, spec.block_len(l)))
                 .collect::<occam_ops::Result<_>>()?,
             meta_step_count: 0,
+            gradient: true,
             path: GradientPath::All,
             x_all: gpu.zeros("x_all", rows * d)?,
             x_tr: gpu.zeros("x_tr", tasks * m * d)?,

@@ -28,6 +28,17 @@ impl GpuMetaEngine {
         Ok(())
     }
 
+    /// Records and submits one meta-step whose meta-loss alone is wanted
+    /// (a held-out evaluation): like [`GpuMetaEngine::step`] without the
+    /// update, but a black box runs only the fits the loss needs, so ∂L/∂θ
+    /// misses its estimated share.
+    pub fn step_loss(&mut self, gpu: &Gpu) -> Result<()> {
+        self.gradient = false;
+        let done = self.step(gpu, false);
+        self.gradient = true;
+        done
+    }
+
     /// Whether a learner needs the host between phases (a black box).
     pub fn needs_host(&self) -> bool {
         self.learners.iter().any(|l| l.host_stage().is_some())
@@ -41,7 +52,7 @@ impl GpuMetaEngine {
                 continue;
             };
             match phase {
-                Phase::Labels => host.fit(gpu, &io)?,
+                Phase::Labels => host.fit(gpu, &io, self.gradient)?,
                 Phase::Loss => host.adjoint(gpu, &io, y_bar)?,
                 _ => {}
             }

@@ -102,7 +102,7 @@ impl<L: Learner> HostStage for HostGpu<L> {
         Ok(())
     }
 
-    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()> {
+    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>, _gradient: bool) -> Result<()> {
         let LearnerShape {
             train: m,
             test: big_m,

@@ -293,6 +293,29 @@ pub trait Learner: std::fmt::Debug + Send + Sync {
     /// What it counts over a run (an animal's trials), when it counts
     /// anything.
     fn counter(&self) -> Option<&dyn UsageCounter>;
+
+    /// What it remembers across meta-steps (a black box's past sessions),
+    /// when it remembers anything: a checkpoint saves it.
+    fn memory(&self) -> Option<&dyn LearnerMemory> {
+        None
+    }
+
+    /// The setting of it (in words) that needs every task to come from a
+    /// fixed set of stimuli (`data.stimulus_sets`), when one does.
+    fn fixed_stimuli(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// What a learner remembers across meta-steps (a black box's past
+/// sessions), which a checkpoint saves so that a resumed run goes on exactly
+/// as the uninterrupted one.
+pub trait LearnerMemory {
+    /// The memory as JSON (exact: f64 values are written to round-trip).
+    fn save(&self) -> serde_json::Value;
+
+    /// Puts back what [`LearnerMemory::save`] wrote.
+    fn restore(&self, saved: &serde_json::Value) -> Result<()>;
 }
 
 /// A learner that is a kernel machine.
@@ -391,7 +414,10 @@ pub trait GpuLearner: Send + Sync {
 pub trait HostStage {
     /// With the labels on the GPU (submitted): fit, so that
     /// [`GpuLearner::record_predict`] can serve the predictions.
-    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()>;
+    ///
+    /// `gradient` is false when only the meta-loss is wanted (a held-out
+    /// evaluation): a black box then runs only the fits the loss needs.
+    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>, gradient: bool) -> Result<()>;
 
     /// With ŷ̄ on the GPU (submitted): form the pullback, so that
     /// [`GpuLearner::record_adjoint`] can add it to z̄_tr.

@@ -1,5 +1,6 @@
 //! A simulated animal with a known inductive bias (`kind = "animal"`): it
-//! learns like kernel ridge on random ReLU features, but answers each test
+//! learns like kernel ridge on random ReLU features (or like any other
+//! learner, a small network trained by gradient descent, say), but answers each test
 //! query with binary choices — with probability `lapse` a coin flip,
 //! otherwise sign(f(x) + ξ), ξ ~ N(0, response_noise²) — averaged over
 //! `repeats` trials. Every fit costs m training trials plus M·repeats test
@@ -30,8 +31,10 @@ pub const SEED: &str = "animal_seed";
 /// A simulated animal.
 #[derive(Clone, Debug)]
 pub struct AnimalLearner {
-    /// How it learns (its bias): kernel ridge on fixed random ReLU features.
-    pub kernel: RidgeLearner,
+    /// How it learns (its bias): kernel ridge on fixed random ReLU features
+    /// ([`AnimalLearner::kernel_ridge`]), or any other learner (a small
+    /// network trained by gradient descent, say).
+    pub learns: Arc<dyn Learner>,
     /// Probability of a random choice on a trial.
     pub lapse: f64,
     /// Standard deviation of the response noise ξ.
@@ -45,6 +48,24 @@ pub struct AnimalLearner {
 }
 
 impl AnimalLearner {
+    /// An animal learning like `kernel` (kernel ridge), answering as said.
+    pub fn kernel_ridge(
+        kernel: RidgeLearner,
+        lapse: f64,
+        response_noise: f64,
+        repeats: usize,
+        budget: u64,
+    ) -> AnimalLearner {
+        AnimalLearner {
+            learns: Arc::new(kernel),
+            lapse,
+            response_noise,
+            repeats,
+            budget,
+            trials: Default::default(),
+        }
+    }
+
     /// The animal's answers to x_te after learning (x_tr, z_tr), and the
     /// trials it took; errors when the budget is spent.
     fn answer(
@@ -54,7 +75,7 @@ impl AnimalLearner {
         x_te: &[f64],
         data: &LearnerData,
     ) -> Result<Vec<f64>> {
-        let fit = self.kernel.fit_cpu(x_tr, z_tr, x_te, data)?;
+        let fit = self.learns.fit_cpu(x_tr, z_tr, x_te, data)?;
         let f = fit.test_predictions();
         let cost = (z_tr.len() + f.len() * self.repeats) as u64;
         let used = self.trials.fetch_add(cost, Ordering::Relaxed) + cost;
@@ -102,10 +123,11 @@ impl Learner for AnimalLearner {
         "animal"
     }
 
-    /// The kernel's draws, then a seed for the choices (the same for both
+    /// How it learns draws first (a network's initial weights, say: each
+    /// session starts afresh), then a seed for the choices (the same for both
     /// fits of a pair: common random numbers).
     fn draw(&self, rng: &mut ChaCha8Rng, train: usize) -> LearnerData {
-        let mut data = self.kernel.draw(rng, train);
+        let mut data = self.learns.draw(rng, train);
         data.push(SEED, vec![1], vec![rng.random::<u32>() as f64]);
         data
     }
@@ -141,9 +163,9 @@ impl Learner for AnimalLearner {
         Vec::new()
     }
 
-    /// The simulated animal's kernel (its kernel ridge learner).
+    /// The simulated animal's kernel, when it learns like a kernel machine.
     fn kernel(&self) -> Option<&dyn KernelMachine> {
-        Some(&self.kernel)
+        self.learns.kernel()
     }
 
     fn counter(&self) -> Option<&dyn UsageCounter> {

@@ -32,6 +32,10 @@ pub struct EsSettings {
     /// Replace the pair differences d_p by their centred ranks (rescaled to
     /// the differences' spread): robust to outlying fits, at some bias.
     pub fitness_shaping: bool,
+    /// Estimate the Jacobian by least squares on every past session of the
+    /// task's stimulus set instead ([`super::regression`]); P is then 1 (the
+    /// one perturbation ε of each session's labels).
+    pub regression: Option<super::regression::RegressionSettings>,
 }
 
 /// The label perturbations of one estimate: ε_p ~ N(0, I) and the noise

@@ -4,9 +4,17 @@
 //! (common random numbers). The host reads the labels back to perturb them,
 //! and ŷ̄ back to form z̄_tr = (1/P) Σ_p d_p ε_p; the engine adds z̄_tr to
 //! the exact gradient of the other paths.
+//!
+//! With the regression estimator each task has one row: on a session's
+//! meta-step the learner is shown z + σ ε, the session joins the record of
+//! the task's stimulus set, and the loss and pullback come from the affine
+//! model fitted on that record ([`super::regression`]); between sessions
+//! the model alone serves. A held-out evaluation (no gradient) shows the
+//! labels themselves and scores the answers as given: one fit per task.
 
 use super::BlackBoxLearner;
 use super::estimator::{EsSettings, Perturbations, pair_difference};
+use super::regression::{AffineModel, Session, stimulus_key};
 use crate::error::Result;
 use crate::learners::{
     Execution, GpuLearner, HostStage, LearnerData, LearnerIo, LearnerShape, invalid,
@@ -22,6 +30,11 @@ struct HostState {
     perts: Vec<Perturbations>,
     /// Every row's test predictions, `[tasks × (2P + 1), M]`.
     predictions: Vec<f32>,
+    /// The regression estimator's model of each task (after a fit for a
+    /// gradient).
+    models: Vec<AffineModel>,
+    /// Whether the last fit was for a gradient (else the adjoint is zero).
+    gradient: bool,
 }
 
 /// GPU state of a black-box learner.
@@ -32,6 +45,10 @@ pub(super) struct GpuBlackBox {
     rows: usize,
     learner: BlackBoxLearner,
     inner: Box<dyn GpuLearner>,
+    /// For an inner learner on the host (an animal): the same learner for
+    /// one row per task, which a held-out evaluation runs alone so that it
+    /// pays for no perturbed fits (antithetic estimator only).
+    inner_eval: Option<Box<dyn GpuLearner>>,
     x_tr: GpuTensor,
     x_te: GpuTensor,
     z_tr: GpuTensor,
@@ -48,7 +65,7 @@ pub(super) struct GpuBlackBox {
 
 impl GpuBlackBox {
     pub(super) fn new(gpu: &Gpu, learner: &BlackBoxLearner, shape: LearnerShape) -> Result<Self> {
-        let rows = 2 * learner.es.population + 1;
+        let rows = learner.rows();
         let LearnerShape {
             tasks,
             train: m,
@@ -59,12 +76,18 @@ impl GpuBlackBox {
             tasks: tasks * rows,
             ..shape
         };
+        let inner = learner.inner.gpu(gpu, batch)?;
+        let inner_eval = match inner.host_stage().is_some() && rows > 1 {
+            true => Some(learner.inner.gpu(gpu, shape)?),
+            false => None,
+        };
         Ok(GpuBlackBox {
             es: learner.es,
             shape,
             rows,
             learner: learner.clone(),
-            inner: learner.inner.gpu(gpu, batch)?,
+            inner,
+            inner_eval,
             x_tr: gpu.zeros("black box x_tr", tasks * rows * m * d)?,
             x_te: gpu.zeros("black box x_te", tasks * rows * big_m * d)?,
             z_tr: gpu.zeros("black box z_tr", tasks * rows * m)?,
@@ -106,6 +129,9 @@ impl GpuLearner for GpuBlackBox {
             .flat_map(|d| std::iter::repeat_n(*d, self.rows))
             .collect();
         self.inner.load(gpu, &replicated)?;
+        if let Some(eval) = &self.inner_eval {
+            eval.load(gpu, data)?;
+        }
         let perts = data
             .iter()
             .map(|d| self.learner.perturbations(d, self.shape.train))
@@ -156,7 +182,20 @@ impl HostStage for GpuBlackBox {
         self.inner.host_stage().and_then(|h| h.report())
     }
 
-    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>) -> Result<()> {
+    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>, gradient: bool) -> Result<()> {
+        self.state().gradient = gradient;
+        if self.es.regression.is_some() {
+            return self.fit_regression(gpu, io, gradient);
+        }
+        if let (false, Some(eval)) = (gradient, &self.inner_eval) {
+            // The loss alone: each task's unperturbed fit, nothing else.
+            let host = eval.host_stage().expect("only a host learner gets one");
+            host.fit(gpu, io, false)?;
+            let mut enc = gpu.encoder();
+            let y = eval.record_predict(&mut enc, io)?;
+            enc.copy(y, 0, &self.y, 0, self.y.len())?;
+            return Ok(enc.submit()?);
+        }
         let LearnerShape {
             tasks,
             train: m,
@@ -196,7 +235,7 @@ impl HostStage for GpuBlackBox {
         if let Some(inner) = self.inner.host_stage() {
             // An inner learner on the host (a program) reads the batch back.
             enc.submit()?;
-            inner.fit(gpu, &batch)?;
+            inner.fit(gpu, &batch, gradient)?;
             enc = gpu.encoder();
         }
         self.inner.record_fit(&mut enc, &batch)?;
@@ -220,9 +259,25 @@ impl HostStage for GpuBlackBox {
             ..
         } = self.shape;
         let rows = self.rows;
-        let y_bar = gpu.read(y_bar)?;
-        let state = self.state();
         let f64s = |v: &[f32]| -> Vec<f64> { v.iter().map(|&a| a as f64).collect() };
+        let state = self.state();
+        if !state.gradient {
+            return Ok(gpu.write(&self.z_bar, &vec![0.0; self.shape.tasks * m])?);
+        }
+        let y_bar = gpu.read(y_bar)?;
+        if self.es.regression.is_some() {
+            let z_bar: Vec<f32> = state
+                .models
+                .iter()
+                .enumerate()
+                .flat_map(|(b, model)| {
+                    let y_bar_b = f64s(&y_bar[b * big_m..(b + 1) * big_m]);
+                    model.pullback(&y_bar_b)
+                })
+                .map(|v| v as f32)
+                .collect();
+            return Ok(gpu.write(&self.z_bar, &z_bar)?);
+        }
         let mut z_bar = Vec::with_capacity(self.shape.tasks * m);
         for (b, pert) in state.perts.iter().enumerate() {
             let y_bar_b = f64s(&y_bar[b * big_m..(b + 1) * big_m]);
@@ -236,5 +291,111 @@ impl HostStage for GpuBlackBox {
             z_bar.extend(pert.combine(&diffs, &self.es).iter().map(|&v| v as f32));
         }
         Ok(gpu.write(&self.z_bar, &z_bar)?)
+    }
+}
+
+impl GpuBlackBox {
+    /// The regression estimator's fit: a session where one is due (every
+    /// `refresh` meta-steps, for a set never seen, and always for the loss
+    /// alone), then the loss's predictions from the model (for a gradient)
+    /// or from the answers (for the loss alone).
+    fn fit_regression(&self, gpu: &Gpu, io: &LearnerIo<'_>, gradient: bool) -> Result<()> {
+        let reg = self.es.regression.expect("the regression estimator");
+        let LearnerShape {
+            tasks,
+            train: m,
+            test: big_m,
+            input_len: d,
+        } = self.shape;
+        let (x_tr, x_te) = (gpu.read(io.x_tr)?, gpu.read(io.x_te)?);
+        let z: Vec<f64> = gpu.read(io.z_tr)?.iter().map(|&v| f64::from(v)).collect();
+        let keys: Vec<Vec<u32>> = (0..tasks)
+            .map(|b| {
+                stimulus_key(
+                    &x_tr[b * m * d..(b + 1) * m * d],
+                    &x_te[b * big_m * d..(b + 1) * big_m * d],
+                )
+            })
+            .collect();
+        let mut state = self.state();
+        let mut memory = self.learner.sessions();
+        let step = memory.steps;
+        let unseen = keys.iter().any(|k| {
+            !memory
+                .sets
+                .iter()
+                .any(|s| &s.key == k && !s.sessions.is_empty())
+        });
+        let session = !gradient || unseen || step.is_multiple_of(reg.refresh.max(1) as u64);
+        let mut answers = Vec::new();
+        if session {
+            // Shown: z + σ ε for a gradient (ε from the task's own seed), z
+            // itself for the loss alone.
+            let shown: Vec<Vec<f64>> = (0..tasks)
+                .map(|b| {
+                    let z_b = &z[b * m..(b + 1) * m];
+                    match gradient {
+                        true => state.perts[b].labels(z_b, 0, 1.0, self.es.sigma),
+                        false => z_b.to_vec(),
+                    }
+                })
+                .collect();
+            let flat: Vec<f32> = shown.iter().flatten().map(|&v| v as f32).collect();
+            gpu.write(&self.z_tr, &flat)?;
+            let batch = LearnerIo {
+                x_tr: io.x_tr,
+                x_te: io.x_te,
+                z_tr: &self.z_tr,
+                z_tr_bar: &self.z_tr_bar,
+                ones: &self.ones,
+            };
+            if let Some(inner) = self.inner.host_stage() {
+                inner.fit(gpu, &batch, gradient)?;
+            }
+            let mut enc = gpu.encoder();
+            self.inner.record_fit(&mut enc, &batch)?;
+            let y = self.inner.record_predict(&mut enc, &batch)?;
+            enc.submit()?;
+            occam_gpu::block_on(self.inner.check(gpu))?;
+            let y = gpu.read(y)?;
+            // Stored as the GPU answered (f32), so that a resumed run reads
+            // back the same numbers.
+            for (b, labels) in shown.into_iter().enumerate() {
+                let a: Vec<f64> = y[b * big_m..(b + 1) * big_m]
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect();
+                let labels = labels.iter().map(|&v| f64::from(v as f32)).collect();
+                memory.set(keys[b].clone())?.record(
+                    Session {
+                        labels,
+                        answers: a.clone(),
+                    },
+                    reg.window,
+                );
+                answers.push(a);
+            }
+        }
+        let y: Vec<f32> = match gradient {
+            false => answers.into_iter().flatten().map(|v| v as f32).collect(),
+            true => {
+                memory.steps += 1;
+                state.models = keys
+                    .iter()
+                    .map(|k| {
+                        let history = memory.set(k.clone())?;
+                        AffineModel::fit(history.sessions.iter(), reg.ridge)
+                    })
+                    .collect::<Result<_>>()?;
+                state
+                    .models
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(b, model)| model.predict(&z[b * m..(b + 1) * m]))
+                    .map(|v| v as f32)
+                    .collect()
+            }
+        };
+        Ok(gpu.write(&self.y, &y)?)
     }
 }

@@ -1,0 +1,184 @@
+//! The regression estimator of a black box's Jacobian (least squares on
+//! every past session of a fixed stimulus set), run on the GPU the way a
+//! meta-learning run runs it: for a learner linear in its labels (kernel
+//! ridge on fixed random ReLU features) the meta-gradient becomes the exact
+//! one once m + 1 sessions are on record — and is not before; and a
+//! held-out evaluation (the loss alone) costs one fit a task.
+
+mod support;
+
+use occam_meta::engine::{GpuMetaEngine, StepSizes};
+use occam_meta::learners::blackbox::BlackBoxLearner;
+use occam_meta::learners::blackbox::estimator::EsSettings;
+use occam_meta::learners::blackbox::regression::RegressionSettings;
+use occam_meta::learners::ridge::{FeatureMap, RidgeLearner};
+use occam_meta::learners::{Learner, LearnerData};
+use occam_meta::problem::{MetaProblem, Orthogonality, TaskData};
+use occam_meta::reference::meta_step;
+use occam_meta::sampling::{FeatureDraw, InputDomain};
+use occam_ops::{Activation, OptimizerKind};
+use std::sync::Arc;
+use support::meta::{default_loss, initial_theta, problem_with};
+
+const SIZES: StepSizes = StepSizes {
+    tasks: 1,
+    train: 8,
+    test: 12,
+    samples: 12,
+};
+
+fn ridge() -> RidgeLearner {
+    let map = FeatureMap::RandomRelu {
+        features: 24,
+        bias: false,
+        resample: false,
+    };
+    let draw = FeatureDraw::fixed(5, 0, map.random_values(3));
+    RidgeLearner::new(map, 1e-3, draw)
+}
+
+fn boxed(inner: Arc<dyn Learner>) -> BlackBoxLearner {
+    BlackBoxLearner::new(
+        inner,
+        EsSettings {
+            population: 1,
+            sigma: 0.2,
+            fitness_shaping: false,
+            regression: Some(RegressionSettings {
+                window: 64,
+                refresh: 1,
+                ridge: 0.0,
+            }),
+        },
+    )
+}
+
+fn rel_error(got: &[f64], want: &[f64]) -> f64 {
+    let num: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
+    let den: f64 = want.iter().map(|b| b * b).sum();
+    (num / den).sqrt()
+}
+
+/// Meta-step `step`'s task on the one fixed stimulus set: the same inputs
+/// and target samples every time, the black box's own fresh draws (its
+/// perturbation seed).
+fn task(stimuli: &(Vec<f64>, Vec<f64>, Vec<f64>), learner: &dyn Learner, step: u64) -> TaskData {
+    let data: LearnerData = learner.draw(&mut support::rng(1000 + step), SIZES.train);
+    TaskData {
+        x_tr: stimuli.0.clone(),
+        x_te: stimuli.1.clone(),
+        u: stimuli.2.clone(),
+        learners: vec![data],
+    }
+}
+
+#[test]
+fn a_learner_linear_in_its_labels_gets_its_exact_meta_gradient_after_m_plus_one_sessions() {
+    let exact: Arc<dyn Learner> = Arc::new(ridge());
+    let exact_problem = problem_with(Activation::Identity, vec![exact.clone()], default_loss());
+    let theta = initial_theta(&exact_problem, &mut support::rng(2));
+    let mut rng = support::rng(3);
+    let sphere = InputDomain::Sphere { dim: 3 };
+    let round = occam_meta::sampling::round_f32;
+    let stimuli = (
+        round(sphere.sample(&mut rng, SIZES.train)),
+        round(sphere.sample(&mut rng, SIZES.test)),
+        round(support::uniform(&mut rng, SIZES.samples, -1.0, 1.0)),
+    );
+    for gpu in support::gpus() {
+        let learner = Arc::new(boxed(exact.clone()));
+        let problem = MetaProblem {
+            learners: vec![learner.clone() as Arc<dyn Learner>],
+            ..exact_problem.clone()
+        };
+        let mut engine = GpuMetaEngine::new(
+            gpu,
+            &problem,
+            SIZES,
+            &theta,
+            OptimizerKind::Sgd { lr: 0.0 },
+            &Orthogonality::default(),
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        for step in 0..SIZES.train as u64 + 3 {
+            let data = task(&stimuli, learner.as_ref(), step);
+            let want = meta_step(
+                &exact_problem,
+                &theta,
+                std::slice::from_ref(&data),
+                &Default::default(),
+            )
+            .unwrap()
+            .theta_bar;
+            engine.load(gpu, &[data]).unwrap();
+            engine.step(gpu, false).unwrap();
+            errors.push(rel_error(&engine.read_theta_bar(gpu).unwrap(), &want));
+        }
+        let sessions = learner.sessions().sets[0].sessions.len();
+        assert_eq!(sessions, SIZES.train + 3, "one session a meta-step");
+        let m = SIZES.train;
+        let what = format!(
+            "on {}: relative errors by sessions on record {errors:?}",
+            gpu.adapter()
+        );
+        println!("{what}");
+        // Fewer than m + 1 sessions cannot pin the Jacobian down…
+        assert!(errors[m / 2] > 0.05, "{what}");
+        // …m + 1 (step m) and more do, to the GPU's f32 precision.
+        for (step, e) in errors.iter().enumerate().skip(m) {
+            assert!(*e < 2e-3, "step {step} {what}");
+        }
+    }
+}
+
+#[test]
+fn the_loss_alone_costs_one_fit_a_task_and_no_session_is_skipped() {
+    let exact: Arc<dyn Learner> = Arc::new(ridge());
+    let problem = problem_with(Activation::Identity, vec![exact.clone()], default_loss());
+    let theta = initial_theta(&problem, &mut support::rng(4));
+    let mut rng = support::rng(6);
+    let sphere = InputDomain::Sphere { dim: 3 };
+    let stimuli = (
+        sphere.sample(&mut rng, SIZES.train),
+        sphere.sample(&mut rng, SIZES.test),
+        support::uniform(&mut rng, SIZES.samples, -1.0, 1.0),
+    );
+    for gpu in support::gpus() {
+        let learner = Arc::new(boxed(exact.clone()));
+        let boxed_problem = MetaProblem {
+            learners: vec![learner.clone() as Arc<dyn Learner>],
+            ..problem.clone()
+        };
+        let mut engine = GpuMetaEngine::new(
+            gpu,
+            &boxed_problem,
+            SIZES,
+            &theta,
+            OptimizerKind::Sgd { lr: 0.0 },
+            &Orthogonality::default(),
+        )
+        .unwrap();
+        let data = task(&stimuli, learner.as_ref(), 0);
+        let want = meta_step(
+            &problem,
+            &theta,
+            std::slice::from_ref(&data),
+            &Default::default(),
+        )
+        .unwrap();
+        engine.load(gpu, &[data]).unwrap();
+        engine.step_loss(gpu).unwrap();
+        // The loss is the learner's own on the labels themselves (one
+        // session, shown z unperturbed), and the session is on record.
+        support::meta::assert_terms_close(
+            &engine.read_terms(gpu).unwrap(),
+            &want.terms,
+            1e-4,
+            "the loss alone",
+        );
+        let memory = learner.sessions();
+        assert_eq!(memory.sets[0].sessions.len(), 1);
+        assert_eq!(memory.steps, 0, "an evaluation is not a meta-step");
+    }
+}
