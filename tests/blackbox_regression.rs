@@ -53,6 +53,36 @@ fn boxed(inner: Arc<dyn Learner>) -> BlackBoxLearner {
     )
 }
 
+/// The problem's learner in a regression black box, and an engine (no
+/// update) for the boxed problem at θ.
+fn boxed_engine(
+    gpu: &occam_gpu::Gpu,
+    exact: &MetaProblem,
+    theta: &[f64],
+) -> (Arc<BlackBoxLearner>, GpuMetaEngine) {
+    let learner = Arc::new(boxed(exact.learners[0].clone()));
+    let problem = MetaProblem {
+        learners: vec![learner.clone() as Arc<dyn Learner>],
+        ..exact.clone()
+    };
+    let sgd = OptimizerKind::Sgd { lr: 0.0 };
+    let engine =
+        GpuMetaEngine::new(gpu, &problem, SIZES, theta, sgd, &Orthogonality::default()).unwrap();
+    (learner, engine)
+}
+
+/// One fixed stimulus set: x_tr, x_te and the target samples (f32 values).
+fn stimuli(seed: u64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut rng = support::rng(seed);
+    let sphere = InputDomain::Sphere { dim: 3 };
+    let round = occam_meta::sampling::round_f32;
+    (
+        round(sphere.sample(&mut rng, SIZES.train)),
+        round(sphere.sample(&mut rng, SIZES.test)),
+        round(support::uniform(&mut rng, SIZES.samples, -1.0, 1.0)),
+    )
+}
+
 fn rel_error(got: &[f64], want: &[f64]) -> f64 {
     let num: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum();
     let den: f64 = want.iter().map(|b| b * b).sum();
@@ -77,29 +107,9 @@ fn a_learner_linear_in_its_labels_gets_its_exact_meta_gradient_after_m_plus_one_
     let exact: Arc<dyn Learner> = Arc::new(ridge());
     let exact_problem = problem_with(Activation::Identity, vec![exact.clone()], default_loss());
     let theta = initial_theta(&exact_problem, &mut support::rng(2));
-    let mut rng = support::rng(3);
-    let sphere = InputDomain::Sphere { dim: 3 };
-    let round = occam_meta::sampling::round_f32;
-    let stimuli = (
-        round(sphere.sample(&mut rng, SIZES.train)),
-        round(sphere.sample(&mut rng, SIZES.test)),
-        round(support::uniform(&mut rng, SIZES.samples, -1.0, 1.0)),
-    );
+    let stimuli = stimuli(3);
     for gpu in support::gpus() {
-        let learner = Arc::new(boxed(exact.clone()));
-        let problem = MetaProblem {
-            learners: vec![learner.clone() as Arc<dyn Learner>],
-            ..exact_problem.clone()
-        };
-        let mut engine = GpuMetaEngine::new(
-            gpu,
-            &problem,
-            SIZES,
-            &theta,
-            OptimizerKind::Sgd { lr: 0.0 },
-            &Orthogonality::default(),
-        )
-        .unwrap();
+        let (learner, mut engine) = boxed_engine(gpu, &exact_problem, &theta);
         let mut errors = Vec::new();
         for step in 0..SIZES.train as u64 + 3 {
             let data = task(&stimuli, learner.as_ref(), step);
@@ -137,28 +147,9 @@ fn the_loss_alone_costs_one_fit_a_task_and_no_session_is_skipped() {
     let exact: Arc<dyn Learner> = Arc::new(ridge());
     let problem = problem_with(Activation::Identity, vec![exact.clone()], default_loss());
     let theta = initial_theta(&problem, &mut support::rng(4));
-    let mut rng = support::rng(6);
-    let sphere = InputDomain::Sphere { dim: 3 };
-    let stimuli = (
-        sphere.sample(&mut rng, SIZES.train),
-        sphere.sample(&mut rng, SIZES.test),
-        support::uniform(&mut rng, SIZES.samples, -1.0, 1.0),
-    );
+    let stimuli = stimuli(6);
     for gpu in support::gpus() {
-        let learner = Arc::new(boxed(exact.clone()));
-        let boxed_problem = MetaProblem {
-            learners: vec![learner.clone() as Arc<dyn Learner>],
-            ..problem.clone()
-        };
-        let mut engine = GpuMetaEngine::new(
-            gpu,
-            &boxed_problem,
-            SIZES,
-            &theta,
-            OptimizerKind::Sgd { lr: 0.0 },
-            &Orthogonality::default(),
-        )
-        .unwrap();
+        let (learner, mut engine) = boxed_engine(gpu, &problem, &theta);
         let data = task(&stimuli, learner.as_ref(), 0);
         let want = meta_step(
             &problem,

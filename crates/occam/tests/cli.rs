@@ -953,8 +953,7 @@ fn an_animal_runs_in_a_black_box_reporting_its_trials() {
         "analysis.heldout_tasks=2",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_of(&dir);
     let report = summary["learner_report"][0].as_str().unwrap();
     assert!(report.contains("trials used of a budget of"), "{report}");
     // Every trial is charged to what it was spent on. A fit shows m = 20
@@ -1001,8 +1000,7 @@ fn an_animal_runs_in_a_black_box_reporting_its_trials() {
         "analysis.heldout_tasks=2",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let summary = summary_of(&dir);
     let usage = &summary["learner_usage"][0];
     let n = |k: &str| usage[k].as_u64().unwrap();
     assert_eq!(n("meta_learning"), 3 * fit, "steps 0, 2 and 4: {usage}");
@@ -1645,6 +1643,11 @@ fn a_sweep_runs_in_shards_skips_finished_runs_and_collects() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--shard"), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&base);
+}
+
+/// A run folder's summary.json.
+fn summary_of(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
 }
 
 fn occam_status(dir: &Path) -> Option<String> {

@@ -231,18 +231,8 @@ impl HostStage for GpuBlackBox {
                 )?;
             }
         }
-        let batch = self.batch_io();
-        if let Some(inner) = self.inner.host_stage() {
-            // An inner learner on the host (a program) reads the batch back.
-            enc.submit()?;
-            inner.fit(gpu, &batch, gradient)?;
-            enc = gpu.encoder();
-        }
-        self.inner.record_fit(&mut enc, &batch)?;
-        let y = self.inner.record_predict(&mut enc, &batch)?;
         enc.submit()?;
-        occam_gpu::block_on(self.inner.check(gpu))?;
-        state.predictions = gpu.read(y)?;
+        state.predictions = self.inner_fit(gpu, &self.batch_io(), gradient)?;
         let unperturbed: Vec<f32> = (0..tasks)
             .flat_map(|b| {
                 let at = b * rows * big_m;
@@ -295,6 +285,20 @@ impl HostStage for GpuBlackBox {
 }
 
 impl GpuBlackBox {
+    /// Every row of `batch` fitted by the inner learner (a learner on the
+    /// host reads the batch back first), its predictions read back.
+    fn inner_fit(&self, gpu: &Gpu, batch: &LearnerIo<'_>, gradient: bool) -> Result<Vec<f32>> {
+        if let Some(inner) = self.inner.host_stage() {
+            inner.fit(gpu, batch, gradient)?;
+        }
+        let mut enc = gpu.encoder();
+        self.inner.record_fit(&mut enc, batch)?;
+        let y = self.inner.record_predict(&mut enc, batch)?;
+        enc.submit()?;
+        occam_gpu::block_on(self.inner.check(gpu))?;
+        Ok(gpu.read(y)?)
+    }
+
     /// The regression estimator's fit: a session where one is due (every
     /// `refresh` meta-steps, for a set never seen, and always for the loss
     /// alone), then the loss's predictions from the model (for a gradient)
@@ -345,19 +349,9 @@ impl GpuBlackBox {
             let batch = LearnerIo {
                 x_tr: io.x_tr,
                 x_te: io.x_te,
-                z_tr: &self.z_tr,
-                z_tr_bar: &self.z_tr_bar,
-                ones: &self.ones,
+                ..self.batch_io()
             };
-            if let Some(inner) = self.inner.host_stage() {
-                inner.fit(gpu, &batch, gradient)?;
-            }
-            let mut enc = gpu.encoder();
-            self.inner.record_fit(&mut enc, &batch)?;
-            let y = self.inner.record_predict(&mut enc, &batch)?;
-            enc.submit()?;
-            occam_gpu::block_on(self.inner.check(gpu))?;
-            let y = gpu.read(y)?;
+            let y = self.inner_fit(gpu, &batch, gradient)?;
             // Stored as the GPU answered (f32), so that a resumed run reads
             // back the same numbers.
             for (b, labels) in shown.into_iter().enumerate() {

@@ -136,18 +136,10 @@ impl AffineModel {
         let mut utu = vec![0.0; m * m];
         let mut uty = vec![0.0; m * big_m];
         for s in sessions {
-            let u: Vec<f64> = s
-                .labels
-                .iter()
-                .zip(&mean_labels)
-                .map(|(a, b)| a - b)
-                .collect();
-            let y: Vec<f64> = s
-                .answers
-                .iter()
-                .zip(&mean_answers)
-                .map(|(a, b)| a - b)
-                .collect();
+            let (u, y) = (
+                less(&s.labels, &mean_labels),
+                less(&s.answers, &mean_answers),
+            );
             for a in 0..m {
                 for b in 0..m {
                     utu[a * m + b] += u[a] * u[b];
@@ -189,11 +181,7 @@ impl AffineModel {
     /// ŷ(z) = ȳ + Ĵ (z − ū).
     pub fn predict(&self, z: &[f64]) -> Vec<f64> {
         let m = self.mean_labels.len();
-        let dz: Vec<f64> = z
-            .iter()
-            .zip(&self.mean_labels)
-            .map(|(a, b)| a - b)
-            .collect();
+        let dz = less(z, &self.mean_labels);
         self.mean_answers
             .iter()
             .enumerate()
@@ -216,6 +204,11 @@ impl AffineModel {
         }
         z_bar
     }
+}
+
+/// a − b, element by element.
+fn less(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x - y).collect()
 }
 
 fn add(to: &mut [f64], from: &[f64], scale: f64) {
