@@ -2,7 +2,8 @@
 //! every past session of a fixed stimulus set), run on the GPU the way a
 //! meta-learning run runs it: for a learner linear in its labels (kernel
 //! ridge on fixed random ReLU features) the meta-gradient becomes the exact
-//! one once m + 1 sessions are on record — and is not before; and a
+//! one once m + 1 sessions are on record — and is not before; a step that
+//! does not update θ (a check) matches the f64 twin and keeps nothing; and a
 //! held-out evaluation (the loss alone) costs one fit a task.
 
 mod support;
@@ -37,7 +38,7 @@ fn ridge() -> RidgeLearner {
     RidgeLearner::new(map, 1e-3, draw)
 }
 
-fn boxed(inner: Arc<dyn Learner>) -> BlackBoxLearner {
+fn boxed(inner: Arc<dyn Learner>, ridge: f64) -> BlackBoxLearner {
     BlackBoxLearner::new(
         inner,
         EsSettings {
@@ -47,20 +48,21 @@ fn boxed(inner: Arc<dyn Learner>) -> BlackBoxLearner {
             regression: Some(RegressionSettings {
                 window: 64,
                 refresh: 1,
-                ridge: 0.0,
+                ridge,
             }),
         },
     )
 }
 
-/// The problem's learner in a regression black box, and an engine (no
-/// update) for the boxed problem at θ.
+/// The problem's learner in a regression black box (ridge μ), and an engine
+/// for the boxed problem at θ whose updates leave θ as it is (SGD at rate 0).
 fn boxed_engine(
     gpu: &occam_gpu::Gpu,
     exact: &MetaProblem,
     theta: &[f64],
+    ridge: f64,
 ) -> (Arc<BlackBoxLearner>, GpuMetaEngine) {
-    let learner = Arc::new(boxed(exact.learners[0].clone()));
+    let learner = Arc::new(boxed(exact.learners[0].clone(), ridge));
     let problem = MetaProblem {
         learners: vec![learner.clone() as Arc<dyn Learner>],
         ..exact.clone()
@@ -109,7 +111,7 @@ fn a_learner_linear_in_its_labels_gets_its_exact_meta_gradient_after_m_plus_one_
     let theta = initial_theta(&exact_problem, &mut support::rng(2));
     let stimuli = stimuli(3);
     for gpu in support::gpus() {
-        let (learner, mut engine) = boxed_engine(gpu, &exact_problem, &theta);
+        let (learner, mut engine) = boxed_engine(gpu, &exact_problem, &theta, 0.0);
         let mut errors = Vec::new();
         for step in 0..SIZES.train as u64 + 3 {
             let data = task(&stimuli, learner.as_ref(), step);
@@ -122,7 +124,8 @@ fn a_learner_linear_in_its_labels_gets_its_exact_meta_gradient_after_m_plus_one_
             .unwrap()
             .theta_bar;
             engine.load(gpu, &[data]).unwrap();
-            engine.step(gpu, false).unwrap();
+            // A meta-learning step (θ stays: the rate is 0) keeps its session.
+            engine.step(gpu, true).unwrap();
             errors.push(rel_error(&engine.read_theta_bar(gpu).unwrap(), &want));
         }
         let sessions = learner.sessions().sets[0].sessions.len();
@@ -149,7 +152,7 @@ fn the_loss_alone_costs_one_fit_a_task_and_no_session_is_skipped() {
     let theta = initial_theta(&problem, &mut support::rng(4));
     let stimuli = stimuli(6);
     for gpu in support::gpus() {
-        let (learner, mut engine) = boxed_engine(gpu, &problem, &theta);
+        let (learner, mut engine) = boxed_engine(gpu, &problem, &theta, 0.0);
         let data = task(&stimuli, learner.as_ref(), 0);
         let want = meta_step(
             &problem,
@@ -161,7 +164,7 @@ fn the_loss_alone_costs_one_fit_a_task_and_no_session_is_skipped() {
         engine.load(gpu, &[data]).unwrap();
         engine.step_loss(gpu).unwrap();
         // The loss is the learner's own on the labels themselves (one
-        // session, shown z unperturbed), and the session is on record.
+        // session, shown z unperturbed), and nothing is kept.
         support::meta::assert_terms_close(
             &engine.read_terms(gpu).unwrap(),
             &want.terms,
@@ -169,7 +172,56 @@ fn the_loss_alone_costs_one_fit_a_task_and_no_session_is_skipped() {
             "the loss alone",
         );
         let memory = learner.sessions();
-        assert_eq!(memory.sets[0].sessions.len(), 1);
+        assert!(memory.sets.is_empty(), "an evaluation keeps no session");
         assert_eq!(memory.steps, 0, "an evaluation is not a meta-step");
+    }
+}
+
+/// A network trained by gradient descent (nonlinear in its labels) in the
+/// box: after 5 meta-learning steps on record, a step that does not update θ
+/// gives the f64 twin's meta-gradient (the record plus its own session) and
+/// leaves the record as it was.
+#[test]
+fn a_check_matches_the_f64_twin_and_keeps_nothing() {
+    let gd: Arc<dyn Learner> = Arc::new(support::meta::gd(
+        Activation::Tanh,
+        6,
+        occam_meta::sampling::Batching::Full,
+    ));
+    let problem = problem_with(Activation::Identity, vec![gd], default_loss());
+    let theta = initial_theta(&problem, &mut support::rng(7));
+    let stimuli = stimuli(8);
+    for gpu in support::gpus() {
+        let (learner, mut engine) = boxed_engine(gpu, &problem, &theta, 1e-3);
+        let boxed_problem = MetaProblem {
+            learners: vec![learner.clone() as Arc<dyn Learner>],
+            ..problem.clone()
+        };
+        for step in 0..5 {
+            engine
+                .load(gpu, &[task(&stimuli, learner.as_ref(), step)])
+                .unwrap();
+            engine.step(gpu, true).unwrap();
+        }
+        let data = task(&stimuli, learner.as_ref(), 5);
+        let want = meta_step(
+            &boxed_problem,
+            &theta,
+            std::slice::from_ref(&data),
+            &Default::default(),
+        )
+        .unwrap();
+        let before = learner.sessions().clone();
+        engine.load(gpu, &[data]).unwrap();
+        engine.step(gpu, false).unwrap();
+        let got = engine.read_theta_bar(gpu).unwrap();
+        let e = rel_error(&got, &want.theta_bar);
+        assert!(
+            e < 1e-3,
+            "on {}: GPU against the f64 twin {e:e}",
+            gpu.adapter()
+        );
+        assert_eq!(*learner.sessions(), before, "a check keeps nothing");
+        assert_eq!(before.sets[0].sessions.len(), 5);
     }
 }

@@ -1015,6 +1015,9 @@ fn an_animal_runs_in_a_black_box_reporting_its_trials() {
         assert!(an[key]["top_4"].is_number(), "{key}");
     }
     std::fs::remove_dir_all(&dir).ok();
+    // Its meta-step checks against the f64 twin, which fits the same model.
+    let o = occam(&["gradcheck", &experiment("animal_budget.toml")]);
+    assert!(o.status.success(), "{}", stderr(&o));
     for (set, key) in [
         ("learner.inner.lapse=1.0", "learner.inner.lapse"),
         (

@@ -3,6 +3,7 @@
 
 use super::{GpuMetaEngine, Phase};
 use crate::error::Result;
+use crate::learners::FitPurpose;
 use occam_gpu::Gpu;
 
 impl GpuMetaEngine {
@@ -20,7 +21,7 @@ impl GpuMetaEngine {
             self.record(&mut enc, phase, update)?;
             if self.needs_host() && matches!(phase, Phase::Labels | Phase::Loss) {
                 enc.submit()?;
-                self.host_stage(gpu, phase)?;
+                self.host_stage(gpu, phase, update)?;
                 enc = gpu.encoder();
             }
         }
@@ -45,14 +46,17 @@ impl GpuMetaEngine {
     }
 
     /// The learners' host stages after `phase` (submitted).
-    fn host_stage(&self, gpu: &Gpu, phase: Phase) -> Result<()> {
+    fn host_stage(&self, gpu: &Gpu, phase: Phase, update: bool) -> Result<()> {
         let io = self.io();
         for (learner, y_bar) in self.learners.iter().zip(&self.y_bar) {
             let Some(host) = learner.host_stage() else {
                 continue;
             };
             match phase {
-                Phase::Labels => host.fit(gpu, &io, self.gradient)?,
+                Phase::Labels => {
+                    let gradient = self.gradient;
+                    host.fit(gpu, &io, FitPurpose { gradient, update })?
+                }
                 Phase::Loss => host.adjoint(gpu, &io, y_bar)?,
                 _ => {}
             }
@@ -79,7 +83,7 @@ impl GpuMetaEngine {
             gpu.wait(phase.name())?;
             times.push((phase, start.elapsed().as_secs_f64()));
             let host = std::time::Instant::now();
-            self.host_stage(gpu, phase)?;
+            self.host_stage(gpu, phase, update)?;
             host_time = host.elapsed().as_secs_f64();
         }
         Ok(times)

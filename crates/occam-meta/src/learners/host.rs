@@ -5,7 +5,8 @@
 //! be differentiated, so it only ever runs inside a black box.
 
 use super::{
-    Execution, GpuLearner, HostStage, Learner, LearnerData, LearnerIo, LearnerShape, invalid,
+    Execution, FitPurpose, GpuLearner, HostStage, Learner, LearnerData, LearnerIo, LearnerShape,
+    invalid,
 };
 use crate::MetaError;
 use crate::error::Result;
@@ -102,7 +103,7 @@ impl<L: Learner> HostStage for HostGpu<L> {
         Ok(())
     }
 
-    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>, _gradient: bool) -> Result<()> {
+    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>, _purpose: FitPurpose) -> Result<()> {
         let LearnerShape {
             train: m,
             test: big_m,

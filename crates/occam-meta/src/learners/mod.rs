@@ -409,15 +409,26 @@ pub trait GpuLearner: Send + Sync {
     fn host_stage(&self) -> Option<&dyn HostStage>;
 }
 
+/// What a meta-step asks of a host stage's fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FitPurpose {
+    /// Whether ∂L/∂θ is wanted: false for a held-out evaluation, whose
+    /// meta-loss alone is read (a black box then runs only the fits the loss
+    /// needs).
+    pub gradient: bool,
+    /// Whether the meta-step updates θ (a meta-learning step): only such a
+    /// step adds to what a learner remembers across meta-steps, so that a
+    /// check (gradcheck) or an evaluation leaves the run as it found it.
+    pub update: bool,
+}
+
 /// The part of a learner's GPU side that runs on the host between
 /// submissions.
 pub trait HostStage {
     /// With the labels on the GPU (submitted): fit, so that
     /// [`GpuLearner::record_predict`] can serve the predictions.
-    ///
-    /// `gradient` is false when only the meta-loss is wanted (a held-out
-    /// evaluation): a black box then runs only the fits the loss needs.
-    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>, gradient: bool) -> Result<()>;
+    /// `purpose` says whether ∂L/∂θ is wanted and whether θ is updated.
+    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>, purpose: FitPurpose) -> Result<()>;
 
     /// With ŷ̄ on the GPU (submitted): form the pullback, so that
     /// [`GpuLearner::record_adjoint`] can add it to z̄_tr.

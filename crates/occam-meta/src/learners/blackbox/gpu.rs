@@ -17,7 +17,7 @@ use super::estimator::{EsSettings, Perturbations, pair_difference};
 use super::regression::{AffineModel, Session, stimulus_key};
 use crate::error::Result;
 use crate::learners::{
-    Execution, GpuLearner, HostStage, LearnerData, LearnerIo, LearnerShape, invalid,
+    Execution, FitPurpose, GpuLearner, HostStage, LearnerData, LearnerIo, LearnerShape, invalid,
 };
 use occam_gpu::{Encoder, Gpu, GpuTensor};
 use occam_ops::AxpyGpu;
@@ -182,15 +182,16 @@ impl HostStage for GpuBlackBox {
         self.inner.host_stage().and_then(|h| h.report())
     }
 
-    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>, gradient: bool) -> Result<()> {
+    fn fit(&self, gpu: &Gpu, io: &LearnerIo<'_>, purpose: FitPurpose) -> Result<()> {
+        let gradient = purpose.gradient;
         self.state().gradient = gradient;
         if self.es.regression.is_some() {
-            return self.fit_regression(gpu, io, gradient);
+            return self.fit_regression(gpu, io, purpose);
         }
         if let (false, Some(eval)) = (gradient, &self.inner_eval) {
             // The loss alone: each task's unperturbed fit, nothing else.
             let host = eval.host_stage().expect("only a host learner gets one");
-            host.fit(gpu, io, false)?;
+            host.fit(gpu, io, purpose)?;
             let mut enc = gpu.encoder();
             let y = eval.record_predict(&mut enc, io)?;
             enc.copy(y, 0, &self.y, 0, self.y.len())?;
@@ -232,7 +233,7 @@ impl HostStage for GpuBlackBox {
             }
         }
         enc.submit()?;
-        state.predictions = self.inner_fit(gpu, &self.batch_io(), gradient)?;
+        state.predictions = self.inner_fit(gpu, &self.batch_io(), purpose)?;
         let unperturbed: Vec<f32> = (0..tasks)
             .flat_map(|b| {
                 let at = b * rows * big_m;
@@ -287,9 +288,9 @@ impl HostStage for GpuBlackBox {
 impl GpuBlackBox {
     /// Every row of `batch` fitted by the inner learner (a learner on the
     /// host reads the batch back first), its predictions read back.
-    fn inner_fit(&self, gpu: &Gpu, batch: &LearnerIo<'_>, gradient: bool) -> Result<Vec<f32>> {
+    fn inner_fit(&self, gpu: &Gpu, batch: &LearnerIo<'_>, purpose: FitPurpose) -> Result<Vec<f32>> {
         if let Some(inner) = self.inner.host_stage() {
-            inner.fit(gpu, batch, gradient)?;
+            inner.fit(gpu, batch, purpose)?;
         }
         let mut enc = gpu.encoder();
         self.inner.record_fit(&mut enc, batch)?;
@@ -300,10 +301,14 @@ impl GpuBlackBox {
     }
 
     /// The regression estimator's fit: a session where one is due (every
-    /// `refresh` meta-steps, for a set never seen, and always for the loss
-    /// alone), then the loss's predictions from the model (for a gradient)
-    /// or from the answers (for the loss alone).
-    fn fit_regression(&self, gpu: &Gpu, io: &LearnerIo<'_>, gradient: bool) -> Result<()> {
+    /// `refresh` meta-steps of meta-learning and for a set never seen; on
+    /// every step that does not update θ), then the loss's predictions from
+    /// the model (for a gradient) or from the answers (for the loss alone).
+    /// Only a step that updates θ keeps its sessions: a check or an
+    /// evaluation fits the model on the record plus its own session, as the
+    /// f64 twin does, and leaves the record as it found it.
+    fn fit_regression(&self, gpu: &Gpu, io: &LearnerIo<'_>, purpose: FitPurpose) -> Result<()> {
+        let FitPurpose { gradient, update } = purpose;
         let reg = self.es.regression.expect("the regression estimator");
         let LearnerShape {
             tasks,
@@ -322,7 +327,13 @@ impl GpuBlackBox {
             })
             .collect();
         let mut state = self.state();
-        let mut memory = self.learner.sessions();
+        let mut kept = self.learner.sessions();
+        // A step that does not update θ works on a copy.
+        let mut copy = (!update).then(|| kept.clone());
+        let memory = match copy.as_mut() {
+            Some(c) => c,
+            None => &mut *kept,
+        };
         let step = memory.steps;
         let unseen = keys.iter().any(|k| {
             !memory
@@ -330,7 +341,7 @@ impl GpuBlackBox {
                 .iter()
                 .any(|s| &s.key == k && !s.sessions.is_empty())
         });
-        let session = !gradient || unseen || step.is_multiple_of(reg.refresh.max(1) as u64);
+        let session = !update || unseen || step.is_multiple_of(reg.refresh.max(1) as u64);
         let mut answers = Vec::new();
         if session {
             // Shown: z + σ ε for a gradient (ε from the task's own seed), z
@@ -351,7 +362,7 @@ impl GpuBlackBox {
                 x_te: io.x_te,
                 ..self.batch_io()
             };
-            let y = self.inner_fit(gpu, &batch, gradient)?;
+            let y = self.inner_fit(gpu, &batch, purpose)?;
             // Stored as the GPU answered (f32), so that a resumed run reads
             // back the same numbers.
             for (b, labels) in shown.into_iter().enumerate() {
