@@ -858,11 +858,10 @@ fn run_from(
             }
             if let (Some((_, basis)), Some(initial)) = (&kernel, &initial) {
                 for (key, values) in [("", &f.values), ("_initial", initial)] {
+                    let c = centred(values);
                     an[format!("kernel_eigen_overlap{key}")] = kernel_overlap(values, basis);
-                    an[format!("kernel_eigen_overlap_centred{key}")] =
-                        kernel_overlap(&centred(values), basis);
-                    an[format!("kernel_eigen_shares{key}")] =
-                        kernel_shares(&centred(values), basis);
+                    an[format!("kernel_eigen_overlap_centred{key}")] = kernel_overlap(&c, basis);
+                    an[format!("kernel_eigen_shares{key}")] = kernel_shares(&c, basis);
                 }
             }
             (fin, an)

@@ -170,12 +170,10 @@ impl AnimalConfig {
             }
             if let FeatureDraw::Fixed(j) = &mut draw {
                 // J is d × K, row-major: row i holds input i's weights.
-                let k = features;
-                for (v, i) in j
-                    .iter_mut()
-                    .zip((0..d).flat_map(|i| std::iter::repeat_n(i, k)))
-                {
-                    *v = f64::from((*v * scale[i]) as f32);
+                for (row, &s) in j.chunks_mut(features).zip(scale) {
+                    for v in row {
+                        *v = f64::from((*v * s) as f32);
+                    }
                 }
             }
         }

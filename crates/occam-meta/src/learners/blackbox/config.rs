@@ -76,33 +76,34 @@ impl LearnerConfig for BlackBoxConfig {
             return Err(ctx.bad("sigma", "must be > 0"));
         }
         let key = |k: &str| format!("{}.{k}", ctx.key);
+        // A key of the other estimator is refused, naming it.
+        let refuse = |keys: &[(&str, bool)], message: &str| match keys.iter().find(|k| k.1) {
+            Some((name, _)) => Err(ctx.bad(name, message)),
+            None => Ok(()),
+        };
         let (population, regression) = match self.estimator {
             Estimator::Antithetic => {
-                for (name, given) in [
-                    ("window", self.window.is_some()),
-                    ("refresh", self.refresh.is_some()),
-                    ("ridge", self.ridge.is_some()),
-                ] {
-                    if given {
-                        return Err(ctx.bad(name, "is a key of estimator = \"regression\""));
-                    }
-                }
+                refuse(
+                    &[
+                        ("window", self.window.is_some()),
+                        ("refresh", self.refresh.is_some()),
+                        ("ridge", self.ridge.is_some()),
+                    ],
+                    "is a key of estimator = \"regression\"",
+                )?;
                 let p = self.population.ok_or_else(|| {
                     ctx.bad("population", "is needed by the antithetic estimator")
                 })?;
                 (positive(&key("population"), p)?, None)
             }
             Estimator::Regression => {
-                if self.population.is_some() || self.fitness_shaping.is_some() {
-                    let name = match self.population {
-                        Some(_) => "population",
-                        None => "fitness_shaping",
-                    };
-                    return Err(ctx.bad(
-                        name,
-                        "is a key of estimator = \"antithetic\" (the regression runs one session a task)",
-                    ));
-                }
+                refuse(
+                    &[
+                        ("population", self.population.is_some()),
+                        ("fitness_shaping", self.fitness_shaping.is_some()),
+                    ],
+                    "is a key of estimator = \"antithetic\" (the regression runs one session a task)",
+                )?;
                 let ridge = finite(&key("ridge"), self.ridge.unwrap_or(1e-6))?;
                 if ridge < 0.0 {
                     return Err(ctx.bad("ridge", "must be ≥ 0"));

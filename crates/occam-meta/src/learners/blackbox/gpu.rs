@@ -327,23 +327,11 @@ impl GpuBlackBox {
             })
             .collect();
         let mut state = self.state();
-        let mut kept = self.learner.sessions();
-        // A step that does not update θ works on a copy.
-        let mut copy = (!update).then(|| kept.clone());
-        let memory = match copy.as_mut() {
-            Some(c) => c,
-            None => &mut *kept,
-        };
-        let step = memory.steps;
-        let unseen = keys.iter().any(|k| {
-            !memory
-                .sets
-                .iter()
-                .any(|s| &s.key == k && !s.sessions.is_empty())
-        });
-        let session = !update || unseen || step.is_multiple_of(reg.refresh.max(1) as u64);
-        let mut answers = Vec::new();
-        if session {
+        let mut memory = self.learner.sessions();
+        let unseen = keys.iter().any(|k| !memory.has_sessions(k));
+        let due = memory.steps.is_multiple_of(reg.refresh.max(1) as u64);
+        let mut sessions = Vec::new();
+        if !update || unseen || due {
             // Shown: z + σ ε for a gradient (ε from the task's own seed), z
             // itself for the loss alone.
             let shown: Vec<Vec<f64>> = (0..tasks)
@@ -363,44 +351,48 @@ impl GpuBlackBox {
                 ..self.batch_io()
             };
             let y = self.inner_fit(gpu, &batch, purpose)?;
-            // Stored as the GPU answered (f32), so that a resumed run reads
-            // back the same numbers.
-            for (b, labels) in shown.into_iter().enumerate() {
-                let a: Vec<f64> = y[b * big_m..(b + 1) * big_m]
-                    .iter()
-                    .map(|&v| f64::from(v))
-                    .collect();
-                let labels = labels.iter().map(|&v| f64::from(v as f32)).collect();
-                memory.set(keys[b].clone())?.record(
-                    Session {
-                        labels,
-                        answers: a.clone(),
-                    },
-                    reg.window,
-                );
-                answers.push(a);
-            }
+            // As the GPU holds them (f32), so that a resumed run reads back
+            // the same numbers.
+            sessions = shown
+                .into_iter()
+                .enumerate()
+                .map(|(b, labels)| Session {
+                    labels: labels.iter().map(|&v| f64::from(v as f32)).collect(),
+                    answers: y[b * big_m..(b + 1) * big_m]
+                        .iter()
+                        .map(|&v| f64::from(v))
+                        .collect(),
+                })
+                .collect();
         }
-        let y: Vec<f32> = match gradient {
-            false => answers.into_iter().flatten().map(|v| v as f32).collect(),
-            true => {
-                memory.steps += 1;
-                state.models = keys
-                    .iter()
-                    .map(|k| {
-                        let history = memory.set(k.clone())?;
-                        AffineModel::fit(history.sessions.iter(), reg.ridge)
-                    })
-                    .collect::<Result<_>>()?;
-                state
-                    .models
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(b, model)| model.predict(&z[b * m..(b + 1) * m]))
-                    .map(|v| v as f32)
-                    .collect()
+        if !gradient {
+            // The loss alone scores the answers as given.
+            let y: Vec<f32> = sessions
+                .iter()
+                .flat_map(|s| s.answers.iter().map(|&v| v as f32))
+                .collect();
+            return Ok(gpu.write(&self.y, &y)?);
+        }
+        if update {
+            for (key, session) in keys.iter().zip(sessions.drain(..)) {
+                memory.set(key.clone())?.record(session, reg.window);
             }
-        };
+            memory.steps += 1;
+        }
+        // A step that does not update θ ran a session for every task and
+        // fits on the record plus it, keeping nothing.
+        state.models = keys
+            .iter()
+            .enumerate()
+            .map(|(b, key)| memory.model(key, sessions.get(b), &reg))
+            .collect::<Result<_>>()?;
+        let y: Vec<f32> = state
+            .models
+            .iter()
+            .enumerate()
+            .flat_map(|(b, model)| model.predict(&z[b * m..(b + 1) * m]))
+            .map(|v| v as f32)
+            .collect();
         Ok(gpu.write(&self.y, &y)?)
     }
 }

@@ -42,7 +42,8 @@ pub struct BlackBoxLearner {
     /// How the pullback is estimated.
     pub es: EsSettings,
     /// The regression estimator's sessions (shared by every copy of this
-    /// learner: the meta-learning and held-out engines add to one record).
+    /// learner: every engine of the run reads one record, which only
+    /// meta-learning steps add to).
     pub memory: Arc<Mutex<SessionMemory>>,
 }
 
@@ -278,14 +279,12 @@ impl<'a> RegressionFit<'a> {
             .test_predictions()
             .to_vec();
         let f32s = |v: &[f64]| -> Vec<f32> { v.iter().map(|&a| a as f32).collect() };
-        let mut memory = learner.sessions().clone();
-        let history = memory.set(stimulus_key(&f32s(x_tr), &f32s(x_te)))?;
+        let key = stimulus_key(&f32s(x_tr), &f32s(x_te));
         let session = Session {
             labels: shown,
             answers,
         };
-        history.record(session, reg.window);
-        let model = AffineModel::fit(history.sessions.iter(), reg.ridge)?;
+        let model = learner.sessions().model(&key, Some(&session), &reg)?;
         let predictions = model.predict(z_tr);
         Ok(RegressionFit {
             learner,

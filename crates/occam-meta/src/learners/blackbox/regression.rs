@@ -86,6 +86,31 @@ impl SessionMemory {
         });
         Ok(self.sets.last_mut().expect("just pushed"))
     }
+
+    /// The sessions on record for the set with `key` (none for a set never met).
+    fn sessions_of(&self, key: &[u32]) -> Option<&VecDeque<Session>> {
+        self.sets.iter().find(|s| s.key == key).map(|s| &s.sessions)
+    }
+
+    /// Whether the set with `key` has a session on record.
+    pub fn has_sessions(&self, key: &[u32]) -> bool {
+        self.sessions_of(key).is_some_and(|s| !s.is_empty())
+    }
+
+    /// The model of the set with `key`, fitted on its record plus `extra`
+    /// as [`StimulusHistory::record`] would leave it (the newest `window`),
+    /// without recording `extra`: what a check and the f64 twin fit on.
+    pub fn model(
+        &self,
+        key: &[u32],
+        extra: Option<&Session>,
+        settings: &RegressionSettings,
+    ) -> Result<AffineModel> {
+        let kept = self.sessions_of(key).into_iter().flatten();
+        let count = kept.clone().count() + usize::from(extra.is_some());
+        let skip = count.saturating_sub(settings.window.max(1));
+        AffineModel::fit(kept.chain(extra).skip(skip), settings.ridge)
+    }
 }
 
 impl StimulusHistory {
