@@ -5,13 +5,13 @@
 // registers and no pass needs a barrier.
 //
 // The host writes the rest of the kernel for each learner
-// (occam_ops::unroll::lanes_kernel): the sizes below as constants, and every
+// (occam_ops::unroll::lanes_kernel): the sizes below as constants, a lane's
+// weights and values as private scalars, the subgroup sum, and every
 // function that walks the layers or the parameters written out in full, so
-// that no loop runs over a size and every private array is indexed by
-// constants alone (llvmpipe then keeps them in registers; a dynamic index
-// into a private array costs it a branch per element, at compile and at run
-// time). This file holds what does not depend on the layers: the steps, the
-// rows and the subgroup sums.
+// that no loop runs over a size and nothing is indexed by a variable
+// (llvmpipe then keeps them in registers; a dynamic index into a private
+// array costs it a branch per element, at compile and at run time). This
+// file holds what does not depend on the layers: the steps and the rows.
 //
 // The math is unroll.wgsl's. At step t, on the minibatch B_t (n rows, labels
 // z), with a_0 = x and r = g − z:
@@ -40,9 +40,10 @@
 // passed round the subgroup in minibatch order and the owner adds η δ̇_L.
 //
 // What the generated part declares:
-//   const WG (lanes = the subgroup size), N_PARAMS, N_VALUES (one row's
-//   values), MAX_ROWS (minibatch rows per lane), MAX_OWNED (training rows
-//   whose z̄ one lane keeps), CONSTRAINED, RECOMPUTE (p.every > 1);
+//   const WG (lanes = the subgroup size), N_PARAMS, MAX_ROWS (minibatch rows
+//   per lane), MAX_OWNED (training rows whose z̄ one lane keeps),
+//   CONSTRAINED, RECOMPUTE (p.every > 1);
+//   the private scalars above; lanes_sum (the subgroup sum);
 //   load_w, load_checkpoint, load_v, store_w, store_checkpoint, store_v,
 //   seg_store, seg_load (moving w_p / v_p);
 //   row_primal, row_backward, row_tangent (one row, as above);
@@ -57,34 +58,13 @@
 
 @group(0) @binding(11) var<uniform> range: Range;
 
-// One lane's state; all lanes hold the same w, v and direction.
-var<private> w_p: array<f32, N_PARAMS>;   // w_t
-var<private> g_p: array<f32, N_PARAMS>;   // ∇L_t, then the direction d
-var<private> v_p: array<f32, N_PARAMS>;   // the adjoint v
-var<private> h_p: array<f32, N_PARAMS>;   // H_t d
-var<private> act: array<f32, N_VALUES>;   // one row's values
-var<private> bar: array<f32, N_VALUES>;   // their cotangents
-var<private> tang: array<f32, N_VALUES>;  // their tangents
-var<private> btang: array<f32, N_VALUES>; // the tangents of the cotangents
+// One lane's state beyond the generated scalars (w_p_i, g_p_i, v_p_i, h_p_i
+// per parameter; act_k, bar_k, tang_k, btang_k per value of a row), which
+// all lanes hold alike for the parameters.
 var<private> dd_p: array<f32, MAX_ROWS>;  // δ̇_L of this lane's rows
 var<private> zb_p: array<f32, MAX_OWNED>; // z̄ of the training rows this lane owns
 
 // #import activation
-
-// The sum of x over the subgroup, the same bits in every lane. Written out
-// level by level (subgroups of up to 128 lanes) rather than as a loop, so
-// that it adds nothing to the loop count of software adapters.
-fn lanes_sum(x0: f32) -> f32 {
-    var x = x0;
-    if WG > 1u { x += subgroupShuffleXor(x, 1u); }
-    if WG > 2u { x += subgroupShuffleXor(x, 2u); }
-    if WG > 4u { x += subgroupShuffleXor(x, 4u); }
-    if WG > 8u { x += subgroupShuffleXor(x, 8u); }
-    if WG > 16u { x += subgroupShuffleXor(x, 16u); }
-    if WG > 32u { x += subgroupShuffleXor(x, 32u); }
-    if WG > 64u { x += subgroupShuffleXor(x, 64u); }
-    return x;
-}
 
 // ∇L_t(w_t) at w_p into g_p, the same in every lane.
 fn lanes_gradient(b: u32, t: u32, lane: u32) {

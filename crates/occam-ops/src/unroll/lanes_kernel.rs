@@ -1,12 +1,13 @@
 //! The lanes layout's kernel, written out for one learner.
 //!
-//! `shaders/lib/unroll_lanes.wgsl` holds the steps, the rows and the subgroup
-//! sums; this module writes the rest for a given [`UnrollShape`]: the sizes
-//! as constants and every pass over the layers or the parameters as
-//! straight-line code with literal indices (`w_p[417]`, `act[23]`). No loop
-//! runs over a size and no private array is indexed by a variable, so
-//! llvmpipe keeps the weights and a row's values in registers, where a
-//! dynamic index would cost a branch per array element at compile and at run
+//! `shaders/lib/unroll_lanes.wgsl` holds the steps and the rows; this module
+//! writes the rest for a given [`UnrollShape`]: the sizes as constants, a
+//! lane's state as one private scalar per entry (`w_p_417`, `act_23`), the
+//! subgroup sum for the subgroup size, and every pass over the layers or the
+//! parameters as straight-line code. No loop runs over a size and nothing is
+//! indexed by a variable, so llvmpipe keeps the weights and a row's values
+//! in registers, where a dynamic index into a private array would cost a
+//! branch per element at compile and at run
 //! time. Each sum keeps the order of the layer-generic kernel it replaces:
 //! dense products add the bias first and then the inputs in order.
 //!
@@ -75,13 +76,14 @@ pub(crate) fn generate(shape: &UnrollShape, lanes: usize) -> String {
     let _ = writeln!(
         o,
         "const WG: u32 = {lanes}u;\nconst N_PARAMS: u32 = {n_params}u;\n\
-         const N_VALUES: u32 = {}u;\nconst MAX_ROWS: u32 = {rows}u;\n\
+         const MAX_ROWS: u32 = {rows}u;\n\
          const MAX_OWNED: u32 = {owned}u;\nconst CONSTRAINED: bool = {};\n\
          const RECOMPUTE: bool = {};\n",
-        shape.row_values(),
         shape.constrained,
         shape.every > 1
     );
+    state(o, n_params, shape.row_values());
+    lanes_sum(o, lanes);
     moves(o, &layers, lanes, n_params, shape.every > 1);
     row_primal(o, shape, &layers);
     row_backward(o, &layers);
@@ -90,6 +92,48 @@ pub(crate) fn generate(shape: &UnrollShape, lanes: usize) -> String {
     o.push_str("// #import unroll_lanes\n");
 
     s
+}
+
+/// One lane's state, one private scalar per entry (`w_p_417`, `act_23`):
+/// the weights w_t (w_p), ∇L_t and then the direction d (g_p), the adjoint
+/// v (v_p) and H_t d (h_p); one row's values (act), their cotangents (bar),
+/// tangents (tang) and the tangents of the cotangents (btang). Scalars
+/// rather than arrays indexed by literals: the same registers in the end,
+/// but llvmpipe's shader optimiser tracks each array element against every
+/// other element of its array, which took a third of a fused backward
+/// kernel's compile (quickstart's learner).
+fn state(o: &mut String, n_params: usize, row_values: usize) {
+    for (name, len) in [
+        ("w_p", n_params),
+        ("g_p", n_params),
+        ("v_p", n_params),
+        ("h_p", n_params),
+        ("act", row_values),
+        ("bar", row_values),
+        ("tang", row_values),
+        ("btang", row_values),
+    ] {
+        for i in 0..len {
+            let _ = writeln!(o, "var<private> {name}_{i}: f32;");
+        }
+    }
+    o.push('\n');
+}
+
+/// `lanes_sum(x)`: the sum of x over the subgroup, the same bits in every
+/// lane, by an xor butterfly written out for `lanes` (at level m every lane
+/// adds its partner's value to its own; x + y = y + x exactly). Written for
+/// the subgroup size rather than guarded by it: a guard per level, inlined
+/// at every parameter's sum, more than doubled llvmpipe's compile of the
+/// backward kernel.
+fn lanes_sum(o: &mut String, lanes: usize) {
+    o.push_str("fn lanes_sum(x0: f32) -> f32 {\n    var x = x0;\n");
+    let mut m = 1;
+    while m < lanes {
+        let _ = writeln!(o, "    x += subgroupShuffleXor(x, {m}u);");
+        m *= 2;
+    }
+    o.push_str("    return x;\n}\n\n");
 }
 
 /// Upper bounds of the loop iterations one invocation of the generated
@@ -189,7 +233,7 @@ fn moves(o: &mut String, layers: &[Placed], lanes: usize, n_params: usize, recom
         for c in chunks(layers, lanes) {
             let _ = writeln!(o, "    s = {src}{}];", c.lane_entry());
             for k in 0..c.top {
-                let _ = writeln!(o, "    {dst}[{}] = subgroupShuffle(s, {k}u);", c.param(k));
+                let _ = writeln!(o, "    {dst}_{} = subgroupShuffle(s, {k}u);", c.param(k));
             }
         }
         o.push_str("}\n\n");
@@ -206,11 +250,11 @@ fn moves(o: &mut String, layers: &[Placed], lanes: usize, n_params: usize, recom
     for (sig, srcv, dst) in stores {
         let _ = writeln!(o, "fn {sig} {{\n    var s: f32;");
         for c in chunks(layers, lanes) {
-            let _ = writeln!(o, "    s = {srcv}[{}];", c.param(0));
+            let _ = writeln!(o, "    s = {srcv}_{};", c.param(0));
             for k in 1..c.top {
                 let _ = writeln!(
                     o,
-                    "    s = select(s, {srcv}[{}], lane == {k}u);",
+                    "    s = select(s, {srcv}_{}, lane == {k}u);",
                     c.param(k)
                 );
             }
@@ -231,14 +275,14 @@ fn moves(o: &mut String, layers: &[Placed], lanes: usize, n_params: usize, recom
          let base = (b * WG + lane) * p.seg_len + slot * N_PARAMS;\n",
     );
     for i in (0..n_params).filter(|_| recompute) {
-        let _ = writeln!(o, "    seg[base + {i}u] = w_p[{i}];");
+        let _ = writeln!(o, "    seg[base + {i}u] = w_p_{i};");
     }
     o.push_str(
         "}\n\nfn seg_load(b: u32, lane: u32, slot: u32) {\n    \
          let base = (b * WG + lane) * p.seg_len + slot * N_PARAMS;\n",
     );
     for i in (0..n_params).filter(|_| recompute) {
-        let _ = writeln!(o, "    w_p[{i}] = seg[base + {i}u];");
+        let _ = writeln!(o, "    w_p_{i} = seg[base + {i}u];");
     }
     o.push_str("}\n\n");
 }
@@ -265,7 +309,7 @@ fn row_primal(o: &mut String, shape: &UnrollShape, layers: &[Placed]) {
         "fn row_primal(b: u32, r: u32) {{\n    let base = (b * p.m + r) * {d}u;"
     );
     for k in 0..d {
-        let _ = writeln!(o, "    act[{k}] = x[base + {k}u];");
+        let _ = writeln!(o, "    act_{k} = x[base + {k}u];");
     }
     for l in layers {
         match l.layer {
@@ -273,17 +317,17 @@ fn row_primal(o: &mut String, shape: &UnrollShape, layers: &[Placed]) {
                 for out in 0..d_out {
                     let row = l.p_off + out * (d_in + 1);
                     let e = sum(
-                        &format!("w_p[{}]", row + d_in),
-                        (0..d_in).map(|k| format!("act[{}] * w_p[{}]", l.v_in + k, row + k)),
+                        &format!("w_p_{}", row + d_in),
+                        (0..d_in).map(|k| format!("act_{} * w_p_{}", l.v_in + k, row + k)),
                     );
-                    let _ = writeln!(o, "    act[{}] = {e};", l.v_out + out);
+                    let _ = writeln!(o, "    act_{} = {e};", l.v_out + out);
                 }
             }
             UnrollLayer::Act { width, act } => {
                 for e in 0..width {
                     let _ = writeln!(
                         o,
-                        "    act[{}] = sigma({}u, act[{}]);",
+                        "    act_{} = sigma({}u, act_{});",
                         l.v_out + e,
                         act.code(),
                         l.v_in + e
@@ -295,7 +339,7 @@ fn row_primal(o: &mut String, shape: &UnrollShape, layers: &[Placed]) {
     let out = layers.last().map_or(0, |l| l.v_out);
     let _ = writeln!(
         o,
-        "    bar[{out}] = 2.0 / f32(p.n) * (act[{out}] - z[b * p.m + r]);\n}}\n"
+        "    bar_{out} = 2.0 / f32(p.n) * (act_{out} - z[b * p.m + r]);\n}}\n"
     );
 }
 
@@ -313,12 +357,12 @@ fn row_backward(o: &mut String, layers: &[Placed]) {
                     for k in 0..d_in {
                         let _ = writeln!(
                             o,
-                            "        g_p[{}] += bar[{y}] * act[{}];",
+                            "        g_p_{} += bar_{y} * act_{};",
                             row + k,
                             l.v_in + k
                         );
                     }
-                    let _ = writeln!(o, "        g_p[{}] += bar[{y}];", row + d_in);
+                    let _ = writeln!(o, "        g_p_{} += bar_{y};", row + d_in);
                 }
                 o.push_str("    }\n");
                 if l.v_in != 0 {
@@ -327,13 +371,13 @@ fn row_backward(o: &mut String, layers: &[Placed]) {
                             "",
                             (0..d_out).map(|out| {
                                 format!(
-                                    "bar[{}] * w_p[{}]",
+                                    "bar_{} * w_p_{}",
                                     l.v_out + out,
                                     l.p_off + out * (d_in + 1) + k
                                 )
                             }),
                         );
-                        let _ = writeln!(o, "    bar[{}] = {e};", l.v_in + k);
+                        let _ = writeln!(o, "    bar_{} = {e};", l.v_in + k);
                     }
                 }
             }
@@ -342,7 +386,7 @@ fn row_backward(o: &mut String, layers: &[Placed]) {
                     let (si, yi) = (l.v_in + e, l.v_out + e);
                     let _ = writeln!(
                         o,
-                        "    bar[{si}] = sigma_d1({}u, act[{si}]) * bar[{yi}];",
+                        "    bar_{si} = sigma_d1({}u, act_{si}) * bar_{yi};",
                         act.code()
                     );
                 }
@@ -362,21 +406,21 @@ fn row_tangent(o: &mut String, layers: &[Placed]) {
                 for out in 0..d_out {
                     let row = l.p_off + out * (d_in + 1);
                     let e = sum(
-                        &format!("g_p[{}]", row + d_in),
+                        &format!("g_p_{}", row + d_in),
                         (0..d_in).map(|k| {
                             let a = l.v_in + k;
                             if l.v_in != 0 {
                                 format!(
-                                    "act[{a}] * g_p[{}] + tang[{a}] * w_p[{}]",
+                                    "act_{a} * g_p_{} + tang_{a} * w_p_{}",
                                     row + k,
                                     row + k
                                 )
                             } else {
-                                format!("act[{a}] * g_p[{}]", row + k)
+                                format!("act_{a} * g_p_{}", row + k)
                             }
                         }),
                     );
-                    let _ = writeln!(o, "    tang[{}] = {e};", l.v_out + out);
+                    let _ = writeln!(o, "    tang_{} = {e};", l.v_out + out);
                 }
             }
             UnrollLayer::Act { width, act } => {
@@ -385,11 +429,11 @@ fn row_tangent(o: &mut String, layers: &[Placed]) {
                     if l.v_in != 0 {
                         let _ = writeln!(
                             o,
-                            "    tang[{yi}] = sigma_d1({}u, act[{si}]) * tang[{si}];",
+                            "    tang_{yi} = sigma_d1({}u, act_{si}) * tang_{si};",
                             act.code()
                         );
                     } else {
-                        let _ = writeln!(o, "    tang[{yi}] = 0.0;");
+                        let _ = writeln!(o, "    tang_{yi} = 0.0;");
                     }
                 }
             }
@@ -398,7 +442,7 @@ fn row_tangent(o: &mut String, layers: &[Placed]) {
     let out = layers.last().map_or(0, |l| l.v_out);
     let _ = writeln!(
         o,
-        "    let dd = 2.0 / f32(p.n) * tang[{out}];\n    btang[{out}] = dd;"
+        "    let dd = 2.0 / f32(p.n) * tang_{out};\n    btang_{out} = dd;"
     );
     for l in layers.iter().rev() {
         match l.layer {
@@ -411,14 +455,14 @@ fn row_tangent(o: &mut String, layers: &[Placed]) {
                         if l.v_in != 0 {
                             let _ = writeln!(
                                 o,
-                                "    h_p[{}] += btang[{y}] * act[{a}] + bar[{y}] * tang[{a}];",
+                                "    h_p_{} += btang_{y} * act_{a} + bar_{y} * tang_{a};",
                                 row + k
                             );
                         } else {
-                            let _ = writeln!(o, "    h_p[{}] += btang[{y}] * act[{a}];", row + k);
+                            let _ = writeln!(o, "    h_p_{} += btang_{y} * act_{a};", row + k);
                         }
                     }
-                    let _ = writeln!(o, "    h_p[{}] += btang[{y}];", row + d_in);
+                    let _ = writeln!(o, "    h_p_{} += btang_{y};", row + d_in);
                 }
                 if l.v_in != 0 {
                     for k in 0..d_in {
@@ -427,10 +471,10 @@ fn row_tangent(o: &mut String, layers: &[Placed]) {
                             (0..d_out).map(|out| {
                                 let y = l.v_out + out;
                                 let wi = l.p_off + out * (d_in + 1) + k;
-                                format!("(btang[{y}] * w_p[{wi}] + bar[{y}] * g_p[{wi}])")
+                                format!("(btang_{y} * w_p_{wi} + bar_{y} * g_p_{wi})")
                             }),
                         );
-                        let _ = writeln!(o, "    btang[{}] = {e};", l.v_in + k);
+                        let _ = writeln!(o, "    btang_{} = {e};", l.v_in + k);
                     }
                 }
             }
@@ -440,8 +484,8 @@ fn row_tangent(o: &mut String, layers: &[Placed]) {
                     let (si, yi) = (l.v_in + e, l.v_out + e);
                     let _ = writeln!(
                         o,
-                        "    btang[{si}] = sigma_d2({c}u, act[{si}]) * tang[{si}] * bar[{yi}] \
-                         + sigma_d1({c}u, act[{si}]) * btang[{yi}];"
+                        "    btang_{si} = sigma_d2({c}u, act_{si}) * tang_{si} * bar_{yi} \
+                         + sigma_d1({c}u, act_{si}) * btang_{yi};"
                     );
                 }
             }
@@ -468,13 +512,13 @@ fn per_parameter(o: &mut String, layers: &[Placed], lanes: usize, constrained: b
         }
         o.push_str("}\n\n");
     };
-    each(o, "zero_g()", &|i, _| format!("g_p[{i}] = 0.0;"));
+    each(o, "zero_g()", &|i, _| format!("g_p_{i} = 0.0;"));
     each(o, "sum_g()", &|i, _| {
-        format!("g_p[{i}] = lanes_sum(g_p[{i}]);")
+        format!("g_p_{i} = lanes_sum(g_p_{i});")
     });
-    each(o, "zero_h()", &|i, _| format!("h_p[{i}] = 0.0;"));
+    each(o, "zero_h()", &|i, _| format!("h_p_{i} = 0.0;"));
     each(o, "apply_h()", &|i, _| {
-        format!("v_p[{i}] = v_p[{i}] - p.lr * lanes_sum(h_p[{i}]);")
+        format!("v_p_{i} = v_p_{i} - p.lr * lanes_sum(h_p_{i});")
     });
     if constrained {
         // The mask and signs of a chunk of a layer's block: lane ℓ reads
@@ -498,23 +542,23 @@ fn per_parameter(o: &mut String, layers: &[Placed], lanes: usize, constrained: b
         // w ← P(w − η M ⊙ g).
         chunked(o, "step_weights(b: u32, lane: u32)", &|i| {
             format!(
-                "let u = w_p[{i}] - p.lr * m * g_p[{i}]; w_p[{i}] = select(u, s * abs(u), s != 0.0);"
+                "let u = w_p_{i} - p.lr * m * g_p_{i}; w_p_{i} = select(u, s * abs(u), s != 0.0);"
             )
         });
         // v ← P'(u) ⊙ v, d = M ⊙ v, with u from ∇L_t in g_p.
         chunked(o, "direction(b: u32, lane: u32)", &|i| {
             format!(
-                "let u = w_p[{i}] - p.lr * m * g_p[{i}]; \
-                 let vi = select(1.0, s * sign(u), s != 0.0) * v_p[{i}]; \
-                 v_p[{i}] = vi; g_p[{i}] = m * vi;"
+                "let u = w_p_{i} - p.lr * m * g_p_{i}; \
+                 let vi = select(1.0, s * sign(u), s != 0.0) * v_p_{i}; \
+                 v_p_{i} = vi; g_p_{i} = m * vi;"
             )
         });
     } else {
         each(o, "step_weights(b: u32, lane: u32)", &|i, _| {
-            format!("w_p[{i}] = w_p[{i}] - p.lr * g_p[{i}];")
+            format!("w_p_{i} = w_p_{i} - p.lr * g_p_{i};")
         });
         each(o, "direction(b: u32, lane: u32)", &|i, _| {
-            format!("g_p[{i}] = v_p[{i}];")
+            format!("g_p_{i} = v_p_{i};")
         });
     }
 }
@@ -602,10 +646,11 @@ mod tests {
         }
     }
 
-    /// No private array is indexed by anything but a literal in the
-    /// generated part (the driver's two small per-lane arrays aside).
+    /// The generated part keeps a lane's state in private scalars: no array
+    /// of it is indexed at all (the driver's two small per-lane arrays
+    /// aside), and the subgroup sum has no guard per level.
     #[test]
-    fn generated_part_indexes_private_arrays_by_literals_only() {
+    fn generated_part_holds_the_state_in_scalars() {
         let s = shape(
             vec![dense(3, 20), act(20, Activation::Relu), dense(20, 1)],
             true,
@@ -613,16 +658,18 @@ mod tests {
         );
         let source = generate(&s, 8);
         for name in ["w_p", "g_p", "v_p", "h_p", "act", "bar", "tang", "btang"] {
-            let pat = format!("{name}[");
-            for (at, _) in source.match_indices(&pat) {
-                let rest = &source[at + pat.len()..];
-                let index: String = rest.chars().take_while(|c| *c != ']').collect();
-                assert!(
-                    index.chars().all(|c| c.is_ascii_digit()),
-                    "{name}[{index}] is not a literal index"
-                );
-            }
+            assert!(
+                !source.contains(&format!("{name}[")),
+                "{name} is indexed as an array"
+            );
+            assert!(source.contains(&format!("var<private> {name}_0: f32;")));
         }
+        assert!(source.contains("var<private> w_p_100: f32;"));
+        assert!(!source.contains("w_p_101"));
+        let sum = &source[source.find("fn lanes_sum").unwrap()..];
+        let sum = &sum[..sum.find("}\n").unwrap()];
+        assert_eq!(sum.matches("subgroupShuffleXor").count(), 3, "{sum}");
+        assert!(!sum.contains("if "), "{sum}");
     }
 
     /// The loop counts the host plans with are those of the driver: a

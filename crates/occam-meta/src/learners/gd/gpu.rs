@@ -23,7 +23,9 @@ pub(crate) struct GdGpu {
     shape: LearnerShape,
     /// Rows per inner step.
     batch: usize,
-    train_net: Box<dyn GpuModel>,
+    /// The learner on a minibatch, with tangents: the per-step path only
+    /// (not built when the unroll is fused).
+    train_net: Option<Box<dyn GpuModel>>,
     test_net: Box<dyn GpuModel>,
     inner_sgd: Vec<OptimizerGpu>,
     xb: GpuTensor,
@@ -154,8 +156,10 @@ impl GdGpu {
             blocks,
             shape,
             batch: n,
-            fused,
-            train_net: model.gpu_model(gpu, tasks, n, true, "learner")?,
+            train_net: match &fused {
+                Ok(_) => None,
+                Err(_) => Some(model.gpu_model(gpu, tasks, n, true, "learner")?),
+            },
             test_net: model.gpu_model(gpu, tasks, big_m, false, "learner test")?,
             inner_sgd: (0..depth)
                 .map(|l| OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: learner.lr }, block(l)))
@@ -186,6 +190,7 @@ impl GdGpu {
             g_bar: gpu.zeros("g_bar", tasks * n)?,
             g_bar_dot: gpu.zeros("g_bar_dot", tasks * n)?,
             scratch_batch: gpu.zeros("z_bar scratch", tasks * n)?,
+            fused,
             constraints: if learner.constrained {
                 Some(GdConstraints {
                     mask: per_layer("mask", &block)?,
@@ -389,6 +394,13 @@ impl GpuLearner for GdGpu {
 }
 
 impl GdGpu {
+    /// The per-step path's network (built whenever the unroll is not fused).
+    fn train_net(&self) -> &dyn GpuModel {
+        self.train_net
+            .as_deref()
+            .expect("the per-step path runs only when the unroll is not fused")
+    }
+
     /// Parameters per task.
     fn n_params(&self) -> usize {
         self.blocks.iter().map(|b| b.1).sum()
@@ -422,20 +434,20 @@ impl GdGpu {
                 &c.v_m
             }
         };
-        self.train_net
+        self.train_net()
             .tangent_forward(enc, &self.w, &self.xb, direction)?;
         self.mse_inner.tangent_backward(
             enc,
-            self.train_net.output(),
+            self.train_net().output(),
             &self.zb,
             io.ones,
-            self.train_net.output_tangent(),
+            self.train_net().output_tangent(),
             &self.zeros_batch,
             &self.zeros_tasks,
             &self.g_bar_dot,
             &self.scratch_batch,
         )?;
-        self.train_net.tangent_backward(
+        self.train_net().tangent_backward(
             enc,
             &self.w,
             &self.xb,
@@ -510,11 +522,11 @@ impl GdGpu {
             .forward(enc, &self.cursor, &self.idx, io.x_tr, &self.xb)?;
         self.gather_z
             .forward(enc, &self.cursor, &self.idx, io.z_tr, &self.zb)?;
-        self.train_net.forward(enc, &self.w, &self.xb)?;
-        let g = self.train_net.output();
+        self.train_net().forward(enc, &self.w, &self.xb)?;
+        let g = self.train_net().output();
         self.mse_inner
             .backward(enc, g, &self.zb, io.ones, &self.g_bar, &self.scratch_batch)?;
-        self.train_net
+        self.train_net()
             .backward(enc, &self.w, &self.xb, &self.g_bar, &self.grad)
     }
 }
