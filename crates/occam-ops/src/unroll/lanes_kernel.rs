@@ -7,9 +7,9 @@
 //! parameters as straight-line code. No loop runs over a size and nothing is
 //! indexed by a variable, so llvmpipe keeps the weights and a row's values
 //! in registers, where a dynamic index into a private array would cost a
-//! branch per element at compile and at run
-//! time. Each sum keeps the order of the layer-generic kernel it replaces:
-//! dense products add the bias first and then the inputs in order.
+//! branch per element at compile and at run time. Each sum keeps the order
+//! of the layer-generic kernel it replaces: dense products add the bias
+//! first and then the inputs in order.
 //!
 //! The host knows the generated kernel's loops because it wrote them: only
 //! the driver's loops over steps, rows and owned labels remain, and

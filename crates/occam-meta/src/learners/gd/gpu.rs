@@ -23,25 +23,39 @@ pub(crate) struct GdGpu {
     shape: LearnerShape,
     /// Rows per inner step.
     batch: usize,
-    /// The learner on a minibatch, with tangents: the per-step path only
-    /// (not built when the unroll is fused).
-    train_net: Option<Box<dyn GpuModel>>,
     test_net: Box<dyn GpuModel>,
+    w: Vec<GpuTensor>,
+    v: Vec<GpuTensor>,
+    idx: GpuTensor,
+    /// Whether `idx` holds every training row in order at every step (full
+    /// batches, the same for every meta-step): then it is not uploaded again.
+    idx_is_full_batch: AtomicBool,
+    path: Path,
+}
+
+/// How the unroll and its reverse sweep run.
+enum Path {
+    /// Fused into one dispatch each.
+    Fused(Box<FusedUnroll>),
+    /// Step by step, because the unroll does not fit the fused kernels (the
+    /// reason).
+    PerStep(String, Box<PerStep>),
+}
+
+/// The step-by-step path's kernels and buffers, built only when the unroll
+/// is not fused.
+struct PerStep {
+    /// The learner on a minibatch, with tangents.
+    net: Box<dyn GpuModel>,
     inner_sgd: Vec<OptimizerGpu>,
     xb: GpuTensor,
     zb: GpuTensor,
-    w: Vec<GpuTensor>,
     grad: Vec<GpuTensor>,
     /// w_{ck} for c = 0, 1, …: every w_t when checkpoint_every = 1.
     history: Vec<GpuTensor>,
     /// The recomputed w_t of one segment between checkpoints (empty when k = 1).
     segment: Vec<GpuTensor>,
-    v: Vec<GpuTensor>,
     hv: Vec<GpuTensor>,
-    idx: GpuTensor,
-    /// Whether `idx` holds every training row in order at every step (full
-    /// batches, the same for every meta-step): then it is not uploaded again.
-    idx_is_full_batch: AtomicBool,
     cursor: StepCursor,
     gather_x: GatherGpu,
     gather_z: GatherGpu,
@@ -52,10 +66,9 @@ pub(crate) struct GdGpu {
     g_bar_dot: GpuTensor,
     scratch_batch: GpuTensor,
     /// Connectivity masks, sign constraints, the masked direction v_m and the
-    /// constrained step, per layer (only for a constrained learner).
+    /// constrained step, per layer (only for a constrained learner; the fused
+    /// unroll keeps its own masks and signs).
     constraints: Option<GdConstraints>,
-    /// The fused unroll and sweep, or why the learner runs step by step.
-    fused: std::result::Result<FusedUnroll, String>,
 }
 
 /// GPU state of a constrained learner's masks and signs.
@@ -137,12 +150,6 @@ impl GdGpu {
                 .collect()
         };
         let block = |l: usize| tasks * lens[l];
-        // The per-step path's checkpoints are not needed when the unroll is fused.
-        let (checkpoints, k) = if fused.is_ok() {
-            (0, 1)
-        } else {
-            (checkpoints, k)
-        };
         let blocks = lens
             .iter()
             .scan(0, |off, &len| {
@@ -151,58 +158,65 @@ impl GdGpu {
                 Some(b)
             })
             .collect();
+        let path = match fused {
+            Ok(f) => Path::Fused(Box::new(f)),
+            Err(reason) => Path::PerStep(
+                reason,
+                Box::new(PerStep {
+                    net: model.gpu_model(gpu, tasks, n, true, "learner")?,
+                    inner_sgd: (0..depth)
+                        .map(|l| {
+                            OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: learner.lr }, block(l))
+                        })
+                        .collect::<occam_ops::Result<_>>()?,
+                    xb: gpu.zeros("x_batch", tasks * n * d)?,
+                    zb: gpu.zeros("z_batch", tasks * n)?,
+                    grad: per_layer("grad", &block)?,
+                    history: per_layer("w checkpoints", &|l| checkpoints * block(l))?,
+                    segment: per_layer("w segment", &|l| if k > 1 { k * block(l) } else { 0 })?,
+                    hv: per_layer("hv", &block)?,
+                    cursor: StepCursor::new(gpu, learner.steps.max(1))?,
+                    gather_x: GatherGpu::new(gpu, tasks, n, m, d, 0.0)?,
+                    gather_z: GatherGpu::new(gpu, tasks, n, m, 1, learner.lr)?,
+                    mse_inner: MseGpu::new(
+                        gpu,
+                        MseShape {
+                            batch: tasks,
+                            count: n,
+                            weight: 1.0,
+                        },
+                    )?,
+                    zeros_tasks: gpu.zeros("zeros per task", tasks)?,
+                    zeros_batch: gpu.zeros("zeros per batch row", tasks * n)?,
+                    g_bar: gpu.zeros("g_bar", tasks * n)?,
+                    g_bar_dot: gpu.zeros("g_bar_dot", tasks * n)?,
+                    scratch_batch: gpu.zeros("z_bar scratch", tasks * n)?,
+                    constraints: if learner.constrained {
+                        Some(GdConstraints {
+                            mask: per_layer("mask", &block)?,
+                            signs: per_layer("signs", &block)?,
+                            v_m: per_layer("masked v", &block)?,
+                            step: (0..depth)
+                                .map(|l| ConstraintGpu::new(gpu, block(l), learner.lr))
+                                .collect::<occam_ops::Result<_>>()?,
+                        })
+                    } else {
+                        None
+                    },
+                }),
+            ),
+        };
         Ok(GdGpu {
             settings,
             blocks,
             shape,
             batch: n,
-            train_net: match &fused {
-                Ok(_) => None,
-                Err(_) => Some(model.gpu_model(gpu, tasks, n, true, "learner")?),
-            },
             test_net: model.gpu_model(gpu, tasks, big_m, false, "learner test")?,
-            inner_sgd: (0..depth)
-                .map(|l| OptimizerGpu::new(gpu, OptimizerKind::Sgd { lr: learner.lr }, block(l)))
-                .collect::<occam_ops::Result<_>>()?,
-            xb: gpu.zeros("x_batch", tasks * n * d)?,
-            zb: gpu.zeros("z_batch", tasks * n)?,
             w: per_layer("w", &block)?,
-            grad: per_layer("grad", &block)?,
-            history: per_layer("w checkpoints", &|l| checkpoints * block(l))?,
-            segment: per_layer("w segment", &|l| if k > 1 { k * block(l) } else { 0 })?,
             v: per_layer("v", &block)?,
-            hv: per_layer("hv", &block)?,
             idx: gpu.zeros("batch indices", learner.steps * tasks * n)?,
             idx_is_full_batch: AtomicBool::new(false),
-            cursor: StepCursor::new(gpu, learner.steps.max(1))?,
-            gather_x: GatherGpu::new(gpu, tasks, n, m, d, 0.0)?,
-            gather_z: GatherGpu::new(gpu, tasks, n, m, 1, learner.lr)?,
-            mse_inner: MseGpu::new(
-                gpu,
-                MseShape {
-                    batch: tasks,
-                    count: n,
-                    weight: 1.0,
-                },
-            )?,
-            zeros_tasks: gpu.zeros("zeros per task", tasks)?,
-            zeros_batch: gpu.zeros("zeros per batch row", tasks * n)?,
-            g_bar: gpu.zeros("g_bar", tasks * n)?,
-            g_bar_dot: gpu.zeros("g_bar_dot", tasks * n)?,
-            scratch_batch: gpu.zeros("z_bar scratch", tasks * n)?,
-            fused,
-            constraints: if learner.constrained {
-                Some(GdConstraints {
-                    mask: per_layer("mask", &block)?,
-                    signs: per_layer("signs", &block)?,
-                    v_m: per_layer("masked v", &block)?,
-                    step: (0..depth)
-                        .map(|l| ConstraintGpu::new(gpu, block(l), learner.lr))
-                        .collect::<occam_ops::Result<_>>()?,
-                })
-            } else {
-                None
-            },
+            path,
         })
     }
 }
@@ -239,19 +253,25 @@ impl GdGpu {
         Ok(views)
     }
 
-    /// Uploads w_0 and the minibatch indices of every inner step.
+    /// Uploads w_0 (and a constrained learner's masks and signs) where the
+    /// path reads them, and the minibatch indices of every inner step.
     fn upload(&self, gpu: &Gpu, tasks: &[GdTask<'_>]) -> Result<()> {
         let learner = &self.settings;
-        for (l, &(off, len)) in self.blocks.iter().enumerate() {
-            let w0: Vec<f32> = tasks
-                .iter()
-                .flat_map(|t| t.w0[off..off + len].iter().map(|&v| v as f32))
-                .collect();
-            gpu.write(&self.w[l], &w0)?;
-        }
-        self.load_constraints(gpu, tasks)?;
-        if let Ok(f) = &self.fused {
-            f.load(gpu, tasks)?;
+        self.check_constraints(tasks)?;
+        match &self.path {
+            Path::Fused(f) => f.load(gpu, tasks)?,
+            Path::PerStep(_, s) => {
+                for (l, &(off, len)) in self.blocks.iter().enumerate() {
+                    let w0: Vec<f32> = tasks
+                        .iter()
+                        .flat_map(|t| t.w0[off..off + len].iter().map(|&v| v as f32))
+                        .collect();
+                    gpu.write(&self.w[l], &w0)?;
+                }
+                if let Some(c) = &s.constraints {
+                    self.upload_constraints(gpu, c, tasks)?;
+                }
+            }
         }
         // Full batches are the same rows 0‥n at every step of every meta-step:
         // upload them once (for thousands of tasks they are most of the data).
@@ -288,20 +308,21 @@ impl GpuLearner for GdGpu {
 
     /// T unrolled steps of gradient descent from w_0, keeping w_t at the checkpoints.
     fn record_fit(&self, enc: &mut Encoder<'_>, io: &LearnerIo<'_>) -> Result<()> {
-        if let Ok(f) = &self.fused {
-            return f.record_unroll(enc, (io.x_tr, io.z_tr, &self.idx), &self.w);
-        }
+        let s = match &self.path {
+            Path::Fused(f) => return f.record_unroll(enc, (io.x_tr, io.z_tr, &self.idx), &self.w),
+            Path::PerStep(_, s) => s,
+        };
         let learner = &self.settings;
         let k = self.checkpoint_every();
-        for (w, h) in self.w.iter().zip(&self.history) {
+        for (w, h) in self.w.iter().zip(&s.history) {
             enc.copy(w, 0, h, 0, w.len())?;
         }
         for t in 0..learner.steps {
-            self.cursor.set(enc, t)?;
-            self.inner_gradient(enc, io)?;
-            self.step_weights(enc)?;
+            s.cursor.set(enc, t)?;
+            self.inner_gradient(s, enc, io)?;
+            self.step_weights(s, enc)?;
             if (t + 1) % k == 0 && t + 1 < learner.steps {
-                for (w, h) in self.w.iter().zip(&self.history) {
+                for (w, h) in self.w.iter().zip(&s.history) {
                     enc.copy(w, 0, h, (t + 1) / k * w.len(), w.len())?;
                 }
             }
@@ -330,44 +351,47 @@ impl GpuLearner for GdGpu {
     ) -> Result<()> {
         self.test_net
             .backward(enc, &self.w, io.x_te, y_bar, &self.v)?;
-        if let Ok(f) = &self.fused {
-            return f.record_adjoint(enc, (io.x_tr, io.z_tr, &self.idx), &self.v, io.z_tr_bar);
-        }
+        let s = match &self.path {
+            Path::Fused(f) => {
+                return f.record_adjoint(enc, (io.x_tr, io.z_tr, &self.idx), &self.v, io.z_tr_bar);
+            }
+            Path::PerStep(_, s) => s,
+        };
         let learner = &self.settings;
         let k = self.checkpoint_every();
         for c in (0..learner.steps.div_ceil(k)).rev() {
             let (start, end) = (c * k, ((c + 1) * k).min(learner.steps));
-            for (w, h) in self.w.iter().zip(&self.history) {
+            for (w, h) in self.w.iter().zip(&s.history) {
                 enc.copy(h, c * w.len(), w, 0, w.len())?;
             }
             if k > 1 {
                 for t in start..end {
-                    for (w, seg) in self.w.iter().zip(&self.segment) {
+                    for (w, seg) in self.w.iter().zip(&s.segment) {
                         enc.copy(w, 0, seg, (t - start) * w.len(), w.len())?;
                     }
                     if t + 1 < end {
-                        self.cursor.set(enc, t)?;
-                        self.inner_gradient(enc, io)?;
-                        self.step_weights(enc)?;
+                        s.cursor.set(enc, t)?;
+                        self.inner_gradient(s, enc, io)?;
+                        self.step_weights(s, enc)?;
                     }
                 }
             }
             for t in (start..end).rev() {
-                self.cursor.set(enc, t)?;
+                s.cursor.set(enc, t)?;
                 if k > 1 {
-                    for (w, seg) in self.w.iter().zip(&self.segment) {
+                    for (w, seg) in self.w.iter().zip(&s.segment) {
                         enc.copy(seg, (t - start) * w.len(), w, 0, w.len())?;
                     }
                 }
-                self.adjoint_step(enc, io)?;
+                self.adjoint_step(s, enc, io)?;
             }
         }
         Ok(())
     }
 
     fn execution(&self) -> Execution {
-        match &self.fused {
-            Ok(f) => {
+        match &self.path {
+            Path::Fused(f) => {
                 let (unroll_flops, sweep_flops) = f.flops();
                 Execution::Fused {
                     unroll_flops,
@@ -377,7 +401,7 @@ impl GpuLearner for GdGpu {
                     layout: f.layout().name(),
                 }
             }
-            Err(reason) => Execution::PerStep {
+            Path::PerStep(reason, _) => Execution::PerStep {
                 reason: reason.clone(),
             },
         }
@@ -394,13 +418,6 @@ impl GpuLearner for GdGpu {
 }
 
 impl GdGpu {
-    /// The per-step path's network (built whenever the unroll is not fused).
-    fn train_net(&self) -> &dyn GpuModel {
-        self.train_net
-            .as_deref()
-            .expect("the per-step path runs only when the unroll is not fused")
-    }
-
     /// Parameters per task.
     fn n_params(&self) -> usize {
         self.blocks.iter().map(|b| b.1).sum()
@@ -413,11 +430,11 @@ impl GdGpu {
     }
 
     /// One step of the reverse sweep at the current w = w_t (cursor at t).
-    fn adjoint_step(&self, enc: &mut Encoder<'_>, io: &LearnerIo<'_>) -> Result<()> {
-        self.inner_gradient(enc, io)?;
+    fn adjoint_step(&self, s: &PerStep, enc: &mut Encoder<'_>, io: &LearnerIo<'_>) -> Result<()> {
+        self.inner_gradient(s, enc, io)?;
         // The direction the step's tangent passes see: v, or M ⊙ P'(u) ⊙ v
         // (with v itself replaced by P'(u) ⊙ v) under constraints.
-        let direction = match &self.constraints {
+        let direction = match &s.constraints {
             None => &self.v,
             Some(c) => {
                 for l in 0..self.w.len() {
@@ -425,7 +442,7 @@ impl GdGpu {
                         enc,
                         &c.mask[l],
                         &c.signs[l],
-                        &self.grad[l],
+                        &s.grad[l],
                         &self.w[l],
                         &self.v[l],
                         &c.v_m[l],
@@ -434,40 +451,39 @@ impl GdGpu {
                 &c.v_m
             }
         };
-        self.train_net()
-            .tangent_forward(enc, &self.w, &self.xb, direction)?;
-        self.mse_inner.tangent_backward(
+        s.net.tangent_forward(enc, &self.w, &s.xb, direction)?;
+        s.mse_inner.tangent_backward(
             enc,
-            self.train_net().output(),
-            &self.zb,
+            s.net.output(),
+            &s.zb,
             io.ones,
-            self.train_net().output_tangent(),
-            &self.zeros_batch,
-            &self.zeros_tasks,
-            &self.g_bar_dot,
-            &self.scratch_batch,
+            s.net.output_tangent(),
+            &s.zeros_batch,
+            &s.zeros_tasks,
+            &s.g_bar_dot,
+            &s.scratch_batch,
         )?;
-        self.train_net().tangent_backward(
+        s.net.tangent_backward(
             enc,
             &self.w,
-            &self.xb,
-            &self.g_bar,
+            &s.xb,
+            &s.g_bar,
             direction,
-            &self.g_bar_dot,
-            &self.hv,
+            &s.g_bar_dot,
+            &s.hv,
         )?;
-        self.gather_z
-            .backward(enc, &self.cursor, &self.idx, &self.g_bar_dot, io.z_tr_bar)?;
-        for (v, (hv, sgd)) in self.v.iter().zip(self.hv.iter().zip(&self.inner_sgd)) {
+        s.gather_z
+            .backward(enc, &s.cursor, &self.idx, &s.g_bar_dot, io.z_tr_bar)?;
+        for (v, (hv, sgd)) in self.v.iter().zip(s.hv.iter().zip(&s.inner_sgd)) {
             sgd.step(enc, v, hv)?;
         }
         Ok(())
     }
 
-    /// Uploads each task's mask and signs (all-ones and all-free where a task
-    /// gives none); refuses constrained tasks for an unconstrained learner.
-    fn load_constraints(&self, gpu: &Gpu, tasks: &[GdTask<'_>]) -> Result<()> {
-        let Some(c) = &self.constraints else {
+    /// Refuses constrained tasks for an unconstrained learner, and masks or
+    /// signs that do not cover the learner's parameters.
+    fn check_constraints(&self, tasks: &[GdTask<'_>]) -> Result<()> {
+        if !self.settings.constrained {
             return match tasks
                 .iter()
                 .position(|t| !(t.mask.is_empty() && t.signs.is_empty()))
@@ -477,7 +493,7 @@ impl GdGpu {
                 ))),
                 None => Ok(()),
             };
-        };
+        }
         let p = self.n_params();
         for (b, t) in tasks.iter().enumerate() {
             let (m, s) = (t.mask, t.signs);
@@ -487,6 +503,13 @@ impl GdGpu {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Uploads each task's mask and signs (all-ones and all-free where a task
+    /// gives none) for the per-step path.
+    fn upload_constraints(&self, gpu: &Gpu, c: &GdConstraints, tasks: &[GdTask<'_>]) -> Result<()> {
+        let p = self.n_params();
         for (l, &(off, len)) in self.blocks.iter().enumerate() {
             let block =
                 |v: &[f64]| -> Vec<f32> { v[off..off + len].iter().map(|&a| a as f32).collect() };
@@ -505,10 +528,10 @@ impl GdGpu {
     }
 
     /// w ← w − η ∇L (into place), or w ← P(w − η M ⊙ ∇L) under constraints.
-    fn step_weights(&self, enc: &mut Encoder<'_>) -> Result<()> {
-        for (l, (w, g)) in self.w.iter().zip(&self.grad).enumerate() {
-            match &self.constraints {
-                None => self.inner_sgd[l].step(enc, w, g)?,
+    fn step_weights(&self, s: &PerStep, enc: &mut Encoder<'_>) -> Result<()> {
+        for (l, (w, g)) in self.w.iter().zip(&s.grad).enumerate() {
+            match &s.constraints {
+                None => s.inner_sgd[l].step(enc, w, g)?,
                 Some(c) => c.step[l].step(enc, &c.mask[l], &c.signs[l], g, w)?,
             }
         }
@@ -517,16 +540,15 @@ impl GdGpu {
 
     /// Gathers step t's batch and records ∇_w L_t at the current w into `grad`
     /// (leaving the forward and backward scratch for the tangent passes).
-    fn inner_gradient(&self, enc: &mut Encoder<'_>, io: &LearnerIo<'_>) -> Result<()> {
-        self.gather_x
-            .forward(enc, &self.cursor, &self.idx, io.x_tr, &self.xb)?;
-        self.gather_z
-            .forward(enc, &self.cursor, &self.idx, io.z_tr, &self.zb)?;
-        self.train_net().forward(enc, &self.w, &self.xb)?;
-        let g = self.train_net().output();
-        self.mse_inner
-            .backward(enc, g, &self.zb, io.ones, &self.g_bar, &self.scratch_batch)?;
-        self.train_net()
-            .backward(enc, &self.w, &self.xb, &self.g_bar, &self.grad)
+    fn inner_gradient(&self, s: &PerStep, enc: &mut Encoder<'_>, io: &LearnerIo<'_>) -> Result<()> {
+        s.gather_x
+            .forward(enc, &s.cursor, &self.idx, io.x_tr, &s.xb)?;
+        s.gather_z
+            .forward(enc, &s.cursor, &self.idx, io.z_tr, &s.zb)?;
+        s.net.forward(enc, &self.w, &s.xb)?;
+        let g = s.net.output();
+        s.mse_inner
+            .backward(enc, g, &s.zb, io.ones, &s.g_bar, &s.scratch_batch)?;
+        s.net.backward(enc, &self.w, &s.xb, &s.g_bar, &s.grad)
     }
 }
